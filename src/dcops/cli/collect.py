@@ -1,0 +1,16 @@
+"""CLI: `dcops collect ...` groups the collectors; each collector area adds its own commands."""
+
+from __future__ import annotations
+
+import typer
+
+from dcops.cli import collect_events, collect_snmp
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `collect` group: SNMP polling and traps, syslog, log files, Wazuh."""
+    collect = typer.Typer(help="Run collectors: SNMP, traps, syslog, log files, Wazuh.",
+                          no_args_is_help=True)
+    collect_snmp.register(collect)
+    collect_events.register(collect)
+    app.add_typer(collect, name="collect")

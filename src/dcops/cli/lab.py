@@ -1,0 +1,10 @@
+"""CLI: lab commands (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the lab commands to the root application."""
+    del app

@@ -1,0 +1,1 @@
+"""`make demo` (being built)."""

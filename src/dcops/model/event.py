@@ -1,0 +1,62 @@
+"""One event model for every source (ECS-style dotted field names) and what detection emits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class LogSource:
+    """The Sigma logsource an event belongs to (product, service, category)."""
+
+    product: str = ""
+    service: str = ""
+    category: str = ""
+
+
+@dataclass(slots=True)
+class Event:
+    """A normalised security or network event.
+
+    `fields` holds ECS-style dotted names (``source.ip``, ``user.name``, ``process.command_line``,
+    ``event.action``) plus source-specific names Sigma rules use (``Image``, ``CommandLine``).
+    `id` is stable for the same accepted input, so redelivery never creates a duplicate.
+    """
+
+    id: str
+    timestamp: datetime
+    source: str  # collector that accepted it: syslog, logfile, wazuh, snmp_trap, snmp_poll
+    logsource: LogSource
+    fields: dict[str, Any] = field(default_factory=dict)
+    raw: str = ""
+    parsed: bool = True  # False: kept as a raw event, counted, never dropped
+
+    @staticmethod
+    def make_id(*parts: str | bytes | int) -> str:
+        """A stable event id from the parts that identify the accepted input."""
+        h = hashlib.blake2b(digest_size=16)
+        for p in parts:
+            h.update(p if isinstance(p, bytes) else str(p).encode())
+            h.update(b"\x1f")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A rule matched: what the detection engine hands to the alert store."""
+
+    rule_id: str
+    rule_title: str
+    severity: str  # informational, low, medium, high, critical
+    timestamp: datetime
+    event_ids: tuple[str, ...]
+    key: str = ""  # dedup key inside the rule: host, source address, group-by values
+    host: str = ""
+    site: str = ""
+    system: str = ""
+    tags: tuple[str, ...] = ()  # ATT&CK tags of the rule (attack.t1110, attack.credential_access)
+    fields: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
