@@ -60,3 +60,8 @@ class Detection:
     tags: tuple[str, ...] = ()  # ATT&CK tags of the rule (attack.t1110, attack.credential_access)
     fields: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same rule firing on the same events is the same detection."""
+        return Event.make_id(self.rule_id, self.key, *sorted(self.event_ids))

@@ -1,0 +1,1 @@
+"""dcops.iac: the Pulumi program run offline under mocks (plan, policies, topology)."""
