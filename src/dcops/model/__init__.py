@@ -19,12 +19,12 @@ from dcops.model.site import (
 
 __all__ = [
     "Detection",
-    "Event",
-    "LogSource",
     "Device",
+    "Event",
     "Flow",
     "Host",
     "Location",
+    "LogSource",
     "Secret",
     "Settings",
     "Site",
