@@ -6,6 +6,12 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dcops.errors import DcopsError
+
+
+class SecretUnavailableError(DcopsError):
+    """A vaulted secret was needed but the vault password is not known."""
+
 
 class SiteKind(StrEnum):
     """What a site is in the provincial topology."""
@@ -41,15 +47,27 @@ class SourceRef:
 
 
 class Secret:
-    """A secret value (usually from Ansible Vault) that never shows itself in repr or logs."""
+    """A secret value (usually from Ansible Vault) that never shows itself in repr or logs.
+
+    `value` is None when the secret is vaulted and no vault password was given: the model still
+    knows the secret exists (so the inventory can be checked) but cannot use it.
+    """
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | None) -> None:
         self._value = value
+
+    @property
+    def available(self) -> bool:
+        """True when the clear value is known (the vault could be opened)."""
+        return self._value is not None
 
     def reveal(self) -> str:
         """Return the clear value; call only where it is sent to its consumer."""
+        if self._value is None:
+            raise SecretUnavailableError(
+                "secret is vaulted and no vault password was given (--vault-password-file)")
         return self._value
 
     def __repr__(self) -> str:

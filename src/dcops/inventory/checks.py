@@ -1,0 +1,146 @@
+"""Semantic checks of the site model: references, levels, SNMP security, addresses, DC distance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dcops.inventory.ansible_io import Problem, RawInventory
+from dcops.inventory.build import system_groups
+from dcops.model import Device, Host, SiteKind, SiteModel, SourceRef
+
+
+def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
+    """Every site, group, system and zone a declaration names must exist."""
+    out: list[Problem] = []
+    placed: list[Host | Device] = [*model.hosts.values(), *model.devices.values()]
+    for host in placed:
+        if host.site and host.site not in model.sites:
+            out.append(Problem("unknown-site", f"{host.name} names unknown site {host.site!r}",
+                               host.source, f"{host.name}.dcops_site"))
+    for site in model.sites.values():
+        if site.parent is not None and site.parent not in model.sites:
+            out.append(Problem("unknown-site",
+                               f"site {site.name} names unknown parent site {site.parent!r}",
+                               site.source, f"dcops_sites.{site.name}.parent"))
+    groups = system_groups(raw)
+    for system in model.systems.values():
+        key = f"dcops_systems.{system.name}"
+        if system.site not in model.sites:
+            out.append(Problem("unknown-site",
+                               f"system {system.name} names unknown site {system.site!r}",
+                               system.source, f"{key}.site"))
+        group, where = groups.get(system.name, (system.name, system.source))
+        if group not in raw.groups:
+            out.append(Problem("unknown-group",
+                               f"system {system.name} names group {group!r}, which the inventory "
+                               "does not define", where, f"{key}.group"))
+        for index, flow in enumerate(system.flows):
+            fkey = f"{key}.flows[{index}]"
+            for end, name, zone in (("from", flow.source_system, flow.source_zone),
+                                    ("to", flow.dest_system, flow.dest_zone)):
+                other = model.systems.get(name or system.name)
+                if other is None:
+                    out.append(Problem("unknown-system",
+                                       f"flow names unknown system {name!r}", system.source,
+                                       f"{fkey}.{end}_system"))
+                elif zone not in other.zones:
+                    out.append(Problem("unknown-zone",
+                                       f"flow {end} zone {zone.value!r}: system {other.name} has "
+                                       f"zones {', '.join(z.value for z in other.zones)}",
+                                       system.source, f"{fkey}.{end}"))
+    return out
+
+
+def check_snmp(model: SiteModel, raw: RawInventory) -> list[Problem]:
+    """Devices need SNMP credentials: v3 authPriv, v1/v2c only where the inventory is the lab."""
+    del raw
+    out: list[Problem] = []
+    lab = model.settings.environment == "lab"
+    if model.settings.allow_snmp_v2c and not lab:
+        out.append(Problem("insecure-snmp", "dcops_allow_snmp_v2c is only allowed in the lab "
+                           f"(dcops_environment is {model.settings.environment!r})", None,
+                           "dcops_allow_snmp_v2c"))
+    for device in model.devices.values():
+        snmp = device.snmp
+        key = f"{device.name}.dcops_snmp"
+        if snmp is None:
+            out.append(Problem("missing-snmp", f"device {device.name} has no SNMP credentials",
+                               device.source, key))
+            continue
+        if snmp.version == "3":
+            missing = [f for f, v in (("user", snmp.user), ("auth_protocol", snmp.auth_protocol),
+                                      ("auth_key", snmp.auth_key),
+                                      ("priv_protocol", snmp.priv_protocol),
+                                      ("priv_key", snmp.priv_key)) if not v]
+            if missing:
+                out.append(Problem("missing-snmp",
+                                   f"device {device.name}: SNMPv3 authPriv needs "
+                                   f"{', '.join(missing)}", device.source, key))
+        elif snmp.version in ("1", "2c"):
+            if not (lab and model.settings.allow_snmp_v2c):
+                out.append(Problem("insecure-snmp",
+                                   f"device {device.name} uses SNMP v{snmp.version} outside the "
+                                   "lab: use v3 authPriv", device.source, f"{key}.version"))
+            elif snmp.community is None:
+                out.append(Problem("missing-snmp", f"device {device.name}: SNMP v{snmp.version} "
+                                   "needs a community", device.source, f"{key}.community"))
+        else:
+            out.append(Problem("insecure-snmp",
+                               f"device {device.name}: unknown SNMP version {snmp.version!r} "
+                               "(expected 3)", device.source, f"{key}.version"))
+    return out
+
+
+def check_addresses(model: SiteModel, raw: RawInventory) -> list[Problem]:
+    """No two hosts or devices share an address (devices: address and SNMP port)."""
+    del raw
+    seen: dict[tuple[str, int], list[tuple[str, SourceRef | None]]] = defaultdict(list)
+    for host in model.hosts.values():
+        seen[(host.address, 0)].append((host.name, host.source))
+    for device in model.devices.values():
+        port = device.snmp.port if device.snmp is not None else 161
+        seen[(device.address, port)].append((device.name, device.source))
+        if port == 161 and (device.address, 0) in seen:
+            seen[(device.address, 0)].append((device.name, device.source))
+    out = []
+    for (address, port), owners in sorted(seen.items()):
+        if len(owners) > 1:
+            names = ", ".join(n for n, _ in owners)
+            label = f"{address}:{port}" if port else address
+            for name, where in owners[1:]:
+                out.append(Problem("duplicate-address",
+                                   f"address {label} is used by {names}", where,
+                                   f"{name}.ansible_host"))
+    return out
+
+
+def check_dc_distance(model: SiteModel, raw: RawInventory) -> list[Problem]:
+    """A primary and a backup DC exist, with locations, at least the configured distance apart."""
+    del raw
+    out: list[Problem] = []
+    primaries = model.sites_of(SiteKind.PRIMARY_DC)
+    backups = model.sites_of(SiteKind.BACKUP_DC)
+    if model.settings.environment == "lab" and not (primaries and backups):
+        return out
+    if not primaries or not backups:
+        out.append(Problem("missing-dc", "the inventory needs a primary_dc and a backup_dc site",
+                           None, "dcops_sites"))
+        return out
+    minimum = model.settings.min_dc_distance_km
+    for primary in primaries:
+        for backup in backups:
+            if primary.location is None or backup.location is None:
+                site = backup if backup.location is None else primary
+                out.append(Problem("bad-location", f"site {site.name} has no location",
+                                   site.source, f"dcops_sites.{site.name}.location"))
+                continue
+            km = primary.location.distance_km(backup.location)
+            if km < minimum:
+                out.append(Problem("dc-too-close",
+                                   f"backup DC {backup.name} is {km:.1f} km from {primary.name}; "
+                                   f"at least {minimum:g} km required (dcops_min_dc_distance_km)",
+                                   backup.source, f"dcops_sites.{backup.name}.location"))
+    return out
+
+
+CHECKS = (check_references, check_snmp, check_addresses, check_dc_distance)
