@@ -208,9 +208,10 @@ class _Builder:
                              self.where(spec, field), f"dcops_snmp.{field}")
             return Secret(clear)
 
+        # dcops_snmp_version / dcops_snmp_port on a host override the shared credentials' values
         return SnmpCredentials(
-            version=str(spec.get("version", "3")),
-            port=int(spec.get("port", 161)),
+            version=str(hv.get("dcops_snmp_version", spec.get("version", "3"))),
+            port=int(hv.get("dcops_snmp_port", spec.get("port", 161))),
             user=str(spec.get("user", "")),
             auth_protocol=str(spec.get("auth_protocol", "")),
             auth_key=secret("auth_key"),
