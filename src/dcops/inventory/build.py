@@ -197,10 +197,9 @@ class _Builder:
             return None
 
         def secret(field: str) -> Secret | None:
-            value = spec.get(field)
-            if value is None or value == "":
+            vaulted, clear = clear_text(spec.get(field))
+            if not vaulted and not clear:
                 return None
-            vaulted, clear = clear_text(value)
             if not vaulted:
                 self.problem("plaintext-secret",
                              f"device {name}: SNMP {field} is in clear text; encrypt it with "
@@ -221,7 +220,7 @@ class _Builder:
             context=str(spec.get("context", "")),
         )
 
-    def hosts_and_devices(self, group_of_system: dict[str, str]
+    def hosts_and_devices(self, group_of_system: dict[str, str], sites: dict[str, Site]
                           ) -> tuple[dict[str, Host], dict[str, Device]]:
         hosts: dict[str, Host] = {}
         devices: dict[str, Device] = {}
@@ -233,6 +232,9 @@ class _Builder:
             if not site:
                 self.problem("missing-site", f"host {name} has no dcops_site", where,
                              f"{name}.dcops_site")
+            elif site not in sites:
+                self.problem("unknown-site", f"{name} names unknown site {site!r}",
+                             self.where(hv["dcops_site"]) or where, f"{name}.dcops_site")
             if "dcops_device_class" in hv:
                 devices[name] = Device(
                     name=name, address=str(address), site=site,
@@ -263,7 +265,7 @@ def build(raw: RawInventory) -> tuple[SiteModel, list[Problem]]:
     settings = builder.settings()
     sites = builder.sites()
     systems, groups = builder.systems()
-    hosts, devices = builder.hosts_and_devices(groups)
+    hosts, devices = builder.hosts_and_devices(groups, sites)
     model = SiteModel(settings=settings, sites=sites, systems=systems, hosts=hosts,
                       devices=devices, inventory_dir=str(raw.path))
     return model, [*raw.problems, *builder.problems]

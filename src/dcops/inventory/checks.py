@@ -6,17 +6,12 @@ from collections import defaultdict
 
 from dcops.inventory.ansible_io import Problem, RawInventory
 from dcops.inventory.build import system_groups
-from dcops.model import Device, Host, SiteKind, SiteModel, SourceRef
+from dcops.model import SiteKind, SiteModel, SourceRef
 
 
 def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
-    """Every site, group, system and zone a declaration names must exist."""
+    """Every site, group, system and zone a declaration names must exist (hosts: see build)."""
     out: list[Problem] = []
-    placed: list[Host | Device] = [*model.hosts.values(), *model.devices.values()]
-    for host in placed:
-        if host.site and host.site not in model.sites:
-            out.append(Problem("unknown-site", f"{host.name} names unknown site {host.site!r}",
-                               host.source, f"{host.name}.dcops_site"))
     for site in model.sites.values():
         if site.parent is not None and site.parent not in model.sites:
             out.append(Problem("unknown-site",
