@@ -104,8 +104,8 @@ def test_injected_mistakes_are_all_reported_with_file_line_and_key(inventory: Pa
         "insecure-snmp": edit(hosts, "dcops_device_class: district_switch\n",
                               "dcops_device_class: district_switch\n          "
                               "dcops_snmp_version: '2c'\n"),
-        "dc-too-close": edit(gv / "all/sites.yml", "      latitude: 10.9390\n      longitude: 107.2410",
-                             "      latitude: 10.9390\n      longitude: 106.9000"),
+        "dc-too-close": edit(gv / "all/sites.yml", "latitude: 10.9390\n      longitude: 107.2410",
+                             "latitude: 10.9390\n      longitude: 106.9000"),
     }
     # a device without credentials, a plaintext secret, a malformed file
     (inventory / "host_vars").mkdir()
