@@ -1,0 +1,106 @@
+"""Alertmanager webhook (payload v4) into the queue: firing creates or updates, resolved closes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from dcops.alerts import schema
+from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
+from dcops.alerts.store import AlertStore
+from dcops.alerts.timeutil import iso, now, parse
+from dcops.errors import AlertStoreError
+
+ACTOR = "alertmanager"
+HOST_LABELS = ("host", "instance", "device", "node")
+
+
+class WebhookPayloadError(AlertStoreError):
+    """The webhook body is not an Alertmanager v4 payload; the message names the field."""
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one webhook call changed."""
+
+    created: int = 0
+    updated: int = 0
+    resolved: int = 0
+    unchanged: int = 0
+
+
+def _validate(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("expected a JSON object (Alertmanager webhook payload)")
+    if str(payload.get("version")) != "4":
+        got = payload.get("version")
+        raise WebhookPayloadError(f"field 'version': expected \"4\", got {got!r}")
+    items = payload.get("alerts")
+    if not isinstance(items, list):
+        raise WebhookPayloadError("field 'alerts': expected a list")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("labels"), dict):
+            raise WebhookPayloadError(f"field 'alerts[{n}].labels': expected a mapping")
+        if item.get("status") not in ("firing", "resolved"):
+            raise WebhookPayloadError(f"field 'alerts[{n}].status': expected firing or resolved")
+        if not item.get("fingerprint"):
+            raise WebhookPayloadError(f"field 'alerts[{n}].fingerprint': missing")
+        if not item.get("startsAt"):
+            raise WebhookPayloadError(f"field 'alerts[{n}].startsAt': missing")
+    return items
+
+
+def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:
+    """Take one webhook body; repeated notifications of the same firing alert change nothing."""
+    items = _validate(payload)
+    result = IngestResult()
+    for item in items:
+        labels = {str(k): str(v) for k, v in item["labels"].items()}
+        ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+        fingerprint = str(item["fingerprint"])
+        starts = parse(str(item["startsAt"]))
+        did = f"am:{fingerprint}:{iso(starts)}"
+        name = labels.get("alertname", "unnamed")
+        rule_id = f"alertmanager:{name}"
+        with store.engine.begin() as conn:
+            open_row = conn.execute(
+                select(schema.alerts.c.id).where(
+                    schema.alerts.c.fingerprint == fingerprint,
+                    schema.alerts.c.source == "alertmanager",
+                    schema.alerts.c.status.in_([s.value for s in OPEN_STATUSES]))
+                .order_by(schema.alerts.c.id.desc()).limit(1)).first()
+            if item["status"] == "resolved":
+                if open_row is None:
+                    result.unchanged += 1
+                    continue
+                store.transition_in(conn, int(open_row.id), Status.RESOLVED, ACTOR,
+                                    f"resolved in Alertmanager at {item.get('endsAt', '')}")
+                resolved_id = int(open_row.id)
+                result.resolved += 1
+            else:
+                resolved_id = None
+                seen = conn.execute(select(schema.detections.c.alert_id)
+                                    .where(schema.detections.c.detection_id == did)).first()
+                if seen is not None:
+                    result.unchanged += 1
+                    continue
+                host = next((labels[k] for k in HOST_LABELS if labels.get(k)), "")
+                alert_id = store.upsert(
+                    conn, source="alertmanager", actor=ACTOR, rule_id=rule_id,
+                    rule_title=ann.get("summary", name), severity=normalise_severity(
+                        labels.get("severity", "")), key=fingerprint, seen=starts,
+                    site=labels.get("site", ""), system=labels.get("system", ""), host=host,
+                    source_ip="", tags=[], labels=labels,
+                    description=ann.get("description", ""), fingerprint=fingerprint,
+                    event_ids=[])
+                conn.execute(schema.detections.insert().values(
+                    detection_id=did, alert_id=alert_id, received_at=iso(now())))
+                if open_row is not None and int(open_row.id) == alert_id:
+                    result.updated += 1
+                else:
+                    result.created += 1
+        if resolved_id is not None:
+            store.expire_silences(resolved_id, ACTOR)
+    return result

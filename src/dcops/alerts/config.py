@@ -1,0 +1,106 @@
+"""Alert service configuration (YAML): SLA per severity, dedup window, Alertmanager, console.
+
+Every key is optional; missing keys take the defaults below. See docs/triage.md for the file format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dcops.alerts.timeutil import parse_duration
+from dcops.errors import ConfigError
+
+SEVERITIES = ("critical", "high", "medium", "low", "informational")
+
+DEFAULT_SLA: dict[str, tuple[str, str]] = {
+    "critical": ("15m", "4h"),
+    "high": ("30m", "8h"),
+    "medium": ("2h", "24h"),
+    "low": ("8h", "72h"),
+    "informational": ("24h", "168h"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTarget:
+    """Time to acknowledge and time to resolve for one severity."""
+
+    ack: timedelta
+    resolve: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Everything the alert store, the bridge and the console read from configuration."""
+
+    sla: dict[str, SlaTarget] = field(default_factory=lambda: {
+        s: SlaTarget(parse_duration(a), parse_duration(r)) for s, (a, r) in DEFAULT_SLA.items()})
+    dedup_window: timedelta = timedelta(hours=1)
+    system_levels: dict[str, int] = field(default_factory=dict)
+    alertmanager_url: str = ""
+    silence_duration: timedelta = timedelta(hours=4)
+    webhook_token: str = ""
+    session_secret: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    source: str = ""  # the file it came from, for messages
+
+
+def _duration(value: Any, file: str, key: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"expected a duration like 15m, 4h or 90s, got {value!r}",
+                          file=file, key=key) from exc
+
+
+def load_config(path: Path | None) -> AlertsConfig:
+    """Read the YAML file; a missing path (None) gives the defaults."""
+    if path is None or not path.exists():
+        if path is not None and path.name != "alerts.yaml":
+            raise ConfigError("configuration file not found", file=str(path))
+        return AlertsConfig()
+    file = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {exc}", file=file,
+                          line=mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file=file)
+    base = AlertsConfig()
+    sla = dict(base.sla)
+    for sev, target in (data.get("sla") or {}).items():
+        if sev not in SEVERITIES:
+            raise ConfigError(f"unknown severity {sev!r}, expected one of {', '.join(SEVERITIES)}",
+                              file=file, key=f"sla.{sev}")
+        if not isinstance(target, dict):
+            raise ConfigError("expected a mapping with ack and resolve", file=file,
+                              key=f"sla.{sev}")
+        sla[sev] = SlaTarget(
+            _duration(target.get("ack", DEFAULT_SLA[sev][0]), file, f"sla.{sev}.ack"),
+            _duration(target.get("resolve", DEFAULT_SLA[sev][1]), file, f"sla.{sev}.resolve"))
+    am = data.get("alertmanager") or {}
+    console = data.get("console") or {}
+    levels = data.get("system_levels") or {}
+    if not all(isinstance(v, int) for v in levels.values()):
+        raise ConfigError("expected an integer level per system", file=file, key="system_levels")
+    return AlertsConfig(
+        sla=sla,
+        dedup_window=_duration(data.get("dedup_window", "1h"), file, "dedup_window"),
+        system_levels={str(k): int(v) for k, v in levels.items()},
+        alertmanager_url=str(am.get("url", "")),
+        silence_duration=_duration(am.get("silence_duration", "4h"), file,
+                                   "alertmanager.silence_duration"),
+        webhook_token=str(am.get("webhook_token", "")),
+        session_secret=str(console.get("session_secret", "")),
+        tls_cert=str(console.get("tls_cert", "")),
+        tls_key=str(console.get("tls_key", "")),
+        source=file,
+    )

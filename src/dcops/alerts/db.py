@@ -1,0 +1,74 @@
+"""Open the store (SQLite file or PostgreSQL URL) and bring its schema to the latest revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from dcops.errors import AlertStoreError
+
+MIGRATIONS = "dcops.alerts:migrations"
+
+
+def default_url(state_dir: Path) -> str:
+    """The embedded default: ``<state>/alerts.db``."""
+    return f"sqlite:///{state_dir / 'alerts.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_immediate(engine: Engine) -> None:
+    """SQLite: take the write lock at BEGIN so concurrent writers wait instead of failing."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine and apply pending Alembic migrations."""
+    url = normalise_url(url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        raise AlertStoreError(f"cannot open alert store {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _sqlite_immediate(engine)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to head (idempotent)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise AlertStoreError(f"cannot migrate alert store {engine.url!r}: {exc}") from exc

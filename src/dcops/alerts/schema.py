@@ -1,0 +1,117 @@
+"""Tables of the alert store (SQLAlchemy Core); the Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# Timestamps are ISO 8601 UTC strings with microseconds and a trailing Z: they sort and compare the
+# same way on SQLite and PostgreSQL, and the audit hash covers exactly what is stored.
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", String(300), nullable=False),
+    Column("status", String(20), nullable=False, default="open"),  # open | merged | closed
+    Column("merged_into", Integer, nullable=True),
+    Column("group_host", String(255), nullable=False, default=""),
+    Column("group_source_ip", String(64), nullable=False, default=""),
+    Column("created_at", String(32), nullable=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(20), nullable=False),  # sigma | alertmanager
+    Column("rule_id", String(200), nullable=False),
+    Column("rule_title", String(300), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("dedup_key", String(500), nullable=False, default=""),
+    Column("site", String(100), nullable=False, default=""),
+    Column("system", String(100), nullable=False, default=""),
+    Column("system_level", Integer, nullable=True),
+    Column("host", String(255), nullable=False, default=""),
+    Column("source_ip", String(64), nullable=False, default=""),
+    Column("first_seen", String(32), nullable=False),
+    Column("last_seen", String(32), nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("labels", Text, nullable=False, default="{}"),
+    Column("description", Text, nullable=False, default=""),
+    Column("fingerprint", String(64), nullable=False, default=""),
+    Column("assignee", String(100), nullable=False, default=""),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("acked_at", String(32), nullable=True),
+    Column("resolved_at", String(32), nullable=True),
+    Index("ix_alerts_dedup", "rule_id", "dedup_key", "status"),
+    Index("ix_alerts_status_severity", "status", "severity"),
+    Index("ix_alerts_fingerprint", "fingerprint"),
+)
+
+detections = Table(
+    "alert_detections", metadata,
+    Column("detection_id", String(64), primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("received_at", String(32), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events", metadata,
+    Column("alert_id", Integer, ForeignKey("alerts.id"), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("seen_at", String(32), nullable=False),
+)
+
+notes = Table(
+    "alert_notes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("author", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("am_silence_id", String(64), nullable=False, default=""),
+    Column("matchers", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("starts_at", String(32), nullable=False),
+    Column("ends_at", String(32), nullable=False),
+    Column("state", String(20), nullable=False),  # active | expired
+)
+
+users = Table(
+    "users", metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("disabled", Integer, nullable=False, default=0),
+    Column("created_at", String(32), nullable=False),
+)
+
+audit = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row (id=1) holding the chain head; appends lock it so concurrent writers stay in order.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,217 @@
+"""The alert store: detections and Alertmanager alerts in, one deduplicated queue out.
+
+It implements ``dcops.model.sinks.DetectionSink``: ``accept`` is idempotent by ``Detection.id``.
+Lifecycle actions, notes, incidents and silences live in ``dcops.alerts.actions`` (mixed in here).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+
+from dcops.alerts import audit, schema
+from dcops.alerts.actions import Actions
+from dcops.alerts.config import AlertsConfig
+from dcops.alerts.db import open_engine
+from dcops.alerts.models import OPEN_STATUSES, Alert, AlertFilter, normalise_severity
+from dcops.alerts.silencer import Silencer
+from dcops.alerts.timeutil import iso, now
+from dcops.model.event import Detection
+
+SOURCE_IP_FIELDS = ("source.ip", "source.address", "client.ip", "src_ip")
+_OPEN = [s.value for s in OPEN_STATUSES]
+
+
+def row_to_alert(row: Any, event_ids: list[str] | None = None) -> Alert:
+    """Build an Alert from a result row of the alerts table."""
+    return Alert(
+        id=row.id, source=row.source, rule_id=row.rule_id, rule_title=row.rule_title,
+        severity=row.severity, status=row.status, dedup_key=row.dedup_key, site=row.site,
+        system=row.system, system_level=row.system_level, host=row.host, source_ip=row.source_ip,
+        first_seen=row.first_seen, last_seen=row.last_seen, count=row.count,
+        tags=json.loads(row.tags), labels=json.loads(row.labels), description=row.description,
+        fingerprint=row.fingerprint, assignee=row.assignee, incident_id=row.incident_id,
+        created_at=row.created_at, acked_at=row.acked_at, resolved_at=row.resolved_at,
+        event_ids=event_ids or [])
+
+
+class AlertStore(Actions):
+    """SQLite or PostgreSQL through SQLAlchemy Core; schema kept current by Alembic on open."""
+
+    def __init__(self, url: str, config: AlertsConfig | None = None,
+                 silencer: Silencer | None = None) -> None:
+        self.url = url
+        self.config = config or AlertsConfig()
+        self.silencer = silencer
+        self.engine: Engine = open_engine(url)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    # ---- ingestion -------------------------------------------------------------------------
+
+    def accept(self, detections: Sequence[Detection]) -> None:
+        """Record detections; the same Detection.id twice changes nothing (DetectionSink)."""
+        with self.engine.begin() as conn:
+            for d in detections:
+                self._accept_one(conn, d)
+
+    def _accept_one(self, conn: Connection, d: Detection) -> int | None:
+        did = d.id
+        if conn.execute(select(schema.detections.c.alert_id)
+                        .where(schema.detections.c.detection_id == did)).first():
+            return None
+        source_ip = next((str(d.fields[f]) for f in SOURCE_IP_FIELDS if d.fields.get(f)), "")
+        alert_id = self.upsert(
+            conn, source="sigma", actor="detect", rule_id=d.rule_id, rule_title=d.rule_title,
+            severity=normalise_severity(d.severity), key=d.key, seen=d.timestamp, site=d.site,
+            system=d.system, host=d.host, source_ip=source_ip, tags=list(d.tags), labels={},
+            description=d.description, fingerprint="", event_ids=d.event_ids)
+        conn.execute(schema.detections.insert().values(
+            detection_id=did, alert_id=alert_id, received_at=iso(now())))
+        return alert_id
+
+    def upsert(self, conn: Connection, *, source: str, actor: str, rule_id: str, rule_title: str,
+               severity: str, key: str, seen: datetime, site: str, system: str, host: str,
+               source_ip: str, tags: list[str], labels: dict[str, str], description: str,
+               fingerprint: str, event_ids: Iterable[str]) -> int:
+        """Update the open alert with this rule and key inside the dedup window, or create one."""
+        a = schema.alerts.c
+        seen_s = iso(seen)
+        window_start = iso(seen - self.config.dedup_window)
+        existing = conn.execute(
+            select(a.id, a.count.label("n"), a.last_seen, a.first_seen)
+            .where(a.rule_id == rule_id, a.dedup_key == key, a.status.in_(_OPEN),
+                   a.last_seen >= window_start)
+            .order_by(a.id.desc()).limit(1)
+        ).first()
+        if existing is not None:
+            alert_id = int(existing.id)
+            conn.execute(update(schema.alerts).where(a.id == alert_id).values(
+                count=existing.n + 1, last_seen=max(existing.last_seen, seen_s),
+                first_seen=min(existing.first_seen, seen_s)))
+            self._link_events(conn, alert_id, event_ids)
+            audit.append(conn, actor, "alert.dedup", f"alert:{alert_id}",
+                         {"count": existing.n + 1, "seen": seen_s})
+            return alert_id
+        ts = iso(now())
+        alert_id = int(conn.execute(schema.alerts.insert().values(
+            source=source, rule_id=rule_id, rule_title=rule_title, severity=severity, status="new",
+            dedup_key=key, site=site, system=system,
+            system_level=self.config.system_levels.get(system), host=host, source_ip=source_ip,
+            first_seen=seen_s, last_seen=seen_s, count=1, tags=json.dumps(tags),
+            labels=json.dumps(labels, sort_keys=True), description=description,
+            fingerprint=fingerprint, assignee="", incident_id=None, created_at=ts,
+        )).inserted_primary_key[0])  # type: ignore[index]
+        self._link_events(conn, alert_id, event_ids)
+        incident_id = self._group(conn, alert_id, rule_title, host, source_ip)
+        audit.append(conn, actor, "alert.create", f"alert:{alert_id}", {
+            "rule_id": rule_id, "severity": severity, "key": key, "host": host,
+            "site": site, "system": system, "incident": incident_id})
+        return alert_id
+
+    def _link_events(self, conn: Connection, alert_id: int, event_ids: Iterable[str]) -> None:
+        ev = schema.alert_events.c
+        have = {r.event_id for r in conn.execute(
+            select(ev.event_id).where(ev.alert_id == alert_id))}
+        new = sorted(set(event_ids) - have)
+        if new:
+            conn.execute(schema.alert_events.insert(), [
+                {"alert_id": alert_id, "event_id": e, "seen_at": iso(now())} for e in new])
+
+    def _group(self, conn: Connection, alert_id: int, title: str, host: str,
+               source_ip: str) -> int:
+        """Attach the alert to the open incident of an open alert on the same host or source."""
+        a, i = schema.alerts.c, schema.incidents.c
+        conds = []
+        if host:
+            conds.append(a.host == host)
+        if source_ip:
+            conds.append(a.source_ip == source_ip)
+        incident_id: int | None = None
+        if conds:
+            row = conn.execute(
+                select(a.incident_id).join(schema.incidents, i.id == a.incident_id)
+                .where(or_(*conds), a.status.in_(_OPEN), a.id != alert_id, i.status == "open")
+                .order_by(a.id.desc()).limit(1)).first()
+            incident_id = row.incident_id if row else None
+        if incident_id is None:
+            label = host or source_ip or title
+            incident_id = int(conn.execute(schema.incidents.insert().values(
+                title=f"{label}: {title}"[:300], status="open", merged_into=None,
+                group_host=host, group_source_ip=source_ip, created_at=iso(now()),
+            )).inserted_primary_key[0])  # type: ignore[index]
+        conn.execute(update(schema.alerts).where(a.id == alert_id)
+                     .values(incident_id=incident_id))
+        return incident_id
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def get(self, alert_id: int) -> Alert | None:
+        """One alert with its linked event ids, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(schema.alerts)
+                               .where(schema.alerts.c.id == alert_id)).first()
+            if row is None:
+                return None
+            ev = schema.alert_events.c
+            events = [r.event_id for r in conn.execute(
+                select(ev.event_id).where(ev.alert_id == alert_id).order_by(ev.event_id))]
+        return row_to_alert(row, events)
+
+    def _where(self, f: AlertFilter) -> list[Any]:
+        a = schema.alerts.c
+        conds: list[Any] = []
+        for col, values in ((a.severity, f.severity), (a.site, f.site), (a.system, f.system),
+                            (a.status, f.status)):
+            if values:
+                conds.append(col.in_(values))
+        if f.assignee:
+            conds.append(a.assignee == f.assignee)
+        if f.host:
+            conds.append(a.host == f.host)
+        if f.incident_id is not None:
+            conds.append(a.incident_id == f.incident_id)
+        if f.since:
+            conds.append(a.last_seen >= f.since)
+        if f.until:
+            conds.append(a.first_seen <= f.until)
+        if f.text:
+            like = f"%{f.text}%"
+            conds.append(or_(a.rule_title.like(like), a.rule_id.like(like), a.host.like(like)))
+        return conds
+
+    def query(self, f: AlertFilter | None = None) -> list[Alert]:
+        """Alerts matching the filter, newest activity first."""
+        f = f or AlertFilter()
+        q = (select(schema.alerts).where(and_(True, *self._where(f)))
+             .order_by(schema.alerts.c.last_seen.desc(), schema.alerts.c.id.desc()).limit(f.limit))
+        with self.engine.connect() as conn:
+            return [row_to_alert(r) for r in conn.execute(q)]
+
+    def counts(self, f: AlertFilter | None = None) -> dict[str, dict[str, int]]:
+        """Counts of matching alerts by severity and by site."""
+        f = f or AlertFilter()
+        a = schema.alerts.c
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for name, col in (("severity", a.severity), ("site", a.site), ("status", a.status)):
+                q = select(col, func.count()).where(and_(True, *self._where(f))).group_by(col)
+                out[name] = {str(k): int(v) for k, v in conn.execute(q)}
+        return out
+
+    def audit_records(self, target: str | None = None, limit: int | None = None,
+                      newest_first: bool = False) -> list[audit.AuditRecord]:
+        """The audit trail (optionally of one target such as ``alert:12``)."""
+        with self.engine.connect() as conn:
+            return audit.records(conn, target, limit, newest_first)
+
+    def verify_audit(self) -> audit.VerifyResult:
+        """Recompute the hash chain."""
+        with self.engine.connect() as conn:
+            return audit.verify(conn)

@@ -1,0 +1,95 @@
+"""Console users: argon2-hashed passwords and one role each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, select, update
+
+from dcops.alerts import audit, schema
+from dcops.alerts.timeutil import iso, now
+from dcops.errors import AlertStoreError
+
+ROLES = ("analyst", "engineer", "auditor", "admin")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A console user (the hash never leaves the store)."""
+
+    username: str
+    role: str
+    disabled: bool
+    created_at: str
+
+
+class Users:
+    """User administration on the store's engine; every change is audited."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, username: str, password: str, role: str, actor: str) -> None:
+        """Create a user (or replace password and role of an existing one)."""
+        if role not in ROLES:
+            raise AlertStoreError(f"unknown role {role!r}, expected one of {', '.join(ROLES)}")
+        if len(password) < 8:
+            raise AlertStoreError("password must have at least 8 characters")
+        if not username or not all(c.isalnum() or c in "._-" for c in username):
+            raise AlertStoreError(f"invalid user name {username!r} (letters, digits, . _ -)")
+        h = _hasher.hash(password)
+        u = schema.users.c
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(u.username).where(u.username == username)).first()
+            if exists:
+                conn.execute(update(schema.users).where(u.username == username)
+                             .values(password_hash=h, role=role, disabled=0))
+            else:
+                conn.execute(schema.users.insert().values(
+                    username=username, password_hash=h, role=role, disabled=0,
+                    created_at=iso(now())))
+            audit.append(conn, actor, "user.update" if exists else "user.add",
+                         f"user:{username}", {"role": role})
+
+    def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
+        """Disable or re-enable a user."""
+        u = schema.users.c
+        with self.engine.begin() as conn:
+            n = conn.execute(update(schema.users).where(u.username == username)
+                             .values(disabled=int(disabled))).rowcount
+            if not n:
+                raise AlertStoreError(f"user {username!r} does not exist")
+            audit.append(conn, actor, "user.disable" if disabled else "user.enable",
+                         f"user:{username}", {})
+
+    def remove(self, username: str, actor: str) -> None:
+        """Delete a user."""
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(schema.users)
+                             .where(schema.users.c.username == username)).rowcount
+            if not n:
+                raise AlertStoreError(f"user {username!r} does not exist")
+            audit.append(conn, actor, "user.remove", f"user:{username}", {})
+
+    def list_users(self) -> list[User]:
+        """All users."""
+        with self.engine.connect() as conn:
+            return [User(r.username, r.role, bool(r.disabled), r.created_at) for r in
+                    conn.execute(select(schema.users).order_by(schema.users.c.username))]
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password matches and the account is enabled, else None."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(schema.users)
+                             .where(schema.users.c.username == username)).first()
+        if r is None or r.disabled:
+            _hasher.hash("timing-equaliser")  # same cost whether or not the user exists
+            return None
+        try:
+            _hasher.verify(r.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return User(r.username, r.role, False, r.created_at)
