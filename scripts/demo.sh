@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the embedded defaults. Grows as the toolkit grows.
+# `make demo`: the main job on the embedded defaults (see `dcops demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m dcops.demo "$@"
+exec .venv/bin/dcops demo "$@"

@@ -23,9 +23,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from dcops.cli import alerts, audit, collect, detect, iac, inventory, lab, serve
+    from dcops.cli import alerts, audit, collect, demo, detect, iac, inventory, lab, serve
 
-    for module in (inventory, lab, iac, collect, detect, alerts, serve, audit):
+    for module in (inventory, lab, iac, collect, detect, alerts, serve, audit, demo):
         module.register(app)
 
 

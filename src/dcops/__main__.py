@@ -1,0 +1,5 @@
+"""`python -m dcops` is the `dcops` command."""
+
+from dcops.cli import main
+
+main()
