@@ -1,10 +1,430 @@
-"""CLI: alerts commands (being built)."""
+"""CLI: `dcops alerts list|show|ack|investigate|assign|note|resolve|silence|verify-audit|...`.
+
+Every action is attributed: --as USER, else $DCOPS_USER, else the operating-system user.
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from dcops.errors import DcopsError
+
+if TYPE_CHECKING:
+    from dcops.alerts import AlertFilter, AlertsConfig, AlertStore
+
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", envvar="DCOPS_DB_URL",
+    help="Store URL (sqlite:///path or postgresql://...). Default: <state>/alerts.db.")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", envvar="DCOPS_ALERTS_CONFIG",
+    help="Alerts YAML config (default <state>/alerts.yaml).")]
+AsOpt = Annotated[str | None, typer.Option(
+    "--as", envvar="DCOPS_USER", help="Who does this (recorded in the audit trail).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+IdsArg = Annotated[list[int], typer.Argument(help="Alert id(s).")]
+
+alerts_app = typer.Typer(help="Alert queue and triage: one queue for SOC and NOC, with an audit "
+                              "trail / Hàng đợi cảnh báo.", no_args_is_help=True)
+users_app = typer.Typer(help="Console users (argon2 passwords) and roles.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Incidents: related alerts grouped; merge and split.",
+                            no_args_is_help=True)
+alerts_app.add_typer(users_app, name="users")
+alerts_app.add_typer(incidents_app, name="incidents")
+
+
+def state_dir() -> Path:
+    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
+    env = os.environ.get("DCOPS_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
+
+
+def load_alerts_config(config: Path | None) -> AlertsConfig:
+    """The YAML config (explicit path must exist; the default path is optional)."""
+    from dcops.alerts import load_config
+
+    return load_config(config if config is not None else state_dir() / "alerts.yaml")
+
+
+def open_store(db: str | None, config: Path | None,
+               alertmanager_url: str | None = None) -> AlertStore:
+    """Open the store with the configuration and, when configured, the Alertmanager silencer."""
+    from dcops.alerts import AlertmanagerSilencer, AlertStore, default_url
+
+    cfg = load_alerts_config(config)
+    am = alertmanager_url or os.environ.get("DCOPS_ALERTMANAGER_URL") or cfg.alertmanager_url
+    return AlertStore(db or default_url(state_dir()), cfg,
+                      silencer=AlertmanagerSilencer(am) if am else None)
+
+
+def actor(as_user: str | None) -> str:
+    """--as / $DCOPS_USER, else the OS user."""
+    return as_user or getpass.getuser()
+
+
+def _time(value: str | None, option: str) -> str:
+    from dcops.alerts.timeutil import iso, now, parse, parse_duration
+
+    if not value:
+        return ""
+    try:
+        if value[-1] in "smhdw" and value[:-1].replace(".", "").isdigit():
+            return iso(now() - parse_duration(value))
+        return iso(parse(value))
+    except ValueError as exc:
+        raise DcopsError(f"{option}: expected a duration (30m, 2h, 7d) or an ISO 8601 time, "
+                         f"got {value!r}") from exc
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
+             "informational": "dim"}
+
+
+@alerts_app.command("list")
+def list_cmd(
+    severity: Annotated[list[str] | None, typer.Option("--severity", "-s")] = None,
+    site: Annotated[list[str] | None, typer.Option("--site")] = None,
+    system: Annotated[list[str] | None, typer.Option("--system")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status")] = None,
+    assignee: Annotated[str, typer.Option("--assignee")] = "",
+    since: Annotated[str | None, typer.Option("--since", help="2h, 7d or ISO time")] = None,
+    until: Annotated[str | None, typer.Option("--until")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only new/acknowledged/investigating")
+                         ] = False,
+    limit: Annotated[int, typer.Option("--limit")] = 200,
+    db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """List alerts (newest activity first) with filters / Danh sách cảnh báo."""
+    from dcops.alerts import AlertFilter
+
+    statuses = list(status or [])
+    if open_only:
+        statuses += ["new", "acknowledged", "investigating"]
+    f = AlertFilter(severity=list(severity or []), site=list(site or []),
+                    system=list(system or []), status=statuses, assignee=assignee,
+                    since=_time(since, "--since"), until=_time(until, "--until"), limit=limit)
+    store = open_store(db, config)
+    try:
+        _list(store, f, as_json)
+    finally:
+        store.close()
+
+
+def _list(store: AlertStore, f: AlertFilter, as_json: bool) -> None:
+    rows = store.query(f)
+    if as_json:
+        _print_json([a.as_dict() for a in rows])
+        return
+    t = Table(title=f"{len(rows)} alert(s) / cảnh báo")
+    for col in ("ID", "severity / mức độ", "status / trạng thái", "rule / quy tắc", "host / máy",
+                "site / địa điểm", "system / hệ thống", "count / số lần", "last seen / lần cuối",
+                "assignee / người xử lý"):
+        t.add_column(col, overflow="fold")
+    for a in rows:
+        level = f" (L{a.system_level})" if a.system_level else ""
+        t.add_row(str(a.id), f"[{SEV_STYLE.get(a.severity, '')}]{a.severity}[/]", a.status,
+                  a.rule_title, a.host, a.site, a.system + level, str(a.count),
+                  a.last_seen[:19].replace("T", " "), a.assignee)
+    Console().print(t)
+
+
+@alerts_app.command("show")
+def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """One alert with its events, notes, silences and history / Chi tiết cảnh báo."""
+    store = open_store(db, config)
+    try:
+        a = store.get(alert_id)
+        if a is None:
+            raise DcopsError(f"alert {alert_id} does not exist")
+        notes = store.notes(alert_id)
+        history = store.audit_records(target=f"alert:{alert_id}")
+        silences = store.silences(alert_id)
+    finally:
+        store.close()
+    if as_json:
+        _print_json({"alert": a.as_dict(), "notes": [asdict(n) for n in notes],
+                     "silences": [asdict(s) for s in silences],
+                     "history": [asdict(h) for h in history]})
+        return
+    c = Console()
+    c.print(f"[bold]#{a.id} {a.rule_title}[/] [{SEV_STYLE.get(a.severity, '')}]{a.severity}[/] "
+            f"status / trạng thái: [bold]{a.status}[/]")
+    for label, value in (("rule / quy tắc", a.rule_id), ("source / nguồn", a.source),
+                         ("host / máy", a.host), ("source ip / địa chỉ nguồn", a.source_ip),
+                         ("site / địa điểm", a.site),
+                         ("system / hệ thống", f"{a.system} level/cấp độ {a.system_level or '-'}"),
+                         ("first seen / lần đầu", a.first_seen),
+                         ("last seen / lần cuối", a.last_seen),
+                         ("count / số lần", a.count), ("assignee / người xử lý", a.assignee or "-"),
+                         ("incident / sự cố", a.incident_id), ("ATT&CK", ", ".join(a.tags) or "-"),
+                         ("events / sự kiện", ", ".join(a.event_ids) or "-"),
+                         ("description / mô tả", a.description or "-")):
+        c.print(f"  {label:32} {value}")
+    if notes:
+        c.print("[bold]notes / ghi chú[/]")
+        for n in notes:
+            c.print(f"  {n.created_at[:19]} {n.author}: {n.text}")
+    if silences:
+        c.print("[bold]silences / tạm ẩn[/]")
+        for s in silences:
+            c.print(f"  {s.am_silence_id} {s.state} until {s.ends_at[:19]} by {s.created_by}")
+    c.print("[bold]history / lịch sử[/]")
+    for h in history:
+        detail = json.dumps(h.detail, ensure_ascii=False)
+        c.print(f"  {h.ts[:19]} #{h.seq} {h.actor} {h.action} {detail}")
+
+
+def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: Any) -> None:
+    store = open_store(db, config)
+    failed = []
+    try:
+        for i in ids:
+            try:
+                fn(store, i)
+                typer.echo(f"alert {i}: {verb}")
+            except DcopsError as exc:
+                failed.append(f"{exc}")
+    finally:
+        store.close()
+    if failed:
+        raise DcopsError("; ".join(failed))
+
+
+@alerts_app.command("ack")
+def ack(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "", db: DbOpt = None,
+        config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Acknowledge alert(s) / Xác nhận."""
+    who = actor(as_user)
+    _each(ids, db, config, "acknowledged", lambda s, i: s.acknowledge(i, who, note))
+
+
+@alerts_app.command("investigate")
+def investigate(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
+                db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Mark alert(s) as under investigation / Đang điều tra."""
+    who = actor(as_user)
+    _each(ids, db, config, "investigating",
+          lambda s, i: s.transition(i, "investigating", who, note))
+
+
+@alerts_app.command("assign")
+def assign(alert_id: int, assignee: str, db: DbOpt = None, config: ConfigOpt = None,
+           as_user: AsOpt = None) -> None:
+    """Assign an alert to someone ('' to unassign) / Giao xử lý."""
+    who = actor(as_user)
+    _each([alert_id], db, config, f"assigned to {assignee or '-'}",
+          lambda s, i: s.assign(i, assignee, who))
+
+
+@alerts_app.command("note")
+def note(alert_id: int, text: str, db: DbOpt = None, config: ConfigOpt = None,
+         as_user: AsOpt = None) -> None:
+    """Add a note to an alert / Ghi chú."""
+    who = actor(as_user)
+    _each([alert_id], db, config, "note added", lambda s, i: s.add_note(i, who, text))
+
+
+@alerts_app.command("resolve")
+def resolve(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
+            false_positive: Annotated[bool, typer.Option("--false-positive")] = False,
+            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Resolve alert(s), or close them as false positive / Đã xử lý."""
+    who = actor(as_user)
+    verb = "false_positive" if false_positive else "resolved"
+    _each(ids, db, config, verb, lambda s, i: s.resolve(i, who, note, false_positive))
+
+
+@alerts_app.command("silence")
+def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = "",
+            duration: Annotated[str | None, typer.Option("--duration", help="e.g. 2h")] = None,
+            alertmanager_url: Annotated[str | None, typer.Option("--alertmanager-url")] = None,
+            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Silence an Alertmanager alert in Alertmanager until it resolves / Tạm ẩn."""
+    from dcops.alerts.timeutil import now, parse_duration
+
+    until: datetime | None = now() + parse_duration(duration) if duration else None
+    store = open_store(db, config, alertmanager_url)
+    try:
+        s = store.silence(alert_id, actor(as_user), comment, until)
+    finally:
+        store.close()
+    typer.echo(f"alert {alert_id}: silence {s.am_silence_id} until {s.ends_at}")
+
+
+@alerts_app.command("verify-audit")
+def verify_audit(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Prove the audit hash chain; exit 1 and name the first altered record if it is broken."""
+    store = open_store(db, config)
+    try:
+        r = store.verify_audit()
+    finally:
+        store.close()
+    if as_json:
+        _print_json(asdict(r))
+    elif r.ok:
+        typer.echo(f"audit trail OK / nhật ký toàn vẹn: {r.checked} records verified")
+    else:
+        typer.echo(f"audit trail ALTERED / nhật ký bị sửa đổi: first bad record "
+                   f"#{r.first_bad}: {r.reason} ({r.checked} records before it verify)",
+                   err=True)
+    if not r.ok:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("audit")
+def audit_cmd(target: Annotated[str | None, typer.Option("--target", help="alert:12")] = None,
+              limit: Annotated[int, typer.Option("--limit")] = 100, db: DbOpt = None,
+              config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the audit trail, newest first / Nhật ký kiểm toán."""
+    store = open_store(db, config)
+    try:
+        recs = store.audit_records(target, limit, newest_first=True)
+    finally:
+        store.close()
+    if as_json:
+        _print_json([asdict(r) for r in recs])
+        return
+    t = Table(title="audit trail / nhật ký kiểm toán")
+    for col in ("#", "time / thời gian", "who / ai", "action / hành động", "target / đối tượng",
+                "detail / chi tiết", "hash"):
+        t.add_column(col, overflow="fold")
+    for r in recs:
+        t.add_row(str(r.seq), r.ts[:19], r.actor, r.action, r.target,
+                  json.dumps(r.detail, ensure_ascii=False), r.hash[:12])
+    Console().print(t)
+
+
+@alerts_app.command("sla")
+def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Time to acknowledge / resolve per severity against SLA targets / Cam kết SLA."""
+    from dcops.alerts import AlertFilter, sla_report
+    from dcops.alerts.sla import fmt_seconds
+
+    store = open_store(db, config)
+    try:
+        rows = sla_report(store.query(AlertFilter(limit=100000)), store.config)
+    finally:
+        store.close()
+    if as_json:
+        _print_json([asdict(r) for r in rows])
+        return
+    t = Table(title="SLA per severity / theo mức độ")
+    for col in ("severity / mức độ", "alerts", "open / đang mở", "ack target", "mean ack",
+                "ack breaches / vi phạm", "resolve target", "mean resolve", "resolve breaches"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.severity, str(r.alerts), str(r.open), fmt_seconds(r.target_ack_s),
+                  fmt_seconds(r.mean_ack_s), str(r.ack_breaches), fmt_seconds(r.target_resolve_s),
+                  fmt_seconds(r.mean_resolve_s), str(r.resolve_breaches))
+    Console().print(t)
+
+
+@users_app.command("add")
+def users_add(username: str,
+              role: Annotated[str, typer.Option("--role", help="analyst|engineer|auditor|admin")],
+              password_stdin: Annotated[bool, typer.Option(
+                  "--password-stdin", help="Read the password from stdin (else prompt).")] = False,
+              db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Create a console user or reset password and role / Thêm người dùng."""
+    from dcops.alerts import Users
+
+    if password_stdin:
+        password = typer.get_text_stream("stdin").readline().rstrip("\n")
+    else:
+        password = typer.prompt("password / mật khẩu", hide_input=True,
+                                confirmation_prompt=True)
+    store = open_store(db, config)
+    try:
+        Users(store.engine).add(username, password, role, actor(as_user))
+    finally:
+        store.close()
+    typer.echo(f"user {username}: role {role}")
+
+
+@users_app.command("list")
+def users_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """List console users and roles."""
+    from dcops.alerts import Users
+
+    store = open_store(db, config)
+    try:
+        users = Users(store.engine).list_users()
+    finally:
+        store.close()
+    if as_json:
+        _print_json([asdict(u) for u in users])
+        return
+    for u in users:
+        typer.echo(f"{u.username:20} {u.role:10} {'disabled' if u.disabled else 'active'}")
+
+
+@users_app.command("disable")
+def users_disable(username: str, enable: Annotated[bool, typer.Option("--enable")] = False,
+                  db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Disable (or --enable) a console user."""
+    from dcops.alerts import Users
+
+    store = open_store(db, config)
+    try:
+        Users(store.engine).set_disabled(username, not enable, actor(as_user))
+    finally:
+        store.close()
+    typer.echo(f"user {username}: {'enabled' if enable else 'disabled'}")
+
+
+@incidents_app.command("list")
+def incidents_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Open incidents with their alerts / Sự cố."""
+    store = open_store(db, config)
+    try:
+        incs = store.incidents()
+    finally:
+        store.close()
+    if as_json:
+        _print_json([asdict(i) for i in incs])
+        return
+    for i in incs:
+        typer.echo(f"{i.id:5} {i.status:7} alerts {','.join(map(str, i.alert_ids)):20} {i.title}")
+
+
+@incidents_app.command("merge")
+def incidents_merge(target: int, sources: list[int], db: DbOpt = None, config: ConfigOpt = None,
+                    as_user: AsOpt = None) -> None:
+    """Merge incidents SOURCES into TARGET / Gộp sự cố."""
+    store = open_store(db, config)
+    try:
+        store.merge_incidents(target, sources, actor(as_user))
+    finally:
+        store.close()
+    typer.echo(f"incident(s) {', '.join(map(str, sources))} merged into {target}")
+
+
+@incidents_app.command("split")
+def incidents_split(ids: IdsArg, title: Annotated[str, typer.Option("--title")] = "",
+                    db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Move the given alerts into a new incident / Tách sự cố."""
+    store = open_store(db, config)
+    try:
+        new = store.split_incident(ids, actor(as_user), title)
+    finally:
+        store.close()
+    typer.echo(f"alerts {', '.join(map(str, ids))} now in incident {new}")
 
 
 def register(app: typer.Typer) -> None:
     """Add the alerts commands to the root application."""
-    del app
+    app.add_typer(alerts_app, name="alerts")

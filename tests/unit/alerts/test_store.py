@@ -1,4 +1,4 @@
-"""The alert store suite: dedup, idempotence, incidents, lifecycle, audit chain, Alertmanager bridge.
+"""The alert store suite: dedup, idempotence, incidents, lifecycle, audit chain, AM bridge.
 
 Every test here takes the `store` fixture built from `db_url`, so the same suite runs on SQLite
 (tests/unit/alerts/conftest.py) and on a real PostgreSQL (tests/integration/alerts/).

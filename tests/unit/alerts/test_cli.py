@@ -1,0 +1,101 @@
+"""`dcops alerts ...` end to end on a SQLite store: actions attributed, filters, verify-audit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dcops.alerts import AlertStore, default_url
+from dcops.cli import app
+from dcops.model.event import Detection
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DCOPS_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DCOPS_DB_URL", raising=False)
+    monkeypatch.delenv("DCOPS_USER", raising=False)
+    store = AlertStore(default_url(tmp_path))
+    t = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+    store.accept([
+        Detection("r1", "SSH brute force", "high", t, ("e1",), key="web01", host="web01",
+                  site="bien_hoa", system="lgsp", tags=("attack.t1110",)),
+        Detection("r2", "Port scan", "low", t, ("e2",), key="db01", host="db01",
+                  site="long_khanh", system="portal"),
+    ])
+    store.close()
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = runner.invoke(app, ["alerts", *args])
+    return r.exit_code, r.output
+
+
+def test_list_filters_and_json(state: Path) -> None:
+    code, out = run("list", "--json", "--severity", "high")
+    assert code == 0
+    assert [a["rule_id"] for a in json.loads(out)] == ["r1"]
+    code, out = run("list", "--json", "--site", "long_khanh")
+    assert [a["rule_id"] for a in json.loads(out)] == ["r2"]
+    code, out = run("list", "--json", "--since", "2026-11-22T04:00:00Z")
+    assert json.loads(out) == []
+    code, out = run("list", "--since", "soon")
+    assert code != 0
+
+
+def test_actions_are_attributed(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("ack", "1", "--as", "ana")[0] == 0
+    assert run("assign", "1", "binh", "--as", "ana")[0] == 0
+    monkeypatch.setenv("DCOPS_USER", "binh")
+    assert run("note", "1", "blocked source")[0] == 0
+    assert run("resolve", "1")[0] == 0
+    _code, out = run("show", "1", "--json")
+    data = json.loads(out)
+    assert data["alert"]["status"] == "resolved"
+    assert data["alert"]["assignee"] == "binh"
+    assert [(h["actor"], h["action"]) for h in data["history"]] == [
+        ("detect", "alert.create"), ("ana", "alert.acknowledged"), ("ana", "alert.assign"),
+        ("binh", "alert.note"), ("binh", "alert.resolved")]
+    assert [n["text"] for n in data["notes"]] == ["blocked source"]
+
+
+def test_illegal_transition_exits_nonzero(state: Path) -> None:
+    assert run("resolve", "2", "--false-positive", "--as", "ana")[0] == 0
+    code, _ = run("ack", "2", "--as", "ana")
+    assert code != 0
+
+
+def test_verify_audit_names_the_first_altered_record(state: Path) -> None:
+    run("ack", "1", "--as", "ana")
+    run("note", "1", "x", "--as", "ana")
+    code, out = run("verify-audit")
+    assert code == 0 and "4 records verified" in out
+    with sqlite3.connect(state / "alerts.db") as db:
+        db.execute("UPDATE audit_log SET detail = '{\"to\":\"resolved\"}' WHERE seq = 3")
+    code, out = run("verify-audit")
+    assert code == 1
+    assert "first bad record #3" in out
+    code, out = run("verify-audit", "--json")
+    assert code == 1 and json.loads(out)["first_bad"] == 3
+
+
+def test_users_and_incidents(state: Path) -> None:
+    r = runner.invoke(app, ["alerts", "users", "add", "ana", "--role", "analyst",
+                            "--password-stdin", "--as", "root"], input="s3cret-pass\n")
+    assert r.exit_code == 0, r.output
+    _, out = run("users", "list", "--json")
+    assert json.loads(out)[0]["role"] == "analyst"
+    _, out = run("incidents", "list", "--json")
+    incs = json.loads(out)
+    assert len(incs) == 2
+    assert run("incidents", "merge", str(incs[0]["id"]), str(incs[1]["id"]), "--as", "ana")[0] == 0
+    _code, out = run("incidents", "list", "--json")
+    assert len(json.loads(out)) == 1
