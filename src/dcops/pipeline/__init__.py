@@ -1,1 +1,9 @@
-"""dcops.pipeline."""
+"""The durable bus between collectors and detection: SQLite spool now, NATS JetStream later."""
+
+from __future__ import annotations
+
+from dcops.pipeline.bus import Bus, Checkpoints
+from dcops.pipeline.runner import Engine, Runner
+from dcops.pipeline.spool import SpoolError, SqliteSpool
+
+__all__ = ["Bus", "Checkpoints", "Engine", "Runner", "SpoolError", "SqliteSpool"]

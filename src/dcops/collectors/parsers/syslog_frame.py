@@ -1,0 +1,150 @@
+"""Syslog framing: RFC 5424, RFC 3164 (BSD) and the ISO-timestamp file format rsyslog writes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+_PRI = re.compile(r"<(\d{1,3})>")
+_R5424 = re.compile(
+    r"(?P<ver>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+)
+_BSD_TS = re.compile(
+    r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2})"
+    r"(?: (?P<year>\d{4}))? (?P<time>\d{2}:\d{2}:\d{2})(?:\.\d+)?:? "
+)
+_ISO_TS = re.compile(
+    r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?) "
+)
+_TAG = re.compile(r"(?P<tag>[A-Za-z0-9_./@()-]{1,64}?)(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?")
+_HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
+
+
+@dataclass(slots=True)
+class SyslogMessage:
+    """One syslog message split into header fields and the free-text MSG part."""
+
+    message: str
+    timestamp: datetime | None = None
+    hostname: str = ""
+    app_name: str = ""
+    procid: str = ""
+    msgid: str = ""
+    structured_data: str = ""
+    facility: int | None = None
+    severity: int | None = None
+    format: str = "none"  # rfc5424, rfc3164, file, none
+
+
+def _nil(v: str) -> str:
+    return "" if v == "-" else v
+
+
+def parse_iso(ts: str) -> datetime | None:
+    """Parse an RFC 3339 timestamp; naive values are taken as UTC."""
+    try:
+        dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _bsd_time(m: re.Match[str], now: datetime) -> datetime | None:
+    """A BSD timestamp has no year: take the one that puts it closest to `now`."""
+    try:
+        h, mi, s = (int(x) for x in m["time"].split(":"))
+        month, day = _MONTHS[m["mon"]], int(m["day"])
+        if m["year"]:
+            return datetime(int(m["year"]), month, day, h, mi, s, tzinfo=UTC)
+        dt = datetime(now.year, month, day, h, mi, s, tzinfo=UTC)
+    except ValueError:
+        return None
+    if dt - now > timedelta(days=31):
+        dt = dt.replace(year=now.year - 1)
+    return dt
+
+
+def find_bsd_time(text: str, now: datetime) -> tuple[datetime | None, str]:
+    """Find a BSD timestamp inside text (Cisco puts it after a sequence number and host)."""
+    m = re.search(r"(?:(?P<h>[A-Za-z][\w.-]*): )?[*.]?" + _BSD_TS.pattern, text)
+    if not m:
+        return None, ""
+    return _bsd_time(m, now), m["h"] or ""
+
+
+def _split_sd(rest: str) -> tuple[str, str]:
+    """Split RFC 5424 STRUCTURED-DATA ('-' or [..][..]) from the MSG that follows it."""
+    if rest.startswith("-"):
+        return "", rest[2:] if rest.startswith("- ") else rest[1:]
+    i, depth, esc = 0, 0, False
+    while i < len(rest):
+        c = rest[i]
+        if esc:
+            esc = False
+        elif c == "\\":
+            esc = True
+        elif c == "[" and depth == 0:
+            depth = 1
+        elif c == "]" and depth == 1:
+            depth = 0
+            if i + 1 >= len(rest) or rest[i + 1] != "[":
+                return rest[: i + 1], rest[i + 2 :]
+        elif c == '"' and depth:
+            depth = 2 if depth == 1 else 1
+        i += 1
+    return rest, ""
+
+
+def _tag(msg: SyslogMessage, rest: str) -> str:
+    """Split `tag[pid]: text`; leave the text alone if there is no tag."""
+    t = _TAG.match(rest)
+    if t:
+        msg.app_name, msg.procid = t["tag"], t["pid"] or ""
+        return rest[t.end() :]
+    return rest
+
+
+def parse_syslog(line: str, *, now: datetime | None = None) -> SyslogMessage:
+    """Parse one syslog line; never raises, an unknown format keeps the whole line as MSG."""
+    now = now or datetime.now(UTC)
+    line = line.rstrip("\r\n\x00")
+    msg = SyslogMessage(message=line)
+    rest = line
+    p = _PRI.match(rest)
+    if p and int(p[1]) <= 191:
+        pri = int(p[1])
+        msg.facility, msg.severity = pri >> 3, pri & 7
+        rest = rest[p.end() :]
+        r = _R5424.match(rest)
+        if r:
+            msg.format = "rfc5424"
+            msg.timestamp = parse_iso(r["ts"]) if r["ts"] != "-" else None
+            msg.hostname, msg.app_name = _nil(r["host"]), _nil(r["app"])
+            msg.procid, msg.msgid = _nil(r["procid"]), _nil(r["msgid"])
+            msg.structured_data, text = _split_sd(rest[r.end() :])
+            msg.message = text.removeprefix("\ufeff")
+            return msg
+        msg.format = "rfc3164"
+    b = _BSD_TS.match(rest)
+    iso = None if b else _ISO_TS.match(rest)
+    if b or iso:
+        if msg.format == "none":
+            msg.format = "file"
+        msg.timestamp = _bsd_time(b, now) if b else parse_iso(iso["ts"]) if iso else None
+        rest = rest[(b or iso).end() :] if (b or iso) else rest  # type: ignore[union-attr]
+        h = _HOST.match(rest)
+        if h and not h["host"].endswith(":") and not rest.startswith("%"):
+            msg.hostname = h["host"]
+            rest = rest[h.end() :]
+    elif msg.format == "none":
+        return msg
+    msg.message = _tag(msg, rest)
+    return msg

@@ -1,0 +1,228 @@
+"""Syslog server: RFC 3164 and RFC 5424 over UDP, TCP (octet counting or newline framing) and TLS.
+
+Messages go through a bounded queue to one writer that normalises them and publishes batches to
+the EventSink; a full queue stops reading from TCP peers (backpressure) and drops UDP datagrams
+(counted: UDP has no flow control). A message is accepted once `publish` returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dcops.collectors.parsers import Normaliser
+from dcops.errors import CollectorError
+from dcops.model.event import Event
+from dcops.model.sinks import EventSink
+
+_Item = tuple[bytes, str, float] | None
+_MAX_LEN_DIGITS = 9
+
+
+@dataclass(slots=True)
+class SyslogConfig:
+    """Where and how the server listens; a port of None disables that transport, 0 picks one."""
+
+    host: str = "127.0.0.1"
+    udp_port: int | None = 514
+    tcp_port: int | None = 514
+    tls_port: int | None = None
+    tls: ssl.SSLContext | None = None
+    queue_size: int = 10_000
+    batch: int = 500
+    max_message: int = 64 * 1024
+    audit_idle: float = 1.0  # seconds after which held-back audit records are flushed
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+def server_tls_context(
+    cert: str | Path,
+    key: str | Path,
+    ca: str | Path | None = None,
+    *,
+    require_client_cert: bool = False,
+) -> ssl.SSLContext:
+    """TLS context for the listener (the PKI role's server certificate; optional client auth)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+        if ca:
+            ctx.load_verify_locations(str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise CollectorError(f"TLS certificate {cert} / key {key}: {exc}") from exc
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: SyslogServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.server.offer(data.rstrip(b"\r\n\x00"), str(addr[0]))
+
+
+class SyslogServer:
+    """Asyncio syslog listener feeding an EventSink."""
+
+    def __init__(self, sink: EventSink, config: SyslogConfig | None = None) -> None:
+        self.sink = sink
+        self.cfg = config or SyslogConfig()
+        self.stats = self.cfg.stats
+        self.normaliser = Normaliser("syslog")
+        self.ports: dict[str, int] = {}
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(self.cfg.queue_size)
+        self._servers: list[asyncio.Server] = []
+        self._udp: asyncio.DatagramTransport | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._seq = 0
+
+    async def start(self) -> None:
+        """Bind every enabled transport and start the writer."""
+        loop = asyncio.get_running_loop()
+        c = self.cfg
+        try:
+            if c.udp_port is not None:
+                tr, _ = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self), (c.host, c.udp_port)
+                )
+                self._udp = tr
+                self.ports["udp"] = tr.get_extra_info("sockname")[1]
+            if c.tcp_port is not None:
+                await self._listen("tcp", c.tcp_port, None)
+            if c.tls_port is not None:
+                if c.tls is None:
+                    raise CollectorError("a TLS port needs a certificate (--tls-cert, --tls-key)")
+                await self._listen("tls", c.tls_port, c.tls)
+        except OSError as exc:
+            await self.stop()
+            raise CollectorError(f"syslog: cannot listen on {c.host}: {exc}") from exc
+        self._writer = asyncio.create_task(self._write_loop())
+
+    async def _listen(self, name: str, port: int, tls: ssl.SSLContext | None) -> None:
+        srv = await asyncio.start_server(
+            self._handle, self.cfg.host, port, ssl=tls, limit=self.cfg.max_message * 2
+        )
+        self._servers.append(srv)
+        self.ports[name] = srv.sockets[0].getsockname()[1]
+
+    def offer(self, data: bytes, peer: str) -> None:
+        """Queue a UDP datagram without blocking; count it as dropped if the queue is full."""
+        self.stats["received"] += 1
+        try:
+            self._queue.put_nowait((data, peer, time.time()))
+        except asyncio.QueueFull:
+            self.stats["dropped_udp"] += 1
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        buf = b""
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                buf += data
+                buf = await self._frames(buf, peer)
+                if len(buf) > self.cfg.max_message * 2:
+                    self.stats["framing_errors"] += 1
+                    await self._put(buf, peer)
+                    buf = b""
+            if buf.strip():
+                await self._put(buf.rstrip(b"\r\n"), peer)
+        except (ConnectionError, ssl.SSLError):
+            self.stats["connection_errors"] += 1
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+
+    async def _frames(self, buf: bytes, peer: str) -> bytes:
+        """Put every complete frame on the queue; return the incomplete rest."""
+        while buf:
+            if buf[:1].isdigit():  # RFC 6587 octet counting: LEN SP MSG
+                sp = buf.find(b" ", 0, _MAX_LEN_DIGITS + 1)
+                if sp > 0 and buf[:sp].isdigit():
+                    n = int(buf[:sp])
+                    if len(buf) < sp + 1 + n:
+                        return buf
+                    await self._put(buf[sp + 1 : sp + 1 + n].rstrip(b"\r\n"), peer)
+                    buf = buf[sp + 1 + n :]
+                    continue
+                if sp < 0 and len(buf) <= _MAX_LEN_DIGITS:
+                    return buf
+            nl = buf.find(b"\n")
+            if nl < 0:
+                return buf
+            frame = buf[:nl].rstrip(b"\r\x00")
+            buf = buf[nl + 1 :]
+            if frame:
+                await self._put(frame, peer)
+        return buf
+
+    async def _put(self, frame: bytes, peer: str) -> None:
+        self.stats["received"] += 1
+        await self._queue.put((frame, peer, time.time()))
+
+    def _normalise(self, item: tuple[bytes, str, float]) -> list[Event]:
+        data, peer, t = item
+        self._seq += 1
+        received = datetime.fromtimestamp(t, UTC)
+        text = data.decode("utf-8", "replace")
+        return self.normaliser.line(
+            text, id_parts=(peer, repr(t), self._seq), received=received, peer=peer
+        )
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = False
+        while not done:
+            batch: list[Event] = []
+            try:
+                item = await asyncio.wait_for(self._queue.get(), self.cfg.audit_idle)
+            except TimeoutError:
+                item = None
+                batch = self.normaliser.flush()
+            else:
+                if item is None:
+                    done = True
+                else:
+                    batch = self._normalise(item)
+                while not done and len(batch) < self.cfg.batch and not self._queue.empty():
+                    nxt = self._queue.get_nowait()
+                    if nxt is None:
+                        done = True
+                    else:
+                        batch += self._normalise(nxt)
+            if done:
+                batch += self.normaliser.flush()
+            if batch:
+                await loop.run_in_executor(None, self.sink.publish, batch)
+                self.stats["published"] += len(batch)
+
+    async def stop(self) -> None:
+        """Stop listening, then publish everything already queued."""
+        for srv in self._servers:
+            srv.close()
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 2)
+        if self._udp:
+            self._udp.close()
+        if self._writer:
+            await self._queue.put(None)
+            await self._writer
+            self._writer = None
+
+    @property
+    def raw_count(self) -> int:
+        """Lines kept as raw events because no format matched."""
+        return self.normaliser.stats["raw"]

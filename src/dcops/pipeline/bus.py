@@ -1,0 +1,50 @@
+"""The bus between collectors and detection: a local spool now, NATS JetStream later."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from dcops.model.event import Event
+
+
+class Bus(Protocol):
+    """Durable, ordered, at-least-once event log with named consumer cursors.
+
+    `publish` returns only once events are durable and blocks under backpressure; an event whose
+    id is already stored is ignored. Consumers `fetch` past their cursor and `ack` a position only
+    after they handed the results on, so a crash re-delivers instead of losing.
+    """
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Store events durably (idempotent by Event.id); block while the backlog is full."""
+        ...
+
+    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
+        """Up to `limit` events after the consumer's cursor, with their positions, in order."""
+        ...
+
+    def ack(self, consumer: str, position: int) -> None:
+        """Advance the consumer's cursor to `position` (everything up to it is handled)."""
+        ...
+
+    def replay(self, consumer: str, since: datetime) -> list[Event]:
+        """Events already acked by the consumer whose timestamp is at or after `since`."""
+        ...
+
+    def last_acked_time(self, consumer: str) -> datetime | None:
+        """Timestamp of the newest event the consumer acked, if any."""
+        ...
+
+
+class Checkpoints(Protocol):
+    """Small named values saved beside the events (file offsets of the log tailer)."""
+
+    def load_checkpoint(self, name: str) -> str | None:
+        """The saved value, or None."""
+        ...
+
+    def save_checkpoint(self, name: str, value: str) -> None:
+        """Save durably."""
+        ...

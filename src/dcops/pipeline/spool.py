@@ -1,0 +1,176 @@
+"""The default bus: a local SQLite spool in WAL mode (one file, survives SIGKILL and power loss)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dcops.errors import DcopsError
+from dcops.model.event import Event
+from dcops.pipeline.codec import decode, encode
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ts REAL NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SpoolError(DcopsError):
+    """The spool file cannot be opened or written."""
+
+
+class SqliteSpool:
+    """Bus and checkpoint store on one SQLite file.
+
+    `max_backlog` bounds how far the slowest consumer may lag: `publish` blocks (backpressure)
+    while more events than that are unconsumed, so memory and disk stay bounded. With no consumer
+    registered yet there is no limit (collect first, detect later).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_backlog: int = 1_000_000,
+        synchronous: str = "FULL",
+        poll: float = 0.05,
+    ) -> None:
+        self.path = Path(path)
+        self.max_backlog = max_backlog
+        self._poll = poll
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=60, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"{self.path}: cannot open spool: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Store events in one transaction; duplicates by id are ignored; blocks while full."""
+        if not events:
+            return
+        while self.backlog() >= self.max_backlog:
+            time.sleep(self._poll)
+        rows = [(e.id, e.timestamp.timestamp(), encode(e)) for e in events]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO events(id, ts, body) VALUES (?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def backlog(self) -> int:
+        """Events not yet acked by the slowest registered consumer (0 with no consumer)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events) - MIN(seq) FROM cursors"
+            ).fetchone()
+        return int(row[0] or 0)
+
+    def count(self) -> int:
+        """Events stored."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def register(self, consumer: str) -> None:
+        """Create a consumer cursor at the start of the spool if it does not exist."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO cursors(consumer, seq) VALUES (?, 0)", (consumer,)
+            )
+
+    def cursor(self, consumer: str) -> int:
+        """The consumer's acked position (0 if new)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM cursors WHERE consumer = ?", (consumer,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
+        """Events after the consumer's cursor."""
+        pos = self.cursor(consumer)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (pos, limit)
+            ).fetchall()
+        return [(int(s), decode(b)) for s, b in rows]
+
+    def ack(self, consumer: str, position: int) -> None:
+        """Advance the cursor (never backwards)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO cursors(consumer, seq) VALUES (?, ?) ON CONFLICT(consumer) "
+                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (consumer, position),
+            )
+
+    def last_acked_time(self, consumer: str) -> datetime | None:
+        """Timestamp of the newest acked event."""
+        pos = self.cursor(consumer)
+        with self._lock:
+            row = self._db.execute("SELECT MAX(ts) FROM events WHERE seq <= ?", (pos,)).fetchone()
+        if not pos or row[0] is None:
+            return None
+        return datetime.fromtimestamp(float(row[0]), UTC)
+
+    def replay(self, consumer: str, since: datetime) -> list[Event]:
+        """Acked events with timestamp >= since, in spool order."""
+        pos = self.cursor(consumer)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM events WHERE seq <= ? AND ts >= ? ORDER BY seq",
+                (pos, since.timestamp()),
+            ).fetchall()
+        return [decode(b) for (b,) in rows]
+
+    def prune(self, keep_seconds: float, now: float | None = None) -> int:
+        """Delete events every consumer acked and older than keep_seconds; returns the count."""
+        cutoff = (time.time() if now is None else now) - keep_seconds
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM events WHERE seq <= (SELECT MIN(seq) FROM cursors) AND ts < ?",
+                (cutoff,),
+            )
+        return cur.rowcount
+
+    def load_checkpoint(self, name: str) -> str | None:
+        """A saved checkpoint value."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM checkpoints WHERE name = ?", (name,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def save_checkpoint(self, name: str, value: str) -> None:
+        """Save a checkpoint durably."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO checkpoints(name, value) VALUES (?, ?) ON CONFLICT(name) "
+                "DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
