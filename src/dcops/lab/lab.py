@@ -1,0 +1,278 @@
+"""A named local lab: controller namespace, hosts, apt repository, and how to reach them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dcops.errors import LabError
+from dcops.lab import netns, prepare, probe, procs, runtime, sshconf
+from dcops.lab.aptrepo import ensure_repo
+from dcops.lab.hosts import CATALOGUE, CONTROLLER_ADDRESS, MAX_HOSTS, LabHost, check_lab_name
+from dcops.lab.hosts import lab_hosts as catalogue_hosts
+from dcops.lab.image import REPO_PORT, ensure_image, file_lock
+from dcops.lab.paths import state_root
+from dcops.lab.recipe import Recipe
+from dcops.lab.state import HostRecord, LabState
+
+Log = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    """One row of `dcops lab status`."""
+
+    host: str
+    address: str
+    mode: str
+    up: bool
+    sshd: bool
+
+
+class Lab:
+    """A lab named `name`: `Lab("t1").up(hosts=3, mode="chroot")`, `.run(host, cmd)`, `.down()`."""
+
+    def __init__(self, name: str = "lab") -> None:
+        self.name = check_lab_name(name)
+        self.dir = state_root() / name
+        self.ctl_netns = f"{name}-ctl"
+        self.controller_address = CONTROLLER_ADDRESS
+        self.repo_url = f"http://{CONTROLLER_ADDRESS}:{REPO_PORT}/"
+        self.key_path = self.dir / "id_ed25519"
+        self.ssh_config_path = self.dir / "ssh_config"
+        self.known_hosts_path = self.dir / "known_hosts"
+        self.inventory_path = self.dir / "inventory.yml"
+        self.control_dir = sshconf.control_dir(name)
+        self._state_path = self.dir / "state.json"
+        self._lock = state_root() / f".{name}.lock"
+
+    # ---- state ----------------------------------------------------------------------------
+    def state(self) -> LabState | None:
+        """The recorded state, or None when the lab is down."""
+        return LabState.load(self._state_path)
+
+    @property
+    def mode(self) -> str | None:
+        """chroot or systemd while the lab is up, None when it is down."""
+        state = self.state()
+        return state.mode if state else None
+
+    @property
+    def hosts(self) -> list[LabHost]:
+        """The hosts of the running lab, in address order."""
+        state = self.state()
+        if state is None:
+            return []
+        return [h for h in catalogue_hosts(MAX_HOSTS) if h.name in state.hosts]
+
+    def host(self, name: str) -> LabHost:
+        """One running host by inventory name or address."""
+        for host in self.hosts:
+            if name in (host.name, host.address):
+                return host
+        raise LabError(f"lab {self.name}: no running host {name!r} "
+                       f"(running: {', '.join(h.name for h in self.hosts) or 'none'})")
+
+    def _netns_of(self, host: str) -> str:
+        return f"{self.name}-{host}"
+
+    # ---- up -------------------------------------------------------------------------------
+    def up(self, hosts: int = 3, mode: str = "chroot", *, log: Log = _quiet) -> list[LabHost]:
+        """Start (or converge to) `hosts` hosts in `mode`; idempotent. Returns the hosts."""
+        if mode not in runtime.MODES:
+            raise LabError(f"--mode {mode}: expected one of {', '.join(runtime.MODES)}")
+        wanted = catalogue_hosts(hosts)
+        recipe = Recipe()
+        base = ensure_image(recipe, log=log)
+        repo = ensure_repo(base, recipe.image_name, log=log)
+        with file_lock(self._lock):
+            state = self.state()
+            if state is not None and state.mode != mode and any(
+                    procs.alive(r.leader) for r in state.hosts.values()):
+                raise LabError(f"lab {self.name} is up in {state.mode} mode; run "
+                               f"`dcops lab down --name {self.name}` before --mode {mode}")
+            if state is None or state.mode != mode:
+                state = LabState(self.name, mode, str(base), str(repo))
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.control_dir.mkdir(parents=True, exist_ok=True)
+            public = prepare.ensure_user_key(self.key_path, f"dcops-lab-{self.name}")
+            netns.ensure_controller(self.ctl_netns)
+            self._ensure_repo_server(state, repo)
+            for record in [r for n, r in state.hosts.items() if n not in {h.name for h in wanted}]:
+                log(f"stopping {record.name} (not among the {hosts} hosts asked for)")
+                self._stop_host(state, record)
+            keys: dict[LabHost, str] = {}
+            for host in wanted:
+                keys[host] = self._ensure_host(state, host, wanted, public, Path(state.base),
+                                               log)
+                state.save(self._state_path)
+            self._write_client_files(wanted, keys)
+            silent = probe.wait_sshd(self.ctl_netns, [h.address for h in wanted],
+                                     timeout=90 if mode == "systemd" else 30)
+            if silent:
+                raise LabError(f"lab {self.name}: sshd did not answer on {', '.join(silent)} "
+                               f"(logs in {self.dir}/hosts/*/console.log)")
+            log(f"lab {self.name} up: {len(wanted)} hosts in {mode} mode")
+            return wanted
+
+    def _ensure_repo_server(self, state: LabState, repo: Path) -> None:
+        if state.http_pid and procs.alive(state.http_pid):
+            return
+        log_path = self.dir / "apt-repo.log"
+        argv = self.ctl_argv([sys.executable, "-m", "http.server", str(REPO_PORT), "--bind",
+                              CONTROLLER_ADDRESS, "--directory", str(repo)])
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        state.http_pid = proc.pid
+
+    def _ensure_host(self, state: LabState, host: LabHost, wanted: list[LabHost], public: str,
+                     base: Path, log: Log) -> str:
+        record = state.hosts.get(host.name)
+        host_dir = self.dir / "hosts" / host.name
+        merged = prepare.mount_overlay(base, host_dir)
+        prepare.write_names(merged, host, wanted)
+        key = prepare.host_key(merged, host)
+        if record and procs.alive(record.leader) and procs.alive(record.launcher):
+            return key
+        if record:
+            runtime.stop(state.mode, record.launcher, record.leader)
+        ns = self._netns_of(host.name)
+        netns.ensure_host(self.ctl_netns, ns, host)
+        prepare.authorize(merged, public)
+        log(f"starting {host.name} ({host.address}, {state.mode})")
+        launcher, leader = runtime.start(
+            state.mode, hostname=host.name, machine=f"{self.name}-{host.name}",
+            netns_path=netns.path(ns), merged=merged, log=host_dir / "console.log")
+        state.hosts[host.name] = HostRecord(host.name, host.address, ns, str(merged),
+                                            launcher, leader)
+        return key
+
+    def _write_client_files(self, hosts: list[LabHost], keys: dict[LabHost, str]) -> None:
+        self.known_hosts_path.write_text(sshconf.known_hosts(keys))
+        self.ssh_config_path.write_text(sshconf.ssh_config(
+            hosts, ctl_netns=self.ctl_netns, key=self.key_path, known_hosts=self.known_hosts_path,
+            control=self.control_dir))
+        connection = sshconf.lab_connection(self.name, ctl_netns=self.ctl_netns,
+                                            key=self.key_path, known=self.known_hosts_path)
+        header = (f"---\n# Lab {self.name!r}: generated by `dcops lab up`; use with\n"
+                  f"# ansible-playbook -i inventories/lab -i {self.inventory_path}\n")
+        self.inventory_path.write_text(sshconf.dump(sshconf.inventory(hosts, connection), header))
+
+    # ---- down -----------------------------------------------------------------------------
+    def _stop_host(self, state: LabState, record: HostRecord) -> None:
+        runtime.stop(state.mode, record.launcher, record.leader)
+        netns.kill_all(record.netns)
+        prepare.unmount_under(Path(record.merged).parent)
+        netns.delete(record.netns)
+        shutil.rmtree(Path(record.merged).parent, ignore_errors=True)
+        state.hosts.pop(record.name, None)
+
+    def down(self, *, log: Log = _quiet) -> None:
+        """Stop everything the lab started: processes, mounts, namespaces, SSH masters, state."""
+        with file_lock(self._lock):
+            self._close_ssh_masters()
+            state = self.state()
+            if state is not None:
+                for record in list(state.hosts.values()):
+                    log(f"stopping {record.name}")
+                    self._stop_host(state, record)
+                if state.http_pid:
+                    procs.stop([state.http_pid], timeout=3)
+            # whatever a crashed `up` may have left without recording it
+            for host in catalogue_hosts(MAX_HOSTS):
+                ns = self._netns_of(host.name)
+                if netns.exists(ns):
+                    netns.kill_all(ns)
+                    netns.delete(ns)
+            netns.kill_all(self.ctl_netns)
+            prepare.unmount_under(self.dir)
+            netns.delete(self.ctl_netns)
+            netns.release_mountpoint()
+            shutil.rmtree(self.control_dir, ignore_errors=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            log(f"lab {self.name} down")
+
+    def _close_ssh_masters(self) -> None:
+        if not self.control_dir.is_dir():
+            return
+        for sock in self.control_dir.iterdir():
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"],
+                           capture_output=True, check=False, timeout=10)
+
+    # ---- status ---------------------------------------------------------------------------
+    def status(self) -> list[HostStatus]:
+        """Each recorded host: is its PID 1 alive, does its sshd answer."""
+        state = self.state()
+        if state is None:
+            return []
+        answers = probe.sshd_answers(self.ctl_netns, [r.address for r in state.hosts.values()])
+        return [HostStatus(r.name, r.address, state.mode, procs.alive(r.leader),
+                           answers.get(r.address, False)) for r in state.hosts.values()]
+
+    # ---- reaching the hosts ---------------------------------------------------------------
+    def ctl_argv(self, argv: Sequence[str]) -> list[str]:
+        """argv that runs a command inside the controller namespace (address 10.77.0.1)."""
+        return ["nsenter", f"--net={netns.path(self.ctl_netns)}", *argv]
+
+    def ctl_popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a long-running process in the controller namespace (e.g. a SOC collector)."""
+        return subprocess.Popen(self.ctl_argv(argv), **kwargs)
+
+    def ctl_run(self, argv: Sequence[str], *, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a command in the controller namespace and wait for it."""
+        return subprocess.run(self.ctl_argv(argv), capture_output=True, text=True, check=check,
+                              timeout=timeout)
+
+    def ssh_argv(self, host: str, *command: str) -> list[str]:
+        """`ssh -F <lab ssh_config> host command...` (as the ansible user)."""
+        return ["ssh", "-F", str(self.ssh_config_path), "-o", "BatchMode=yes",
+                self.host(host).name, *command]
+
+    def run(self, host: str, command: str, *, check: bool = True, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a shell command on a host over SSH as `ansible` (use `sudo` for root)."""
+        proc = subprocess.run(self.ssh_argv(host, command), capture_output=True, text=True,
+                              check=False, timeout=timeout, input=input)
+        if check and proc.returncode != 0:
+            raise LabError(f"{host}: `{command}` exited {proc.returncode}: "
+                           f"{proc.stderr.strip()[-500:]}")
+        return proc
+
+    def host_pid(self, host: str) -> int:
+        """The host's PID 1 as seen from this machine (/proc/<pid>/root is its root)."""
+        state = self.state()
+        record = state.hosts.get(self.host(host).name) if state else None
+        if record is None or not procs.alive(record.leader):
+            raise LabError(f"lab {self.name}: host {host} is not running")
+        return record.leader
+
+    def exec(self, host: str, argv: Sequence[str], *, check: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run argv as root inside a host without SSH (nsenter into all its namespaces)."""
+        pid = self.host_pid(host)
+        return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r",
+                               "-w", *argv], capture_output=True, text=True, check=check,
+                              timeout=timeout)
+
+    def fabric_group(self, hosts: Sequence[str] | None = None, *, threading: bool = True) -> Any:
+        """A Fabric ThreadingGroup (or SerialGroup) over lab hosts, configured from ssh_config."""
+        from fabric import Config, SerialGroup, ThreadingGroup
+
+        names = [self.host(h).name for h in hosts] if hosts else [h.name for h in self.hosts]
+        config = Config(runtime_ssh_path=str(self.ssh_config_path))
+        group_cls = ThreadingGroup if threading else SerialGroup
+        return group_cls(*names, config=config)
+
+
+__all__ = ["CATALOGUE", "HostStatus", "Lab"]
