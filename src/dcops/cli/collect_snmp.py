@@ -1,10 +1,161 @@
-"""CLI: collector commands for collect_snmp (being built)."""
+"""CLI: `dcops collect snmp` (poller + /metrics) and `dcops collect traps` (trap receiver)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from dcops.errors import ConfigError
+
+DEFAULT_INVENTORY = Path("inventories/production")
+
+InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory",
+                                            help="Inventory directory (Ansible YAML).")]
+VaultOpt = Annotated[Path | None, typer.Option(
+    "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE",
+    help="Vault password file (default: the inventory's single .vault-pass-* file).")]
+EventsOpt = Annotated[Path | None, typer.Option(
+    "--events-out", help="Append state-change events as JSON lines to this file.")]
+
+
+def _hostport(value: str, default_port: int) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host:
+        host, port = value, str(default_port)
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError as exc:
+        raise ConfigError(f"--listen {value!r}: expected HOST:PORT") from exc
+
+
+def _monitoring_dir(inventory: Path) -> Path:
+    for cand in (inventory.resolve().parent.parent / "monitoring", Path("monitoring")):
+        if (cand / "snmp").is_dir():
+            return cand
+    return Path("monitoring")
+
+
+def snmp(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    vault_password_file: VaultOpt = None,
+    listen: Annotated[str, typer.Option(help="Serve /metrics on HOST:PORT.")] = "127.0.0.1:9716",
+    once: Annotated[bool, typer.Option(help="Poll once, print a summary and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between poll cycles.")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each response.")] = 1.0,
+    retries: Annotated[int, typer.Option(help="Retries per request.")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Devices polled at once.")] = 64,
+    profiles: Annotated[Path | None, typer.Option(
+        help="Profiles file (default: monitoring/snmp/profiles.yml).")] = None,
+    device: Annotated[list[str] | None, typer.Option(
+        "--device", help="Poll only these devices (repeatable).")] = None,
+    events_out: EventsOpt = None,
+) -> None:
+    """Poll the inventory's network devices over SNMP and serve Prometheus /metrics."""
+    from prometheus_client import CollectorRegistry
+
+    from dcops.collectors.snmp.events import JsonlSink
+    from dcops.collectors.snmp.metrics import SnmpMetrics
+    from dcops.collectors.snmp.poller import Poller
+    from dcops.collectors.snmp.profiles import load_profiles
+    from dcops.collectors.snmp.service import MetricsServer, PollService
+    from dcops.inventory import load_inventory
+
+    model = load_inventory(inventory, vault_password_file)
+    prof = load_profiles(profiles or _monitoring_dir(inventory) / "snmp" / "profiles.yml")
+    devices = [d for d in model.devices.values() if not device or d.name in device]
+    if device and (missing := set(device) - {d.name for d in devices}):
+        raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
+                          file=str(inventory))
+    poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
+                    retries=retries, concurrency=concurrency)
+    metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()})
+    sink = JsonlSink(events_out) if events_out else None
+    service = PollService(poller, metrics, sink)
+    console = Console(stderr=True)
+    if once:
+        samples = asyncio.run(service.cycle())
+        poller.close()
+        for s in sorted(samples, key=lambda s: s.device.name):
+            state = "[green]up[/]" if s.ok else f"[red]down[/] ({s.error_kind}: {s.error})"
+            console.print(f"{s.device.site}/{s.device.name}: {state} {s.duration * 1000:.0f} ms")
+        return
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    host, port = _hostport(listen, 9716)
+    server = MetricsServer(registry, host, port)
+    console.print(f"polling {len(devices)} devices every {interval:g}s; "
+                  f"metrics at http://{host}:{server.port}/metrics")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.run(interval, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        poller.close()
+        server.close()
+
+
+def traps(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    vault_password_file: VaultOpt = None,
+    listen: Annotated[str, typer.Option(help="Receive traps on HOST:PORT.")] = "0.0.0.0:162",
+    metrics_listen: Annotated[str | None, typer.Option(
+        "--metrics-listen", help="Serve receiver metrics on HOST:PORT.")] = None,
+    community: Annotated[list[str] | None, typer.Option(
+        help="Accepted v1/v2c communities (default: those of the inventory's devices).")] = None,
+    oid_map: Annotated[Path | None, typer.Option(
+        "--oid-map", help="Trap OID map (default: monitoring/snmp/traps.yml).")] = None,
+    flap_window: Annotated[float, typer.Option(
+        help="Seconds in which repeated link traps count as flapping.")] = 60.0,
+    events_out: EventsOpt = None,
+) -> None:
+    """Receive SNMP v1/v2c/v3 traps and informs and turn them into events."""
+    from dcops.collectors.snmp.events import JsonlSink
+    from dcops.collectors.snmp.trapmap import load_trap_map
+    from dcops.collectors.snmp.traps import TrapReceiver, users_from_devices
+    from dcops.inventory import load_inventory
+
+    model = load_inventory(inventory, vault_password_file)
+    tmap = load_trap_map(oid_map or _monitoring_dir(inventory) / "snmp" / "traps.yml")
+    devices = list(model.devices.values())
+    comms = list(community or {d.snmp.community.reveal() for d in devices
+                               if d.snmp and d.snmp.community})
+    sink = JsonlSink(events_out) if events_out else None
+    host, port = _hostport(listen, 162)
+    receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
+                            devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window)
+    server = None
+    if metrics_listen:
+        from prometheus_client import CollectorRegistry
+
+        from dcops.collectors.snmp.service import MetricsServer
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(receiver.stats)
+        mh, mp = _hostport(metrics_listen, 9717)
+        server = MetricsServer(registry, mh, mp)
+    Console(stderr=True).print(f"receiving traps on udp {host}:{receiver.port}")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            receiver.run_forever()
+    finally:
+        receiver.close()
+        if server:
+            server.close()
 
 
 def register(collect: typer.Typer) -> None:
-    """Add this area's commands to the `collect` group."""
-    del collect
+    """Add `snmp` and `traps` to the `collect` group."""
+    collect.command("snmp")(snmp)
+    collect.command("traps")(traps)

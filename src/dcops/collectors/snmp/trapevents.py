@@ -1,0 +1,155 @@
+"""Traps as events, flapping suppression and the receiver's own counters."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dcops.collectors.snmp import ber
+from dcops.collectors.snmp.trapmap import UNKNOWN, TrapType
+from dcops.model.event import Event, LogSource
+
+TRAP = LogSource(product="snmp", service="trap", category="network")
+IF_INDEX = "1.3.6.1.2.1.2.2.1.1."
+IF_DESCR = "1.3.6.1.2.1.2.2.1.2."
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1."
+IF_ADMIN = "1.3.6.1.2.1.2.2.1.7."
+IF_OPER = "1.3.6.1.2.1.2.2.1.8."
+
+
+def value_json(v: ber.Value) -> Any:
+    """A JSON-friendly rendering of a varbind value."""
+    if v.tag == ber.IPADDRESS and isinstance(v.value, bytes) and len(v.value) == 4:
+        return str(ipaddress.IPv4Address(v.value))
+    if isinstance(v.value, bytes):
+        try:
+            text = v.value.decode("utf-8")
+        except UnicodeDecodeError:
+            return v.value.hex()
+        return text if text.isprintable() else v.value.hex()
+    if v.tag in ber.EXCEPTIONS:
+        return {ber.NO_SUCH_OBJECT: "noSuchObject", ber.NO_SUCH_INSTANCE: "noSuchInstance",
+                ber.END_OF_MIB_VIEW: "endOfMibView"}[v.tag]
+    return v.value
+
+
+def trap_event(data: bytes, addr: tuple[str, int], version: str, user: str, pdu: ber.Pdu,
+               trap_map: dict[str, TrapType], device: str) -> Event:
+    """Build the event of one accepted notification."""
+    vbs = dict(pdu.varbinds)
+    oid_v = vbs.get(ber.SNMP_TRAP_OID_0)
+    trap_oid = str(oid_v.value) if oid_v is not None and oid_v.tag == ber.OID else ""
+    tt = trap_map.get(trap_oid, UNKNOWN)
+    agent = vbs.get(ber.SNMP_TRAP_ADDRESS_0)
+    fields: dict[str, Any] = {
+        "event.kind": "alert" if tt.severity == "critical" else "event",
+        "event.category": "network", "event.type": "info", "event.module": "snmp",
+        "event.action": tt.action, "event.severity_label": tt.severity,
+        "source.ip": addr[0], "source.port": addr[1],
+        "observer.name": device, "host.name": device or addr[0],
+        "snmp.version": version, "snmp.trap.oid": trap_oid, "snmp.trap.name": tt.name,
+        "snmp.trap.link": tt.link, "snmp.pdu": {ber.TRAP_V1: "trap-v1", ber.TRAP_V2: "trap",
+                                                 ber.INFORM: "inform"}.get(pdu.pdu_type, ""),
+        "snmp.varbinds": {o: value_json(v) for o, v in pdu.varbinds},
+    }
+    if user:
+        fields["user.name"] = user
+    if agent is not None:
+        fields["snmp.agent_address"] = value_json(agent)
+    for oid, v in pdu.varbinds:
+        if oid.startswith(IF_INDEX):
+            fields["interface.id"] = str(v.value)
+        elif oid.startswith(IF_NAME) or (oid.startswith(IF_DESCR)
+                                         and "interface.name" not in fields):
+            fields["interface.name"] = value_json(v)
+        elif oid.startswith(IF_OPER):
+            fields["interface.oper_status"] = v.value
+        elif oid.startswith(IF_ADMIN):
+            fields["interface.admin_status"] = v.value
+    if "interface.id" not in fields:
+        for oid, _ in pdu.varbinds:
+            if oid.startswith((IF_DESCR, IF_NAME, IF_OPER, IF_ADMIN)):
+                fields["interface.id"] = oid.rsplit(".", 1)[1]
+                break
+    what = tt.description or tt.name
+    where = device or addr[0]
+    ifn = fields.get("interface.name") or fields.get("interface.id")
+    fields["message"] = f"{tt.name} from {where}" + (f" ({ifn})" if ifn else "") + f": {what}"
+    return Event(id=Event.make_id("snmp_trap", addr[0], addr[1], data),
+                 timestamp=datetime.now(UTC), source="snmp_trap", logsource=TRAP,
+                 fields=fields, raw=data.hex())
+
+
+class FlapTracker:
+    """More than `threshold` link traps for one interface within `window` seconds is flapping."""
+
+    def __init__(self, window: float, threshold: int) -> None:
+        self.window = window
+        self.threshold = threshold
+        self.seen: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.flapping: set[tuple[str, str]] = set()
+
+    def observe(self, key: tuple[str, str], now: float) -> str:
+        """'pass' (emit), 'start' (emit one flapping event) or 'suppress'."""
+        q = self.seen[key]
+        q.append(now)
+        while q and q[0] < now - self.window:
+            q.popleft()
+        if len(q) > self.threshold:
+            if key in self.flapping:
+                return "suppress"
+            self.flapping.add(key)
+            return "start"
+        self.flapping.discard(key)
+        return "pass"
+
+
+class TrapStats(Collector):
+    """Receiver counters for /metrics: received by version, refused, malformed, suppressed."""
+
+    def __init__(self, rcvbuf: int) -> None:
+        self.rcvbuf = rcvbuf
+        self.by_version: dict[tuple[str, str], int] = defaultdict(int)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    @property
+    def discoveries(self) -> int:
+        """v3 discovery reports sent (the usmStatsUnknownEngineIDs value)."""
+        return self.counts["v3_discovery"]
+
+    def received(self, version: str, inform: bool) -> None:
+        """Count an accepted notification."""
+        self.by_version[(version, "inform" if inform else "trap")] += 1
+
+    def count(self, what: str) -> None:
+        """Count one outcome (malformed, auth_failure, suppressed_flapping, events, ...)."""
+        self.counts[what] += 1
+
+    @property
+    def total(self) -> int:
+        """Notifications accepted."""
+        return sum(self.by_version.values())
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client Collector protocol."""
+        rx = CounterMetricFamily("dcops_snmp_traps_received", "Notifications accepted",
+                                 labels=["version", "pdu"])
+        for (v, p), n in sorted(self.by_version.items()):
+            rx.add_metric([v, p], n)
+        yield rx
+        oc = CounterMetricFamily("dcops_snmp_trap_packets", "Packets by outcome (malformed, "
+                                 "auth_failure, suppressed_flapping, events, ...)",
+                                 labels=["outcome"])
+        for k, n in sorted(self.counts.items()):
+            oc.add_metric([k], n)
+        yield oc
+        g = GaugeMetricFamily("dcops_snmp_trap_socket_rcvbuf_bytes", "Trap socket receive "
+                              "buffer granted by the kernel")
+        g.add_metric([], self.rcvbuf)
+        yield g

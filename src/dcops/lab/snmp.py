@@ -1,0 +1,139 @@
+"""SNMP agents for tests, benchmarks and the demo: net-snmp snmpd with v2c and v3 users."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from dcops.errors import LabError
+
+MAX_PORTS_PER_SNMPD = 128  # net-snmp binds at most 128 agentAddress entries per process
+
+
+@dataclass(frozen=True, slots=True)
+class LabV3User:
+    """A v3 user snmpd creates (passphrases are lab-only)."""
+
+    name: str
+    auth_protocol: str = "SHA"  # SHA, SHA-256 as net-snmp spells them in createUser
+    auth_password: str = "lab-auth-pass"  # noqa: S105 (lab-only agent)
+    priv_protocol: str = "AES"
+    priv_password: str = "lab-priv-pass"  # noqa: S105 (lab-only agent)
+
+
+DEFAULT_USERS = (
+    LabV3User("nocv3"),
+    LabV3User("nocv3sha256", "SHA-256", "lab-auth-pass256", "AES", "lab-priv-pass256"),
+)
+
+
+def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the kernel hands out now (bound and released together so they are distinct)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class Snmpd:
+    """One snmpd process answering on up to 128 UDP ports of 127.0.0.1."""
+
+    workdir: Path
+    ports: list[int]
+    community: str = "lab-public"
+    users: tuple[LabV3User, ...] = DEFAULT_USERS
+    sys_name: str = "lab-snmpd"
+    engine_id: str = ""
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def config(self) -> str:
+        """The snmpd.conf text."""
+        if not 0 < len(self.ports) <= MAX_PORTS_PER_SNMPD:
+            raise LabError(f"snmpd takes 1..{MAX_PORTS_PER_SNMPD} ports, got {len(self.ports)}")
+        lines = ["agentAddress " + ",".join(f"udp:127.0.0.1:{p}" for p in self.ports),
+                 f"rocommunity {self.community} 127.0.0.1",
+                 f"sysName {self.sys_name}", "sysLocation dcops lab",
+                 "sysContact noc@lab.invalid", "sysServices 72"]
+        if self.engine_id:
+            lines.append(f"engineID {self.engine_id}")
+        for u in self.users:
+            lines.append(f"createUser {u.name} {u.auth_protocol} {u.auth_password} "
+                         f"{u.priv_protocol} {u.priv_password}")
+            lines.append(f"rouser {u.name} priv")
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout: float = 10.0) -> Snmpd:
+        """Start snmpd in the foreground and wait until its first port answers."""
+        exe = shutil.which("snmpd") or "/usr/sbin/snmpd"
+        if not Path(exe).exists():
+            raise LabError("snmpd not found: install the Debian package snmpd")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "snmpd.conf"
+        conf.write_text(self.config())
+        env = dict(os.environ, MIBS=":", SNMP_PERSISTENT_DIR=str(self.workdir / "persist"),
+                   SNMPCONFPATH=str(self.workdir))
+        log = (self.workdir / "snmpd.log").open("wb")
+        self.proc = subprocess.Popen(
+            [exe, "-f", "-Lf", str(self.workdir / "snmpd.out"), "-C", "-I", "-smux",
+             "-c", str(conf), "-p", str(self.workdir / "snmpd.pid")],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out = (self.workdir / "snmpd.out")
+                raise LabError(f"snmpd exited with {self.proc.returncode}: "
+                               f"{out.read_text() if out.exists() else ''}")
+            if _answers(self.ports[0], self.community) and _answers(self.ports[-1], self.community):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise LabError(f"snmpd did not answer on 127.0.0.1:{self.ports[0]} within {timeout}s")
+
+    def stop(self) -> None:
+        """Stop snmpd (SIGTERM, then SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def __enter__(self) -> Snmpd:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _answers(port: int, community: str) -> bool:
+    """True once a v2c GET of sysUpTime.0 gets a reply."""
+    c = community.encode()
+    vb = bytes.fromhex("300e300c06082b060102010103000500")  # sysUpTime.0 = NULL
+    pdu = bytes.fromhex("a0") + bytes((len(vb) + 9,)) + bytes.fromhex("020101020100020100") + vb
+    body = bytes.fromhex("020101") + bytes((0x04, len(c))) + c + pdu
+    req = bytes((0x30, len(body))) + body
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        try:
+            s.sendto(req, ("127.0.0.1", port))
+            s.recvfrom(4096)
+        except OSError:
+            return False
+        return True

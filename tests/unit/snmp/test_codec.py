@@ -1,0 +1,85 @@
+"""BER codec, USM keys (RFC 3414 vectors) and message framing round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcops.collectors.snmp import ber
+from dcops.collectors.snmp.message import EngineState, decode, encode_community, encode_v3
+from dcops.collectors.snmp.usm import UsmError, UsmUser, localize, password_to_key
+
+
+@pytest.mark.parametrize("oid", ["1.3.6.1.2.1.1.1.0", "1.3.6.1.4.1.12356.101.2.0.302",
+                                 "1.3.6.1.2.1.31.1.1.1.6.4294967295", "2.999.1"])
+def test_oid_round_trip(oid: str) -> None:
+    _, s, e = ber.read_tlv(ber.enc_oid(oid), 0)
+    assert ber.dec_oid(ber.enc_oid(oid)[s:e]) == oid
+
+
+def test_non_numeric_oid_is_refused_with_the_oid_named() -> None:
+    with pytest.raises(ber.BerError, match="IF-MIB::ifName"):
+        ber.enc_oid("IF-MIB::ifName")
+
+
+@pytest.mark.parametrize(("value", "tag"), [(0, ber.INTEGER), (-1, ber.INTEGER),
+                                             (2**31 - 1, ber.INTEGER), (2**64 - 1, ber.COUNTER64),
+                                             (2**32 - 1, ber.COUNTER32), (128, ber.GAUGE32)])
+def test_integer_values_round_trip(value: int, tag: int) -> None:
+    v = ber.Value(tag, value)
+    raw = ber.enc_value(v)
+    t, s, e = ber.read_tlv(raw, 0)
+    assert ber.dec_value(t, raw[s:e]) == v
+
+
+def test_truncated_tlv_raises_ber_error() -> None:
+    with pytest.raises(ber.BerError):
+        ber.read_tlv(b"\x30\x10\x02\x01", 0)
+
+
+def test_rfc3414_sha_key_vectors() -> None:
+    ku = password_to_key("sha1", "maplesyrup")
+    assert ku.hex() == "9fb5cc0381497b3793528939ff788d5d79145211"
+    kul = localize("sha1", "maplesyrup", bytes.fromhex("000000000000000000000002"))
+    assert kul.hex() == "6695febc9288e36282235fc7151f128497b38f3f"
+
+
+def test_unknown_protocols_are_refused() -> None:
+    with pytest.raises(UsmError, match="auth protocol"):
+        UsmUser("u", "SHA999", "x" * 8)
+    with pytest.raises(UsmError, match="privacy without authentication"):
+        UsmUser("u", "", "", "AES", "x" * 8)
+
+
+def test_v2c_response_round_trip() -> None:
+    vbs = [("1.3.6.1.2.1.1.5.0", ber.Value(ber.OCTET_STRING, b"sw1")),
+           ("1.3.6.1.2.1.1.3.0", ber.Value(ber.TIMETICKS, 4242))]
+    msg = encode_community(1, b"public", ber.enc_response(77, vbs))
+    got = decode(msg)
+    assert (got.version, got.community, got.msg_id) == (1, b"public", 77)
+    assert got.pdu.varbinds == vbs
+
+
+def test_v3_authpriv_round_trip_and_wrong_key() -> None:
+    user = UsmUser("noc", "SHA256", "auth-pass-1", "AES", "priv-pass-1")
+    engine = EngineState(bytes.fromhex("80001f8804616263"), 3, 1000)
+    vbs = [("1.3.6.1.2.1.1.5.0", ber.Value(ber.OCTET_STRING, b"fw1"))]
+    msg = encode_v3(9, user, engine, 1000, ber.enc_response(5, vbs), reportable=False)
+    assert b"fw1" not in msg  # encrypted
+    got = decode(msg, user)
+    assert got.pdu.varbinds == vbs
+    assert got.engine is not None and got.engine.boots == 3
+    bad = UsmUser("noc", "SHA256", "auth-pass-2", "AES", "priv-pass-1")
+    with pytest.raises(UsmError, match="HMAC"):
+        decode(msg, bad)
+
+
+def test_v1_trap_is_translated_to_v2_form() -> None:
+    body = (ber.enc_oid("1.3.6.1.4.1.9") + ber.tlv(ber.IPADDRESS, bytes([10, 0, 0, 1]))
+            + ber.enc_int(2) + ber.enc_int(0) + ber.enc_uint(55, ber.TIMETICKS)
+            + ber.tlv(ber.SEQUENCE, ber.tlv(ber.SEQUENCE, ber.enc_oid("1.3.6.1.2.1.2.2.1.1.7")
+                                            + ber.enc_int(7))))
+    msg = encode_community(0, b"public", ber.tlv(ber.TRAP_V1, body))
+    vbs = dict(decode(msg).pdu.varbinds)
+    assert vbs[ber.SNMP_TRAP_OID_0].value == "1.3.6.1.6.3.1.1.5.3"  # generic 2 = linkDown
+    assert vbs[ber.SYS_UPTIME_0].value == 55
+    assert vbs[ber.SNMP_TRAP_ADDRESS_0].value == bytes([10, 0, 0, 1])
