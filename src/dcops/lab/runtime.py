@@ -82,7 +82,7 @@ def start(mode: str, *, hostname: str, machine: str, netns_path: str, merged: Pa
         argv = ["systemd-nspawn", "--quiet", "--boot", f"--directory={merged}",
                 f"--machine={machine}", f"--hostname={hostname}",
                 f"--network-namespace-path={netns_path}", "--resolv-conf=off",
-                "--timezone=off", "--register=no", "--link-journal=no",
+                "--timezone=off", "--register=no", "--keep-unit", "--link-journal=no",
                 "--capability=CAP_NET_ADMIN", "--console=passive"]
         env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
     else:
