@@ -1,10 +1,71 @@
-"""CLI: serve commands (being built)."""
+"""CLI: `dcops serve`: the web console and the Alertmanager webhook (uvicorn, TLS if set)."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from dcops.cli.alerts import ConfigOpt, DbOpt, open_store, state_dir
+from dcops.errors import ConfigError
+
+
+def session_secret(configured: str) -> str:
+    """The configured secret, else one kept in <state>/console-secret (0600, made once)."""
+    if configured:
+        return configured
+    path = state_dir() / "console-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8080,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate (PKI)")
+                        ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key")] = None,
+    alertmanager_url: Annotated[str | None, typer.Option(
+        "--alertmanager-url", help="Where silences go (else alertmanager.url in the config)")
+    ] = None,
+    db: DbOpt = None, config: ConfigOpt = None,
+) -> None:
+    """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển."""
+    import uvicorn
+
+    from dcops.alerts.backend import StoreBackend
+    from dcops.triage import create_app
+
+    store = open_store(db, config, alertmanager_url)
+    cfg = store.config
+    cert = tls_cert or (Path(cfg.tls_cert) if cfg.tls_cert else None)
+    key = tls_key or (Path(cfg.tls_key) if cfg.tls_key else None)
+    if bool(cert) != bool(key):
+        raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key)",
+                          file=cfg.source or None, key="console.tls_cert/tls_key")
+    for p in (cert, key):
+        if p is not None and not p.is_file():
+            raise ConfigError("TLS file not found", file=str(p))
+    app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
+                     secure_cookies=cert is not None, webhook_token=cfg.webhook_token)
+    scheme = "https" if cert else "http"
+    typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
+               f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook)")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
+                    ssl_certfile=str(cert) if cert else None,
+                    ssl_keyfile=str(key) if key else None)
+    finally:
+        store.close()
 
 
 def register(app: typer.Typer) -> None:
-    """Add the serve commands to the root application."""
-    del app
+    """Add `dcops serve` to the root application."""
+    app.command("serve")(serve)

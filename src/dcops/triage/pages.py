@@ -1,0 +1,173 @@
+"""Read-only pages: queue, alert, incidents, SLA, audit trail, users."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dcops.errors import DcopsError
+from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend
+from dcops.triage.render import render
+from dcops.triage.security import require
+
+SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+         "30d": timedelta(days=30)}
+STATUS_LABELS = {
+    "new": "new / mới", "acknowledged": "acknowledged / đã xác nhận",
+    "investigating": "investigating / đang điều tra", "resolved": "resolved / đã xử lý",
+    "false_positive": "false positive / cảnh báo sai",
+}
+
+
+def _store(request: Request) -> ConsoleBackend:
+    backend: ConsoleBackend = request.app.state.backend
+    return backend
+
+
+def iso(dt: datetime) -> str:
+    """The store's timestamp format."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fmt_seconds(value: float | None) -> str:
+    """``1h05m``, ``42s``, or ``-``."""
+    if value is None:
+        return "-"
+    h, rem = divmod(int(value), 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    return f"{m}m{sec:02d}s" if m else f"{sec}s"
+
+
+def queue_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
+    """The filter from the query string (severity, site, system, status, since, q)."""
+    qp = request.query_params
+    chosen = {k: qp.get(k, "") for k in ("severity", "site", "system", "status", "since", "q")}
+    f: dict[str, Any] = {"limit": 500, "text": chosen["q"]}
+    for key in ("severity", "site", "system"):
+        if chosen[key]:
+            f[key] = [chosen[key]]
+    if chosen["status"] == "open" or not chosen["status"]:
+        f["status"] = list(OPEN_STATUSES)
+    elif chosen["status"] != "all":
+        f["status"] = [chosen["status"]]
+    if chosen["since"] in SINCE:
+        f["since"] = iso(datetime.now(UTC) - SINCE[chosen["since"]])
+    return f, chosen
+
+
+async def queue(request: Request) -> Response:
+    """GET /alerts: the live queue with filters and counts by severity and site."""
+    user = require(request)
+    f, chosen = queue_filter(request)
+    store = _store(request)
+
+    def load() -> dict[str, Any]:
+        recent = store.query(limit=5000)
+        return {"alerts": store.query(**f), "counts": store.counts(**f),
+                "sites": sorted({a.site for a in recent if a.site}),
+                "systems": sorted({a.system for a in recent if a.system})}
+
+    data = await run_in_threadpool(load)
+    assignees = [u.username for u in await run_in_threadpool(store.list_users)
+                 if u.role == "analyst" and not u.disabled] if user.can("triage") else []
+    return render(request, "queue.html", chosen=chosen, severities=SEVERITIES,
+                  statuses=STATUS_LABELS, since_options=list(SINCE), assignees=assignees, **data)
+
+
+async def alert_page(request: Request) -> Response:
+    """GET /alerts/{id}: the alert, its events, notes, silences and history."""
+    require(request)
+    alert_id = int(request.path_params["alert_id"])
+    store = _store(request)
+
+    def load() -> dict[str, Any]:
+        alert = store.get(alert_id)
+        if alert is None:
+            raise DcopsError(f"alert {alert_id} does not exist / không tồn tại")
+        return {"alert": alert, "notes": store.notes(alert_id),
+                "history": store.audit_records(target=f"alert:{alert_id}"),
+                "silences": store.silences(alert_id)}
+
+    data = await run_in_threadpool(load)
+    nxt = {
+        "new": ["acknowledged", "investigating", "resolved", "false_positive"],
+        "acknowledged": ["investigating", "resolved", "false_positive"],
+        "investigating": ["resolved", "false_positive"],
+    }.get(data["alert"].status, [])
+    return render(request, "alert.html", statuses=STATUS_LABELS, next_states=nxt,
+                  am_configured=store.silences_enabled, **data)
+
+
+async def incidents_page(request: Request) -> Response:
+    """GET /incidents: open incidents and their alerts."""
+    require(request)
+    store = _store(request)
+
+    def load() -> dict[str, Any]:
+        incs = store.incidents()
+        alerts = {a.id: a for a in store.query(limit=5000)}
+        return {"incidents": incs, "alerts": alerts}
+
+    return render(request, "incidents.html", **await run_in_threadpool(load))
+
+
+async def incident_page(request: Request) -> Response:
+    """GET /incidents/{id}."""
+    require(request)
+    store = _store(request)
+    inc_id = int(request.path_params["incident_id"])
+
+    def load() -> dict[str, Any]:
+        inc = store.incident(inc_id)
+        if inc is None:
+            raise DcopsError(f"incident {inc_id} does not exist / không tồn tại")
+        return {"incident": inc, "alerts": store.query(incident_id=inc_id),
+                "history": store.audit_records(target=f"incident:{inc_id}")}
+
+    return render(request, "incident.html", statuses=STATUS_LABELS,
+                  **await run_in_threadpool(load))
+
+
+async def sla_page(request: Request) -> Response:
+    """GET /sla: time to acknowledge / resolve per severity against targets."""
+    require(request)
+    store = _store(request)
+    rows = await run_in_threadpool(store.sla_rows)
+    return render(request, "sla.html", rows=rows, fmt=fmt_seconds)
+
+
+async def audit_page(request: Request) -> Response:
+    """GET /audit: the audit trail and the chain verification (auditor, admin)."""
+    require(request, "audit")
+    store = _store(request)
+    records = await run_in_threadpool(store.audit_records, None, 500, True)
+    result = await run_in_threadpool(store.verify_audit)
+    return render(request, "audit.html", records=records, verify=result)
+
+
+async def users_page(request: Request) -> Response:
+    """GET /users (admin)."""
+    require(request, "users")
+    users = await run_in_threadpool(_store(request).list_users)
+    return render(request, "users.html", users=users,
+                  roles=("analyst", "engineer", "auditor", "admin"))
+
+
+def routes() -> list[Route]:
+    """The GET routes of the console."""
+    return [
+        Route("/alerts", queue, methods=["GET"]),
+        Route("/alerts/{alert_id:int}", alert_page, methods=["GET"]),
+        Route("/incidents", incidents_page, methods=["GET"]),
+        Route("/incidents/{incident_id:int}", incident_page, methods=["GET"]),
+        Route("/sla", sla_page, methods=["GET"]),
+        Route("/audit", audit_page, methods=["GET"]),
+        Route("/users", users_page, methods=["GET"]),
+    ]

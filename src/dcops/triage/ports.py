@@ -1,0 +1,106 @@
+"""What the console needs from the alert store (satisfied by dcops.alerts.backend.StoreBackend).
+
+Declared here so the console never imports the store package (sibling layers); the CLI wires them.
+Results are the store's dataclasses, used by attribute in templates, hence ``Any``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+SEVERITIES = ("critical", "high", "medium", "low", "informational")
+OPEN_STATUSES = ("new", "acknowledged", "investigating")
+
+
+class ConsoleBackend(Protocol):
+    """Queries and actions of the triage console; actions raise DcopsError when refused."""
+
+    @property
+    def silences_enabled(self) -> bool:
+        """Whether an Alertmanager is configured."""
+        ...
+
+    def query(self, **filters: Any) -> list[Any]:
+        """Alerts (severity, site, system, status lists; since, text, incident_id, limit)."""
+        ...
+
+    def counts(self, **filters: Any) -> dict[str, dict[str, int]]:
+        """Counts by severity, site, status."""
+        ...
+
+    def get(self, alert_id: int) -> Any | None:
+        """One alert."""
+        ...
+
+    def notes(self, alert_id: int) -> list[Any]:
+        """Notes."""
+        ...
+
+    def silences(self, alert_id: int) -> list[Any]:
+        """Silences."""
+        ...
+
+    def audit_records(self, target: str | None = None, limit: int | None = None,
+                      newest_first: bool = False) -> list[Any]:
+        """Audit trail."""
+        ...
+
+    def verify_audit(self) -> Any:
+        """Chain verification result (ok, checked, first_bad, reason)."""
+        ...
+
+    def incidents(self) -> list[Any]:
+        """Incidents."""
+        ...
+
+    def incident(self, incident_id: int) -> Any | None:
+        """One incident."""
+        ...
+
+    def sla_rows(self) -> list[Any]:
+        """SLA rows per severity."""
+        ...
+
+    def transition(self, alert_id: int, to: str, actor: str, note: str = "") -> None:
+        """Lifecycle move."""
+        ...
+
+    def assign(self, alert_id: int, assignee: str, actor: str) -> None:
+        """Assign."""
+        ...
+
+    def add_note(self, alert_id: int, actor: str, text: str) -> int:
+        """Note."""
+        ...
+
+    def silence(self, alert_id: int, actor: str, comment: str) -> Any:
+        """Silence in Alertmanager."""
+        ...
+
+    def merge_incidents(self, target: int, sources: list[int], actor: str) -> None:
+        """Merge."""
+        ...
+
+    def split_incident(self, alert_ids: list[int], actor: str) -> int:
+        """Split."""
+        ...
+
+    def ingest_webhook(self, payload: Any) -> dict[str, int]:
+        """Alertmanager webhook."""
+        ...
+
+    def authenticate(self, username: str, password: str) -> tuple[str, str] | None:
+        """(username, role) or None."""
+        ...
+
+    def list_users(self) -> list[Any]:
+        """Users."""
+        ...
+
+    def add_user(self, username: str, password: str, role: str, actor: str) -> None:
+        """Add or reset a user."""
+        ...
+
+    def set_user_disabled(self, username: str, disabled: bool, actor: str) -> None:
+        """Disable or enable."""
+        ...

@@ -1,0 +1,73 @@
+"""Roles, permissions, sessions and CSRF for the console."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "analyst": frozenset({"read", "triage", "silence"}),
+    "engineer": frozenset({"read", "silence"}),
+    "auditor": frozenset({"read", "audit"}),
+    "admin": frozenset({"read", "audit", "users"}),
+}
+
+
+class LoginRequiredError(Exception):
+    """No valid session: the handler turns this into a redirect to /login."""
+
+
+class ForbiddenError(Exception):
+    """The session's role may not do this (or the CSRF token is missing or wrong): HTTP 403."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    """Who is logged in, as kept in the signed session cookie."""
+
+    username: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        """Whether the role grants the permission."""
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+def current_user(request: Request) -> SessionUser | None:
+    """The logged-in user from the session, if any."""
+    data = request.session.get("user")
+    if not isinstance(data, dict) or data.get("role") not in PERMISSIONS:
+        return None
+    return SessionUser(str(data["username"]), str(data["role"]))
+
+
+def require(request: Request, permission: str = "read") -> SessionUser:
+    """The logged-in user holding the permission; else LoginRequiredError or ForbiddenError."""
+    user = current_user(request)
+    if user is None:
+        raise LoginRequiredError
+    if not user.can(permission):
+        raise ForbiddenError(f"role {user.role} may not {permission}")
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, form: FormData) -> None:
+    """Every form POST carries the session's token; otherwise ForbiddenError."""
+    sent = form.get("csrf_token")
+    expected = request.session.get("csrf")
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected \
+            or not hmac.compare_digest(sent, expected):
+        raise ForbiddenError("missing or invalid CSRF token")

@@ -1,0 +1,174 @@
+"""The console over a SQLite store through Starlette's test client: auth, roles, CSRF, webhook."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from dcops.alerts import AlertStore, Users
+from dcops.alerts.backend import StoreBackend
+from dcops.model.event import Detection
+from dcops.triage import create_app
+
+T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AlertStore]:
+    s = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
+    users = Users(s.engine)
+    for name, role in (("ana", "analyst"), ("aud", "auditor"), ("eng", "engineer"),
+                       ("adm", "admin")):
+        users.add(name, f"{name}-password", role, "setup")
+    s.accept([Detection("r1", "SSH brute force", "high", T0, ("e1",), key="web01", host="web01",
+                        site="bien_hoa", system="lgsp", tags=("attack.t1110",)),
+              Detection("r2", "Port scan", "low", T0, ("e2",), key="db01", host="db01",
+                        site="long_khanh", system="portal")])
+    yield s
+    s.close()
+
+
+def client(store: AlertStore, token: str = "") -> TestClient:
+    return TestClient(create_app(StoreBackend(store), "test-secret", webhook_token=token),
+                      follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+def login(c: TestClient, user: str) -> str:
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"username": user, "password": f"{user}-password",
+                               "csrf_token": token, "next": "/alerts"})
+    assert r.status_code == 303, r.text
+    return csrf_of(c.get("/alerts").text)
+
+
+def test_no_session_redirects_to_login(store: AlertStore) -> None:
+    r = client(store).get("/alerts/1")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+
+
+def test_wrong_password_is_refused(store: AlertStore) -> None:
+    c = client(store)
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"username": "ana", "password": "nope", "csrf_token": token})
+    assert r.status_code == 401
+    assert c.get("/alerts").status_code == 303
+
+
+def test_login_without_csrf_is_403(store: AlertStore) -> None:
+    c = client(store)
+    c.get("/login")
+    r = c.post("/login", data={"username": "ana", "password": "ana-password"})
+    assert r.status_code == 403
+
+
+def test_analyst_triages_and_history_shows_it(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "ana")
+    page = c.get("/alerts?severity=high").text
+    assert "SSH brute force" in page and "Port scan" not in page
+    assert c.post("/alerts/1/transition", data={"to": "acknowledged",
+                                                "csrf_token": token}).status_code == 303
+    assert c.post("/alerts/1/note", data={"text": "checked auth.log",
+                                          "csrf_token": token}).status_code == 303
+    assert c.post("/alerts/1/transition", data={"to": "resolved",
+                                                "csrf_token": token}).status_code == 303
+    page = c.get("/alerts/1").text
+    assert "alert.acknowledged" in page and "alert.resolved" in page and "checked auth.log" in page
+    a = store.get(1)
+    assert a is not None and a.status == "resolved"
+    assert [r.actor for r in store.audit_records("alert:1")][1:] == ["ana", "ana", "ana"]
+
+
+def test_post_without_csrf_is_403_and_changes_nothing(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    r = c.post("/alerts/1/transition", data={"to": "acknowledged"})
+    assert r.status_code == 403
+    r = c.post("/alerts/1/transition", data={"to": "acknowledged", "csrf_token": "forged"})
+    assert r.status_code == 403
+    a = store.get(1)
+    assert a is not None and a.status == "new"
+
+
+def test_auditor_read_only(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "aud")
+    page = c.get("/alerts/1").text
+    assert 'id="actions"' not in page and "/transition" not in page
+    assert 'id="bulk-actions"' not in c.get("/alerts").text
+    r = c.post("/alerts/1/transition", data={"to": "acknowledged", "csrf_token": token})
+    assert r.status_code == 403
+    assert c.post("/alerts/bulk", data={"ids": "1", "action": "ack",
+                                        "csrf_token": token}).status_code == 403
+    audit = c.get("/audit")
+    assert audit.status_code == 200 and "Chain intact" in audit.text
+    assert c.get("/users").status_code == 403
+
+
+def test_analyst_cannot_see_audit_or_users_admin_can(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    assert c.get("/audit").status_code == 403
+    c2 = client(store)
+    token = login(c2, "adm")
+    assert c2.get("/users").status_code == 200
+    r = c2.post("/users", data={"username": "new1", "password": "new1-password",
+                                "role": "engineer", "csrf_token": token})
+    assert r.status_code == 303
+    assert "new1" in c2.get("/users").text
+
+
+def test_bulk_ack_and_assign(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "ana")
+    r = c.post("/alerts/bulk", data={"ids": ["1", "2"], "action": "ack", "csrf_token": token})
+    assert r.status_code == 303
+    r = c.post("/alerts/bulk", data={"ids": ["1", "2"], "action": "assign", "assignee": "ana",
+                                     "csrf_token": token})
+    assert r.status_code == 303
+    assert {(a.status, a.assignee) for a in store.query()} == {("acknowledged", "ana")}
+
+
+def test_pages_render_with_bilingual_labels(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    for path in ("/alerts", "/alerts/1", "/incidents", "/incidents/1", "/sla"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert "Trạng thái" in r.text or "Sự cố" in r.text or "Mức độ" in r.text, path
+    counts = c.get("/alerts?status=all").text
+    assert 'data-severity="high"' in counts and 'data-site="long_khanh"' in counts
+
+
+def test_illegal_transition_is_409(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "ana")
+    c.post("/alerts/2/transition", data={"to": "false_positive", "csrf_token": token})
+    r = c.post("/alerts/2/transition", data={"to": "acknowledged", "csrf_token": token})
+    assert r.status_code == 409
+
+
+def test_webhook_bearer_token(store: AlertStore) -> None:
+    payload = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "X", "severity": "warning"},
+         "annotations": {}, "startsAt": "2026-11-22T03:00:00Z", "fingerprint": "f1"}]}
+    c = client(store, token="s3cret")
+    assert c.post("/api/v1/alertmanager/webhook", json=payload).status_code == 401
+    r = c.post("/api/v1/alertmanager/webhook", json=payload,
+               headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 200 and r.json()["created"] == 1
+    r = c.post("/api/v1/alertmanager/webhook", json={"version": "2"},
+               headers={"Authorization": "Bearer s3cret"})
+    assert r.status_code == 400 and "version" in r.json()["error"]
