@@ -1,0 +1,43 @@
+"""House style of monitoring/: every alert has severity only, annotations, a runbook and a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+MON = Path(__file__).parents[3] / "monitoring"
+REQUIRED = {"SnmpCollectorDown", "DeviceUnreachable", "InterfaceDown", "InterfaceErrorsHigh",
+            "WanLinkSaturated", "WanLinkDown", "CpuHigh", "TemperatureHigh"}
+
+
+def _alerts() -> list[dict[str, object]]:
+    out = []
+    for f in sorted((MON / "prometheus" / "rules").glob("*.yml")):
+        for g in yaml.safe_load(f.read_text())["groups"]:
+            out += [r for r in g["rules"] if "alert" in r]
+    return out
+
+
+def test_required_alerts_exist_in_house_style() -> None:
+    alerts = _alerts()
+    assert {a["alert"] for a in alerts} >= REQUIRED
+    for a in alerts:
+        name = str(a["alert"])
+        assert name[0].isupper() and "_" not in name
+        assert set(a["labels"]) == {"severity"}  # type: ignore[arg-type]
+        assert a["labels"]["severity"] in {"info", "warning", "critical"}  # type: ignore[index]
+        assert set(a["annotations"]) >= {"summary", "description", "runbook_url"}  # type: ignore[arg-type]
+        assert str(a["annotations"]["runbook_url"]).endswith(f"/{name}")  # type: ignore[index]
+        assert (MON / "runbooks" / f"{name}.md").is_file(), f"runbook for {name}"
+
+
+def test_every_alert_has_a_promtool_case_before_and_after_for() -> None:
+    tested: dict[str, list[bool]] = {}
+    for f in (MON / "prometheus" / "tests").glob("*.yml"):
+        for t in yaml.safe_load(f.read_text())["tests"]:
+            for case in t.get("alert_rule_test", []):
+                tested.setdefault(case["alertname"], []).append(bool(case.get("exp_alerts")))
+    for a in _alerts():
+        cases = tested.get(str(a["alert"]), [])
+        assert True in cases and False in cases, f"{a['alert']}: needs firing and not-firing cases"
