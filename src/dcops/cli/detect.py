@@ -1,10 +1,125 @@
-"""CLI: detect commands (being built)."""
+"""CLI: `dcops detect check|test|scan` (Sigma rules: load report, sample tests, scan JSON lines)."""
 
 from __future__ import annotations
 
+import collections
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from dcops.errors import DetectionError
+
+DEFAULT_RULES = Path("soc_rules")
+console = Console()
+
+
+def _dirs(dirs: list[Path] | None) -> list[Path]:
+    return list(dirs) if dirs else [DEFAULT_RULES]
+
+
+def check(
+    dirs: Annotated[list[Path] | None, typer.Argument(help="Rule directories or files")] = None,
+    lint: Annotated[bool, typer.Option(help="Also run pySigma's validators (sigma check)")] = True,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on any rejected rule or lint issue")] = False,
+) -> None:
+    """Load rules, count them by logsource, list every rule the engine cannot run and why."""
+    from dcops.detect.lint import lint as run_lint
+    from dcops.detect.loader import load_rules
+
+    paths = _dirs(dirs)
+    rs = load_rules(paths)
+    counts = collections.Counter(
+        "/".join(p for p in (r.product, r.service, r.category) if p) or "(any)" for r in rs.rules
+    )
+    table = Table(title="Luật theo nguồn log / Rules by logsource")
+    table.add_column("logsource")
+    table.add_column("rules", justify="right")
+    for ls, n in sorted(counts.items()):
+        table.add_row(ls, str(n))
+    console.print(table)
+    console.print(
+        f"files {rs.files} · rules {len(rs.rules)} · correlations {len(rs.correlations)} · "
+        f"không chạy được / rejected {len(rs.rejected)}"
+    )
+    for rej in rs.rejected:
+        console.print(f"[red]rejected[/] {rej.path} {rej.rule}: {rej.reason}", highlight=False)
+    issues: list[str] = []
+    if lint:
+        found, skipped = run_lint(paths)
+        for s in skipped:
+            console.print(f"[yellow]lint skipped[/] {s}", highlight=False)
+        for i in found:
+            issues.append(i.message)
+            console.print(f"[yellow]{i.severity}[/] {i.where}: {i.message}", highlight=False)
+        console.print(f"sigma check: {len(found)} issue(s)")
+    if strict and (rs.rejected or issues):
+        raise DetectionError(f"{len(rs.rejected)} rejected rule(s), {len(issues)} lint issue(s)")
+
+
+def run_tests(
+    dirs: Annotated[list[Path] | None, typer.Argument(help="Rule directories")] = None,
+) -> None:
+    """Run every rule against its hit and miss samples (<rule>.samples.yaml beside it)."""
+    from dcops.detect.samples import run_samples
+
+    report = run_samples(_dirs(dirs))
+    for r in report.results:
+        mark = "[green]ok[/]" if r.ok else "[red]FAIL[/]"
+        extra = f" -> {r.detail}" if r.detail and not r.ok else ""
+        console.print(f"{mark} {r.expect:4} {r.rule_file}: {r.name}{extra}", highlight=False)
+    for m in report.missing:
+        console.print(f"[red]FAIL[/] {m}: no samples file", highlight=False)
+    failed = sum(not r.ok for r in report.results) + len(report.missing)
+    console.print(f"{len(report.results)} case(s), {failed} failed / lỗi")
+    if failed:
+        raise DetectionError(f"{failed} sample case(s) failed")
+
+
+def scan(
+    file: Annotated[Path, typer.Argument(help="Events as JSON lines ('-' for stdin)")],
+    rules: Annotated[
+        list[Path] | None, typer.Option("--rules", "-r", help="Rule directory (repeatable)")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Events per engine batch")] = 1000,
+) -> None:
+    """Run the rules over JSON-line events; print detections as JSON lines on stdout."""
+    from dcops.detect.engine import Engine
+    from dcops.detect.jsonio import detection_line, event_from_line
+
+    engine = Engine.from_dirs(_dirs(rules))
+    for rej in engine.ruleset.rejected:
+        Console(stderr=True).print(f"rejected {rej.path} {rej.rule}: {rej.reason}")
+    out = sys.stdout.buffer
+    src = sys.stdin.buffer if str(file) == "-" else None
+    try:
+        fh = src or file.open("rb")
+    except OSError as exc:
+        raise DetectionError(f"{file}: cannot read: {exc}") from exc
+    with fh:
+        pending = []
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            pending.append(event_from_line(line, f"{file}:{n}"))
+            if len(pending) >= batch:
+                for d in engine.process(pending):
+                    out.write(detection_line(d) + b"\n")
+                pending.clear()
+        for d in engine.process(pending):
+            out.write(detection_line(d) + b"\n")
+    out.flush()
 
 
 def register(app: typer.Typer) -> None:
-    """Add the detect commands to the root application."""
-    del app
+    """Add the `detect` command group to the root application."""
+    group = typer.Typer(
+        help="Sigma detection: check rules, test samples, scan events.", no_args_is_help=True
+    )
+    group.command("check")(check)
+    group.command("test")(run_tests)
+    group.command("scan")(scan)
+    app.add_typer(group, name="detect")

@@ -1,0 +1,143 @@
+"""Compile a pySigma rule's condition tree into one predicate plus its literal prefilter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from dcops.detect.context import Ctx
+from dcops.detect.values import Atom, Leaf, Matcher, Unsupported, compile_value
+
+_COST = {"eq": 1, "prefix": 2, "suffix": 2, "contains": 6}
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    """A rule ready to run: identity, logsource, predicate and the literals that gate it."""
+
+    id: str
+    name: str
+    title: str
+    level: str
+    tags: tuple[str, ...]
+    product: str
+    service: str
+    category: str
+    match: Matcher
+    atoms: tuple[Atom, ...] | None
+    fields: tuple[str, ...]
+    description: str = ""
+    path: str = ""
+    index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def accepts(self, product: str, service: str, category: str) -> bool:
+        """True when an event of that logsource can match this rule."""
+        return (
+            (not self.product or self.product == product)
+            and (not self.service or self.service == service)
+            and (not self.category or self.category == category)
+        )
+
+
+def _cost(atoms: tuple[Atom, ...]) -> int:
+    return sum(_COST[a[1]] for a in atoms)
+
+
+def _and(fns: list[Matcher]) -> Matcher:
+    if len(fns) == 1:
+        return fns[0]
+    if len(fns) == 2:
+        a, b = fns
+        return lambda c: a(c) and b(c)
+    t = tuple(fns)
+    return lambda c: all(f(c) for f in t)
+
+
+def _or(fns: list[Matcher]) -> Matcher:
+    if len(fns) == 1:
+        return fns[0]
+    if len(fns) == 2:
+        a, b = fns
+        return lambda c: a(c) or b(c)
+    t = tuple(fns)
+    return lambda c: any(f(c) for f in t)
+
+
+def compile_condition(node: Any, used: set[str]) -> Leaf:
+    """Compile one node of pySigma's post-processed condition tree."""
+    if isinstance(node, ConditionAND):
+        kids = [compile_condition(a, used) for a in node.args if a is not None]
+        best: tuple[Atom, ...] | None = None
+        for k in kids:
+            if k.atoms is not None and (best is None or _cost(k.atoms) < _cost(best)):
+                best = k.atoms
+        # evaluate prefilterable (cheap, selective) children first
+        kids.sort(key=lambda k: 0 if k.atoms is not None else 1)
+        return Leaf(_and([k.match for k in kids]), best)
+    if isinstance(node, ConditionOR):
+        kids = [compile_condition(a, used) for a in node.args if a is not None]
+        atoms: tuple[Atom, ...] | None = ()
+        for k in kids:
+            atoms = None if k.atoms is None or atoms is None else atoms + k.atoms
+        return Leaf(_or([k.match for k in kids]), atoms)
+    if isinstance(node, ConditionNOT):
+        inner = compile_condition(node.args[0], used)
+        f = inner.match
+        return Leaf(lambda c: not f(c), None)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        used.add(node.field)
+        return compile_value(node.field, node.value)
+    if isinstance(node, ConditionValueExpression):
+        return compile_value(None, node.value)
+    if node is None:
+        raise Unsupported("the condition is empty after processing")
+    raise Unsupported(f"condition element {type(node).__name__} is not supported")
+
+
+def compile_rule(rule: SigmaRule, path: str = "") -> CompiledRule:
+    """Compile a parsed Sigma rule; raise Unsupported with the reason if it cannot run."""
+    try:
+        trees = [c.parsed for c in rule.detection.parsed_condition]
+    except SigmaError as exc:
+        raise Unsupported(f"condition: {exc}") from exc
+    used: set[str] = set()
+    leaves = [compile_condition(t, used) for t in trees]
+    if len(leaves) == 1:
+        top = leaves[0]
+    else:  # several conditions in a list are OR-ed
+        atoms: tuple[Atom, ...] | None = ()
+        for lf in leaves:
+            atoms = None if lf.atoms is None or atoms is None else atoms + lf.atoms
+        top = Leaf(_or([lf.match for lf in leaves]), atoms)
+    ls = rule.logsource
+    return CompiledRule(
+        id=str(rule.id) if rule.id else (rule.name or rule.title),
+        name=rule.name or "",
+        title=rule.title,
+        level=str(rule.level.name).lower() if rule.level else "medium",
+        tags=tuple(f"{t.namespace}.{t.name}" for t in rule.tags),
+        product=(ls.product or "").lower(),
+        service=(ls.service or "").lower(),
+        category=(ls.category or "").lower(),
+        match=top.match,
+        atoms=top.atoms,
+        fields=tuple(sorted(used)),
+        description=rule.description or "",
+        path=path,
+    )
+
+
+def always(_: Ctx) -> bool:
+    """A predicate that is always true (used in tests)."""
+    return True

@@ -1,0 +1,44 @@
+"""soc_rules/: every rule runs on its hit and miss samples and is `sigma check` clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcops.detect import load_rules
+from dcops.detect.lint import lint
+from dcops.detect.samples import run_samples
+
+SOC_RULES = Path(__file__).resolve().parents[3] / "soc_rules"
+
+
+def test_every_rule_loads() -> None:
+    rs = load_rules([SOC_RULES])
+    assert rs.rejected == []
+    assert len(rs.rules) >= 10 and len(rs.correlations) >= 4
+
+
+def test_samples() -> None:
+    report = run_samples([SOC_RULES])
+    assert report.missing == []
+    failed = [f"{r.rule_file}: {r.expect} {r.name}" for r in report.results if not r.ok]
+    assert failed == []
+    assert {r.expect for r in report.results} == {"hit", "miss"}
+
+
+def test_sigma_check_clean() -> None:
+    issues, _skipped = lint([SOC_RULES])
+    assert [f"{i.where}: {i.message}" for i in issues] == []
+
+
+@pytest.mark.parametrize("path", sorted(SOC_RULES.glob("**/*.yml")), ids=lambda p: p.name)
+def test_house_style(path: Path) -> None:
+    import yaml
+
+    for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        keys = list(doc)
+        assert keys[:2] == ["title", "id"], "SigmaHQ order starts title, id"
+        assert doc.get("falsepositives"), "falsepositives must be filled"
+        assert any(t.startswith("attack.t") for t in doc.get("tags", [])), "needs an ATT&CK id"
+        assert keys[-1] == "level"
