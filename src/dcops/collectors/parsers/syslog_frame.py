@@ -25,6 +25,31 @@ _ISO_TS = re.compile(
     r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?) "
 )
 _TAG = re.compile(r"(?P<tag>[A-Za-z0-9_./@()-]{1,64}?)(?:\[(?P<pid>[^\]\s]{1,32})\])?: ?")
+_TAG_NOCOLON = re.compile(r"(?P<tag>[A-Za-z0-9_.-]{1,32})(?:\[(?P<pid>\d{1,10})\])? ")
+KNOWN_TAGS = frozenset(
+    {
+        "sshd",
+        "sudo",
+        "su",
+        "cron",
+        "CRON",
+        "crond",
+        "crontab",
+        "useradd",
+        "usermod",
+        "userdel",
+        "groupadd",
+        "groupmod",
+        "passwd",
+        "chpasswd",
+        "chage",
+        "kernel",
+        "audisp-syslog",
+        "auditd",
+        "systemd-logind",
+        "login",
+    }
+)
 _HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
 
 
@@ -106,6 +131,10 @@ def _split_sd(rest: str) -> tuple[str, str]:
 def _tag(msg: SyslogMessage, rest: str) -> str:
     """Split `tag[pid]: text`; leave the text alone if there is no tag."""
     t = _TAG.match(rest)
+    if t is None:  # rsyslog forwards RFC 5424 input as `host APP msg`, without the colon
+        t = _TAG_NOCOLON.match(rest)
+        if t is not None and t["tag"] not in KNOWN_TAGS:
+            t = None
     if t:
         msg.app_name, msg.procid = t["tag"], t["pid"] or ""
         return rest[t.end() :]

@@ -1,0 +1,204 @@
+"""The syslog server receives from util-linux `logger` and a real rsyslog (omfwd TCP and TLS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+needs_logger = pytest.mark.skipif(
+    shutil.which("logger") is None, reason="util-linux logger missing"
+)
+
+
+def _logger(*args: str) -> None:
+    subprocess.run(["logger", *args], check=True, timeout=20)
+
+
+@needs_logger
+@pytest.mark.parametrize(
+    ("transport", "fmt"),
+    [
+        ("--udp", "--rfc3164"),
+        ("--udp", "--rfc5424"),
+        ("--tcp", "--rfc3164"),
+        ("--tcp", "--rfc5424"),
+        ("--tcp", "--octet-count"),
+    ],
+)
+def test_logger_into_server(syslog_server: Any, transport: str, fmt: str) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    port = syslog_server.ports["udp" if transport == "--udp" else "tcp"]
+    extra = [fmt] if fmt != "--octet-count" else ["--rfc5424", "--octet-count"]
+    msgs = [f"Failed password for invalid user u{i} from 10.9.0.{i} port 22 ssh2" for i in range(5)]
+    for m in msgs:
+        _logger(
+            transport,
+            *extra,
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-t",
+            "sshd",
+            "-p",
+            "auth.warning",
+            "--id=4242",
+            m,
+        )
+    fields = syslog_server.wait_for(lambda fs: len(fs) >= 5)
+    assert len(fields) == 5, fields
+    assert sorted(f["user.name"] for f in fields) == [f"u{i}" for i in range(5)]
+    assert all(f["event.outcome"] == "failure" and f["process.pid"] == 4242 for f in fields)
+    assert all(
+        f["log.syslog.facility.code"] == 4 and f["log.syslog.severity.code"] == 4 for f in fields
+    )
+    del tag
+
+
+@needs_logger
+def test_logger_multiline_tcp_keeps_each_message(syslog_server: Any) -> None:
+    port = str(syslog_server.ports["tcp"])
+    proc = subprocess.run(
+        [
+            "logger",
+            "--tcp",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            port,
+            "-t",
+            "app",
+            "--rfc5424",
+            "--octet-count",
+        ],
+        input="one\ntwo\nthree\n",
+        text=True,
+        check=True,
+        timeout=20,
+    )
+    assert proc.returncode == 0
+    fields = syslog_server.wait_for(lambda fs: len(fs) >= 3)
+    assert sorted(f["message"] for f in fields) == ["one", "three", "two"]
+
+
+def test_tls_client_with_ca_verification(syslog_server: Any, pki: Any) -> None:
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    with (
+        socket.create_connection(("127.0.0.1", syslog_server.ports["tls"])) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
+        for i in range(3):
+            msg = (
+                f"<86>1 2026-11-22T05:00:00Z web1 sshd 1 - - "
+                f"Accepted password for a{i} from 10.0.0.1 port 1 ssh2"
+            )
+            s.sendall(f"{len(msg.encode())} {msg}".encode())
+        s.sendall(
+            b"<86>Nov 22 05:00:00 web1 sudo: bob : TTY=pts/0 ; PWD=/ ; USER=root ; "
+            b"COMMAND=/bin/ls\n"
+        )
+        # Orderly TLS close: closing with unread session tickets would reset the connection and
+        # discard data the server had not read yet (a client artefact, not a server loss).
+        s.unwrap()
+    fields = syslog_server.wait_for(lambda fs: len(fs) >= 4)
+    assert sorted(str(f.get("user.name")) for f in fields) == ["a0", "a1", "a2", "bob"]
+
+
+def test_auditd_records_over_syslog_joined(syslog_server: Any) -> None:
+    port = syslog_server.ports["tcp"]
+    recs = [
+        "type=SYSCALL msg=audit(1700000000.5:77): syscall=59 success=yes pid=3 ppid=1 "
+        'exe="/usr/bin/passwd" key="identity"',
+        'type=EXECVE msg=audit(1700000000.5:77): argc=2 a0="passwd" a1="bob"',
+        'type=PATH msg=audit(1700000000.5:77): item=0 name="/etc/shadow" nametype=NORMAL',
+        "type=EOE msg=audit(1700000000.5:77): ",
+    ]
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        for r in recs:
+            s.sendall(f"<85>Nov 22 05:00:00 db1 audisp-syslog: {r}\n".encode())
+    fields = syslog_server.wait_for(lambda fs: len(fs) >= 2)
+    audit = [f for f in fields if f.get("type") != "EXECVE"]
+    assert len(fields) == 2 and audit[0]["name"] == "/etc/shadow" and audit[0]["host.name"] == "db1"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("rsyslogd") is None, reason="rsyslog not installed")
+@needs_logger
+def test_rsyslog_forwards_over_tcp_and_tls(syslog_server: Any, pki: Any, tmp_path: Path) -> None:
+    in_tcp, in_tls = _free_port(), _free_port()
+    gtls = Path("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so")
+    conf = tmp_path / "rsyslog.conf"
+    conf.write_text(f"""
+global(workDirectory="{tmp_path}" defaultNetstreamDriverCAFile="{pki.ca}")
+module(load="imudp")
+ruleset(name="fwd_tcp") {{
+  action(type="omfwd" target="127.0.0.1" port="{syslog_server.ports["tcp"]}" protocol="tcp"
+         TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
+}}
+ruleset(name="fwd_tls") {{
+  action(type="omfwd" target="127.0.0.1" port="{syslog_server.ports["tls"]}" protocol="tcp"
+         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+         StreamDriverPermittedPeers="localhost")
+}}
+input(type="imudp" address="127.0.0.1" port="{in_tcp}" ruleset="fwd_tcp")
+input(type="imudp" address="127.0.0.1" port="{in_tls}" ruleset="fwd_tls")
+""")
+    if not gtls.exists():
+        pytest.skip("rsyslog-gnutls not installed")
+    proc = subprocess.Popen(
+        ["rsyslogd", "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for port, via in ((in_tcp, "tcp"), (in_tls, "tls")):
+            deadline = time.monotonic() + 30
+            seen = False
+            n = 0
+            while not seen and time.monotonic() < deadline:  # rsyslog needs a moment to start
+                n += 1
+                _logger(
+                    "--udp",
+                    "--server",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "-t",
+                    "sshd",
+                    f"Failed password for root from 10.8.0.{n} port 22 ssh2 via-{via}",
+                )
+                seen = bool(
+                    syslog_server.wait_for(
+                        lambda fs, v=via: any(f"via-{v}" in str(f["message"]) for f in fs),
+                        timeout=1,
+                    )
+                )
+            assert seen, f"nothing arrived through rsyslog over {via}"
+        fields = syslog_server.wait_for(lambda fs: False, timeout=0)
+        tls = [f for f in fields if "via-tls" in str(f["message"])]
+        assert tls[0].get("user.name") == "root", tls[0]
+        assert tls[0]["user.name"] == "root" and tls[0]["event.action"] == "ssh_login"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
