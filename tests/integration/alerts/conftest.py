@@ -65,3 +65,121 @@ def db_url(postgres_server: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"{postgres_server}/{name}"
+
+
+class ConsoleServer:
+    """The `dcops serve` application (same create_app) under uvicorn in a thread."""
+
+    def __init__(self, app: object, port: int) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ConsoleServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("console server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+AM_CONFIG = """
+route:
+  receiver: dcops
+  group_by: [alertname, instance]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: dcops
+    webhook_configs:
+      - url: {url}/api/v1/alertmanager/webhook
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: {token}
+"""
+
+
+@pytest.fixture
+def alertmanager_factory(tmp_path: Path) -> Iterator[object]:
+    """Start Debian's prometheus-alertmanager posting to a given console URL; stop it after."""
+    import time
+
+    import httpx
+
+    procs: list[subprocess.Popen[bytes]] = []
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.fail("alertmanager not found: install the Debian package prometheus-alertmanager")
+
+    def start(console_url: str, token: str) -> str:
+        port = free_port()
+        cfg = tmp_path / "alertmanager.yml"
+        cfg.write_text(AM_CONFIG.format(url=console_url, token=token))
+        log = (tmp_path / "alertmanager.log").open("wb")
+        proc = subprocess.Popen([binary, f"--config.file={cfg}",
+                                 f"--storage.path={tmp_path / 'am-data'}",
+                                 f"--web.listen-address=127.0.0.1:{port}",
+                                 "--cluster.listen-address=", "--log.level=debug"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        log_text = (tmp_path / "alertmanager.log").read_text()
+        raise RuntimeError(f"alertmanager did not start: {log_text}")
+
+    yield start
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def console_factory() -> Iterator[object]:
+    """Serve a console app on a free port: `start(app) -> url`; stopped after the test."""
+    servers: list[ConsoleServer] = []
+
+    def start(app: object, port: int | None = None) -> str:
+        srv = ConsoleServer(app, port or free_port())
+        srv.__enter__()
+        servers.append(srv)
+        return srv.url
+
+    yield start
+    for s in servers:
+        s.__exit__()
+
+
+@pytest.fixture
+def port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port()
