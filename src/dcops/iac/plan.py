@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -100,8 +101,8 @@ class Plan:
                 out.append(res)
                 continue
             merged = {k: v for k, v in {**res.properties, **props}.items() if v is not None}
-            out.append(replace(res, properties=merged,
-                               tags={**res.tags, **tags_of(res.type, merged)}))
+            tags = res.tags if res.type in UNTAGGABLE_TYPES else tags_of(res.type, merged)
+            out.append(replace(res, properties=merged, tags=tags))
         return replace(self, resources=tuple(out))
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +137,9 @@ def load_components(program_dir: Path | None = None) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[_PROGRAM_MODULE] = module
     try:
-        spec.loader.exec_module(module)
+        with warnings.catch_warnings():  # pulumi_openstack announces its deprecated aliases
+            warnings.simplefilter("ignore", DeprecationWarning)
+            spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[_PROGRAM_MODULE]
         raise

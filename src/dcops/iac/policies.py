@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from dcops.model.site import SiteModel
 
 from .layout import address_plan, twin_units
-from .tags import REQUIRED_TAGS, UNTAGGABLE_TYPES
+from .tags import REQUIRED_TAGS, UNTAGGABLE_TYPES, tags_of
 from .zones import SSH_PORT, WEB_PORTS, required_zones
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -147,7 +147,8 @@ def check_tags(res: ResourceView) -> Iterable[str]:
     """Every taggable resource carries system, zone and level."""
     if res.type in UNTAGGABLE_TYPES or not res.type.startswith("openstack:"):
         return []
-    missing = [k for k in REQUIRED_TAGS if not res.tags.get(k)]
+    own = tags_of(res.type, res.props)  # what the cloud will hold, not what a plan inferred
+    missing = [k for k in REQUIRED_TAGS if not own.get(k)]
     return [f"missing tags {', '.join(missing)}"] if missing else []
 
 

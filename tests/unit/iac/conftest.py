@@ -93,3 +93,12 @@ def with_system(model: SiteModel, system: System, *hosts: Host) -> SiteModel:
     """A copy of the model with one more system (and its hosts)."""
     return replace(model, systems={**model.systems, system.name: system},
                    hosts={**model.hosts, **{h.name: h for h in hosts}})
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, object]:
+    """Primary and backup plans of the small province (computed once: ~1 s each)."""
+    from dcops.iac import plan
+
+    base = build_model()
+    return {"model": base, "primary": plan(base, "primary"), "backup": plan(base, "backup")}

@@ -1,0 +1,99 @@
+"""The same policies load into a CrossGuard PolicyPack; validate() is called directly.
+
+PolicyPack() itself starts a blocking gRPC server, so the test builds the policies the pack is
+made of (pulumi/policy/pack.py) and calls their validate functions with CrossGuard's own args.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from dcops.iac import POLICIES, Plan, PolicyContext, find_program_dir
+
+
+@pytest.fixture(scope="module")
+def pack() -> ModuleType:
+    path = find_program_dir() / "policy" / "pack.py"
+    spec = importlib.util.spec_from_file_location("dcops_policy_pack", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _opts() -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None,
+                                 aliases=[], custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+                                 additional_secret_outputs=[])
+
+
+def _urn(r: Any) -> str:
+    return f"urn:pulumi:primary::dcops::{r.type}::{r.name}"
+
+
+def _resource_args(r: Any) -> ResourceValidationArgs:
+    return ResourceValidationArgs(r.type, dict(r.props), _urn(r), r.name, _opts(), None)
+
+
+def _stack_args(p: Plan) -> StackValidationArgs:
+    return StackValidationArgs([PolicyResource(r.type, dict(r.props), _urn(r), r.name, _opts(),
+                                               None, None, [], {}) for r in p.resources])
+
+
+def _run(policies: list[Any], p: Plan) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for policy in policies:
+        def report(message: str, urn: str | None = None, _n: str = policy.name) -> None:
+            found.append((_n, message))
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in p.resources:
+                policy.validate(_resource_args(r), report)  # type: ignore[operator]
+        elif isinstance(policy, StackValidationPolicy):
+            policy.validate(_stack_args(p), report)  # type: ignore[operator]
+    return found
+
+
+def test_every_policy_is_in_the_pack(pack: ModuleType) -> None:
+    names = {p.name for p in pack.build_policies(PolicyContext())}
+    assert {p.name for p in POLICIES} <= names
+    assert "zone-default-deny-stack" in names
+
+
+def test_pack_passes_the_program_and_catches_mutations(pack: ModuleType,
+                                                       plans: dict[str, Any]) -> None:
+    ctx = PolicyContext.from_model(plans["model"], "backup")
+    policies = pack.build_policies(ctx)
+    backup: Plan = plans["backup"]
+    assert _run(policies, backup) == []
+    ike = "wan-backup-dc-ike"
+    weak = backup.with_props(ike, pfs="group2")
+    assert _run(policies, weak) == [("vpn-crypto", f"{ike}: PFS group2 is weaker than group14")]
+    twin = "backup-dc-lgsp-lgsp-app-standby"
+    gone = _run(policies, backup.without(twin, f"{twin}-data", f"{twin}-data-attach"))
+    assert [n for n, _ in gone] == ["dr-twins"] and "lgsp-app" in gone[0][1]
+
+
+def test_resource_policy_on_a_single_rule(pack: ModuleType, plans: dict[str, Any]) -> None:
+    policy = next(p for p in pack.build_policies(PolicyContext())
+                  if p.name == "no-public-ingress")
+    primary: Plan = plans["primary"]
+    rule = next(r for r in primary.of_type("networking.SecGroupRule")
+                if r.zone == "mgmt" or r.props.get("portRangeMin") == 22)
+    opened = primary.with_props(rule.name, remoteIpPrefix="0.0.0.0/0",
+                                direction="ingress").named(rule.name)
+    seen: list[str] = []
+    policy.validate(_resource_args(opened), lambda m, urn=None: seen.append(m))
+    assert len(seen) == 1 and rule.name in seen[0] and "0.0.0.0/0" in seen[0]
