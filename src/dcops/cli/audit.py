@@ -1,10 +1,279 @@
-"""CLI: audit commands (being built)."""
+"""CLI: `dcops audit run|annual|catalogue`: collect evidence, assess systems, write reports."""
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from dcops.errors import ComplianceError
+
+console = Console()
+audit_app = typer.Typer(help="Compliance: evidence, assessment and reports (TT12/ND331).",
+                        no_args_is_help=True)
+
+Inventory = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory directory.")]
+SystemOpt = Annotated[list[str] | None, typer.Option("--system", help="System(s); default all.")]
+RegimeOpt = Annotated[str | None, typer.Option("--regime", help="tt12 or nd331.")]
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Auditor profile YAML.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
+SshConfigOpt = Annotated[Path | None, typer.Option(
+    "--ssh-config", help="ssh_config for host connections (default: inventory variables).")]
+LabOpt = Annotated[str | None, typer.Option(
+    "--lab", help="Reach hosts through the running lab NAME (its ssh_config).")]
+RegistryOpt = Annotated[Path | None, typer.Option(
+    "--evidence-registry", help="Manual evidence YAML (INVENTORY/compliance/evidence.yml).")]
+NoSsh = Annotated[bool, typer.Option("--no-ssh", help="Skip host probes over SSH.")]
+NoIac = Annotated[bool, typer.Option("--no-iac", help="Skip planning the IaC model.")]
+NoPdf = Annotated[bool, typer.Option("--no-pdf", help="Write HTML and JSON only.")]
+FromEvidence = Annotated[Path | None, typer.Option(
+    "--from-evidence", help="Assess recorded evidence.json instead of collecting.")]
+
+
+def state_dir() -> Path:
+    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
+    env = os.environ.get("DCOPS_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class StoreSoc:
+    """SocEvidenceSource over the alert store (SQLAlchemy) and the event spool (SQLite)."""
+
+    def __init__(self, db_url: str, spool: Path) -> None:
+        self.db_url = db_url
+        self.spool = spool
+        self.description = f"{db_url} + {spool}"
+
+    def last_events(self) -> dict[str, datetime]:
+        """Newest event time per host.name in the spool (last 30 days)."""
+        from dcops.pipeline.codec import decode
+
+        out: dict[str, datetime] = {}
+        if not self.spool.exists():
+            return out
+        since = (datetime.now(UTC) - timedelta(days=30)).timestamp()
+        db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
+        try:
+            for (body,) in db.execute("SELECT body FROM events WHERE ts >= ?", (since,)):
+                event = decode(body)
+                host = str(event.fields.get("host.name") or "")
+                ts = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(
+                    tzinfo=UTC)
+                if host and (host not in out or ts > out[host]):
+                    out[host] = ts
+        finally:
+            db.close()
+        return out
+
+    def alert_timings(self, since: datetime) -> list[Any]:
+        """Created/acked/resolved times of alerts since `since`."""
+        from dcops.alerts.models import AlertFilter
+        from dcops.alerts.store import AlertStore
+        from dcops.compliance.collect.soc import AlertTiming
+
+        store = AlertStore(self.db_url)
+        try:
+            alerts = store.query(AlertFilter(since=since.isoformat(), limit=100000))
+        finally:
+            store.close()
+        return [AlertTiming(c, _time(a.acked_at), _time(a.resolved_at))
+                for a in alerts if (c := _time(a.created_at)) is not None]
+
+    def incidents(self, since: datetime) -> None:
+        """The alert store keeps no report times for incidents yet: no evidence."""
+        del since
+
+
+def _soc_source() -> StoreSoc | None:
+    url = os.environ.get("DCOPS_DB_URL") or ""
+    db = state_dir() / "alerts.db"
+    if not url and not db.exists():
+        return None
+    try:
+        import dcops.alerts.store  # noqa: F401 - probe that the store is installed
+    except ImportError:
+        return None
+    return StoreSoc(url or f"sqlite:///{db}", state_dir() / "spool.db")
+
+
+def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str | None,
+             registry: Path, no_ssh: bool, no_iac: bool) -> Any:
+    from rich.progress import Progress
+
+    from dcops.compliance.collect.backup import BackupCollector, Repository
+    from dcops.compliance.collect.iac import IacCollector
+    from dcops.compliance.collect.manual import ManualCollector
+    from dcops.compliance.collect.site import SiteCollector
+    from dcops.compliance.collect.soc import SocCollector
+    from dcops.compliance.collect.ssh import (
+        SshCollector,
+        targets_from_hostvars,
+        targets_from_ssh_config,
+    )
+    from dcops.compliance.evidence import Evidence
+    from dcops.inventory.ansible_io import read
+
+    evidence = Evidence()
+    collectors: list[Any] = [SiteCollector(str(inventory)), ManualCollector(registry)]
+    if not no_iac:
+        collectors.append(IacCollector())
+    repos = _registry_repositories(registry)
+    collectors.append(BackupCollector([Repository(**r) for r in repos],
+                                      state_dir() / "evidence" / "dr_drill"))
+    collectors.append(SocCollector(_soc_source()))
+    for collector in collectors:
+        collector.collect(model, evidence)
+    if not no_ssh and model.hosts:
+        if lab:
+            ssh_config = state_dir() / "lab" / lab / "ssh_config"
+        targets = (targets_from_ssh_config(model, ssh_config) if ssh_config
+                   else targets_from_hostvars(model, read(inventory).hostvars))
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("SSH evidence / bằng chứng máy chủ", total=len(targets))
+
+            def advance(host: str, ok: bool) -> None:
+                del host, ok
+                progress.advance(task)
+
+            SshCollector(targets, progress=advance).collect(model, evidence)
+    return evidence
+
+
+def _registry_repositories(registry: Path) -> list[dict[str, str]]:
+    import yaml
+
+    if not registry.exists():
+        return []
+    from dcops.compliance.collect.manual import registry_body
+
+    data = registry_body(yaml.safe_load(registry.read_text(encoding="utf-8")) or {})
+    return [{k: str(v) for k, v in r.items() if k in ("host", "repository", "password_file")}
+            for r in data.get("backups") or []]
+
+
+def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
+            profile_path: Path | None, *, ssh_config: Path | None, lab: str | None,
+            registry: Path | None, no_ssh: bool, no_iac: bool, from_evidence: Path | None,
+            out: Path) -> tuple[list[Any], Any]:
+    from dcops.compliance import Assessor, Evidence, Profile, load_catalogue, load_profile
+    from dcops.compliance.evidence import utcnow
+    from dcops.inventory import load_inventory
+
+    model = load_inventory(inventory)
+    catalogue = load_catalogue()
+    profile = load_profile(profile_path, catalogue) if profile_path else Profile()
+    chosen = regime or profile.regime or "tt12"
+    if chosen not in ("tt12", "nd331"):
+        raise ComplianceError(f"--regime {chosen}: expected tt12 or nd331")
+    if from_evidence:
+        evidence = Evidence.from_dict(json.loads(from_evidence.read_text(encoding="utf-8")))
+    else:
+        evidence = _collect(inventory, model, ssh_config=ssh_config, lab=lab,
+                            registry=registry or inventory / "compliance" / "evidence.yml",
+                            no_ssh=no_ssh, no_iac=no_iac)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evidence.json").write_text(json.dumps(evidence.to_dict(), ensure_ascii=False,
+                                                  indent=1, default=str), encoding="utf-8")
+    assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow())
+    names = systems or sorted(model.systems)
+    return [assessor.assess(n) for n in names], model
+
+
+def _print_summary(reports: list[Any]) -> None:
+    table = Table(title="Kết quả / Results")
+    for col in ("System", "Level", "Met", "Partly", "Not met", "N/A", "Manual"):
+        table.add_column(col)
+    for r in reports:
+        c = r.counts()
+        table.add_row(r.system, str(r.level), str(c["met"]), str(c["partly_met"]),
+                      str(c["not_met"]), str(c["not_applicable"]), str(c["manual"]))
+    console.print(table)
+
+
+@audit_app.command("run")
+def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: RegimeOpt = None,
+        profile: ProfileOpt = None, ssh_config: SshConfigOpt = None, lab: LabOpt = None,
+        evidence_registry: RegistryOpt = None, no_ssh: NoSsh = False, no_iac: NoIac = False,
+        no_pdf: NoPdf = False, from_evidence: FromEvidence = None) -> None:
+    """Assess systems at their level; write findings.json, report.html, report.pdf."""
+    from dcops import __version__
+    from dcops.compliance.report import write_reports
+
+    reports, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
+                         registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
+                         from_evidence=from_evidence, out=out)
+    paths = write_reports(reports, out, inventory=str(inventory), version=__version__,
+                          pdf=not no_pdf)
+    _print_summary(reports)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+
+
+@audit_app.command("annual")
+def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
+           regime: RegimeOpt = None, profile: ProfileOpt = None,
+           ssh_config: SshConfigOpt = None, lab: LabOpt = None,
+           evidence_registry: RegistryOpt = None, no_ssh: NoSsh = False,
+           no_iac: NoIac = False, from_evidence: FromEvidence = None) -> None:
+    """Circular 12 annual report table (period 15/12 to 14/12): annual.csv and a printed table."""
+    from dcops.compliance.annual import STATUS, annual_csv, annual_rows
+
+    reports, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
+                         registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
+                         from_evidence=from_evidence, out=out)
+    rows = annual_rows(reports)
+    period = f"{reports[0].period_start} to {reports[0].period_end}" if reports else ""
+    (out / "annual.csv").write_text(annual_csv(rows, period), encoding="utf-8")
+    table = Table(title=f"Báo cáo năm / Annual report {period}")
+    for col in ("System", "Control", "Yêu cầu / Requirement", "Tình trạng / Status"):
+        table.add_column(col)
+    for row in rows:
+        vi, en = STATUS[row.status]
+        table.add_row(row.system, row.control, f"{row.requirement_vi}\n{row.requirement_en}",
+                      f"{vi} / {en}")
+    console.print(table)
+    console.print(f"csv: {out / 'annual.csv'}")
+
+
+@audit_app.command("catalogue")
+def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
+              regime: Annotated[str, typer.Option("--regime")] = "tt12",
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the controls (id, names, levels, evidence kind, references)."""
+    from dcops.compliance import load_catalogue
+
+    controls = [c for c in load_catalogue().values() if level is None or level in c.levels]
+    if as_json:
+        console.print_json(json.dumps([{"id": c.id, "group": c.group, "name_vi": c.name_vi,
+                                        "name_en": c.name_en, "levels": list(c.levels),
+                                        "evidence": c.evidence, "refs": c.refs}
+                                       for c in controls], ensure_ascii=False))
+        return
+    table = Table(title=f"Danh mục kiểm soát / Control catalogue ({len(controls)})")
+    for col in ("ID", "Tên / Name", "Levels", "Evidence", regime, "ISO 27001"):
+        table.add_column(col)
+    for c in controls:
+        ref = c.refs.get(regime) or {}
+        table.add_row(c.id, f"{c.name_vi}\n{c.name_en}", ",".join(map(str, c.levels)),
+                      c.evidence, f"{ref.get('item', '')} [{ref.get('status', '')}]",
+                      ", ".join(c.refs.get("iso27001") or []))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add the audit commands to the root application."""
-    del app
+    app.add_typer(audit_app, name="audit")

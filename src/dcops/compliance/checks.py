@@ -1,0 +1,101 @@
+"""Evaluate one check of the catalogue against one subject's fact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dcops.compliance.catalogue import Check
+
+# Ports a declared host service may listen on (Host.services), on top of the control's baseline.
+SERVICE_PORTS: dict[str, tuple[str, ...]] = {
+    "nginx": ("tcp/80", "tcp/443"),
+    "apache2": ("tcp/80", "tcp/443"),
+    "postgresql": ("tcp/5432",),
+    "rsyslog": ("tcp/514", "udp/514", "tcp/6514"),
+    "prometheus": ("tcp/9090",),
+    "alertmanager": ("tcp/9093",),
+    "node_exporter": ("tcp/9100",),
+    "restic_rest": ("tcp/8000",),
+    "snmpd": ("udp/161",),
+    "dcops": ("tcp/8080",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """pass | fail | missing | n/a, and what was observed (for the report)."""
+
+    result: str
+    observed: Any = None
+    detail: str = ""
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch per op
+            services: tuple[str, ...] = ()) -> Outcome:
+    """Apply `op`; the outcome explains a failure in terms of what was seen."""
+    ok: bool
+    detail = ""
+    if op in {"le", "ge", "lt", "gt", "between"}:
+        got = _num(observed)
+        if got is None:
+            return Outcome("fail", observed, "not a number")
+        if op == "between":
+            low, high = (_num(v) for v in expected)
+            ok = low is not None and high is not None and low <= got <= high
+        else:
+            want = _num(expected)
+            ok = want is not None and {"le": got <= want, "ge": got >= want,
+                                       "lt": got < want, "gt": got > want}[op]
+    elif op == "eq":
+        ok = str(observed).lower() == str(expected).lower()
+    elif op == "ne":
+        ok = str(observed).lower() != str(expected).lower()
+    elif op == "true":
+        ok = observed is True
+    elif op == "false":
+        ok = observed is False
+    elif op == "empty":
+        ok = not observed
+        if not ok:
+            detail = ", ".join(map(str, observed)) if isinstance(observed, list) else str(observed)
+    elif op == "nonempty":
+        ok = bool(observed)
+    elif op == "superset":
+        missing = sorted(set(expected) - set(observed or []))
+        ok = not missing
+        detail = f"missing: {', '.join(missing)}" if missing else ""
+    elif op == "within_baseline":
+        allowed = set(expected)
+        for service in services:
+            allowed.update(SERVICE_PORTS.get(service, ()))
+        extra = sorted(set(observed or []) - allowed)
+        ok = not extra
+        detail = f"not in baseline: {', '.join(extra)}" if extra else ""
+    else:  # pragma: no cover - the catalogue loader rejects unknown ops
+        raise ValueError(op)
+    return Outcome("pass" if ok else "fail", observed, detail)
+
+
+def expected_text(check: Check, value: Any) -> str:
+    """The expectation in words, e.g. `<= 5`, `== no`, `empty`."""
+    symbols = {"eq": "==", "ne": "!=", "le": "<=", "ge": ">=", "lt": "<", "gt": ">"}
+    if check.op in symbols:
+        return f"{symbols[check.op]} {value}"
+    if check.op == "between":
+        return f"between {value[0]} and {value[1]}"
+    if check.op in {"superset", "within_baseline"}:
+        rel = "includes" if check.op == "superset" else "within"
+        return f"{rel} {', '.join(map(str, value))}"
+    return {"true": "yes", "false": "no", "empty": "none", "nonempty": "present"}[check.op]

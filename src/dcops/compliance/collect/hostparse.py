@@ -1,0 +1,306 @@
+"""Turn the output of the host probes (hostscript) into facts with their evidence excerpts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from dcops.compliance.evidence import Evidence
+
+WEAK_SSH = re.compile(r"(-cbc\b|hmac-sha1|hmac-md5|diffie-hellman-group1-|"
+                      r"diffie-hellman-group14-sha1|arcfour|3des)")
+DEFAULT_ACCOUNTS = {"debian", "ubuntu", "pi", "admin", "test", "guest", "user", "oracle"}
+LOGIN_SHELL = re.compile(r"/(ba|z|k|da|fi|c|tc)?sh$")
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+CRL = re.compile(r"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----", re.S)
+
+Setter = Callable[[str, object, str], None]
+
+
+def _kv(text: str, sep: str = "=") -> dict[str, str]:
+    out = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if sep in line:
+            k, v = line.split(sep, 1)
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def _lines(text: str, pattern: str) -> str:
+    return "\n".join(ln for ln in text.splitlines() if re.search(pattern, ln, re.I))
+
+
+def sshd(out: str, put: Setter) -> None:
+    """`sshd -T`: lower-case keyword, space, value."""
+    conf: dict[str, str] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        conf.setdefault(key.lower(), value.strip())
+    if "permitrootlogin" not in conf:
+        return  # sshd -T failed: no facts, the error stays in the record
+    for key in ("permitrootlogin", "passwordauthentication", "permitemptypasswords"):
+        put(f"sshd.{key}", conf.get(key, ""), _lines(out, f"^{key} "))
+    put("sshd.maxauthtries", int(conf.get("maxauthtries", "6")), _lines(out, "^maxauthtries "))
+    interval = int(conf.get("clientaliveinterval", "0"))
+    count = int(conf.get("clientalivecountmax", "3"))
+    put("sshd.idle_timeout_s", interval * max(count, 1) if interval else 0,
+        _lines(out, "^clientalive"))
+    algos = ",".join(conf.get(k, "") for k in ("ciphers", "macs", "kexalgorithms")).split(",")
+    weak = sorted({a for a in algos if a and WEAK_SSH.search(a)})
+    put("sshd.weak_algorithms", weak, _lines(out, "^(ciphers|macs|kexalgorithms) "))
+
+
+def pam(sections: dict[str, str], put: Setter) -> None:
+    """pam_pwquality / pam_faillock lines and their configuration files."""
+    password, auth = sections.get("pam_password", ""), sections.get("pam_auth", "")
+    pwq_line = _lines(password, r"^\s*password.*pam_pwquality")
+    put("pam.pwquality", bool(pwq_line), pwq_line or "no pam_pwquality line")
+    conf = _kv(sections.get("pwquality", ""))
+    conf.update({k.lower(): v for k, v in re.findall(r"(minlen|minclass)=(\d+)", pwq_line)})
+    put("pam.minlen", int(conf.get("minlen", "8")) if pwq_line else 0,
+        _lines(sections.get("pwquality", ""), "minlen") or "minlen default (8)")
+    put("pam.minclass", int(conf.get("minclass", "0")) if pwq_line else 0,
+        _lines(sections.get("pwquality", ""), "minclass") or "minclass default (0)")
+    fl_line = _lines(auth, r"^\s*auth.*pam_faillock")
+    put("pam.faillock", bool(fl_line), fl_line or "no pam_faillock line")
+    fconf = _kv(sections.get("faillock", ""))
+    deny = re.search(r"deny=(\d+)", fl_line)
+    value = int(deny.group(1)) if deny else int(fconf.get("deny", "3"))
+    put("pam.faillock_deny", value if fl_line else 999, _lines(sections.get("faillock", ""),
+                                                              "deny") or fl_line)
+
+
+def accounts(sections: dict[str, str], put: Setter) -> None:
+    """passwd/shadow, useradd defaults and login.defs."""
+    passwd = [ln.split(":") for ln in sections.get("passwd", "").splitlines() if ln.count(":") >= 6]
+    uid0 = [p[0] for p in passwd if p[2] == "0" and p[0] != "root"]
+    put("accounts.uid0_extra", uid0, "\n".join(":".join(p) for p in passwd if p[2] == "0"))
+    shadow = dict(ln.split(":", 1) for ln in sections.get("shadow", "").splitlines() if ":" in ln)
+    if shadow:
+        empty = sorted(u for u, h in shadow.items() if h == "")
+        put("accounts.empty_password", empty, ", ".join(empty) or "no empty password field")
+    defaults = sorted(p[0] for p in passwd if p[0] in DEFAULT_ACCOUNTS and LOGIN_SHELL.search(p[6])
+                      and shadow.get(p[0], "!")[:1] not in ("!", "*"))
+    put("accounts.default_accounts", defaults, ", ".join(defaults) or "none with a usable login")
+    useradd = _kv(sections.get("useradd", ""))
+    if "inactive" in useradd:
+        put("accounts.useradd_inactive_days", int(useradd["inactive"]),
+            _lines(sections["useradd"], "INACTIVE"))
+    login = _kv(sections.get("login_defs", "").replace("\t", " "), " ")
+    put("accounts.pass_max_days", int(login.get("pass_max_days", "99999")),
+        _lines(sections.get("login_defs", ""), "PASS_MAX_DAYS") or "PASS_MAX_DAYS unset")
+
+
+def audit(sections: dict[str, str], put: Setter) -> None:
+    """auditd process and rules (loaded, else configured: the kernel audit may be shared)."""
+    put("auditd.running", sections.get("auditd", "").strip() == "running",
+        sections.get("auditd", "").strip())
+    rules = sections.get("audit_rules", "")
+    watched = set(re.findall(r"-w (\S+)", rules))
+    watched |= set(re.findall(r"-F path=(\S+)", rules))
+    need = {"/etc/passwd", "/etc/shadow", "/etc/group"}
+    put("auditd.identity_watched", need <= watched,
+        _lines(rules, "/etc/(passwd|shadow|group)") or "no identity watches")
+
+
+def chrony(out: str, put: Setter) -> None:
+    """pgrep chronyd + `chronyc -n tracking`."""
+    put("time.chrony_running", out.startswith("running"), out.splitlines()[0] if out else "")
+    m = re.search(r"^System time\s*:\s*([\d.]+) seconds", out, re.M)
+    status = re.search(r"^Leap status\s*:\s*(.+)$", out, re.M)
+    if m and status and "not synchronised" not in status.group(1).lower():
+        put("time.offset_s", float(m.group(1)), _lines(out, "^(System time|Leap status)"))
+
+
+def nft(out: str, put: Setter) -> None:
+    """`nft -j list ruleset`: the policy of the input-hook chain(s) of the inet/ip family."""
+    try:
+        items = json.loads(out).get("nftables", [])
+    except (ValueError, AttributeError):
+        put("firewall.input_policy", "none", out[:200] or "no ruleset")
+        return
+    policies = [i["chain"].get("policy", "accept") for i in items
+                if "chain" in i and i["chain"].get("hook") == "input"
+                and i["chain"].get("family") in ("inet", "ip")]
+    policy = "drop" if policies and all(p == "drop" for p in policies) else (
+        policies[0] if policies else "none")
+    put("firewall.input_policy", policy,
+        "; ".join(f"{i['chain']['family']} {i['chain']['table']} {i['chain']['name']} "
+                  f"policy {i['chain'].get('policy', 'accept')}" for i in items
+                  if "chain" in i and i["chain"].get("hook") == "input") or "no input chain")
+
+
+def ports(out: str, put: Setter) -> None:
+    """`ss -H -tuln`: non-loopback listening sockets as proto/port."""
+    seen = set()
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) < 5:
+            continue
+        proto, local = cols[0], cols[4]
+        addr, _, port = local.rpartition(":")
+        if addr.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
+            continue
+        seen.add(f"{proto}/{port}")
+    put("ports.listening", sorted(seen, key=lambda p: (p[:3], int(p[4:]) if p[4:].isdigit()
+                                                      else 0)), out[:400])
+
+
+def updates(out: str, put: Setter) -> None:
+    """`apt-get -s upgrade` Inst lines from a -security origin; APT::Periodic settings."""
+    inst, _, periodic = out.partition("--- periodic")
+    security = [ln for ln in inst.splitlines() if ln.startswith("Inst") and "-security" in ln]
+    put("updates.security_pending", len(security), "\n".join(security[:10]) or "none pending")
+    auto = re.search(r'APT::Periodic::Unattended-Upgrade "(\d+)"', periodic)
+    put("updates.automatic", bool(auto and auto.group(1) != "0"),
+        _lines(periodic, "Unattended") or "APT::Periodic::Unattended-Upgrade unset")
+
+
+def _seconds(value: str) -> int:
+    m = re.fullmatch(r"(\d+)\s*(s|min|h|day|d|week|w|month|m|year|y)?", value.strip())
+    if not m:
+        return 0
+    unit = {"s": 1, "min": 60, "h": 3600, "day": 86400, "d": 86400, "week": 604800,
+            "w": 604800, "month": 2629800, "m": 2629800, "year": 31557600, "y": 31557600}
+    return int(m.group(1)) * unit.get(m.group(2) or "s", 1)
+
+
+def logging(sections: dict[str, str], put: Setter) -> None:
+    """Retention: the longer of journald MaxRetentionSec (persistent) and logrotate of syslog."""
+    journald = _kv(sections.get("journald", ""))
+    jdays = 0
+    if journald.get("storage", "auto") in ("persistent", "auto"):
+        jdays = _seconds(journald.get("maxretentionsec", "0")) // 86400
+    rot = sections.get("logrotate", "")
+    count = re.search(r"^\s*rotate\s+(\d+)", rot, re.M)
+    period = 7 if re.search(r"^\s*weekly", rot, re.M) else 30 if re.search(
+        r"^\s*monthly", rot, re.M) else 1
+    rdays = int(count.group(1)) * period if count else 0
+    put("logging.retention_days", max(jdays, rdays),
+        (_lines(sections.get("journald", ""), "Storage|MaxRetention") + "\n"
+         + _lines(rot, "rotate|daily|weekly|monthly")).strip() or "no retention configured")
+    rsyslog = sections.get("rsyslog", "")
+    forward = _lines(rsyslog, r'(omfwd|@@?[\w.\[\]:-]+)')
+    put("logging.forwarding", rsyslog.startswith("running") and bool(forward),
+        (rsyslog.splitlines()[0] if rsyslog else "") + "\n" + forward)
+
+
+def protection(sections: dict[str, str], put: Setter) -> None:
+    """AIDE and ClamAV."""
+    aide = sections.get("aide", "")
+    put("fim.installed", "/aide" in aide, aide.splitlines()[0] if aide else "aide not found")
+    put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", aide, re.M)), aide[-200:])
+    clam = sections.get("clamav", "")
+    put("malware.installed", "clamscan" in clam or "clamd" in clam, clam[:200])
+    now = re.search(r"^now (\d+)", clam, re.M)
+    dbs = [int(t) for t in re.findall(r"^db \S+ (\d+)", clam, re.M)]
+    if now and dbs:
+        put("malware.signature_age_days", round((int(now.group(1)) - max(dbs)) / 86400, 2),
+            _lines(clam, "^db "))
+
+
+def sysctl(out: str, put: Setter) -> None:
+    """`sysctl name...`: `name = value` lines."""
+    for key, value in _kv(out).items():
+        if value.lstrip("-").isdigit():
+            put(f"sysctl.{key}", int(value), f"{key} = {value}")
+
+
+def sudo(out: str, put: Setter) -> None:
+    """sudoers Defaults logfile."""
+    m = re.search(r'logfile\s*=\s*"?([^",\s]+)', out)
+    put("sudo.logfile", m.group(1) if m else "", _lines(out, "logfile") or "no logfile")
+
+
+def _days_left(cert: x509.Certificate, now: datetime) -> int:
+    return (cert.not_valid_after_utc - now).days
+
+
+def pki(out: str, put: Setter, now: datetime) -> None:
+    """Host certificate, chain and CRL from /etc/ssl/dcops (pki_cert role)."""
+    files = dict(re.findall(r"^== (\S+)\n(.*?)(?=^== |\Z)", out, re.S | re.M))
+    host = next((v for k, v in files.items() if k.endswith("host.crt")), "")
+    chain = next((v for k, v in files.items() if k.endswith("chain.pem")), "")
+    if host:
+        cert = x509.load_pem_x509_certificate(PEM.findall(host)[0].encode())
+        put("pki.host_cert_days_left", _days_left(cert, now),
+            f"subject={cert.subject.rfc4514_string()} notAfter={cert.not_valid_after_utc}")
+        issuers = [x509.load_pem_x509_certificate(p.encode()) for p in PEM.findall(chain)]
+        ok = False
+        for issuer in issuers:
+            try:
+                cert.verify_directly_issued_by(issuer)
+                ok = issuer.not_valid_after_utc > now
+                break
+            except (ValueError, TypeError, InvalidSignature):
+                ok = False
+        put("pki.chain_ok", ok, f"issuer={cert.issuer.rfc4514_string()}; "
+            f"{len(issuers)} certificate(s) in chain.pem")
+    crl_text = next((v for k, v in files.items() if k.endswith(".crl")), "")
+    if crl_text:
+        crls = CRL.findall(crl_text)
+        if crls:
+            crl = x509.load_pem_x509_crl(crls[0].encode())
+        else:
+            return
+        nxt = crl.next_update_utc
+        hours = round((nxt - now).total_seconds() / 3600, 1) if nxt else -1.0
+        put("pki.crl_hours_left", hours, f"lastUpdate={crl.last_update_utc} nextUpdate={nxt}")
+
+
+def tls(out: str, put: Setter, now: datetime) -> None:
+    """Endpoints found on TLS ports: legacy protocols accepted, days until leaf expiry."""
+    blocks = re.findall(r"^== port (\d+)\n(.*?)(?=^== port |\Z)", out, re.S | re.M)
+    put("tls.endpoints", len(blocks), ", ".join(p for p, _ in blocks) or "no TLS listener")
+    legacy, days = [], []
+    for port, body in blocks:
+        legacy += [f"{port}:{v}" for v in re.findall(r"^accepts (\S+)", body, re.M)]
+        pems = PEM.findall(body)
+        if pems:
+            days.append(_days_left(x509.load_pem_x509_certificate(pems[0].encode()), now))
+    if blocks:
+        put("tls.legacy_protocols", legacy, ", ".join(legacy) or "TLS 1.0/1.1 refused")
+    if days:
+        put("tls.min_days_left", min(days), f"leaf certificates expire in {days} days")
+
+
+def parse_host(ev: Evidence, host: str, records: dict[str, str],
+               sections: dict[str, tuple[str, int]], now: datetime | None = None) -> None:
+    """Derive every fact of `host` from its sections; `records` maps section -> record id."""
+    moment = now or datetime.now(UTC)
+    text = {k: v[0] for k, v in sections.items()}
+
+    def setter(section: str) -> Setter:
+        def put(name: str, value: object, excerpt: str) -> None:
+            ev.fact(host, name, value, records.get(section, ""), excerpt)
+        return put
+
+    handlers: list[tuple[str, Callable[[], None]]] = [
+        ("sshd", lambda: sshd(text.get("sshd", ""), setter("sshd"))),
+        ("pam_password", lambda: pam(text, setter("pam_password"))),
+        ("passwd", lambda: accounts(text, setter("passwd"))),
+        ("audit_rules", lambda: audit(text, setter("audit_rules"))),
+        ("chrony", lambda: chrony(text.get("chrony", ""), setter("chrony"))),
+        ("nft", lambda: nft(text.get("nft", ""), setter("nft"))),
+        ("ports", lambda: ports(text.get("ports", ""), setter("ports"))),
+        ("updates", lambda: updates(text.get("updates", ""), setter("updates"))),
+        ("journald", lambda: logging(text, setter("journald"))),
+        ("aide", lambda: protection(text, setter("aide"))),
+        ("sysctl", lambda: sysctl(text.get("sysctl", ""), setter("sysctl"))),
+        ("sudo", lambda: sudo(text.get("sudo", ""), setter("sudo"))),
+        ("pki", lambda: pki(text.get("pki", ""), setter("pki"), moment)),
+        ("tls", lambda: tls(text.get("tls", ""), setter("tls"), moment)),
+    ]
+    for section, handler in handlers:
+        if section not in sections:
+            continue
+        try:
+            handler()
+        except (ValueError, KeyError, IndexError) as exc:
+            ev.notes.append(f"{host}: could not parse {section}: {exc}")

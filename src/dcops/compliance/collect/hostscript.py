@@ -1,0 +1,68 @@
+"""The read-only shell probes run on every host; each section's output is kept as evidence."""
+
+from __future__ import annotations
+
+import re
+
+MARK = "@@DCOPS@@"
+TLS_PORTS = (443, 8443, 636, 6514, 9443)
+
+SECTIONS: dict[str, str] = {
+    "sshd": "sshd -T 2>&1",
+    "pam_password": "cat /etc/pam.d/common-password 2>&1",
+    "pam_auth": "cat /etc/pam.d/common-auth 2>&1",
+    "pwquality": "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf "
+                 "2>/dev/null",
+    "faillock": "cat /etc/security/faillock.conf 2>&1",
+    "login_defs": "grep -E '^[[:space:]]*(PASS_MAX_DAYS|PASS_MIN_DAYS|UMASK)' /etc/login.defs",
+    "useradd": "useradd -D 2>&1",
+    "passwd": "getent passwd",
+    "shadow": "cut -d: -f1,2 /etc/shadow 2>&1 | sed -E 's/:(.{0,3}).*/:\\1/'",
+    "auditd": "pgrep -x auditd >/dev/null && echo running || echo stopped",
+    "audit_rules": "(auditctl -l 2>&1; echo '--- configured'; cat /etc/audit/rules.d/*.rules "
+                   "/etc/audit/audit.rules 2>/dev/null) | head -400",
+    "chrony": "(pgrep -x chronyd >/dev/null && echo running || echo stopped); "
+              "chronyc -n tracking 2>&1",
+    "nft": "nft -j list ruleset 2>&1",
+    "ports": "ss -H -tuln 2>&1",
+    "updates": "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep '^Inst' ; "
+               "echo '--- periodic'; apt-config dump 2>/dev/null | grep -i 'APT::Periodic'",
+    "journald": "cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null"
+                " | grep -v '^#'",
+    "rsyslog": "(pgrep -x rsyslogd >/dev/null && echo running || echo stopped); "
+               "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null | grep -v '^#'",
+    "logrotate": "cat /etc/logrotate.d/rsyslog 2>/dev/null",
+    "aide": "command -v aide; ls /var/lib/aide/ 2>/dev/null",
+    "clamav": "command -v clamscan freshclam clamd; "
+              "for f in /var/lib/clamav/daily.cvd /var/lib/clamav/daily.cld; do "
+              "[ -e $f ] && echo \"db $f $(stat -c %Y $f)\"; done; echo \"now $(date +%s)\"",
+    "sysctl": "sysctl net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects "
+              "net.ipv4.tcp_syncookies net.ipv4.conf.all.accept_source_route "
+              "net.ipv4.ip_forward kernel.randomize_va_space 2>&1",
+    "sudo": "grep -rhE '^[[:space:]]*Defaults' /etc/sudoers /etc/sudoers.d/ 2>/dev/null",
+    "pki": "for f in /etc/ssl/dcops/host.crt /etc/ssl/dcops/chain.pem "
+           "/etc/ssl/dcops/issuing-ca.crl; do [ -r $f ] && { echo \"== $f\"; cat $f; }; done; true",
+    "tls": "for p in " + " ".join(map(str, TLS_PORTS)) + "; do "
+           "ss -H -tln \"sport = :$p\" | grep -q . || continue; echo \"== port $p\"; "
+           "for v in tls1 tls1_1; do "
+           "if echo | timeout 5 openssl s_client -connect 127.0.0.1:$p -$v "
+           "-cipher DEFAULT@SECLEVEL=0 >/dev/null 2>&1; then echo \"accepts $v\"; fi; done; "
+           "echo | timeout 5 openssl s_client -connect 127.0.0.1:$p -showcerts 2>/dev/null "
+           "| sed -n '/BEGIN CERT/,/END CERT/p'; done; true",
+}
+
+
+def script() -> str:
+    """One POSIX shell script running every section; output framed by markers with the rc."""
+    parts = []
+    for name, command in SECTIONS.items():
+        parts.append(f"echo '{MARK} {name}'; ( {command} ); echo \"{MARK} rc $?\"")
+    return "\n".join(parts) + "\n"
+
+
+_SECTION = re.compile(rf"^{MARK} (\S+)\n(.*?)^{MARK} rc (\d+)$", re.S | re.M)
+
+
+def split(output: str) -> dict[str, tuple[str, int]]:
+    """Section name -> (output, rc) from the script's combined output."""
+    return {m.group(1): (m.group(2), int(m.group(3))) for m in _SECTION.finditer(output)}

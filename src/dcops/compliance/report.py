@@ -1,0 +1,103 @@
+"""Render assessment reports: findings.json (schema-validated), report.html (Jinja2), report.pdf."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from dcops.compliance.catalogue import GROUPS
+from dcops.compliance.findings import VERDICT_LABELS, SystemReport, Verdict, to_json
+from dcops.errors import ComplianceError
+
+HERE = Path(__file__).parent
+SCHEMA_FILE = HERE / "findings.schema.json"
+COLOURS = {Verdict.MET: "#2e7d32", Verdict.PARTLY_MET: "#f9a825", Verdict.NOT_MET: "#c62828",
+           Verdict.NOT_APPLICABLE: "#9e9e9e", Verdict.MANUAL: "#1565c0"}
+REGIME_LABELS = {
+    "tt12": ("Thông tư 12/2022/TT-BTTTT + TCVN 11930:2017",
+             "Circular 12/2022 + TCVN 11930:2017"),
+    "nd331": ("Nghị định 331/2026/NĐ-CP + TCVN 14423:2026", "Decree 331/2026 + TCVN 14423:2026"),
+}
+
+
+def validate_findings(document: dict[str, Any]) -> None:
+    """Raise ComplianceError when findings.json does not follow its published schema."""
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    try:
+        jsonschema.validate(document, schema)
+    except jsonschema.ValidationError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path)
+        raise ComplianceError(f"findings.json invalid at /{path}: {exc.message}") from exc
+
+
+def summary_svg(report: SystemReport, width: int = 640) -> Markup:
+    """Stacked horizontal bars per requirement group (inline SVG, no scripts)."""
+    bar_h, gap, label_w = 22, 8, 190
+    groups = [g for g in GROUPS if any(f.group == g for f in report.findings)]
+    height = len(groups) * (bar_h + gap) + 40
+    scale = width - label_w - 50
+    total_max = max((sum(report.counts(g).values()) for g in groups), default=1) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="summary">']
+    for i, group in enumerate(groups):
+        y = i * (bar_h + gap)
+        vi, en = GROUPS[group]
+        parts.append(f'<text x="0" y="{y + 15}" font-size="10">{escape(group)} '
+                     f'{escape(vi)} / {escape(en)}</text>')
+        x = float(label_w)
+        for verdict, n in report.counts(group).items():
+            if not n:
+                continue
+            w = n / total_max * scale
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                         f'fill="{COLOURS[Verdict(verdict)]}"><title>{verdict}: {n}</title></rect>')
+            parts.append(f'<text x="{x + w / 2:.1f}" y="{y + 15}" font-size="10" fill="#fff" '
+                         f'text-anchor="middle">{n}</text>')
+            x += w
+    y = len(groups) * (bar_h + gap) + 10
+    x = 0.0
+    for verdict in Verdict:
+        vi, en = VERDICT_LABELS[verdict]
+        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{COLOURS[verdict]}"/>'
+                     f'<text x="{x + 14}" y="{y + 9}" font-size="9">{escape(vi)} / '
+                     f'{escape(en)}</text>')
+        x += 128
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def render_html(reports: list[SystemReport], inventory: str) -> str:
+    """The report as one HTML document (all systems), Vietnamese and English labels."""
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    template = env.get_template("report.html.j2")
+    return template.render(reports=reports, inventory=inventory, groups=GROUPS,
+                           labels=VERDICT_LABELS, colours=COLOURS, regimes=REGIME_LABELS,
+                           svg=summary_svg, Verdict=Verdict)
+
+
+def write_reports(reports: list[SystemReport], out: Path, *, inventory: str, version: str,
+                  pdf: bool = True) -> dict[str, Path]:
+    """Write findings.json, report.html and (unless pdf=False) report.pdf into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    document = json.loads(json.dumps(to_json(reports, inventory=inventory, tool_version=version),
+                                     ensure_ascii=False, default=str))
+    validate_findings(document)
+    paths = {"json": out / "findings.json", "html": out / "report.html"}
+    paths["json"].write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str),
+                             encoding="utf-8")
+    html = render_html(reports, inventory)
+    paths["html"].write_text(html, encoding="utf-8")
+    if pdf:
+        from weasyprint import HTML
+
+        paths["pdf"] = out / "report.pdf"
+        HTML(string=html, base_url=str(out)).write_pdf(paths["pdf"])
+    return paths
