@@ -8,11 +8,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from dcops.errors import LabError
+from dcops.model.site import Device
 
 MAX_PORTS_PER_SNMPD = 128  # net-snmp binds at most 128 agentAddress entries per process
 
@@ -137,3 +139,34 @@ def _answers(port: int, community: str) -> bool:
         except OSError:
             return False
         return True
+
+
+def agents_for_devices(devices: Iterable[Device], workdir: Path) -> list[Snmpd]:
+    """snmpd processes (not started) answering for each device's port with its credentials.
+
+    Devices must be on 127.0.0.1 (the lab inventory tells devices apart by port). v3 users and
+    v2c communities come from the devices' own (Vault) credentials.
+    """
+    ports: list[int] = []
+    users: dict[str, LabV3User] = {}
+    communities: set[str] = set()
+    for d in devices:
+        if d.address not in ("127.0.0.1", "localhost") or d.snmp is None:
+            raise LabError(f"device {d.name}: lab agents serve 127.0.0.1 only "
+                           f"(address {d.address!r})")
+        c = d.snmp
+        ports.append(c.port)
+        if c.version == "3" and c.user and c.auth_key and c.priv_key:
+            auth = {"SHA256": "SHA-256", "SHA512": "SHA-512"}.get(c.auth_protocol.upper(),
+                                                                  c.auth_protocol or "SHA")
+            users[c.user] = LabV3User(c.user, auth, c.auth_key.reveal(),
+                                      c.priv_protocol or "AES", c.priv_key.reveal())
+        elif c.community is not None:
+            communities.add(c.community.reveal())
+    if len(communities) > 1:
+        raise LabError(f"lab agents support one v2c community, found {len(communities)}")
+    chunks = [ports[i:i + MAX_PORTS_PER_SNMPD] for i in range(0, len(ports),
+                                                             MAX_PORTS_PER_SNMPD)]
+    return [Snmpd(workdir / f"snmpd{i}", chunk, community=next(iter(communities), "public"),
+                  users=tuple(users.values()), sys_name=f"dcops-lab-{i}")
+            for i, chunk in enumerate(chunks)]

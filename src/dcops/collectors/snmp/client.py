@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class SnmpClient:
         self.engine = EngineState()
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sock: socket.socket | None = None
         self._waiter: asyncio.Future[bytes] | None = None
         self._rid = random.randint(1, 1 << 30)  # noqa: S311 (request ids, not secrets)
         self.requests = 0
@@ -82,21 +84,32 @@ class SnmpClient:
         """Create the connected UDP socket."""
         loop = asyncio.get_running_loop()
         if self._transport is not None and self._loop is not loop:
-            self._transport = None  # created under an event loop that has ended
+            self.close()  # created under an event loop that has ended
         if self._transport is None:
             self._loop = loop
             try:
-                tr, _ = await loop.create_datagram_endpoint(
-                    lambda: _Proto(self), remote_addr=(self.target.host, self.target.port))
+                info = socket.getaddrinfo(self.target.host, self.target.port,
+                                          type=socket.SOCK_DGRAM)[0]
+                sock = socket.socket(info[0], socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                sock.connect(info[4])
+                tr, _ = await loop.create_datagram_endpoint(lambda: _Proto(self), sock=sock)
             except OSError as exc:
-                raise SnmpError("socket", f"cannot open UDP socket: {exc}") from exc
+                raise SnmpError("socket", f"cannot open UDP socket to {self.target.host}:"
+                                f"{self.target.port}: {exc}") from exc
+            self._sock = sock
             self._transport = tr
 
     def close(self) -> None:
         """Close the socket."""
         if self._transport is not None:
-            self._transport.close()
+            try:
+                self._transport.close()
+            except RuntimeError:  # its event loop has ended: release the socket directly
+                if self._sock is not None:
+                    self._sock.close()
             self._transport = None
+            self._sock = None
 
     def _on_datagram(self, data: bytes) -> None:
         if self._waiter is not None and not self._waiter.done():

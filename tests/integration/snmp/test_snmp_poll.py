@@ -1,0 +1,76 @@
+"""Polling real snmpd agents: v2c and v3 authPriv, a dead device among live ones, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from snmp_it_helpers import v2c_device, v3_device
+
+from dcops.collectors.snmp.events import JsonlSink
+from dcops.collectors.snmp.metrics import SnmpMetrics
+from dcops.collectors.snmp.poller import Poller
+from dcops.collectors.snmp.profiles import load_profiles
+from dcops.collectors.snmp.service import PollService
+from dcops.lab.snmp import Snmpd
+
+pytestmark = pytest.mark.integration
+PROFILES = Path(__file__).parents[3] / "monitoring" / "snmp" / "profiles.yml"
+
+
+def test_v2c_and_v3_authpriv_poll_with_a_dead_device(snmpd: Snmpd, tmp_path: Path) -> None:
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a device that never answers
+    hole.bind(("127.0.0.1", 0))
+    p = snmpd.ports
+    devices = [v2c_device("sw1", p[0]), v2c_device("sw2", p[1]),
+               v3_device("fw1", p[2], 0), v3_device("fw2", p[3], 1),
+               v2c_device("dead-rtr", hole.getsockname()[1], site="bien-hoa")]
+    profiles = load_profiles(PROFILES)
+    poller = Poller(devices, profiles, allow_v2c=True, timeout=1.0, retries=1)
+    metrics = SnmpMetrics(profiles, {"bien-hoa": "district"})
+    sink = JsonlSink(tmp_path / "events.jsonl")
+    service = PollService(poller, metrics, sink)
+    try:
+        samples = {s.device.name: s for s in asyncio.run(service.cycle())}
+    finally:
+        poller.close()
+        hole.close()
+    for name in ("sw1", "sw2", "fw1", "fw2"):
+        assert samples[name].ok, samples[name].error
+        assert samples[name].duration < 1.0  # the dead device's 2 s never delayed the others
+        assert samples[name].tables["ifTable"], "ifTable walked"
+    dead = samples["dead-rtr"]
+    assert not dead.ok and dead.error_kind == "timeout"
+    assert "no response" in dead.error
+    reg = CollectorRegistry()
+    reg.register(metrics)
+    text = generate_latest(reg).decode()
+    assert 'dcops_snmp_up{device="fw2",site="backup-dc"} 1.0' in text
+    assert 'dcops_snmp_up{device="dead-rtr",site="bien-hoa"} 0.0' in text
+    assert 'snmp_if_in_octets_total{device="fw1",ifName="lo",site="backup-dc"}' in text
+    assert 'dcops_snmp_errors_total{device="dead-rtr",kind="timeout",site="bien-hoa"} 1.0' in text
+    events = (tmp_path / "events.jsonl").read_text()
+    assert '"event.action": "device-unreachable"' in events and "dead-rtr" in events
+
+
+def test_wrong_v3_key_is_reported_as_auth(snmpd: Snmpd) -> None:
+    from dataclasses import replace
+
+    from dcops.model.site import Secret
+
+    good = v3_device("fw1", snmpd.ports[0])
+    assert good.snmp is not None
+    bad = replace(good, snmp=replace(good.snmp, auth_key=Secret("not-the-key")))
+    poller = Poller([bad], load_profiles(PROFILES), allow_v2c=False, timeout=0.5, retries=0)
+    t0 = time.monotonic()
+    try:
+        (sample,) = asyncio.run(poller.poll_all())
+    finally:
+        poller.close()
+    assert sample.error_kind == "auth"
+    assert "wrong digest" in sample.error
+    assert time.monotonic() - t0 < 3
