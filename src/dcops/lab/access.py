@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dcops.errors import LabError
-from dcops.lab import netns, procs, sshconf
+from dcops.lab import netns, runtime, sshconf
 from dcops.lab.hosts import CONTROLLER_ADDRESS, MAX_HOSTS, LabHost, check_lab_name
 from dcops.lab.hosts import lab_hosts as catalogue_hosts
 from dcops.lab.image import REPO_PORT
@@ -96,7 +96,8 @@ class LabAccess:
         """The host's PID 1 as seen from this machine (/proc/<pid>/root is its root)."""
         state = self.state()
         record = state.hosts.get(self.host(host).name) if state else None
-        if record is None or not procs.alive(record.leader):
+        if record is None or not runtime.running(state.mode if state else "", record.launcher,
+                                                 record.leader):
             raise LabError(f"lab {self.name}: host {host} is not running")
         return record.leader
 

@@ -52,7 +52,8 @@ class Lab(LabAccess):
         with file_lock(self._lock):
             state = self.state()
             if state is not None and state.mode != mode and any(
-                    procs.alive(r.leader) for r in state.hosts.values()):
+                    runtime.running(state.mode, r.launcher, r.leader)
+                    for r in state.hosts.values()):
                 raise LabError(f"lab {self.name} is up in {state.mode} mode; run "
                                f"`dcops lab down --name {self.name}` before --mode {mode}")
             if state is None or state.mode != mode:
@@ -80,7 +81,7 @@ class Lab(LabAccess):
             return wanted
 
     def _ensure_repo_server(self, state: LabState, repo: Path) -> None:
-        if state.http_pid and procs.alive(state.http_pid):
+        if state.http_pid and "http.server" in procs.cmdline(state.http_pid):
             return
         log_path = self.dir / "apt-repo.log"
         argv = self.ctl_argv([sys.executable, "-m", "http.server", str(REPO_PORT), "--bind",
@@ -97,7 +98,7 @@ class Lab(LabAccess):
         merged = prepare.mount_overlay(base, host_dir)
         prepare.write_names(merged, host, wanted)
         key = prepare.host_key(merged, host)
-        if record and procs.alive(record.leader) and procs.alive(record.launcher):
+        if record and runtime.running(state.mode, record.launcher, record.leader):
             return key
         if record:
             runtime.stop(state.mode, record.launcher, record.leader)
@@ -141,7 +142,7 @@ class Lab(LabAccess):
                 for record in list(state.hosts.values()):
                     log(f"stopping {record.name}")
                     self._stop_host(state, record)
-                if state.http_pid:
+                if "http.server" in procs.cmdline(state.http_pid):
                     procs.stop([state.http_pid], timeout=3)
             # whatever a crashed `up` may have left without recording it
             for host in catalogue_hosts(MAX_HOSTS):
@@ -171,7 +172,8 @@ class Lab(LabAccess):
         if state is None:
             return []
         answers = probe.sshd_answers(self.ctl_netns, [r.address for r in state.hosts.values()])
-        return [HostStatus(r.name, r.address, state.mode, procs.alive(r.leader),
+        return [HostStatus(r.name, r.address, state.mode,
+                           runtime.running(state.mode, r.launcher, r.leader),
                            answers.get(r.address, False)) for r in state.hosts.values()]
 
 

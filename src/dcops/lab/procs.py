@@ -18,6 +18,15 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def ppid(pid: int) -> int:
+    """The parent of `pid` (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def children(pid: int) -> list[int]:
     """Direct children of `pid` (from /proc/<pid>/task/*/children)."""
     found: list[int] = []

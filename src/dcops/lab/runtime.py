@@ -94,13 +94,29 @@ def start(mode: str, *, hostname: str, machine: str, netns_path: str, merged: Pa
     return proc.pid, _wait_leader(proc.pid, log)
 
 
+def _launcher_ok(mode: str, launcher: int) -> bool:
+    """Is `launcher` still our unshare/systemd-nspawn (not a recycled PID)?"""
+    needle = "systemd-nspawn" if mode == "systemd" else "unshare"
+    return procs.alive(launcher) and any(needle in arg for arg in procs.cmdline(launcher)[:1])
+
+
+def running(mode: str, launcher: int, leader: int) -> bool:
+    """True when the host's launcher and its PID 1 (a child of the launcher) are alive."""
+    return _launcher_ok(mode, launcher) and procs.alive(leader) and procs.ppid(leader) == launcher
+
+
 def stop(mode: str, launcher: int, leader: int) -> None:
     """Stop a host: systemd powers off cleanly (SIGTERM to nspawn); chroot hosts are killed.
 
     `unshare --fork` ignores SIGTERM, so the chroot host's PID 1 is killed directly, which takes
-    every process of its pid namespace with it; the launcher then exits on its own.
+    every process of its pid namespace with it; the launcher then exits on its own. PIDs are
+    checked first, so a state file that outlived a reboot never makes us kill a stranger.
     """
-    if mode == "systemd" and procs.alive(launcher):
+    if not _launcher_ok(mode, launcher):
+        return
+    leader_ok = procs.alive(leader) and procs.ppid(leader) == launcher
+    if mode == "systemd":
         procs.stop([launcher], graceful=signal.SIGTERM, timeout=15.0)
-    procs.stop([leader], graceful=None)
+    if leader_ok:
+        procs.stop([leader], graceful=None)
     procs.stop([launcher], graceful=None)
