@@ -125,8 +125,9 @@ class Lab(LabAccess):
         self.inventory_path.write_text(sshconf.dump(sshconf.inventory(hosts, connection), header))
 
     # ---- down -----------------------------------------------------------------------------
-    def _stop_host(self, state: LabState, record: HostRecord) -> None:
-        runtime.stop(state.mode, record.launcher, record.leader)
+    def _stop_host(self, state: LabState, record: HostRecord, *, requested: bool = False,
+                   ) -> None:
+        runtime.stop(state.mode, record.launcher, record.leader, requested=requested)
         netns.kill_all(record.netns)
         prepare.unmount_under(Path(record.merged).parent)
         netns.delete(record.netns)
@@ -139,9 +140,11 @@ class Lab(LabAccess):
             self._close_ssh_masters()
             state = self.state()
             if state is not None:
+                for record in state.hosts.values():  # systemd hosts power off in parallel
+                    runtime.request_stop(state.mode, record.launcher)
                 for record in list(state.hosts.values()):
                     log(f"stopping {record.name}")
-                    self._stop_host(state, record)
+                    self._stop_host(state, record, requested=True)
                 if "http.server" in procs.cmdline(state.http_pid):
                     procs.stop([state.http_pid], timeout=3)
             # whatever a crashed `up` may have left without recording it

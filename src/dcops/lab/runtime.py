@@ -105,7 +105,13 @@ def running(mode: str, launcher: int, leader: int) -> bool:
     return _launcher_ok(mode, launcher) and procs.alive(leader) and procs.ppid(leader) == launcher
 
 
-def stop(mode: str, launcher: int, leader: int) -> None:
+def request_stop(mode: str, launcher: int) -> None:
+    """Ask a systemd host to power off (one SIGTERM to nspawn), without waiting."""
+    if mode == "systemd" and _launcher_ok(mode, launcher):
+        procs.signal_pid(launcher, signal.SIGTERM)
+
+
+def stop(mode: str, launcher: int, leader: int, *, requested: bool = False) -> None:
     """Stop a host: systemd powers off cleanly (SIGTERM to nspawn); chroot hosts are killed.
 
     `unshare --fork` ignores SIGTERM, so the chroot host's PID 1 is killed directly, which takes
@@ -116,7 +122,10 @@ def stop(mode: str, launcher: int, leader: int) -> None:
         return
     leader_ok = procs.alive(leader) and procs.ppid(leader) == launcher
     if mode == "systemd":
-        procs.stop([launcher], graceful=signal.SIGTERM, timeout=15.0)
+        # a second SIGTERM would make nspawn skip the clean shutdown: send one, then wait
+        if not requested:
+            procs.signal_pid(launcher, signal.SIGTERM)
+        procs.wait_gone([launcher], 15.0)
     if leader_ok:
         procs.stop([leader], graceful=None)
     procs.stop([launcher], graceful=None)
