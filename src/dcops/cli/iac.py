@@ -1,10 +1,128 @@
-"""CLI: iac commands (being built)."""
+"""CLI: `dcops iac plan` runs the Pulumi program offline and shows what it would create."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+if TYPE_CHECKING:
+    from dcops.iac import Plan, PlannedResource, PolicyViolation
+
+DEFAULT_INVENTORY = Path("inventories/production")
+
+iac_app = typer.Typer(help="Infrastructure as code (Pulumi on OpenStack), run offline under mocks.",
+                      no_args_is_help=True)
+
+
+def _state_dir() -> Path:
+    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
+    env = os.environ.get("DCOPS_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
+
+
+def _describe(res: PlannedResource) -> str:
+    p = res.props
+    if res.kind == "networking.SecGroupRule":
+        ports = p.get("portRangeMin")
+        return (f"{p.get('direction')} {p.get('protocol')}/{int(ports) if ports else 'any'} "
+                f"{'from' if p.get('direction') == 'ingress' else 'to'} "
+                f"{p.get('remoteIpPrefix', 'any')}")
+    if res.kind == "networking.Subnet":
+        return str(p.get("cidr", ""))
+    if res.kind == "compute.Instance":
+        twin = f" standby of {res.tags['twin']}" if res.tags.get("twin") else ""
+        return f"{p.get('name')} {p.get('flavorName', '')}{twin}"
+    if res.kind == "blockstorage.Volume":
+        return f"{int(p.get('size', 0))} GB"
+    if res.kind == "vpnaas.SiteConnection":
+        return f"peer {p.get('peerAddress', '')}"
+    return str(p.get("name", ""))
+
+
+def _print_plan(console: Console, plan: Plan, violations: list[PolicyViolation]) -> None:
+    tree = Tree(f"[bold]{plan.stack}[/] stack ({plan.site}): {len(plan.resources)} resources / "
+                "tài nguyên sẽ tạo")
+    for system, zones in sorted(plan.grouped().items()):
+        count = sum(len(v) for v in zones.values())
+        branch = tree.add(f"[bold cyan]{system}[/] ({count})")
+        for zone, items in sorted(zones.items()):
+            zbranch = branch.add(f"[bold]{zone}[/] ({len(items)})")
+            for res in sorted(items, key=lambda r: (r.kind, r.name)):
+                zbranch.add(f"{res.kind} [dim]{res.name}[/] {_describe(res)}", highlight=False)
+    console.print(tree)
+    table = Table(title="Policies / Chính sách")
+    for column in ("policy / chính sách", "result / kết quả", "violations / vi phạm"):
+        table.add_column(column)
+    from dcops.iac import POLICIES
+
+    failed = Counter(v.policy for v in violations)
+    for policy in POLICIES:
+        n = failed.get(policy.name, 0)
+        table.add_row(f"{policy.name}: {policy.description}",
+                      "[red]FAIL / không đạt[/]" if n else "[green]pass / đạt[/]", str(n))
+    console.print(table)
+    for v in violations:
+        console.print(f"[red]✗[/] {v}", highlight=False)
+
+
+@iac_app.command("plan")
+def plan_cmd(
+    stack: Annotated[str, typer.Option("--stack", help="primary or backup")] = "primary",
+    inventory: Annotated[Path, typer.Option("-i", "--inventory", help="Inventory directory.")]
+    = DEFAULT_INVENTORY,
+    vault_password_file: Annotated[Path | None, typer.Option(
+        "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE")] = None,
+    svg: Annotated[Path | None, typer.Option(
+        "--svg", help="Topology SVG of both DCs and the WAN "
+        "(default $DCOPS_STATE_DIR/iac/topology.svg).")] = None,
+    no_svg: Annotated[bool, typer.Option("--no-svg", help="Do not write the SVG.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Plan and violations as JSON.")]
+    = False,
+) -> None:
+    """Run the Pulumi program for one DC under mocks; show resources, policies and topology.
+
+    Exits 1 when a policy fails, like `pulumi preview --policy-pack pulumi/policy` would.
+    """
+    from dcops.iac import PolicyContext, evaluate, plan
+    from dcops.iac.layout import STACK_KINDS, IacInputError
+    from dcops.iac.svg import render
+    from dcops.inventory import load_inventory
+
+    if stack not in STACK_KINDS:
+        raise IacInputError(f"--stack {stack!r}: expected one of {', '.join(STACK_KINDS)}")
+    model = load_inventory(inventory, vault_password_file)
+    result = plan(model, stack)
+    violations = evaluate(result, PolicyContext.from_model(model, stack))
+    svg_path: Path | None = None
+    if not no_svg:
+        other = plan(model, "backup" if stack == "primary" else "primary")
+        pair = [result, other] if stack == "primary" else [other, result]
+        svg_path = svg or _state_dir() / "iac" / "topology.svg"
+        svg_path.parent.mkdir(parents=True, exist_ok=True)
+        svg_path.write_text(render(pair, f"dcops {model.settings.province or 'province'}"),
+                            encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps({**result.to_dict(), "svg": str(svg_path) if svg_path else None,
+                               "violations": [asdict(v) for v in violations]},
+                              ensure_ascii=False, indent=2, default=str))
+    else:
+        console = Console()
+        _print_plan(console, result, violations)
+        if svg_path:
+            console.print(f"topology / sơ đồ: {svg_path}", highlight=False)
+    if violations:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add the iac commands to the root application."""
-    del app
+    app.add_typer(iac_app, name="iac")

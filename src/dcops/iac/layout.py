@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 
 from dcops.errors import ConfigError
@@ -48,14 +49,20 @@ def stack_site(model: SiteModel, stack: str) -> Site:
     return sites[0]
 
 
-def _where(system: System) -> tuple[str | None, int | None]:
-    return (system.source.file, system.source.line) if system.source else (None, None)
+def _where(model: SiteModel, system: System) -> tuple[str | None, int | None]:
+    """File (under the inventory directory when relative) and line declaring a system."""
+    if system.source is None:
+        return model.inventory_dir or None, None
+    file = system.source.file
+    if model.inventory_dir and not os.path.isabs(file):
+        file = os.path.join(model.inventory_dir, file)
+    return file, system.source.line
 
 
 def check_flows(model: SiteModel) -> None:
     """Every flow names known systems and zones those systems have (else IacInputError)."""
     for system in model.systems.values():
-        file, line = _where(system)
+        file, line = _where(model, system)
         if system.site not in model.sites:
             raise IacInputError(f"system {system.name!r} is hosted at unknown site "
                                 f"{system.site!r}", file=file, line=line,

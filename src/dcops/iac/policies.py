@@ -248,10 +248,10 @@ def check_dr_twins(res_list: Sequence[ResourceView], ctx: PolicyContext) -> Iter
     if ctx.expected_twins is None:
         return
     present = {(r.tags.get("system"), r.tags.get("twin")) for r in res_list if r.type == INSTANCE}
-    anchor = next((r for r in res_list if r.type == PROJECT), None)
+    projects = {r.tags.get("system"): r for r in res_list if r.type == PROJECT}
     for system, unit in sorted(ctx.expected_twins):
         if (system, unit) not in present:
-            yield (anchor or _Missing(system)), (
+            yield projects.get(system) or _Missing(system), (
                 f"DR system {system!r}: primary workload {unit!r} has no standby twin in the "
                 f"backup stack (expected compute.Instance tagged twin={unit})")
 

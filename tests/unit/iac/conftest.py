@@ -19,7 +19,7 @@ from dcops.model.site import (
     Zone,
 )
 
-SYSTEMS_YML = "inventories/test/group_vars/all/systems.yml"
+SYSTEMS_YML = "group_vars/all/systems.yml"
 
 
 def _host(name: str, addr: str, system: str, zone: Zone, ha: str = "", gb: int = 40,

@@ -23,7 +23,7 @@ def test_unknown_system_names_file_line_and_key(model: SiteModel) -> None:
     with pytest.raises(IacInputError) as err:
         plan(bad, "primary")
     assert isinstance(err.value, DcopsError)
-    assert err.value.file == SYSTEMS_YML and err.value.line == 30
+    assert err.value.file == f"inventories/test/{SYSTEMS_YML}" and err.value.line == 30
     assert err.value.key == "dcops_systems.docmgmt.flows[3].to_system"
     assert "'lgps'" in str(err.value) and "Traceback" not in str(err.value)
 
