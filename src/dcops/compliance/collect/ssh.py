@@ -59,7 +59,10 @@ def targets_from_ssh_config(model: SiteModel, path: Path) -> list[Target]:
 
     config = SSHConfig.from_path(str(path))
     out = []
+    known = config.get_hostnames()
     for host in model.hosts.values():
+        if host.name not in known:
+            continue  # not reachable through this config (e.g. a lab host not started)
         c = config.lookup(host.name)
         keys = c.get("identityfile") or [""]
         user = str(c.get("user", "root"))
@@ -73,7 +76,7 @@ def _connection(target: Target, timeout: float) -> Any:
     from fabric import Connection
     from paramiko import ProxyCommand, RejectPolicy
 
-    kwargs: dict[str, Any] = {"timeout": timeout, "banner_timeout": timeout}
+    kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
     if target.key_file:
         kwargs["key_filename"] = [target.key_file]
         kwargs["look_for_keys"] = False

@@ -1,0 +1,54 @@
+"""Parsers of the host probes, on output recorded from a bare and a hardened host."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dcops.compliance.collect.hostparse import parse_host
+from dcops.compliance.collect.hostscript import SECTIONS, script, split
+from dcops.compliance.evidence import Evidence
+
+
+def _facts(output: str) -> dict[str, object]:
+    ev = Evidence()
+    sections = split(output)
+    records = {n: ev.record("ssh", "h1", "10.0.0.1", SECTIONS[n], out, rc=rc, name=n)
+               for n, (out, rc) in sections.items()}
+    parse_host(ev, "h1", records, sections, datetime(2026, 11, 22, tzinfo=UTC))
+    return {k: f.value for k, f in ev.facts["h1"].items()}
+
+
+def test_script_frames_every_section() -> None:
+    text = script()
+    assert all(f"@@DCOPS@@ {name}" in text for name in SECTIONS)
+
+
+def test_bare_host(bare_output: str) -> None:
+    f = _facts(bare_output)
+    assert f["sshd.passwordauthentication"] == "yes"
+    assert f["sshd.weak_algorithms"] == ["aes256-cbc", "diffie-hellman-group14-sha1", "hmac-sha1"]
+    assert f["accounts.uid0_extra"] == ["toor"]
+    assert f["accounts.empty_password"] == ["toor"]
+    assert f["accounts.default_accounts"] == ["debian"]
+    assert f["auditd.running"] is False
+    assert f["pam.pwquality"] is False
+    assert f["firewall.input_policy"] == "none"
+    assert f["ports.listening"] == ["tcp/22", "tcp/8081"]
+    assert f["updates.security_pending"] == 1
+    assert f["logging.retention_days"] == 0
+    assert "time.offset_s" not in f  # chronyc missing: no evidence rather than a guess
+
+
+def test_hardened_host(hardened_output: str) -> None:
+    f = _facts(hardened_output)
+    assert f["sshd.permitrootlogin"] == "no"
+    assert f["sshd.idle_timeout_s"] == 300
+    assert f["sshd.weak_algorithms"] == []
+    assert (f["pam.minlen"], f["pam.minclass"], f["pam.faillock_deny"]) == (14, 4, 5)
+    assert f["auditd.identity_watched"] is True
+    assert f["time.offset_s"] == 0.000012
+    assert f["firewall.input_policy"] == "drop"
+    assert f["logging.retention_days"] == 91
+    assert f["logging.forwarding"] is True
+    assert f["malware.signature_age_days"] == 0.12
+    assert f["sudo.logfile"] == "/var/log/sudo.log"
