@@ -1,0 +1,61 @@
+"""promtool and amtool over monitoring/: every rule file checks and passes its unit tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from snmp_it_helpers import need
+
+pytestmark = pytest.mark.integration
+MON = Path(__file__).parents[3] / "monitoring"
+RULES = sorted((MON / "prometheus" / "rules").glob("*.yml"))
+TESTS = sorted((MON / "prometheus" / "tests").glob("*.yml"))
+
+
+def _run(*cmd: str, cwd: Path | None = None) -> str:
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
+    assert p.returncode == 0, f"{' '.join(cmd)}:\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+@pytest.mark.parametrize("rules", RULES, ids=lambda p: p.name)
+def test_promtool_check_rules(rules: Path) -> None:
+    need("promtool")
+    _run("promtool", "check", "rules", str(rules))
+
+
+@pytest.mark.parametrize("tests", TESTS, ids=lambda p: p.name)
+def test_promtool_test_rules(tests: Path) -> None:
+    need("promtool")
+    _run("promtool", "test", "rules", tests.name, cwd=tests.parent)
+
+
+def test_rule_files_all_have_tests() -> None:
+    tested = set()
+    for t in TESTS:
+        import yaml
+
+        tested |= {(t.parent / f).resolve() for f in yaml.safe_load(t.read_text())["rule_files"]}
+    assert {r.resolve() for r in RULES} <= tested
+
+
+def test_prometheus_and_alertmanager_configs_are_valid() -> None:
+    need("promtool", "amtool")
+    _run("promtool", "check", "config", str(MON / "prometheus" / "prometheus.yml"))
+    _run("amtool", "check-config", str(MON / "alertmanager" / "alertmanager.yml"))
+
+
+@pytest.mark.parametrize(("labels", "receiver"), [
+    (["severity=critical", "site=primary-dc"], "dcops-dc-critical"),
+    (["severity=critical", "site=bien-hoa"], "dcops-district-critical"),
+    (["severity=warning", "site=backup-dc"], "dcops-dc"),
+    (["severity=warning", "site=long-thanh"], "dcops-noc"),
+    (["severity=info", "site=primary-dc"], "dcops-noc"),
+])
+def test_alertmanager_routes_by_severity_and_site(labels: list[str], receiver: str) -> None:
+    need("amtool")
+    out = _run("amtool", "config", "routes", "test", "--config.file",
+               str(MON / "alertmanager" / "alertmanager.yml"), *labels)
+    assert out.strip() == receiver
