@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +108,25 @@ def test_this_machine_network_is_untouched(lab: Lab) -> None:
     assert "10.77.0." not in root_addrs
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
     assert "10.77.0." not in routes
+
+
+def _ansible_ping(lab: Lab, *inventory_args: str) -> subprocess.CompletedProcess[str]:
+    repo = Path(__file__).resolve().parents[3]
+    ansible = str(Path(sys.executable).with_name("ansible"))
+    limit = ",".join(h.name for h in lab.hosts)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(repo / "ansible.cfg"))
+    return subprocess.run([ansible, *inventory_args, "lab_hosts", "--limit", limit, "-o",
+                           "-m", "ansible.builtin.ping"], cwd=repo, env=env,
+                          capture_output=True, text=True, check=False, timeout=180)
+
+
+def test_ansible_reaches_the_hosts_with_the_committed_inventory(lab: Lab) -> None:
+    result = _ansible_ping(lab, "-i", "inventories/lab", "-e", f"dcops_lab_name={lab.name}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == 3
+
+
+def test_ansible_reaches_the_hosts_with_the_generated_inventory(lab: Lab) -> None:
+    result = _ansible_ping(lab, "-i", "inventories/lab", "-i", str(lab.inventory_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == 3
