@@ -18,79 +18,103 @@ def _err(msg: str) -> None:
     Console(stderr=True).print(f"[dim]{msg}[/]", highlight=False)
 
 
+lab_app = typer.Typer(help="Local lab: test hosts in network namespaces (phòng thí nghiệm).",
+                      no_args_is_help=True)
+
+
+@lab_app.command("image")
+def image(force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
+          prune: Annotated[bool, typer.Option(
+              help="Remove cached images of other recipes that no lab uses.")] = False,
+          ) -> None:
+    """Build (once) the base Debian root and the lab apt repository, cached outside the repo."""
+    from dcops.lab.aptrepo import ensure_repo
+    from dcops.lab.image import ensure_image
+    from dcops.lab.recipe import Recipe
+
+    recipe = Recipe()
+    base = ensure_image(recipe, force=force, log=_err)
+    repo = ensure_repo(base, recipe.image_name, log=_err)
+    Console().print(f"base image {recipe.image_name}: {base}\napt repository: {repo}",
+                    highlight=False)
+    if prune:
+        from pathlib import Path
+
+        from dcops.lab import running_labs
+        from dcops.lab.image import prune as prune_cache
+
+        keep = {recipe.image_name}
+        for running in running_labs():
+            state = running.state()
+            if state is not None:
+                keep.add(Path(state.base).parent.name)
+        prune_cache(keep, log=_err)
+
+
+@lab_app.command("up")
+def up(name: NameOpt = "lab",
+       hosts: Annotated[int, typer.Option(help="Number of hosts (3 default, 5 named).")] = 3,
+       mode: Annotated[str, typer.Option(help="chroot (sshd as PID 1) or systemd (nspawn).")]
+       = "chroot") -> None:
+    """Start the lab's hosts (idempotent) and write its SSH config and inventory."""
+    from dcops.lab import Lab
+
+    the_lab = Lab(name)
+    started = the_lab.up(hosts=hosts, mode=mode, log=_err)
+    out = Console()
+    out.print(f"lab [bold]{name}[/]: {len(started)} hosts up ({mode})", highlight=False)
+    out.print(f"  ssh -F {the_lab.ssh_config_path} {started[0].name}", highlight=False)
+    out.print(f"  ansible-playbook -i inventories/lab -i {the_lab.inventory_path} ...",
+              highlight=False)
+
+
+@lab_app.command("status")
+def status(name: NameOpt = "lab",
+           as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+           ) -> None:
+    """Show each host: address, mode, up/down, whether sshd answers."""
+    from dcops.lab import Lab
+
+    rows = Lab(name).status()
+    if as_json:
+        typer.echo(json.dumps({"lab": name, "hosts": [asdict(r) for r in rows]}, indent=2))
+        return
+    if not rows:
+        Console().print(f"lab {name} is down (không chạy)")
+        return
+    table = Table(title=f"Lab {name} / Phòng thí nghiệm {name}")
+    for col in ("Host / Máy", "Address / Địa chỉ", "Mode / Chế độ", "State / Trạng thái",
+                "sshd"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r.host, r.address, r.mode,
+                      "[green]up[/]" if r.up else "[red]down[/]",
+                      "[green]answering[/]" if r.sshd else "[red]silent[/]")
+    Console().print(table)
+
+
+@lab_app.command("down")
+def down(name: NameOpt = "lab",
+         every: Annotated[bool, typer.Option("--all", help="Every lab with state.")] = False,
+         ) -> None:
+    """Stop the lab: no process, mount or namespace is left behind."""
+    from dcops.lab import Lab, running_labs
+
+    for the_lab in running_labs() if every else [Lab(name)]:
+        the_lab.down(log=_err)
+
+
+@lab_app.command("ssh")
+def ssh(host: Annotated[str, typer.Argument(help="Host name or address.")],
+        command: Annotated[list[str] | None, typer.Argument(help="Command to run.")] = None,
+        name: NameOpt = "lab") -> None:
+    """Open a shell (or run a command) on a lab host as the `ansible` user."""
+    from dcops.lab import Lab
+
+    argv = Lab(name).ssh_argv(host, *(command or []))
+    os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with ssh; argv is a list
+
+
 def register(app: typer.Typer) -> None:
     """Add the `lab` command group to the root application."""
-    lab = typer.Typer(help="Local lab: test hosts in network namespaces (phòng thí nghiệm).",
-                      no_args_is_help=True)
-    app.add_typer(lab, name="lab")
-
-    @lab.command("image")
-    def image(force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
-              ) -> None:
-        """Build (once) the base Debian root and the lab apt repository, cached outside the repo."""
-        from dcops.lab.aptrepo import ensure_repo
-        from dcops.lab.image import ensure_image
-        from dcops.lab.recipe import Recipe
-
-        recipe = Recipe()
-        base = ensure_image(recipe, force=force, log=_err)
-        repo = ensure_repo(base, recipe.image_name, log=_err)
-        Console().print(f"base image {recipe.image_name}: {base}\napt repository: {repo}",
-                        highlight=False)
-
-    @lab.command("up")
-    def up(name: NameOpt = "lab",
-           hosts: Annotated[int, typer.Option(help="Number of hosts (3 default, 5 named).")] = 3,
-           mode: Annotated[str, typer.Option(help="chroot (sshd as PID 1) or systemd (nspawn).")]
-           = "chroot") -> None:
-        """Start the lab's hosts (idempotent) and write its SSH config and inventory."""
-        from dcops.lab import Lab
-
-        the_lab = Lab(name)
-        started = the_lab.up(hosts=hosts, mode=mode, log=_err)
-        out = Console()
-        out.print(f"lab [bold]{name}[/]: {len(started)} hosts up ({mode})", highlight=False)
-        out.print(f"  ssh -F {the_lab.ssh_config_path} {started[0].name}", highlight=False)
-        out.print(f"  ansible-playbook -i inventories/lab -i {the_lab.inventory_path} ...",
-                  highlight=False)
-
-    @lab.command("status")
-    def status(name: NameOpt = "lab",
-               as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-               ) -> None:
-        """Show each host: address, mode, up/down, whether sshd answers."""
-        from dcops.lab import Lab
-
-        rows = Lab(name).status()
-        if as_json:
-            typer.echo(json.dumps({"lab": name, "hosts": [asdict(r) for r in rows]}, indent=2))
-            return
-        if not rows:
-            Console().print(f"lab {name} is down (không chạy)")
-            return
-        table = Table(title=f"Lab {name} / Phòng thí nghiệm {name}")
-        for col in ("Host / Máy", "Address / Địa chỉ", "Mode / Chế độ", "State / Trạng thái",
-                    "sshd"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r.host, r.address, r.mode,
-                          "[green]up[/]" if r.up else "[red]down[/]",
-                          "[green]answering[/]" if r.sshd else "[red]silent[/]")
-        Console().print(table)
-
-    @lab.command("down")
-    def down(name: NameOpt = "lab") -> None:
-        """Stop the lab: no process, mount or namespace is left behind."""
-        from dcops.lab import Lab
-
-        Lab(name).down(log=_err)
-
-    @lab.command("ssh")
-    def ssh(host: Annotated[str, typer.Argument(help="Host name or address.")],
-            command: Annotated[list[str] | None, typer.Argument(help="Command to run.")] = None,
-            name: NameOpt = "lab") -> None:
-        """Open a shell (or run a command) on a lab host as the `ansible` user."""
-        from dcops.lab import Lab
-
-        argv = Lab(name).ssh_argv(host, *(command or []))
-        os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with ssh; argv is a list
+    app.add_typer(lab_app, name="lab")

@@ -135,3 +135,19 @@ def customise(root: Path, mirror: AptSource) -> None:
     for entry in lists.glob("*"):
         if entry.is_file():
             entry.unlink()
+
+
+def prune(keep: set[str], *, log: Log = lambda _msg: None) -> list[Path]:
+    """Remove cached images and repositories whose name is not in `keep` (base-<hash> names)."""
+    removed: list[Path] = []
+    for parent in (cache_root(), cache_root() / "repo"):
+        if not parent.is_dir():
+            continue
+        for entry in sorted(parent.glob("base-*")):
+            name = entry.name.split(".tmp-")[0]
+            if entry.is_dir() and name not in keep:
+                with file_lock(cache_root() / f"{name}.lock"):
+                    log(f"removing {entry}")
+                    shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed

@@ -16,6 +16,7 @@ from dcops.lab.aptrepo import ensure_repo
 from dcops.lab.hosts import CATALOGUE, CONTROLLER_ADDRESS, MAX_HOSTS, LabHost
 from dcops.lab.hosts import lab_hosts as catalogue_hosts
 from dcops.lab.image import REPO_PORT, ensure_image, file_lock
+from dcops.lab.paths import state_root
 from dcops.lab.recipe import Recipe
 from dcops.lab.state import HostRecord, LabState
 
@@ -180,4 +181,12 @@ class Lab(LabAccess):
                            answers.get(r.address, False)) for r in state.hosts.values()]
 
 
-__all__ = ["CATALOGUE", "HostStatus", "Lab"]
+def running_labs() -> list[Lab]:
+    """Every lab with recorded state under the state directory (up, or half up)."""
+    root = state_root()
+    if not root.is_dir():
+        return []
+    return [Lab(p.parent.name) for p in sorted(root.glob("*/state.json"))]
+
+
+__all__ = ["CATALOGUE", "HostStatus", "Lab", "running_labs"]
