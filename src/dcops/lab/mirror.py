@@ -104,13 +104,28 @@ def read_sources(etc_apt: Path = Path("/etc/apt")) -> list[AptSource]:
     return sources
 
 
+def resolve_uri(uri: str) -> str:
+    """A plain URI for debootstrap: `mirror+file:/path` lists take their first entry."""
+    if uri.startswith("mirror+file:"):
+        path = Path(uri.removeprefix("mirror+file:"))
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise LabError(f"{path}: cannot read the apt mirror list ({exc.strerror})") from exc
+        for line in lines:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return line.split()[0].rstrip("/")
+        raise LabError(f"{path}: the apt mirror list names no mirror")
+    return uri
+
+
 def debian_sources(sources: list[AptSource], suite: str) -> list[AptSource]:
     """The sources that carry `suite` or its -updates/-security pockets, with component main."""
     found = []
     for src in sources:
         suites = tuple(s for s in src.suites if s == suite or s.startswith(f"{suite}-"))
         if suites and "main" in src.components:
-            found.append(AptSource(src.uri, suites, ("main",), src.signed_by))
+            found.append(AptSource(resolve_uri(src.uri), suites, ("main",), src.signed_by))
     return found
 
 

@@ -94,3 +94,14 @@ def test_read_sources_reads_both_files_and_ignores_other_suffixes(tmp_path: Path
     uris = [s.uri for s in read_sources(tmp_path)]
     assert uris == ["http://a.example/debian", "http://mirror.example.vn/debian",
                     "http://security.example.vn/debian-security"]
+
+
+def test_mirror_file_lists_resolve_to_their_first_mirror(tmp_path: Path) -> None:
+    mirrors = tmp_path / "debian.list"
+    mirrors.write_text("# cloud mirrors\nhttps://deb.example.vn/debian/\tpriority:1\n"
+                       "https://other.example/debian\n")
+    sources = [AptSource(f"mirror+file:{mirrors}", ("bookworm",), ("main",))]
+    assert debian_mirror(sources, "bookworm").uri == "https://deb.example.vn/debian"
+    missing = [AptSource(f"mirror+file:{tmp_path / 'nope.list'}", ("bookworm",), ("main",))]
+    with pytest.raises(LabError, match=r"nope\.list: cannot read the apt mirror list"):
+        debian_mirror(missing, "bookworm")
