@@ -19,6 +19,8 @@ from dcops.lab.mirror import debian_sources, read_sources
 from dcops.lab.paths import cache_root
 from dcops.lab.recipe import SUITE
 
+PACKAGES_TXT = "src/dcops/lab/packages.txt"
+
 # Bump when the repository layout or index files change (forces a re-index).
 REPO_FORMAT = 2
 
@@ -58,7 +60,9 @@ def _apt(state: Path, base: Path, archives: Path, *args: str) -> None:
                           check=False)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
-        raise LabError(f"apt-get {args[0]} for the lab repository failed:\n" + "\n".join(tail))
+        raise LabError(f"{PACKAGES_TXT}: apt-get {args[0]} for the lab repository failed "
+                       "(is every package in the list a Debian bookworm package?):\n"
+                       + "\n".join(tail))
 
 
 def write_release(repo: Path) -> None:
