@@ -13,6 +13,13 @@ from dcops.model.site import SiteModel
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
+def _network_id(name: str) -> pulumi.Output[str]:
+    """The UUID of the external (provider) network called `name`."""
+    import pulumi_openstack as openstack
+
+    return openstack.networking.get_network_output(name=name, external=True).id
+
+
 def load(model: SiteModel | None = None) -> StackConfig:
     """Stack settings; the stack name (primary or backup) says which DC this is."""
     cfg = pulumi.Config("dcops")
@@ -30,7 +37,8 @@ def load(model: SiteModel | None = None) -> StackConfig:
         model=model,
         image_name=cfg.get("imageName") or "debian-12-generic-amd64",
         default_flavor=cfg.get("defaultFlavor") or "m1.medium",
-        external_network_id=cfg.get("externalNetworkId") or "",
+        external_network_id=cfg.get("externalNetworkId") or _network_id(
+            cfg.get("externalNetwork") or "public"),
         vpn_psk=cfg.require_secret("vpnPsk"),
         peer_addresses=cfg.get_object("peerAddresses") or {},
     )

@@ -23,7 +23,7 @@ class DataCentreArgs:
     site: Site
     image_name: str = "debian-12-generic-amd64"
     default_flavor: str = "m1.medium"
-    external_network_id: str = ""
+    external_network_id: pulumi.Input[str] = ""
 
 
 class DataCentre(pulumi.ComponentResource):

@@ -28,7 +28,7 @@ class SystemTenantArgs:
     twins: list[TwinUnit] = field(default_factory=list)
     image_name: str = "debian-12-generic-amd64"
     default_flavor: str = "m1.medium"
-    external_network_id: str = ""
+    external_network_id: pulumi.Input[str] = ""
 
 
 class SystemTenant(pulumi.ComponentResource):

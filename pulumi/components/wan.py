@@ -26,7 +26,7 @@ class WanArgs:
 
     model: SiteModel
     site: Site
-    external_network_id: str = ""
+    external_network_id: pulumi.Input[str] = ""
     psk: Any = None
     peer_addresses: dict[str, str] = field(default_factory=dict)
 

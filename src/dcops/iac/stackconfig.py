@@ -17,6 +17,6 @@ class StackConfig:
     model: SiteModel
     image_name: str = "debian-12-generic-amd64"
     default_flavor: str = "m1.medium"
-    external_network_id: str = ""  # the provider network for router gateways; "" = none
+    external_network_id: Any = ""  # provider network for router gateways (str or Output); ""=none
     vpn_psk: Any = None  # pulumi.Output[str] (a secret) in a real run, a plain str under mocks
     peer_addresses: Mapping[str, str] = field(default_factory=dict)  # site -> VPN peer address
