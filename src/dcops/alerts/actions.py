@@ -39,7 +39,7 @@ class Actions:
 
     def transition(self, alert_id: int, to: Status | str, actor: str, note: str = "") -> None:
         """Move an alert along the lifecycle; closing it also expires its silences."""
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             self.transition_in(conn, alert_id, Status(to), actor, note)
         if Status(to) in CLOSED_STATUSES:
             self.expire_silences(alert_id, actor)
@@ -78,7 +78,7 @@ class Actions:
 
     def assign(self, alert_id: int, assignee: str, actor: str) -> None:
         """Set the assignee (empty string to unassign)."""
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             row = self._row(conn, alert_id)
             conn.execute(update(schema.alerts).where(schema.alerts.c.id == alert_id)
                          .values(assignee=assignee))
@@ -94,7 +94,7 @@ class Actions:
         """Attach a note; returns its id."""
         if not text.strip():
             raise AlertStoreError("a note needs some text")
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             self._row(conn, alert_id)
             note_id = self._add_note(conn, alert_id, actor, text)
             audit.append(conn, actor, "alert.note", f"alert:{alert_id}",
@@ -135,7 +135,7 @@ class Actions:
     def merge_incidents(self, target: int, sources: list[int], actor: str) -> None:
         """Move every alert of the source incidents into the target; sources become merged."""
         i, a = schema.incidents.c, schema.alerts.c
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             for inc in (target, *sources):
                 if conn.execute(select(i.id).where(i.id == inc)).first() is None:
                     raise AlertStoreError(f"incident {inc} does not exist")
@@ -152,7 +152,7 @@ class Actions:
         """Move the given alerts out of their incident(s) into a new one; returns its id."""
         if not alert_ids:
             raise AlertStoreError("split needs at least one alert id")
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             rows = [self._row(conn, x) for x in alert_ids]
             new_id = int(conn.execute(schema.incidents.insert().values(
                 title=title or f"split: {rows[0].rule_title}"[:300], status="open",
@@ -186,7 +186,7 @@ class Actions:
         starts = now()
         ends = until or starts + self.config.silence_duration
         am_id = self.silencer.create(matchers, starts, ends, actor, comment)
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             sid = int(conn.execute(schema.silences.insert().values(
                 alert_id=alert_id, am_silence_id=am_id, matchers=json.dumps(matchers),
                 created_by=actor, comment=comment, starts_at=iso(starts), ends_at=iso(ends),
@@ -213,7 +213,7 @@ class Actions:
         for sil in active:
             if self.silencer is not None:
                 self.silencer.expire(sil.am_silence_id)
-            with self.engine.begin() as conn:
+            with audit.writing(self.engine) as conn:
                 conn.execute(update(schema.silences).where(schema.silences.c.id == sil.id)
                              .values(state="expired", ends_at=iso(now())))
                 audit.append(conn, actor, "alert.unsilence", f"alert:{alert_id}",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from dcops.alerts import schema
 from dcops.alerts.timeutil import iso, now
@@ -50,6 +52,24 @@ def record_hash(prev_hash: str, *, seq: int, ts: str, actor: str, action: str, t
     """SHA-256 over the previous hash and every field of the record."""
     payload = "\x1f".join([prev_hash, str(seq), ts, actor, action, target, detail_text])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that holds the chain-head lock from its start.
+
+    Every writer takes this one lock first, so lock order is the same everywhere (no deadlocks)
+    and dedup decisions never race.
+    """
+    with engine.begin() as conn:
+        lock(conn)
+        yield conn
+
+
+def lock(conn: Connection) -> None:
+    """Take the chain-head lock now, serialising this write transaction with all others."""
+    conn.execute(select(schema.audit_head.c.seq).where(schema.audit_head.c.id == 1)
+                 .with_for_update()).one()
 
 
 def append(conn: Connection, actor: str, action: str, target: str,

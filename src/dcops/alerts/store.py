@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dcops.alerts import audit, schema
 from dcops.alerts.actions import Actions
@@ -57,9 +58,15 @@ class AlertStore(Actions):
 
     def accept(self, detections: Sequence[Detection]) -> None:
         """Record detections; the same Detection.id twice changes nothing (DetectionSink)."""
-        with self.engine.begin() as conn:
-            for d in detections:
-                self._accept_one(conn, d)
+        for attempt in (1, 2):
+            try:
+                with audit.writing(self.engine) as conn:  # dedup sees every earlier alert
+                    for d in detections:
+                        self._accept_one(conn, d)
+                return
+            except IntegrityError:
+                if attempt == 2:  # a concurrent writer stored the same detection: retry sees it
+                    raise
 
     def _accept_one(self, conn: Connection, d: Detection) -> int | None:
         did = d.id

@@ -42,7 +42,7 @@ class Users:
             raise AlertStoreError(f"invalid user name {username!r} (letters, digits, . _ -)")
         h = _hasher.hash(password)
         u = schema.users.c
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             exists = conn.execute(select(u.username).where(u.username == username)).first()
             if exists:
                 conn.execute(update(schema.users).where(u.username == username)
@@ -57,7 +57,7 @@ class Users:
     def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
         """Disable or re-enable a user."""
         u = schema.users.c
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             n = conn.execute(update(schema.users).where(u.username == username)
                              .values(disabled=int(disabled))).rowcount
             if not n:
@@ -67,7 +67,7 @@ class Users:
 
     def remove(self, username: str, actor: str) -> None:
         """Delete a user."""
-        with self.engine.begin() as conn:
+        with audit.writing(self.engine) as conn:
             n = conn.execute(delete(schema.users)
                              .where(schema.users.c.username == username)).rowcount
             if not n:

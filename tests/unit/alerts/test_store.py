@@ -310,3 +310,31 @@ def test_reopening_store_keeps_data_and_schema(store: AlertStore, db_url: str) -
         assert again.verify_audit().ok
     finally:
         again.close()
+
+
+def test_concurrent_writers_keep_one_valid_chain(store: AlertStore) -> None:
+    import threading
+
+    store.accept([det()])
+    [a] = store.query()
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(8):
+                store.add_note(a.id, f"user{n}", f"note {i}")
+                store.accept([det(events=(f"e-{n}-{i}",), at=T0 + timedelta(seconds=i))])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [], [repr(e) for e in errors]
+    result = store.verify_audit()
+    assert result.ok, result.reason
+    assert result.checked == 1 + 4 * 8 * 2
+    [again] = store.query()
+    assert again.count == 1 + 4 * 8
