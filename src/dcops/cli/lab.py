@@ -115,6 +115,23 @@ def ssh(host: Annotated[str, typer.Argument(help="Host name or address.")],
     os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with ssh; argv is a list
 
 
+
+@lab_app.command("ctl", context_settings={"allow_extra_args": True,
+                                          "ignore_unknown_options": True})
+def ctl(command: Annotated[list[str], typer.Argument(help="Command (after --) to run.")],
+        name: NameOpt = "lab") -> None:
+    """Run a command inside the lab's controller namespace (address 10.77.0.1), e.g. a collector."""
+    from dcops.lab import Lab
+
+    the_lab = Lab(name)
+    if the_lab.state() is None:
+        from dcops.errors import LabError
+
+        raise LabError(f"lab {name} is down: run `dcops lab up --name {name}` first")
+    argv = the_lab.ctl_argv(command)
+    os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with the command; argv is a list
+
+
 def register(app: typer.Typer) -> None:
     """Add the `lab` command group to the root application."""
     app.add_typer(lab_app, name="lab")
