@@ -41,4 +41,5 @@ def load(model: SiteModel | None = None) -> StackConfig:
             cfg.get("externalNetwork") or "public"),
         vpn_psk=cfg.require_secret("vpnPsk"),
         peer_addresses=cfg.get_object("peerAddresses") or {},
+        operator_role=cfg.get("operatorRole") or "member",
     )

@@ -17,7 +17,8 @@ def build(cfg: StackConfig) -> tuple[DataCentre, Wan]:
     site = stack_site(cfg.model, cfg.stack)
     dc = DataCentre(site.name, DataCentreArgs(
         model=cfg.model, site=site, image_name=cfg.image_name,
-        default_flavor=cfg.default_flavor, external_network_id=cfg.external_network_id))
+        default_flavor=cfg.default_flavor, external_network_id=cfg.external_network_id,
+        operator_role=cfg.operator_role))
     wan = Wan(f"wan-{site.name}", WanArgs(
         model=cfg.model, site=site, external_network_id=cfg.external_network_id,
         psk=cfg.vpn_psk, peer_addresses=dict(cfg.peer_addresses)))

@@ -29,6 +29,8 @@ class SystemTenantArgs:
     image_name: str = "debian-12-generic-amd64"
     default_flavor: str = "m1.medium"
     external_network_id: pulumi.Input[str] = ""
+    operator_user_id: pulumi.Input[str] = ""
+    operator_role_id: pulumi.Input[str] = ""
 
 
 class SystemTenant(pulumi.ComponentResource):
@@ -47,8 +49,11 @@ class SystemTenant(pulumi.ComponentResource):
             description=f"{system.display_name} / {system.display_name_vi} (level {system.level})",
             tags=tags(base, zone="tenant", dr=str(system.dr).lower()),
             opts=child(self))
+        grant = openstack.identity.RoleAssignment(
+            f"{name}-operator", project_id=self.project.id, user_id=args.operator_user_id,
+            role_id=args.operator_role_id, opts=child(self))
         self.provider = openstack.Provider(
-            f"{name}-provider", tenant_id=self.project.id, opts=child(self))
+            f"{name}-provider", tenant_id=self.project.id, opts=child(self, depends_on=[grant]))
         in_tenant = child(self, provider=self.provider)
         needs_gateway = bool(args.external_network_id and system.public_ports
                              and Zone.DMZ in args.zones)

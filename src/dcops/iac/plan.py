@@ -8,7 +8,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -69,7 +69,6 @@ class Plan:
     stack: str
     site: str
     resources: tuple[PlannedResource, ...]
-    outputs: Mapping[str, Any] = field(default_factory=dict)
 
     def of_type(self, kind: str) -> list[PlannedResource]:
         """Resources of one short type ("compute.Instance") or full token."""
@@ -197,9 +196,16 @@ class _Recorder:
             self.seen.append((args.typ, args.name, rid, dict(args.inputs)))
         return rid, dict(args.inputs)
 
-    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        del args
-        return {}, None
+    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Data sources answer with stand-ins (the cloud is never asked)."""
+        name = str(args.args.get("name") or "")
+        answers = {
+            "openstack:identity/getAuthScope:getAuthScope": {
+                "userId": "mock-operator", "name": name, "projectId": "mock-admin-project"},
+            "openstack:identity/getRole:getRole": {"id": f"mock-role-{name}", "name": name},
+            "openstack:networking/getNetwork:getNetwork": {"id": "ext-net-id", "name": name},
+        }
+        return answers.get(args.token, {}), []
 
 
 def _resolve(seen: Iterable[tuple[str, str, str, dict[str, Any]]],
@@ -217,8 +223,8 @@ def _resolve(seen: Iterable[tuple[str, str, str, dict[str, Any]]],
     for typ, name, rid, props in items:
         tags = by_id[rid]
         if typ in UNTAGGABLE_TYPES or not tags:
-            ref = props.get("subnetId") or props.get("instanceId") or props.get(
-                "securityGroupId")
+            ref = (props.get("subnetId") or props.get("instanceId")
+                   or props.get("securityGroupId") or props.get("projectId"))
             tags = {**{k: v for k, v in by_id.get(str(ref), {}).items() if k in _INHERITED},
                     **inherit.get(rid, {}), **tags}
         out.append(PlannedResource(typ, name, rid, props, tags, stack))

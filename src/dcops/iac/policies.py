@@ -11,7 +11,7 @@ from dcops.model.site import SiteModel
 
 from .layout import address_plan, twin_units
 from .tags import REQUIRED_TAGS, UNTAGGABLE_TYPES, tags_of
-from .zones import SSH_PORT, WEB_PORTS, required_zones
+from .zones import BACKUP_DC_ZONES, SSH_PORT, WEB_PORTS, required_zones
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
 SECGROUP = "openstack:networking/secGroup:SecGroup"
@@ -236,11 +236,13 @@ def check_zones_per_level(res_list: Sequence[ResourceView],
         system, level = res.tags.get("system", ""), res.tags.get("level", "")
         if res.type != PROJECT or system == "wan" or not level.isdigit():
             continue
-        missing = sorted(z.value for z in required_zones(int(level))
-                         if z.value not in zones.get(system, set()))
+        need = {z.value for z in required_zones(int(level))}
+        if res.tags.get("dc") == "backup" and res.tags.get("dr") == "true":
+            need |= {z.value for z in BACKUP_DC_ZONES}
+        missing = sorted(need - zones.get(system, set()))
         if missing:
             yield res, (f"level {level} requires zones {', '.join(missing)} which have no "
-                        "network (Circular 12/2022)")
+                        "network (Circular 12/2022; replication for DR in the backup DC)")
 
 
 def check_dr_twins(res_list: Sequence[ResourceView], ctx: PolicyContext) -> Iterable[Finding]:

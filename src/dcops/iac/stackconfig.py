@@ -20,3 +20,4 @@ class StackConfig:
     external_network_id: Any = ""  # provider network for router gateways (str or Output); ""=none
     vpn_psk: Any = None  # pulumi.Output[str] (a secret) in a real run, a plain str under mocks
     peer_addresses: Mapping[str, str] = field(default_factory=dict)  # site -> VPN peer address
+    operator_role: str = "member"  # Keystone role the deploying account gets in each project

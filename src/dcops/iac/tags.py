@@ -34,6 +34,7 @@ UNTAGGABLE_TYPES = frozenset({
     "openstack:networking/routerInterface:RouterInterface",
     "openstack:compute/serverGroup:ServerGroup",
     "openstack:compute/volumeAttach:VolumeAttach",
+    "openstack:identity/roleAssignment:RoleAssignment",
 })
 
 _DESC_TAGS = re.compile(r"\[((?:[\w.-]+=[^\s\]]*\s*)+)\]\s*$")

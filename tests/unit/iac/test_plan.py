@@ -136,6 +136,6 @@ def test_adding_a_system_adds_its_zones_groups_and_twin() -> None:
             if r.system == "hr"] == ["hr-app"]
     assert "replication" in _zones(after["backup"], "hr")
     added = len(after["primary"].resources) - len(before["primary"].resources)
-    # project, router, 4 x (net, subnet, rif, sg), 2 flow rules, group, 2 x (vm, vol, attach),
-    # 2 replication egress rules (db 5432, app 873) towards the backup DC
-    assert added == 1 + 1 + 4 * 4 + 2 + 1 + 2 * 3 + 2
+    # project, operator role, router, 4 x (net, subnet, rif, sg), 2 flow rules, group,
+    # 2 x (vm, vol, attach), 2 replication egress rules (db 5432, app 873) to the backup DC
+    assert added == 1 + 1 + 1 + 4 * 4 + 2 + 1 + 2 * 3 + 2

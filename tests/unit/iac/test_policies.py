@@ -120,3 +120,14 @@ def test_untagged_resource_fails(plans: dict[str, Any]) -> None:
     # tags are read from the properties, so the plan's derived tags no longer hide the loss
     assert ("required-tags", "primary-dc-lgsp-dmz-net") in {(v.policy, v.resource)
                                                             for v in found}
+
+
+def test_missing_replication_zone_in_backup_fails(plans: dict[str, Any]) -> None:
+    p: Plan = plans["backup"]
+    zone = "backup-dc-docmgmt-replication"
+    rules = [r.name for r in p.of_type("networking.SecGroupRule")
+             if r.props["securityGroupId"] == p.named(f"{zone}-sg").id]
+    found = _check(plans, "backup", p.without(f"{zone}-net", f"{zone}-subnet", f"{zone}-sg",
+                                              f"{zone}-rif", *rules))
+    assert [(v.policy, v.resource) for v in found] == [("zones-per-level", "backup-dc-docmgmt")]
+    assert "replication" in found[0].message

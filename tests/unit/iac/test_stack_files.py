@@ -38,7 +38,7 @@ class M(pulumi.runtime.Mocks):
             seen.append((args.typ, args.name, args.inputs))
         return f"{args.name}-id", args.inputs
     def call(self, args):
-        return {"id": "ext-net-uuid", "name": args.args.get("name")}
+        return {"id": "ext-net-uuid", "userId": "u1", "name": args.args.get("name")}
 
 pulumi.runtime.set_mocks(M(), project="dcops", stack=stack, preview=True)
 for key, value in config.items():
