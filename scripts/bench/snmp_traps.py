@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench/snmp_traps.py [--burst 10000] [--rate 2000] [--seconds 5]
 
 For each receiver: one burst sent as fast as the sender can, then a paced sustained rate; prints
-received and lost. dcops runs as `dcops collect traps` with a JSONL event sink (fsynced batches);
+received and lost. dcops runs as `dcops collect traps` publishing every event to the SOC spool
+(SQLite, synchronous=FULL) and a JSONL file (fsynced batches);
 snmptrapd logs one line per trap to a file (its default socket buffer: rmem_default).
 """
 
@@ -65,6 +66,8 @@ class Dcops:
     name = "dcops"
 
     def __init__(self, work: Path) -> None:
+        self.work = work
+        self.stored = 0
         self.port, self.mport = free_port(), free_port(socket.SOCK_STREAM)
         # generous flap settings: the bench measures intake, not suppression
         self.proc = subprocess.Popen(
@@ -72,7 +75,8 @@ class Dcops:
              "-i", str(ROOT / "inventories" / "lab"), "--listen", f"127.0.0.1:{self.port}",
              "--metrics-listen", f"127.0.0.1:{self.mport}", "--community", COMMUNITY.decode(),
              "--flap-window", "0.001", "--events-out", str(work / "events.jsonl")],
-            stdout=subprocess.DEVNULL, stderr=(work / "dcops.log").open("wb"), cwd=ROOT)
+            stdout=subprocess.DEVNULL, stderr=(work / "dcops.log").open("wb"), cwd=ROOT,
+            env={**os.environ, "DCOPS_STATE_DIR": str(work / "state")})
 
     def count(self) -> int:
         try:
@@ -87,6 +91,7 @@ class Dcops:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(15)
+        self.stored = sum(1 for _ in (self.work / "events.jsonl").open())
 
 
 class Snmptrapd:
@@ -172,6 +177,8 @@ def main() -> None:
             out += bench(rx, args.burst, args.rate, args.seconds)
         finally:
             rx.stop()
+        if isinstance(rx, Dcops):
+            out.append(f"dcops      events stored durably (spool + JSONL): {rx.stored}")
     print("\n".join(out))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,8 @@ import typer
 from rich.console import Console
 
 from dcops.errors import ConfigError
+from dcops.model.event import Event
+from dcops.model.sinks import EventSink
 
 DEFAULT_INVENTORY = Path("inventories/production")
 
@@ -21,7 +25,39 @@ VaultOpt = Annotated[Path | None, typer.Option(
     "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE",
     help="Vault password file (default: the inventory's single .vault-pass-* file).")]
 EventsOpt = Annotated[Path | None, typer.Option(
-    "--events-out", help="Append state-change events as JSON lines to this file.")]
+    "--events-out", help="Also append the events as JSON lines to this file.")]
+SpoolOpt = Annotated[Path | None, typer.Option(
+    "--spool", envvar="DCOPS_SPOOL",
+    help="Event spool for the SOC pipeline (default <state>/spool.db).")]
+NoSpoolOpt = Annotated[bool, typer.Option(
+    "--no-spool", help="Do not publish events to the SOC spool.")]
+
+
+class _Fanout:
+    """Publishes to every configured sink (spool, JSONL file)."""
+
+    def __init__(self, sinks: list[EventSink]) -> None:
+        self.sinks = sinks
+
+    def publish(self, events: Sequence[Event]) -> None:
+        for s in self.sinks:
+            s.publish(events)
+
+
+def _sink(spool: Path | None, no_spool: bool, events_out: Path | None) -> EventSink | None:
+    """The event sink the CLI wires: the pipeline's durable spool and/or a JSONL file."""
+    sinks: list[EventSink] = []
+    if not no_spool:
+        from dcops.pipeline import SqliteSpool
+
+        state = Path(os.environ.get("DCOPS_STATE_DIR") or
+                     Path.home() / ".local" / "share" / "dcops")
+        sinks.append(SqliteSpool(spool or state / "spool.db"))
+    if events_out:
+        from dcops.collectors.snmp.events import JsonlSink
+
+        sinks.append(JsonlSink(events_out))
+    return _Fanout(sinks) if sinks else None
 
 
 def _hostport(value: str, default_port: int) -> tuple[str, int]:
@@ -55,11 +91,12 @@ def snmp(
     device: Annotated[list[str] | None, typer.Option(
         "--device", help="Poll only these devices (repeatable).")] = None,
     events_out: EventsOpt = None,
+    spool: SpoolOpt = None,
+    no_spool: NoSpoolOpt = False,
 ) -> None:
     """Poll the inventory's network devices over SNMP and serve Prometheus /metrics."""
     from prometheus_client import CollectorRegistry
 
-    from dcops.collectors.snmp.events import JsonlSink
     from dcops.collectors.snmp.metrics import SnmpMetrics
     from dcops.collectors.snmp.poller import Poller
     from dcops.collectors.snmp.profiles import load_profiles
@@ -75,7 +112,7 @@ def snmp(
     poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
                     retries=retries, concurrency=concurrency)
     metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()})
-    sink = JsonlSink(events_out) if events_out else None
+    sink = _sink(spool, no_spool, events_out)
     service = PollService(poller, metrics, sink)
     console = Console(stderr=True)
     if once:
@@ -119,9 +156,10 @@ def traps(
     flap_window: Annotated[float, typer.Option(
         help="Seconds in which repeated link traps count as flapping.")] = 60.0,
     events_out: EventsOpt = None,
+    spool: SpoolOpt = None,
+    no_spool: NoSpoolOpt = False,
 ) -> None:
     """Receive SNMP v1/v2c/v3 traps and informs and turn them into events."""
-    from dcops.collectors.snmp.events import JsonlSink
     from dcops.collectors.snmp.trapmap import load_trap_map
     from dcops.collectors.snmp.traps import TrapReceiver, users_from_devices
     from dcops.inventory import load_inventory
@@ -131,7 +169,7 @@ def traps(
     devices = list(model.devices.values())
     comms = list(community or {d.snmp.community.reveal() for d in devices
                                if d.snmp and d.snmp.community})
-    sink = JsonlSink(events_out) if events_out else None
+    sink = _sink(spool, no_spool, events_out)
     host, port = _hostport(listen, 162)
     receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
                             devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -35,17 +36,19 @@ def test_collect_snmp_once_polls_every_lab_device(tmp_path: Path) -> None:
         pytest.skip(f"lab SNMP ports busy (a lab is running?): {exc}")
     try:
         out = tmp_path / "events.jsonl"
+        env = {**os.environ, "DCOPS_STATE_DIR": str(tmp_path / "state")}
         p = subprocess.run([*DCOPS, "collect", "snmp", "-i", str(LAB), "--once",
                             "--events-out", str(out)], capture_output=True, text=True,
-                           cwd=ROOT, timeout=120, check=False)
+                           cwd=ROOT, timeout=120, check=False, env=env)
         assert p.returncode == 0, p.stderr
         for name in model.devices:
             assert f"{name}: up" in p.stderr.replace("\n", " "), p.stderr
         assert out.read_text() == ""  # everything up: no state change to report
+        assert (tmp_path / "state" / "spool.db").exists()  # the SOC spool is wired by default
 
         port = free_tcp_port()
         svc = subprocess.Popen([*DCOPS, "collect", "snmp", "-i", str(LAB), "--interval", "1",
-                                "--listen", f"127.0.0.1:{port}"], cwd=ROOT,
+                                "--listen", f"127.0.0.1:{port}", "--no-spool"], cwd=ROOT,
                                stderr=subprocess.PIPE)
         try:
             wait_http(f"http://127.0.0.1:{port}/metrics", 60)
@@ -67,13 +70,13 @@ def test_collect_snmp_once_polls_every_lab_device(tmp_path: Path) -> None:
             a.stop()
 
 
-def test_collect_traps_on_a_busy_port_is_a_clear_error() -> None:
+def test_collect_traps_on_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
         busy.bind(("127.0.0.1", 0))
         port = busy.getsockname()[1]
         p = subprocess.run([*DCOPS, "collect", "traps", "-i", str(LAB), "--listen",
-                            f"127.0.0.1:{port}"], capture_output=True, text=True, cwd=ROOT,
-                           timeout=120, check=False)
+                            f"127.0.0.1:{port}", "--no-spool"], capture_output=True,
+                           text=True, cwd=ROOT, timeout=120, check=False)
     assert p.returncode == 1
     assert f"cannot receive traps on udp 127.0.0.1:{port}" in p.stderr
     assert "in use" in p.stderr
