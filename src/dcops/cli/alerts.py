@@ -55,12 +55,24 @@ def load_alerts_config(config: Path | None) -> AlertsConfig:
     return load_config(config if config is not None else state_dir() / "alerts.yaml")
 
 
-def open_store(db: str | None, config: Path | None,
-               alertmanager_url: str | None = None) -> AlertStore:
-    """Open the store with the configuration and, when configured, the Alertmanager silencer."""
+def open_store(db: str | None, config: Path | None, alertmanager_url: str | None = None,
+               inventory: Path | None = None) -> AlertStore:
+    """Open the store with the configuration and, when configured, the Alertmanager silencer.
+
+    With an inventory, the security level (cấp độ) of each information system comes from the site
+    model (configured ``system_levels`` still win).
+    """
+    from dataclasses import replace
+
     from dcops.alerts import AlertmanagerSilencer, AlertStore, default_url
 
     cfg = load_alerts_config(config)
+    if inventory is not None:
+        from dcops.inventory import load_inventory
+
+        model = load_inventory(inventory)
+        levels = {name: s.level for name, s in model.systems.items()}
+        cfg = replace(cfg, system_levels={**levels, **cfg.system_levels})
     am = alertmanager_url or os.environ.get("DCOPS_ALERTMANAGER_URL") or cfg.alertmanager_url
     return AlertStore(db or default_url(state_dir()), cfg,
                       silencer=AlertmanagerSilencer(am) if am else None)

@@ -35,6 +35,9 @@ def serve(
     alertmanager_url: Annotated[str | None, typer.Option(
         "--alertmanager-url", help="Where silences go (else alertmanager.url in the config)")
     ] = None,
+    inventory: Annotated[Path | None, typer.Option(
+        "-i", "--inventory", envvar="DCOPS_INVENTORY",
+        help="Site model: security level of each system shown on its alerts")] = None,
     db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển."""
@@ -43,7 +46,7 @@ def serve(
     from dcops.alerts.backend import StoreBackend
     from dcops.triage import create_app
 
-    store = open_store(db, config, alertmanager_url)
+    store = open_store(db, config, alertmanager_url, inventory)
     cfg = store.config
     cert = tls_cert or (Path(cfg.tls_cert) if cfg.tls_cert else None)
     key = tls_key or (Path(cfg.tls_key) if cfg.tls_key else None)

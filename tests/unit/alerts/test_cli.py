@@ -99,3 +99,18 @@ def test_users_and_incidents(state: Path) -> None:
     assert run("incidents", "merge", str(incs[0]["id"]), str(incs[1]["id"]), "--as", "ana")[0] == 0
     _code, out = run("incidents", "list", "--json")
     assert len(json.loads(out)) == 1
+
+
+def test_system_levels_from_the_inventory(state: Path) -> None:
+    from dcops.cli.alerts import open_store
+
+    inventory = Path(__file__).parents[3] / "inventories" / "production"
+    store = open_store(None, None, None, inventory)
+    try:
+        assert store.config.system_levels["lgsp"] >= 1
+        store.accept([Detection("r9", "x", "low", datetime(2026, 11, 22, tzinfo=UTC), ("e9",),
+                                key="k", system="lgsp")])
+        [a] = [x for x in store.query() if x.rule_id == "r9"]
+        assert a.system_level == store.config.system_levels["lgsp"]
+    finally:
+        store.close()
