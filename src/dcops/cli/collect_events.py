@@ -1,10 +1,206 @@
-"""CLI: collector commands for collect_events (being built)."""
+"""CLI: `dcops collect syslog`, `dcops collect logs` and `dcops collect wazuh` (security events).
+
+Every source writes to the durable spool (`<state>/spool.db`); with `--detect` a runner feeds the
+spool to the Sigma engine and the alert store in the same process.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+
+from dcops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dcops.pipeline import SqliteSpool
+
+SpoolOpt = Annotated[
+    Path | None,
+    typer.Option("--spool", envvar="DCOPS_SPOOL", help="Spool file (default <state>/spool.db)."),
+]
+DetectOpt = Annotated[
+    bool, typer.Option("--detect/--no-detect", help="Run detection on the spool in this process.")
+]
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Sigma rule directory (repeatable; default soc_rules/)."),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="DCOPS_DB_URL", help="Alert store URL (default <state>/alerts.db)."
+    ),
+]
+MaxBacklogOpt = Annotated[
+    int,
+    typer.Option(help="Events the detector may lag behind before sources block (backpressure)."),
+]
+
+
+def state_dir() -> Path:
+    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
+    env = os.environ.get("DCOPS_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
+
+
+def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
+    """The spool at `path` or `<state>/spool.db`."""
+    from dcops.pipeline import SqliteSpool
+
+    return SqliteSpool(path or state_dir() / "spool.db", max_backlog=max_backlog)
+
+
+@contextlib.contextmanager
+def detection(
+    spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None
+) -> Iterator[None]:
+    """Run spool -> engine -> alert store in a thread while the body runs."""
+    if not enabled:
+        yield
+        return
+    from dcops.alerts import AlertStore, default_url
+    from dcops.detect.engine import Engine
+    from dcops.pipeline import Runner
+
+    dirs = rules or [Path("soc_rules")]
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
+    engine = Engine.from_dirs(dirs)
+    window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
+    store = AlertStore(db or default_url(state_dir()))
+    spool.register("detect")
+    runner = Runner(spool, engine, store, replay_window=timedelta(seconds=window))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            runner.run(stop)
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+
+    t = threading.Thread(target=loop, name="detect", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(30)
+        while runner.step():  # whatever the sources accepted last
+            pass
+        store.close()
+        if failure:
+            raise failure[0]
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def syslog(
+    listen: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    udp_port: Annotated[int, typer.Option(help="UDP port (-1 disables).")] = 514,
+    tcp_port: Annotated[int, typer.Option(help="TCP port (-1 disables).")] = 514,
+    tls_port: Annotated[int, typer.Option(help="TLS port (-1 disables).")] = -1,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
+    tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates.")] = None,
+    require_client_cert: Annotated[bool, typer.Option(help="Mutual TLS.")] = False,
+    queue_size: Annotated[int, typer.Option(help="Messages held in memory at most.")] = 10_000,
+    spool: SpoolOpt = None,
+    detect: DetectOpt = False,
+    rules: RulesOpt = None,
+    db: DbOpt = None,
+    max_backlog: MaxBacklogOpt = 1_000_000,
+) -> None:
+    """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS) into the spool until SIGTERM."""
+    from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
+
+    tls = None
+    if tls_port >= 0:
+        if not (tls_cert and tls_key):
+            raise ConfigError("--tls-port needs --tls-cert and --tls-key")
+        tls = server_tls_context(tls_cert, tls_key, tls_ca, require_client_cert=require_client_cert)
+    cfg = SyslogConfig(
+        host=listen,
+        udp_port=udp_port if udp_port >= 0 else None,
+        tcp_port=tcp_port if tcp_port >= 0 else None,
+        tls_port=tls_port if tls_port >= 0 else None,
+        tls=tls,
+        queue_size=queue_size,
+    )
+    sp = open_spool(spool, max_backlog)
+    console = Console(stderr=True)
+    stop = _stop_event()
+
+    async def serve() -> dict[str, int]:
+        server = SyslogServer(sp, cfg)
+        await server.start()
+        ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
+        console.print(f"syslog: listening on {listen} ({ports}); spool {sp.path}", highlight=False)
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        await server.stop()
+        return dict(server.stats)
+
+    with detection(sp, detect, rules, db):
+        stats = asyncio.run(serve())
+    console.print(f"syslog: stopped; {stats}", highlight=False)
+    sp.close()
+
+
+def logs(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Log files to tail (auth.log, audit.log...).")
+    ],
+    host: Annotated[str, typer.Option(help="Host name for lines without one.")] = "",
+    once: Annotated[bool, typer.Option(help="Read what is there and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
+    from_end: Annotated[bool, typer.Option(help="Start new files at their end.")] = False,
+    spool: SpoolOpt = None,
+    detect: DetectOpt = False,
+    rules: RulesOpt = None,
+    db: DbOpt = None,
+    max_backlog: MaxBacklogOpt = 1_000_000,
+) -> None:
+    """Tail log files into the spool, following rotation and resuming at inode and offset."""
+    from dcops.collectors.logfile import FileTailer
+
+    sp = open_spool(spool, max_backlog)
+    name = host or socket.gethostname()
+    tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end) for p in paths]
+    stop = _stop_event()
+    with detection(sp, detect, rules, db):
+        while True:
+            for t in tailers:
+                t.poll()
+            if once or stop.wait(interval):
+                break
+        for t in tailers:
+            t.close()
+    raw = sum(t.normaliser.stats["raw"] for t in tailers)
+    total = sum(t.published for t in tailers)
+    Console(stderr=True).print(
+        f"logs: {total} events spooled ({raw} unparsed kept raw)", highlight=False
+    )
+    sp.close()
 
 
 def register(collect: typer.Typer) -> None:
     """Add this area's commands to the `collect` group."""
-    del collect
+    collect.command("syslog")(syslog)
+    collect.command("logs")(logs)

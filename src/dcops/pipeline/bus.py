@@ -29,6 +29,24 @@ class Bus(Protocol):
         """Advance the consumer's cursor to `position` (everything up to it is handled)."""
         ...
 
+    def fetch_after(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events after `position` (and at or before `upto`), in order."""
+        ...
+
+    def cursor(self, consumer: str) -> int:
+        """The consumer's acked position (0 if new)."""
+        ...
+
+    def save_state(self, consumer: str, position: int, state: bytes) -> None:
+        """Save a consumer's in-memory state as it was after handling `position`."""
+        ...
+
+    def load_state(self, consumer: str) -> tuple[int, bytes] | None:
+        """The last saved state and its position."""
+        ...
+
     def replay(self, consumer: str, since: datetime) -> list[Event]:
         """Events already acked by the consumer whose timestamp is at or after `since`."""
         ...

@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS consumer_state (
+    consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL
+);
 """
 
 
@@ -113,12 +116,36 @@ class SqliteSpool:
 
     def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
         """Events after the consumer's cursor."""
-        pos = self.cursor(consumer)
+        return self.fetch_after(self.cursor(consumer), limit)
+
+    def fetch_after(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events after `position` (and at or before `upto`), in order."""
+        hi = upto if upto is not None else 1 << 62
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (pos, limit)
+                "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (position, hi, limit),
             ).fetchall()
         return [(int(s), decode(b)) for s, b in rows]
+
+    def save_state(self, consumer: str, position: int, state: bytes) -> None:
+        """Save a consumer's in-memory state as it was after handling `position`."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO consumer_state(consumer, seq, state) VALUES (?, ?, ?) "
+                "ON CONFLICT(consumer) DO UPDATE SET seq = excluded.seq, state = excluded.state",
+                (consumer, position, state),
+            )
+
+    def load_state(self, consumer: str) -> tuple[int, bytes] | None:
+        """The last saved state and its position."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, state FROM consumer_state WHERE consumer = ?", (consumer,)
+            ).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
 
     def ack(self, consumer: str, position: int) -> None:
         """Advance the cursor (never backwards)."""
@@ -153,7 +180,8 @@ class SqliteSpool:
         cutoff = (time.time() if now is None else now) - keep_seconds
         with self._lock:
             cur = self._db.execute(
-                "DELETE FROM events WHERE seq <= (SELECT MIN(seq) FROM cursors) AND ts < ?",
+                "DELETE FROM events WHERE seq <= (SELECT MIN(seq) FROM cursors) AND seq <= "
+                "(SELECT COALESCE(MIN(seq), 1 << 62) FROM consumer_state) AND ts < ?",
                 (cutoff,),
             )
         return cur.rowcount
