@@ -97,6 +97,7 @@ class Lab(LabAccess):
         record = state.hosts.get(host.name)
         host_dir = self.dir / "hosts" / host.name
         merged = prepare.mount_overlay(base, host_dir)
+        prepare.stale_apt_lists(merged, host_dir / "upper")
         prepare.write_names(merged, host, wanted)
         key = prepare.host_key(merged, host)
         if record and runtime.running(state.mode, record.launcher, record.leader):

@@ -59,6 +59,18 @@ def hosts_file(hosts: list[LabHost], me: LabHost) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stale_apt_lists(merged: Path, upper: Path) -> None:
+    """Date a fresh host's empty apt lists to 1970 so `apt: cache_valid_time` updates them.
+
+    Ansible's apt module judges the cache by the mtime of /var/lib/apt/lists; the base image's
+    is its build time, which would make a fresh host look freshly updated with no lists at all.
+    """
+    if not (upper / "var/lib/apt/lists").exists():
+        lists = merged / "var/lib/apt/lists"
+        if lists.is_dir():
+            os.utime(lists, (0, 0))
+
+
 def write_names(merged: Path, host: LabHost, hosts: list[LabHost]) -> None:
     """Hostname and /etc/hosts (rewritten on every `up` so growing the lab updates them)."""
     (merged / "etc/hostname").write_text(host.name + "\n")
