@@ -80,7 +80,7 @@ def test_hosts_install_from_the_lab_repository_only(lab: Lab) -> None:
 
 def test_controller_process_receives_syslog_from_a_host(lab: Lab) -> None:
     listener = lab.ctl_popen(
-        ["python3", "-c",
+        [sys.executable, "-c",
          "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
          "s.bind(('10.77.0.1', 5514)); print('ready', flush=True);"
          "s.settimeout(20); print(s.recv(4096).decode(), flush=True)"],
