@@ -48,7 +48,8 @@ def _describe(res: PlannedResource) -> str:
     return str(p.get("name", ""))
 
 
-def _print_plan(console: Console, plan: Plan, violations: list[PolicyViolation]) -> None:
+def _print_plan(console: Console, plan: Plan, violations: list[PolicyViolation],
+                warnings: list[str]) -> None:
     tree = Tree(f"[bold]{plan.stack}[/] stack ({plan.site}): {len(plan.resources)} resources / "
                 "tài nguyên sẽ tạo")
     for system, zones in sorted(plan.grouped().items()):
@@ -72,6 +73,24 @@ def _print_plan(console: Console, plan: Plan, violations: list[PolicyViolation])
     console.print(table)
     for v in violations:
         console.print(f"[red]✗[/] {v}", highlight=False)
+    for warning in warnings:
+        console.print(f"[yellow]warning / cảnh báo:[/] {warning}", highlight=False)
+
+
+@iac_app.command("policies")
+def policies_cmd() -> None:
+    """List the policies `plan`, the tests and the CrossGuard pack enforce."""
+    from dcops.iac import POLICIES
+
+    table = Table(title="Policies / Chính sách (pulumi/policy, dcops.iac.policies)")
+    table.add_column("name / tên")
+    table.add_column("checks / kiểm tra")
+    table.add_column("scope / phạm vi")
+    for p in POLICIES:
+        scope = "+".join(k for k, f in (("resource", p.resource_check),
+                                        ("stack", p.stack_check)) if f is not None)
+        table.add_row(p.name, p.description, scope)
+    Console().print(table)
 
 
 @iac_app.command("plan")
@@ -93,7 +112,7 @@ def plan_cmd(
     Exits 1 when a policy fails, like `pulumi preview --policy-pack pulumi/policy` would.
     """
     from dcops.iac import PolicyContext, evaluate, plan
-    from dcops.iac.layout import STACK_KINDS, IacInputError
+    from dcops.iac.layout import STACK_KINDS, IacInputError, address_mismatches
     from dcops.iac.svg import render
     from dcops.inventory import load_inventory
 
@@ -102,6 +121,7 @@ def plan_cmd(
     model = load_inventory(inventory, vault_password_file)
     result = plan(model, stack)
     violations = evaluate(result, PolicyContext.from_model(model, stack))
+    warnings = address_mismatches(model, [stack])
     svg_path: Path | None = None
     if not no_svg:
         other = plan(model, "backup" if stack == "primary" else "primary")
@@ -112,11 +132,12 @@ def plan_cmd(
                             encoding="utf-8")
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "svg": str(svg_path) if svg_path else None,
-                               "violations": [asdict(v) for v in violations]},
+                               "violations": [asdict(v) for v in violations],
+                               "warnings": warnings},
                               ensure_ascii=False, indent=2, default=str))
     else:
         console = Console()
-        _print_plan(console, result, violations)
+        _print_plan(console, result, violations, warnings)
         if svg_path:
             console.print(f"topology / sơ đồ: {svg_path}", highlight=False)
     if violations:

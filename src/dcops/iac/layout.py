@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dcops.errors import ConfigError
@@ -162,3 +163,26 @@ def address_plan(model: SiteModel) -> dict[str, tuple[str, str, str]]:
                 plan[subnet_cidr(model, site, system.name, zone)] = (
                     site.name, system.name, zone.value)
     return plan
+
+
+def address_mismatches(model: SiteModel, stacks: Iterable[str] = tuple(STACK_KINDS)) -> list[str]:
+    """Hosts whose inventory address lies outside their zone subnet (they will get DHCP)."""
+    out: list[str] = []
+    for stack in stacks:
+        try:
+            site = stack_site(model, stack)
+        except IacInputError:
+            continue
+        for system in systems_at(model, site):
+            for host in hosts_at(model, site, system.name):
+                zone = host.zone or Zone.APP
+                cidr = subnet_cidr(model, site, system.name, zone)
+                try:
+                    inside = ipaddress.ip_address(host.address) in ipaddress.ip_network(cidr)
+                except ValueError:
+                    inside = False
+                if not inside:
+                    where = f" ({host.source})" if host.source else ""
+                    out.append(f"host {host.name}{where}: address {host.address} is outside "
+                               f"{system.name}/{zone.value} {cidr}; it will get one by DHCP")
+    return out

@@ -80,3 +80,12 @@ def test_cli_bad_flow_names_file_and_key(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "systems.yml" in run.stderr and "lgps" in run.stderr
     assert "portal" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cli_lists_the_policies() -> None:
+    from dcops.cli import app
+
+    result = CliRunner().invoke(app, ["iac", "policies"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("no-public-ingress", "ssh-from-mgmt-only", "dr-twins", "vpn-crypto"):
+        assert name in result.output

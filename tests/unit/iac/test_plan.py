@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from conftest import build_model, with_system
@@ -139,3 +140,14 @@ def test_adding_a_system_adds_its_zones_groups_and_twin() -> None:
     # project, operator role, router, 4 x (net, subnet, rif, sg), 2 flow rules, group,
     # 2 x (vm, vol, attach), 2 replication egress rules (db 5432, app 873) to the backup DC
     assert added == 1 + 1 + 1 + 4 * 4 + 2 + 1 + 2 * 3 + 2
+
+
+def test_hosts_outside_their_zone_subnet_are_reported() -> None:
+    from dcops.iac.layout import address_mismatches
+
+    base = build_model()
+    assert address_mismatches(base) == []
+    moved = replace(base.hosts["lgsp-db1"], address="10.10.31.11")
+    found = address_mismatches(replace(base, hosts={**base.hosts, "lgsp-db1": moved}),
+                               ["primary"])
+    assert len(found) == 1 and "lgsp-db1" in found[0] and "10.10.30.0/24" in found[0]
