@@ -23,6 +23,11 @@ STATUS_LABELS = {
     "false_positive": "false positive / cảnh báo sai",
 }
 
+ACTION_LABELS = {
+    "acknowledged": "Acknowledge / Xác nhận", "investigating": "Investigate / Điều tra",
+    "resolved": "Resolve / Đã xử lý xong", "false_positive": "False positive / Cảnh báo sai",
+}
+
 
 def _store(request: Request) -> ConsoleBackend:
     backend: ConsoleBackend = request.app.state.backend
@@ -101,7 +106,8 @@ async def alert_page(request: Request) -> Response:
         "acknowledged": ["investigating", "resolved", "false_positive"],
         "investigating": ["resolved", "false_positive"],
     }.get(data["alert"].status, [])
-    return render(request, "alert.html", statuses=STATUS_LABELS, next_states=nxt,
+    return render(request, "alert.html", statuses=STATUS_LABELS, actions=ACTION_LABELS,
+                  next_states=nxt,
                   am_configured=store.silences_enabled, **data)
 
 
