@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from sigma.rule import SigmaRule
 from dcops.detect.context import Ctx
 from dcops.detect.values import Atom, Leaf, Matcher, Unsupported, compile_value
 
-_COST = {"eq": 1, "prefix": 2, "suffix": 2, "contains": 6}
+_COST = {"eq": 1, "prefix": 2, "suffix": 2, "contains": 4}
 
 
 @dataclass(slots=True)
@@ -50,8 +51,34 @@ class CompiledRule:
         )
 
 
-def _cost(atoms: tuple[Atom, ...]) -> int:
-    return sum(_COST[a[1]] for a in atoms)
+class AtomStats:
+    """How many rules use each literal: a literal many rules share (type=SYSCALL) is common."""
+
+    def __init__(self) -> None:
+        self.pop: Counter[Atom] = Counter()
+        self._rule: set[Atom] = set()
+
+    def note(self, atoms: tuple[Atom, ...] | None) -> None:
+        """Record the literals of one leaf of the rule being compiled."""
+        if atoms:
+            self._rule.update(atoms)
+
+    def end_rule(self) -> None:
+        """Count the current rule's literals once each."""
+        self.pop.update(self._rule)
+        self._rule = set()
+
+    def cost(self, atoms: tuple[Atom, ...]) -> float:
+        """Expected price of gating on these literals: short, shared or substring ones cost more."""
+        total = 0.0
+        for a in atoms:
+            n = len(a[2])
+            weak = 8 if n < 3 else 3 if n < 5 else 1
+            total += _COST[a[1]] * weak * (1 + self.pop[a])
+        return total
+
+
+_NO_STATS = AtomStats()
 
 
 def _and(fns: list[Matcher]) -> Matcher:
@@ -61,7 +88,14 @@ def _and(fns: list[Matcher]) -> Matcher:
         a, b = fns
         return lambda c: a(c) and b(c)
     t = tuple(fns)
-    return lambda c: all(f(c) for f in t)
+
+    def all_of(c: Ctx) -> bool:
+        for f in t:  # noqa: SIM110 - a loop beats all(genexpr) on the hot path
+            if not f(c):
+                return False
+        return True
+
+    return all_of
 
 
 def _or(fns: list[Matcher]) -> Matcher:
@@ -71,48 +105,59 @@ def _or(fns: list[Matcher]) -> Matcher:
         a, b = fns
         return lambda c: a(c) or b(c)
     t = tuple(fns)
-    return lambda c: any(f(c) for f in t)
+
+    def any_of(c: Ctx) -> bool:
+        for f in t:  # noqa: SIM110 - a loop beats any(genexpr) on the hot path
+            if f(c):
+                return True
+        return False
+
+    return any_of
 
 
-def compile_condition(node: Any, used: set[str]) -> Leaf:
+def compile_condition(node: Any, used: set[str], stats: AtomStats = _NO_STATS) -> Leaf:
     """Compile one node of pySigma's post-processed condition tree."""
     if isinstance(node, ConditionAND):
-        kids = [compile_condition(a, used) for a in node.args if a is not None]
+        kids = [compile_condition(a, used, stats) for a in node.args if a is not None]
         best: tuple[Atom, ...] | None = None
         for k in kids:
-            if k.atoms is not None and (best is None or _cost(k.atoms) < _cost(best)):
+            if k.atoms is not None and (best is None or stats.cost(k.atoms) < stats.cost(best)):
                 best = k.atoms
         # evaluate prefilterable (cheap, selective) children first
         kids.sort(key=lambda k: 0 if k.atoms is not None else 1)
         return Leaf(_and([k.match for k in kids]), best)
     if isinstance(node, ConditionOR):
-        kids = [compile_condition(a, used) for a in node.args if a is not None]
+        kids = [compile_condition(a, used, stats) for a in node.args if a is not None]
         atoms: tuple[Atom, ...] | None = ()
         for k in kids:
             atoms = None if k.atoms is None or atoms is None else atoms + k.atoms
         return Leaf(_or([k.match for k in kids]), atoms)
     if isinstance(node, ConditionNOT):
-        inner = compile_condition(node.args[0], used)
+        inner = compile_condition(node.args[0], used, stats)
         f = inner.match
         return Leaf(lambda c: not f(c), None)
     if isinstance(node, ConditionFieldEqualsValueExpression):
         used.add(node.field)
-        return compile_value(node.field, node.value)
+        leaf = compile_value(node.field, node.value)
+        stats.note(leaf.atoms)
+        return leaf
     if isinstance(node, ConditionValueExpression):
-        return compile_value(None, node.value)
+        leaf = compile_value(None, node.value)
+        stats.note(leaf.atoms)
+        return leaf
     if node is None:
         raise Unsupported("the condition is empty after processing")
     raise Unsupported(f"condition element {type(node).__name__} is not supported")
 
 
-def compile_rule(rule: SigmaRule, path: str = "") -> CompiledRule:
+def compile_rule(rule: SigmaRule, path: str = "", stats: AtomStats = _NO_STATS) -> CompiledRule:
     """Compile a parsed Sigma rule; raise Unsupported with the reason if it cannot run."""
     try:
         trees = [c.parsed for c in rule.detection.parsed_condition]
     except SigmaError as exc:
         raise Unsupported(f"condition: {exc}") from exc
     used: set[str] = set()
-    leaves = [compile_condition(t, used) for t in trees]
+    leaves = [compile_condition(t, used, stats) for t in trees]
     if len(leaves) == 1:
         top = leaves[0]
     else:  # several conditions in a list are OR-ed

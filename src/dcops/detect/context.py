@@ -83,6 +83,14 @@ class Ctx:
         got = self._low.get(name, _MISSING)
         if got is not _MISSING:
             return got  # type: ignore[return-value]
+        raw = self.fields.get(name)
+        if raw.__class__ is str:  # the hot path: a plain string field
+            low: str = raw.lower()
+            self._low[name] = low
+            return low
+        if raw is None and name != KEYWORD_FIELD:
+            self._low[name] = None
+            return None
         t = self.text(name)
         out: FieldValue
         if t is None:

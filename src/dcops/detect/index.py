@@ -7,17 +7,54 @@ whose atoms it hits, plus the rules with no usable literal.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from dcops.detect.compiler import CompiledRule
-from dcops.detect.context import Ctx
+from dcops.detect.context import KEYWORD_FIELD, Ctx
+
+_CACHE_MAX = 50_000  # memoised values per field before the memo starts afresh
+_RX_MIN = 4  # more substring literals than this on a field: prefilter them with one regex
+
+
+def trie_regex(words: list[str]) -> re.Pattern[str]:
+    """One regex that finds any of the words, factored as a trie (several times faster)."""
+    trie: dict[str, Any] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if "" in node:  # a word ends here: the rest is optional
+            return f"(?:{body})?"
+        return body
+
+    return re.compile(emit(trie), re.DOTALL)
 
 
 class _FieldIndex:
     """The atoms of one field."""
 
-    __slots__ = ("base", "contains", "eq", "prefix", "prefix_lens", "suffix", "suffix_lens")
+    __slots__ = (
+        "base",
+        "cache",
+        "contains",
+        "contains_rx",
+        "contains_short",
+        "eq",
+        "prefix",
+        "prefix_lens",
+        "suffix",
+        "suffix_lens",
+    )
 
     def __init__(self) -> None:
         self.eq: dict[str, list[int]] = defaultdict(list)
@@ -25,6 +62,9 @@ class _FieldIndex:
         self.prefix: dict[str, list[int]] = defaultdict(list)
         self.suffix: dict[str, list[int]] = defaultdict(list)
         self.contains: dict[str, list[int]] = defaultdict(list)
+        self.contains_rx: re.Pattern[str] | None = None
+        self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
+        self.contains_short: tuple[tuple[str, list[int]], ...] = ()
         self.prefix_lens: tuple[int, ...] = ()
         self.suffix_lens: tuple[int, ...] = ()
 
@@ -50,32 +90,62 @@ class _FieldIndex:
         self.prefix = dict(self.prefix)
         self.suffix = dict(self.suffix)
         self.contains = dict(self.contains)
+        if len(self.contains) > _RX_MIN:
+            # one regex pass rejects most values; only a hit pays for the per-literal loop.
+            # Very short literals (':' from a wildcard pattern) would make it hit always, so
+            # they are checked on their own.
+            short = {k: v for k, v in self.contains.items() if len(k) < 3}
+            self.contains_short = tuple(short.items())
+            self.contains = {k: v for k, v in self.contains.items() if k not in short}
+            self.contains_rx = trie_regex(list(self.contains))
 
-    def hits(self, v: str, out: set[int]) -> None:
-        got = self.eq.get(v)
-        if got:
-            out.update(got)
+    def lookup(self, raw: str) -> tuple[int, ...]:
+        """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""
+        got = self.cache.get(raw)
+        if got is None:
+            acc: set[int] = set()
+            self.hits(raw.lower(), acc)
+            got = tuple(acc)
+            if len(self.cache) >= _CACHE_MAX:
+                self.cache.clear()
+            self.cache[raw] = got
+        return got
+
+    def hits(self, v: str, out: set[int]) -> None:  # noqa: PLR0912 - the hot path, inlined
+        """Add the rules whose literal occurs in the (lowercase) value."""
+        if self.eq:
+            got = self.eq.get(v)
+            if got:
+                out.update(got)
         if self.base:
-            cut = max(v.rfind("/"), v.rfind("\\"))
-            got = self.base.get(v[cut + 1 :])
+            got = self.base.get(v[max(v.rfind("/"), v.rfind("\\")) + 1 :])
             if got:
                 out.update(got)
-        n = len(v)
-        for ln in self.prefix_lens:
-            if ln > n:
-                break
-            got = self.prefix.get(v[:ln])
-            if got:
-                out.update(got)
-        for ln in self.suffix_lens:
-            if ln > n:
-                break
-            got = self.suffix.get(v[n - ln :])
-            if got:
-                out.update(got)
-        for lit, rules in self.contains.items():
+        if self.prefix_lens:
+            n = len(v)
+            pre = self.prefix
+            for ln in self.prefix_lens:
+                if ln > n:
+                    break
+                got = pre.get(v[:ln])
+                if got:
+                    out.update(got)
+        if self.suffix_lens:
+            n = len(v)
+            suf = self.suffix
+            for ln in self.suffix_lens:
+                if ln > n:
+                    break
+                got = suf.get(v[n - ln :])
+                if got:
+                    out.update(got)
+        for lit, rules in self.contains_short:
             if lit in v:
                 out.update(rules)
+        if self.contains and (self.contains_rx is None or self.contains_rx.search(v)):
+            for lit, rules in self.contains.items():
+                if lit in v:
+                    out.update(rules)
 
 
 class RuleBucket:
@@ -98,7 +168,16 @@ class RuleBucket:
     def candidates(self, ctx: Ctx) -> list[CompiledRule]:
         """Rules this event may match, in load order."""
         hit: set[int] = set(self.always)
+        fields = ctx.fields
         for fname, fi in self.fields:
+            raw = fields.get(fname) if fname != KEYWORD_FIELD else ctx.value(fname)
+            if raw is None:
+                continue
+            if raw.__class__ is str:
+                got = fi.lookup(raw)
+                if got:
+                    hit.update(got)
+                continue
             v = ctx.low(fname)
             if v is None:
                 continue
@@ -110,4 +189,6 @@ class RuleBucket:
         if not hit:
             return []
         rules = self.rules
+        if len(hit) == 1:
+            return [rules[hit.pop()]]
         return [rules[i] for i in sorted(hit)]

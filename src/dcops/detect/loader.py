@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
-from dcops.detect.compiler import CompiledRule, compile_rule
+from dcops.detect.compiler import AtomStats, CompiledRule, compile_rule
 from dcops.detect.correlate import CompiledCorrelation, compile_correlation
 from dcops.detect.values import Unsupported
 from dcops.errors import DetectionError
@@ -75,9 +76,10 @@ def load_rules(dirs: Iterable[str | Path]) -> RuleSet:
         result.rejected.append(Rejected(_where(exc), "", f"rule reference: {exc}"))
     by_uid: dict[int, CompiledRule] = {}
     seen_ids: dict[str, str] = {}
+    stats = _literal_stats(coll.rules)
     for rule in coll.rules:
         if isinstance(rule, SigmaRule):
-            cr = _compile_one(rule, result, seen_ids)
+            cr = _compile_one(rule, result, seen_ids, stats)
             if cr is not None:
                 by_uid[id(rule)] = cr
         elif not isinstance(rule, SigmaCorrelationRule) or not rule.errors:
@@ -95,6 +97,17 @@ def load_rules(dirs: Iterable[str | Path]) -> RuleSet:
     return result
 
 
+def _literal_stats(rules: list[SigmaRule | SigmaCorrelationRule]) -> AtomStats:
+    """Pass 1: how common each literal is, so rules are gated on their rare ones."""
+    stats = AtomStats()
+    for rule in rules:
+        if isinstance(rule, SigmaRule) and not rule.errors:
+            with contextlib.suppress(Unsupported, SigmaError, ValueError, TypeError):
+                compile_rule(rule, "", stats)  # errors are reported in pass 2
+            stats.end_rule()
+    return stats
+
+
 def _label(rule: SigmaRule | SigmaCorrelationRule) -> str:
     return f"{rule.title} ({rule.id})" if rule.id else rule.title
 
@@ -103,14 +116,16 @@ def _errors(rule: SigmaRule | SigmaCorrelationRule) -> str:
     return "; ".join(str(e) for e in rule.errors)
 
 
-def _compile_one(rule: SigmaRule, result: RuleSet, seen_ids: dict[str, str]) -> CompiledRule | None:
+def _compile_one(
+    rule: SigmaRule, result: RuleSet, seen_ids: dict[str, str], stats: AtomStats
+) -> CompiledRule | None:
     """Compile one rule into the set, or record why it cannot run."""
     path, label = _where(rule), _label(rule)
     if rule.errors:
         result.rejected.append(Rejected(path, label, _errors(rule)))
         return None
     try:
-        cr = compile_rule(rule, path)
+        cr = compile_rule(rule, path, stats)
     except Unsupported as exc:
         result.rejected.append(Rejected(path, label, str(exc)))
         return None

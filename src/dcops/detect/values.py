@@ -129,16 +129,63 @@ def compile_string(field: str, s: SigmaString, *, keyword: bool = False) -> Leaf
     else:
         rx = _pattern_regex(parts, cased)
         pred = lambda x: rx.fullmatch(x) is not None  # noqa: E731
+    match = _fast(field, kind, lit, cased) or _generic(get, pred)
     atoms: tuple[Atom, ...] | None = None
     if kind in ("eq", "prefix", "suffix", "contains") and lit:
         atoms = ((field, kind, lit.lower()),)
     elif kind == "pattern":
         atoms = _pattern_atoms(field, parts)
+    return Leaf(match, atoms)
 
+
+def _generic(get: Callable[[Ctx], FieldValue], pred: Callable[[str], bool]) -> Matcher:
     def match(c: Ctx) -> bool:
         return _over(get(c), pred)
 
-    return Leaf(match, atoms)
+    return match
+
+
+def _fast(field: str, kind: str, lit: str, cased: bool) -> Matcher | None:
+    """Hand-inlined matchers for the common case-insensitive shapes (the hot path)."""
+    if cased:
+        return None
+    if kind == "eq":
+
+        def m_eq(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v == lit
+            return v is not None and lit in v
+
+        return m_eq
+    if kind == "suffix":
+
+        def m_suffix(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v.endswith(lit)
+            return v is not None and any(x.endswith(lit) for x in v)
+
+        return m_suffix
+    if kind == "prefix":
+
+        def m_prefix(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v.startswith(lit)
+            return v is not None and any(x.startswith(lit) for x in v)
+
+        return m_prefix
+    if kind == "contains":
+
+        def m_contains(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return lit in v
+            return v is not None and any(lit in x for x in v)
+
+        return m_contains
+    return None
 
 
 def _pattern_atoms(field: str, parts: list[str | SpecialChars]) -> tuple[Atom, ...] | None:
@@ -361,4 +408,11 @@ def any_of(leaves: list[Leaf]) -> Leaf:
     atoms: tuple[Atom, ...] | None = ()
     for leaf in leaves:
         atoms = None if leaf.atoms is None or atoms is None else atoms + leaf.atoms
-    return Leaf(lambda c: any(f(c) for f in fns), atoms)
+
+    def match(c: Ctx) -> bool:
+        for f in fns:  # noqa: SIM110 - a loop beats any(genexpr) on the hot path
+            if f(c):
+                return True
+        return False
+
+    return Leaf(match, atoms)

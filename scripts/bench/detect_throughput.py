@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Detection throughput: JSON line in -> alert out, dcops vs pySigma's SQLite backend, one run.
+
+Generates N events (default 1,000,000) for the logsources of SigmaHQ's Linux rules (process
+creation, auditd, file events, network connections, syslog/sshd/cron), mostly benign with a
+small share of positives synthesised from the rules, writes them as JSON lines, then times:
+
+  baseline  orjson.loads of every line (the limit: nothing can be faster than parsing)
+  dcops     parse -> Event -> Engine.process (batches of 1000) -> detection JSON line
+  sqlite    parse -> INSERT into SQLite -> every converted rule query -> alert JSON line
+
+Usage: .venv/bin/python scripts/bench/detect_throughput.py [--events N] [--sigmahq DIR] [--no-peer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "detect"))  # the corpus synthesiser
+
+from sigma.backends.sqlite import sqliteBackend  # noqa: E402
+from sigma.collection import SigmaCollection  # noqa: E402
+from sigma.rule import SigmaRule  # noqa: E402
+from sigma_corpus import Synth, logsource_of, rule_fields  # noqa: E402
+
+from dcops.detect import Engine, load_rules  # noqa: E402
+from dcops.detect.jsonio import detection_line, event_from_obj  # noqa: E402
+
+BINS = ["ls", "cat", "grep", "sed", "awk", "python3", "bash", "sh", "systemctl", "journalctl",
+        "ps", "top", "find", "tar", "gzip", "rsync", "ssh", "scp", "vim", "less", "cp", "mv",
+        "mkdir", "rm", "date", "sleep", "logrotate", "apt-get", "dpkg", "java", "nginx",
+        "postgres", "psql", "node", "php-fpm8.2", "cron", "sudo", "id", "hostname", "uname"]
+DIRS = ["/usr/bin/", "/bin/", "/usr/sbin/", "/usr/local/bin/", "/opt/lgsp/bin/"]
+USERS = ["root", "admin", "lgsp", "portal", "postgres", "www-data", "backup", "canbo01"]
+PATHS = ["/var/log/syslog", "/etc/hosts", "/opt/lgsp/conf/app.yml", "/home/admin/.bashrc",
+         "/var/lib/postgresql/15/main/base/1", "/srv/portal/index.php", "/tmp/upload-1234"]
+SYSLOG = ["systemd[1]: Started Session {n} of user {u}.", "CRON[{n}]: ({u}) CMD (run-parts)",
+          "sshd[{n}]: Accepted publickey for {u} from 10.10.40.{m} port {n} ssh2",
+          "kernel: [{n}.123] eth0: link up", "nginx[{n}]: GET /api/v1/hoso/{n} 200"]
+
+
+def _benign(rng: random.Random, i: int) -> dict[str, Any]:
+    kind = rng.random()
+    ts = f"2026-11-20T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z"
+    u = rng.choice(USERS)
+    if kind < 0.45:
+        b = rng.choice(BINS)
+        img = rng.choice(DIRS) + b
+        words = ["-l", "-v", "--help", rng.choice(PATHS), str(rng.randint(1, 9999))]
+        args = " ".join(rng.choice(words) for _ in range(rng.randint(0, 4)))
+        f = {"Image": img, "CommandLine": f"{b} {args}".strip(), "User": u,
+             "ParentImage": "/usr/bin/bash", "ParentCommandLine": "-bash",
+             "CurrentDirectory": "/home/" + u, "ProcessId": rng.randint(100, 99999)}
+        ls = {"product": "linux", "category": "process_creation"}
+    elif kind < 0.7:
+        p = rng.choice(PATHS)
+        f = {"type": "SYSCALL", "SYSCALL": rng.choice(["openat", "execve", "connect"]),
+             "exe": rng.choice(DIRS) + rng.choice(BINS), "comm": rng.choice(BINS), "key": "audit",
+             "a0": str(rng.randint(0, 9)), "a1": p, "name": p, "uid": rng.randint(0, 1200)}
+        ls = {"product": "linux", "service": "auditd"}
+    elif kind < 0.8:
+        f = {"TargetFilename": rng.choice(PATHS) + str(rng.randint(0, 99)),
+             "Image": rng.choice(DIRS) + rng.choice(BINS)}
+        ls = {"product": "linux", "category": "file_event"}
+    elif kind < 0.85:
+        f = {"Image": rng.choice(DIRS) + rng.choice(BINS),
+             "DestinationIp": f"10.10.20.{rng.randint(1, 254)}",
+             "DestinationPort": rng.choice([443, 5432, 8080]), "Initiated": "true"}
+        ls = {"product": "linux", "category": "network_connection"}
+    else:
+        f = {}
+        ls = {"product": "linux", "service": rng.choice(["syslog", "sshd", "cron", "auth"])}
+    f["message"] = rng.choice(SYSLOG).format(n=rng.randint(1, 65000), u=u, m=rng.randint(1, 254))
+    f["host.name"] = f"lgsp-app-{rng.randint(1, 20):02d}"
+    return {"id": f"e{i}", "timestamp": ts, "logsource": ls, "fields": f}
+
+
+def generate(path: Path, n: int, rules: list[SigmaRule], share: float = 0.005) -> None:
+    """Write n events as JSON lines: benign ones and ~share positives from the rules."""
+    rng = random.Random(42)
+    synth = Synth(seed=42)
+    pool: list[tuple[dict[str, str], dict[str, Any]]] = []
+    for r in rules:
+        p, s, c = logsource_of(r)
+        ls = {k: v for k, v in (("product", p), ("service", s), ("category", c)) if v}
+        pool += [(ls, e) for e in synth.positives(r, 2)]
+    with path.open("wb") as fh:
+        for i in range(n):
+            if pool and rng.random() < share:
+                ls, f = rng.choice(pool)
+                obj = {"id": f"e{i}", "timestamp": "2026-11-20T03:00:00Z", "logsource": ls,
+                       "fields": {"message": "", **f}}
+            else:
+                obj = _benign(rng, i)
+            fh.write(orjson.dumps(obj) + b"\n")
+
+
+def lines(path: Path) -> Iterator[bytes]:
+    """The file's lines."""
+    with path.open("rb") as fh:
+        yield from fh
+
+
+def run_baseline(path: Path) -> tuple[float, float, int]:
+    """orjson.loads every line."""
+    t, c = time.perf_counter(), time.process_time()
+    n = 0
+    for line in lines(path):
+        orjson.loads(line)
+        n += 1
+    return time.perf_counter() - t, time.process_time() - c, n
+
+
+def run_dcops(path: Path, dirs: list[Path]) -> tuple[float, float, int]:
+    """Parse, build events, detect, serialise alerts; returns (wall, cpu, alerts)."""
+    engine = Engine(load_rules(dirs))
+    sink = open(os.devnull, "wb")  # noqa: SIM115
+    t, c = time.perf_counter(), time.process_time()
+    alerts = 0
+    batch = []
+    loads = orjson.loads
+    for line in lines(path):
+        batch.append(event_from_obj(loads(line), line))
+        if len(batch) == 1000:
+            for d in engine.process(batch):
+                sink.write(detection_line(d) + b"\n")
+                alerts += 1
+            batch = []
+    for d in engine.process(batch):
+        sink.write(detection_line(d) + b"\n")
+        alerts += 1
+    sink.close()
+    return time.perf_counter() - t, time.process_time() - c, alerts
+
+
+def run_sqlite(path: Path, rules: list[SigmaRule]) -> tuple[float, float, int, int]:
+    """Parse, insert into SQLite, run every converted query, serialise alerts."""
+    t, c = time.perf_counter(), time.process_time()
+    db = sqlite3.connect(":memory:")
+    db.create_function("regexp", 2, lambda p, v: v is not None and re.search(p, str(v)) is not None,
+                       deterministic=True)
+    cols: dict[str, str] = {"message": "message", "host.name": "host.name"}
+    for r in rules:
+        for k in rule_fields(r):
+            cols.setdefault(k.lower(), k)
+    spec = ", ".join(f"`{v}` COLLATE NOCASE" for v in cols.values())
+    db.execute(f"CREATE TABLE logs (eid TEXT, ls_p TEXT, ls_s TEXT, ls_c TEXT, {spec})")
+    for line in lines(path):
+        o = orjson.loads(line)
+        f, ls = o["fields"], o["logsource"]
+        known = {k: v for k, v in f.items() if k.lower() in cols}
+        names = ", ".join(["eid", "ls_p", "ls_s", "ls_c", *(f"`{cols[k.lower()]}`" for k in known)])
+        vals = [o["id"], ls.get("product", ""), ls.get("service", ""), ls.get("category", ""),
+                *known.values()]
+        db.execute(f"INSERT INTO logs ({names}) VALUES ({', '.join('?' * len(vals))})", vals)
+    views: dict[tuple[str, str, str], str] = {}
+    alerts, unconverted = 0, 0
+    sink = open(os.devnull, "wb")  # noqa: SIM115
+    for r in rules:
+        ls = logsource_of(r)
+        if ls not in views:
+            views[ls] = f"v{len(views)}"
+            conds = [f"{k} = '{v}'" for k, v in zip(("ls_p", "ls_s", "ls_c"), ls, strict=True) if v]
+            where = " AND ".join(conds) or "1"
+            db.execute(f"CREATE VIEW {views[ls]} AS SELECT * FROM logs WHERE {where}")
+        try:
+            queries = sqliteBackend(table=views[ls], collate_nocase=True,
+                                    fulltext_field="message").convert_rule(r)
+        except Exception:  # the peer cannot convert it: counted
+            unconverted += 1
+            continue
+        for q in queries:
+            for row in db.execute(f"SELECT eid FROM ({q})"):
+                sink.write(orjson.dumps({"rule_id": str(r.id), "event_id": row[0]}) + b"\n")
+                alerts += 1
+    sink.close()
+    return time.perf_counter() - t, time.process_time() - c, alerts, unconverted
+
+
+def main() -> None:
+    """Generate, run the three contenders, print figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--sigmahq", type=Path, default=ROOT.parent / "shared" / "sigmahq")
+    ap.add_argument("--no-peer", action="store_true", help="skip the SQLite backend run")
+    args = ap.parse_args()
+    dirs = [args.sigmahq / "rules" / "linux", args.sigmahq / "rules-threat-hunting" / "linux"]
+    dirs = [d for d in dirs if d.is_dir()]
+    if not dirs:
+        sys.exit(f"no SigmaHQ Linux rules under {args.sigmahq}")
+    coll = SigmaCollection.load_ruleset([str(d) for d in dirs])
+    rules = [r for r in coll.rules if isinstance(r, SigmaRule)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        t = time.perf_counter()
+        generate(path, args.events, rules)
+        size = path.stat().st_size
+        print(f"generated {args.events:,} events ({size / 1e6:.0f} MB) for {len(rules)} SigmaHQ "
+              f"Linux rules in {time.perf_counter() - t:.1f} s")
+        wall, cpu, n = run_baseline(path)
+        print(f"baseline  orjson parse only : {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second)")
+        wall, cpu, alerts = run_dcops(path, dirs)
+        print(f"dcops     parse+detect+alert: {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second, one core), "
+              f"{alerts:,} alerts")
+        if not args.no_peer:
+            wall, cpu, alerts, unconv = run_sqlite(path, rules)
+            print(f"sqlite    insert+queries    : {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
+                  f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second), {alerts:,} alerts, "
+                  f"{unconv} rule(s) not convertible")
+
+
+if __name__ == "__main__":
+    main()
