@@ -46,7 +46,7 @@ def test_hardened_host(hardened_output: str) -> None:
     assert f["sshd.weak_algorithms"] == []
     assert (f["pam.minlen"], f["pam.minclass"], f["pam.faillock_deny"]) == (14, 4, 5)
     assert f["auditd.identity_watched"] is True
-    assert f["time.offset_s"] == 0.000012
+    assert f["time.offset_s"] == 0.000012 and f["time.synced"] is True
     assert f["firewall.input_policy"] == "drop"
     assert f["logging.retention_days"] == 91
     assert f["logging.forwarding"] is True

@@ -114,8 +114,11 @@ def chrony(out: str, put: Setter) -> None:
     put("time.chrony_running", out.startswith("running"), out.splitlines()[0] if out else "")
     m = re.search(r"^System time\s*:\s*([\d.]+) seconds", out, re.M)
     status = re.search(r"^Leap status\s*:\s*(.+)$", out, re.M)
-    if m and status and "not synchronised" not in status.group(1).lower():
-        put("time.offset_s", float(m.group(1)), _lines(out, "^(System time|Leap status)"))
+    if status:
+        synced = "not synchronised" not in status.group(1).lower()
+        put("time.synced", synced, _lines(out, "^(Reference ID|Leap status)"))
+        if m and synced:
+            put("time.offset_s", float(m.group(1)), _lines(out, "^(System time|Leap status)"))
 
 
 def nft(out: str, put: Setter) -> None:
