@@ -1,4 +1,4 @@
-"""The whole store suite of tests/unit/alerts/test_store.py, on a real PostgreSQL."""
+"""The whole store suite of tests/unit/alerts/test_alerts_store.py, on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-_path = Path(__file__).parents[2] / "unit" / "alerts" / "test_store.py"
+_path = Path(__file__).parents[2] / "unit" / "alerts" / "test_alerts_store.py"
 _spec = importlib.util.spec_from_file_location("dcops_alerts_store_suite_pg", _path)
 assert _spec is not None and _spec.loader is not None
 _suite = importlib.util.module_from_spec(_spec)
