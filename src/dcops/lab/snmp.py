@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -170,3 +171,64 @@ def agents_for_devices(devices: Iterable[Device], workdir: Path) -> list[Snmpd]:
     return [Snmpd(workdir / f"snmpd{i}", chunk, community=next(iter(communities), "public"),
                   users=tuple(users.values()), sys_name=f"dcops-lab-{i}")
             for i, chunk in enumerate(chunks)]
+
+
+def snmpsim_data_dir() -> Path | None:
+    """The walks of real devices shipped by the `snmpsim-data` package, if installed."""
+    for base in (Path(sys.prefix), Path(sys.base_prefix), Path("/usr/share")):
+        cand = base / "snmpsim_data" / "data"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@dataclass
+class Snmpsim:
+    """snmpsim serving recorded devices on one port; each device's v2c community is its name."""
+
+    workdir: Path
+    port: int
+    records: dict[str, Path]  # community (device name) -> .snmprec file
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self, timeout: float = 60.0) -> Snmpsim:
+        """Start snmpsim-command-responder and wait until every record answers."""
+        exe = Path(sys.executable).parent / "snmpsim-command-responder"
+        if not exe.exists():
+            raise LabError("snmpsim not installed (pip snmpsim, a dev dependency)")
+        data = self.workdir / "data"
+        cache = self.workdir / "cache"
+        data.mkdir(parents=True, exist_ok=True)
+        cache.mkdir(exist_ok=True)
+        for community, rec in self.records.items():
+            shutil.copyfile(rec, data / f"{community}.snmprec")
+        # as root snmpsim must drop to some user; `nobody` cannot import from a venv under /root
+        user = ["--process-user=root", "--process-group=root"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(
+            [str(exe), f"--data-dir={data}", f"--cache-dir={cache}",
+             f"--agent-udpv4-endpoint=127.0.0.1:{self.port}", *user],
+            stdout=subprocess.DEVNULL, stderr=(self.workdir / "snmpsim.log").open("wb"),
+            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        pending = set(self.records)
+        while pending and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LabError(f"snmpsim exited with {self.proc.returncode}: "
+                               f"{(self.workdir / 'snmpsim.log').read_text()[-2000:]}")
+            pending = {c for c in pending if not _answers(self.port, c)}
+            time.sleep(0.1)
+        if pending:
+            self.stop()
+            raise LabError(f"snmpsim did not serve {sorted(pending)} within {timeout}s")
+        return self
+
+    def stop(self) -> None:
+        """Stop snmpsim."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
