@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,12 +25,12 @@ class Repository:
 
 def parse_time(text: str) -> datetime:
     """restic/RFC 3339 time with nanoseconds -> aware datetime (UTC)."""
-    head, _, rest = text.partition(".")
-    digits = "".join(c for c in rest if c.isdigit()) if rest else ""
-    tz = rest[len(digits):] if rest else text[19:]
-    head = head[:19]
-    stamp = datetime.fromisoformat(head + (f".{digits[:6]}" if digits else "")
-                                   + (tz or "Z").replace("Z", "+00:00"))
+    m = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$", text.strip())
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    head, digits, tz = m.group(1), m.group(2) or "", m.group(3) or "Z"
+    stamp = datetime.fromisoformat(head + (f".{digits[:6].ljust(6, '0')}" if digits else "")
+                                   + tz.replace("Z", "+00:00"))
     return stamp.astimezone(UTC)
 
 

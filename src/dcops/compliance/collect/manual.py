@@ -14,6 +14,15 @@ from dcops.compliance.evidence import Document, Evidence
 REQUIRED = ("key", "title", "issued")
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so a bad date is reported with its key."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def _date(value: Any, where: str, key: str) -> date:
     if isinstance(value, date):
         return value
@@ -33,7 +42,7 @@ def registry_body(data: dict[str, Any]) -> dict[str, Any]:
 def load_registry(path: Path) -> list[Document]:
     """Documents of `compliance/evidence.yml`; errors name the file and the entry."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsText) or {}  # noqa: S506 - a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogueError(f"cannot read the evidence registry: {exc}", file=str(path)) from exc
     docs = []
