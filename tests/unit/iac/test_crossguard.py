@@ -97,3 +97,22 @@ def test_resource_policy_on_a_single_rule(pack: ModuleType, plans: dict[str, Any
     seen: list[str] = []
     policy.validate(_resource_args(opened), lambda m, urn=None: seen.append(m))
     assert len(seen) == 1 and rule.name in seen[0] and "0.0.0.0/0" in seen[0]
+
+
+PRODUCTION = find_program_dir().parent / "inventories" / "production"
+
+
+@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
+def test_pack_reads_the_inventory_named_by_dcops_inventory(
+        pack: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcops.iac import plan
+    from dcops.inventory import load_inventory
+
+    monkeypatch.setenv("DCOPS_INVENTORY", str(PRODUCTION))
+    backup = plan(load_inventory(PRODUCTION), "backup")
+    policies = pack.build_policies()  # no fixed context: as under `pulumi preview`
+    stack_policies = [p for p in policies if isinstance(p, StackValidationPolicy)]
+    assert _run(stack_policies, backup) == []
+    twin = "backup-dc-portal-portal-web-standby"
+    found = _run(stack_policies, backup.without(twin, f"{twin}-data", f"{twin}-data-attach"))
+    assert [n for n, _ in found] == ["dr-twins"] and "portal-web" in found[0][1]
