@@ -27,7 +27,7 @@ SSH_PORT = 22
 #: Display labels (English, Vietnamese) for reports and diagrams.
 ZONE_LABELS: Mapping[Zone, tuple[str, str]] = MappingProxyType({
     Zone.DMZ: ("DMZ", "Vùng DMZ"),
-    Zone.APP: ("Application / internal servers", "Vùng máy chủ ứng dụng nội bộ"),
+    Zone.APP: ("Application (internal)", "Vùng máy chủ ứng dụng nội bộ"),
     Zone.DB: ("Database", "Vùng cơ sở dữ liệu"),
     Zone.MGMT: ("Management", "Vùng quản trị"),
     Zone.DEVMGMT: ("Device management", "Vùng quản trị thiết bị"),
