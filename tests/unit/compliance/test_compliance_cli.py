@@ -52,3 +52,23 @@ def test_bad_regime_is_a_clear_error(tmp_path: Path) -> None:
                                       "--out", str(tmp_path), "--regime", "iso", "--no-ssh"])
     assert result.exit_code != 0
     assert "expected tt12 or nd331" in str(result.exception)
+
+
+def test_soc_adapter_reads_the_spool_and_the_alert_store(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dcops.cli.audit import StoreSoc
+    from dcops.model.event import Event, LogSource
+    from dcops.pipeline.spool import SqliteSpool
+
+    now = datetime.now(UTC)
+    spool = SqliteSpool(tmp_path / "spool.db")
+    spool.publish([Event(id="e1", timestamp=now - timedelta(hours=2), source="syslog",
+                         logsource=LogSource("linux", "sshd"),
+                         fields={"host.name": "lab-app1"})])
+    spool.close()
+    soc = StoreSoc(f"sqlite:///{tmp_path / 'alerts.db'}", tmp_path / "spool.db")
+    last = soc.last_events()
+    assert set(last) == {"lab-app1"} and now - last["lab-app1"] < timedelta(hours=3)
+    assert soc.alert_timings(now - timedelta(days=90)) == []
+    assert soc.incidents(now) is None
