@@ -74,3 +74,31 @@ def test_wrong_v3_key_is_reported_as_auth(snmpd: Snmpd) -> None:
     assert sample.error_kind == "auth"
     assert "wrong digest" in sample.error
     assert time.monotonic() - t0 < 3
+
+
+def test_v3_protocol_matrix_against_snmpd(tmp_path: Path) -> None:
+    """SHA-1/256/512 with AES-128/192/256 (AES-192/256 keys extended as net-snmp does)."""
+    from dcops.collectors.snmp.client import SnmpClient, Target
+    from dcops.collectors.snmp.usm import UsmUser
+    from dcops.lab.snmp import LabV3User, free_udp_ports
+
+    users = (LabV3User("u1", "SHA", "authpass111", "AES-256", "privpass111"),
+             LabV3User("u2", "SHA-512", "authpass222", "AES-192", "privpass222"),
+             LabV3User("u3", "SHA-256", "authpass333", "AES-256", "privpass333"),
+             LabV3User("u4", "SHA-224", "authpass444", "AES", "privpass444"))
+    port = free_udp_ports(1)[0]
+
+    async def get_all() -> list[bytes]:
+        out = []
+        for u in users:
+            c = SnmpClient(Target("127.0.0.1", port, "3", user=UsmUser(
+                u.name, u.auth_protocol, u.auth_password, u.priv_protocol, u.priv_password),
+                timeout=1.0, retries=1))
+            try:
+                out.append((await c.get(["1.3.6.1.2.1.1.5.0"]))["1.3.6.1.2.1.1.5.0"].value)
+            finally:
+                c.close()
+        return out
+
+    with Snmpd(tmp_path / "snmpd", [port], users=users, sys_name="matrix"):
+        assert asyncio.run(get_all()) == [b"matrix"] * len(users)

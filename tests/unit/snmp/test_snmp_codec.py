@@ -83,3 +83,9 @@ def test_v1_trap_is_translated_to_v2_form() -> None:
     assert vbs[ber.SNMP_TRAP_OID_0].value == "1.3.6.1.6.3.1.1.5.3"  # generic 2 = linkDown
     assert vbs[ber.SYS_UPTIME_0].value == 55
     assert vbs[ber.SNMP_TRAP_ADDRESS_0].value == bytes([10, 0, 0, 1])
+
+
+def test_protocol_spellings_of_inventories_are_accepted() -> None:
+    u = UsmUser("noc", "SHA-256", "auth-pass-1", "aes-256", "priv-pass-1")
+    assert (u.auth_protocol, u.priv_protocol, u.auth_len) == ("SHA256", "AES256", 24)
+    assert len(u.priv_key(b"\x80\x00\x00\x00\x01")) == 32

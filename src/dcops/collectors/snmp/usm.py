@@ -28,6 +28,11 @@ AUTH: dict[str, tuple[str, int]] = {
 PRIV: dict[str, int] = {"AES": 16, "AES128": 16, "AES192": 24, "AES256": 32}
 
 
+def norm(protocol: str) -> str:
+    """Protocol names as inventories spell them (SHA-256, aes-256) to table keys (SHA256)."""
+    return protocol.upper().replace("-", "").replace("_", "")
+
+
 class UsmError(ValueError):
     """A v3 parameter is unknown or a message fails authentication or decryption."""
 
@@ -62,10 +67,12 @@ class UsmUser:
     priv_password: str = ""
 
     def __post_init__(self) -> None:
-        if self.auth_protocol and self.auth_protocol.upper() not in AUTH:
+        object.__setattr__(self, "auth_protocol", norm(self.auth_protocol))
+        object.__setattr__(self, "priv_protocol", norm(self.priv_protocol))
+        if self.auth_protocol and self.auth_protocol not in AUTH:
             raise UsmError(f"auth protocol {self.auth_protocol!r} unknown "
                            f"(expected one of {', '.join(AUTH)})")
-        if self.priv_protocol and self.priv_protocol.upper() not in PRIV:
+        if self.priv_protocol and self.priv_protocol not in PRIV:
             raise UsmError(f"priv protocol {self.priv_protocol!r} unknown "
                            f"(expected one of {', '.join(PRIV)})")
         if self.priv_protocol and not self.auth_protocol:
