@@ -23,6 +23,7 @@ from rich.console import Console
 from dcops.errors import ConfigError
 
 if TYPE_CHECKING:
+    from dcops.collectors.wazuh import WazuhClient
     from dcops.pipeline import SqliteSpool
 
 SpoolOpt = Annotated[
@@ -200,7 +201,122 @@ def logs(
     sp.close()
 
 
+wazuh_app = typer.Typer(
+    help="Wazuh manager: agents, SCA results, alerts.json.", no_args_is_help=True
+)
+UrlOpt = Annotated[
+    str,
+    typer.Option("--url", envvar="DCOPS_WAZUH_URL", help="Manager API, e.g. https://wazuh:55000."),
+]
+UserOpt = Annotated[str, typer.Option("--user", envvar="DCOPS_WAZUH_USER", help="API user.")]
+PwFileOpt = Annotated[
+    Path,
+    typer.Option(
+        "--password-file", envvar="DCOPS_WAZUH_PASSWORD_FILE", help="File holding the password."
+    ),
+]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file", help="CA that signed the manager's certificate (verification stays on)."
+    ),
+]
+
+
+def _client(url: str, user: str, password_file: Path, ca_file: Path | None) -> WazuhClient:
+    from dcops.collectors.wazuh import WazuhClient
+
+    try:
+        password = password_file.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"--password-file {password_file}: {exc.strerror}") from exc
+    return WazuhClient(url, user, password, verify=str(ca_file) if ca_file else True)
+
+
+@wazuh_app.command("agents")
+def wazuh_agents(
+    url: UrlOpt,
+    password_file: PwFileOpt,
+    user: UserOpt = "wazuh",
+    ca_file: CaOpt = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+) -> None:
+    """List Wazuh agents (Tác tử / Agents)."""
+    from rich.table import Table
+
+    with _client(url, user, password_file, ca_file) as c:
+        agents = c.agents(status)
+    t = Table("ID", "Tên / Name", "IP", "Trạng thái / Status", "OS", "Phiên bản / Version")
+    for a in agents:
+        t.add_row(
+            a.get("id", ""),
+            a.get("name", ""),
+            a.get("ip", ""),
+            a.get("status", ""),
+            (a.get("os") or {}).get("name", ""),
+            a.get("version", ""),
+        )
+    Console().print(t)
+
+
+@wazuh_app.command("sca")
+def wazuh_sca(
+    agent_id: Annotated[str, typer.Argument(help="Agent id, e.g. 001.")],
+    url: UrlOpt,
+    password_file: PwFileOpt,
+    user: UserOpt = "wazuh",
+    ca_file: CaOpt = None,
+) -> None:
+    """SCA policy scores and failed checks of one agent (Đánh giá cấu hình / SCA)."""
+    from rich.table import Table
+
+    console = Console()
+    with _client(url, user, password_file, ca_file) as c:
+        for p in c.sca_policies(agent_id):
+            console.print(
+                f"[bold]{p.get('name')}[/] ({p.get('policy_id')}): "
+                f"điểm / score {p.get('score')}%, đạt / pass {p.get('pass')}, "
+                f"không đạt / fail {p.get('fail')}",
+                highlight=False,
+            )
+            t = Table("ID", "Kiểm tra / Check", "Kết quả / Result")
+            for ch in c.sca_checks(agent_id, str(p.get("policy_id")), result="failed"):
+                t.add_row(str(ch.get("id")), str(ch.get("title")), str(ch.get("result")))
+            console.print(t)
+
+
+@wazuh_app.command("alerts")
+def wazuh_alerts(
+    path: Annotated[Path, typer.Argument(help="alerts.json of the manager.")] = Path(
+        "/var/ossec/logs/alerts/alerts.json"
+    ),
+    once: Annotated[bool, typer.Option(help="Read what is there and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
+    spool: SpoolOpt = None,
+    detect: DetectOpt = False,
+    rules: RulesOpt = None,
+    db: DbOpt = None,
+    max_backlog: MaxBacklogOpt = 1_000_000,
+) -> None:
+    """Tail Wazuh alerts.json into the spool (logsource wazuh/alerts)."""
+    from dcops.collectors.logfile import FileTailer
+    from dcops.collectors.wazuh import WazuhAlertNormaliser
+
+    sp = open_spool(spool, max_backlog)
+    t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser())
+    stop = _stop_event()
+    with detection(sp, detect, rules, db):
+        while True:
+            t.poll()
+            if once or stop.wait(interval):
+                break
+        t.close()
+    Console(stderr=True).print(f"wazuh: {t.published} alerts spooled", highlight=False)
+    sp.close()
+
+
 def register(collect: typer.Typer) -> None:
     """Add this area's commands to the `collect` group."""
     collect.command("syslog")(syslog)
     collect.command("logs")(logs)
+    collect.add_typer(wazuh_app, name="wazuh")

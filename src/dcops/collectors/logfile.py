@@ -6,10 +6,12 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from dcops.collectors.parsers import Normaliser
 from dcops.errors import CollectorError
@@ -26,6 +28,37 @@ class OffsetStore(Protocol):
 
     def save_checkpoint(self, name: str, value: str) -> None:
         """Save durably."""
+        ...
+
+
+class LineNormaliser(Protocol):
+    """Turns lines into Events (dcops.collectors.parsers.Normaliser, the Wazuh alert reader)."""
+
+    stats: Counter[str]
+
+    @property
+    def pending(self) -> bool:
+        """Lines are held back (an incomplete audit event)."""
+        ...
+
+    @property
+    def pending_serials(self) -> tuple[str, ...]:
+        """Ids of held-back multi-line events."""
+        ...
+
+    def line(
+        self,
+        raw: str,
+        *,
+        id_parts: tuple[Any, ...],
+        received: datetime | None = None,
+        peer: str = "",
+    ) -> list[Event]:
+        """Normalise one line."""
+        ...
+
+    def flush(self) -> list[Event]:
+        """Complete held-back events."""
         ...
 
 
@@ -55,10 +88,11 @@ class FileTailer:
         batch_lines: int = 1000,
         from_end: bool = False,
         audit_idle: float = 1.0,
+        normaliser: LineNormaliser | None = None,
     ) -> None:
         self.path = Path(path)
         self.sink, self.store = sink, store
-        self.normaliser = Normaliser(source, default_host=host)
+        self.normaliser: LineNormaliser = normaliser or Normaliser(source, default_host=host)
         self.batch_lines = batch_lines
         self.from_end = from_end
         self.audit_idle = audit_idle  # seconds without new data before held audit records flush

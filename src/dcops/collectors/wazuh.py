@@ -1,0 +1,221 @@
+"""Wazuh: an httpx client for the manager API (JWT, agents, SCA) and alerts.json lines as Events.
+
+TLS verification is on by default; pass the manager's CA file (`verify="/path/ca.pem"`) rather
+than turning it off. `verify=False` exists for a lab only and is never the default.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from dcops.errors import CollectorError
+from dcops.model.event import Event, LogSource
+
+_PAGE = 500
+
+
+class WazuhError(CollectorError):
+    """The Wazuh API refused a request or answered something unexpected."""
+
+
+class WazuhClient:
+    """Minimal, dependable Wazuh manager API client (sync httpx)."""
+
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password: str,
+        *,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._auth = (user, password)
+        self._token: str | None = None
+        tls: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
+        self._http = httpx.Client(base_url=self.url, verify=tls, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> WazuhClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def authenticate(self) -> str:
+        """POST /security/user/authenticate with basic auth; keeps and returns the JWT."""
+        r = self._send("POST", "/security/user/authenticate", auth=self._auth)
+        token = (r.get("data") or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise WazuhError(f"{self.url}/security/user/authenticate: no token in the answer")
+        self._token = token
+        return token
+
+    def _send(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise WazuhError(f"{self.url}{path}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise WazuhError(f"{method} {self.url}{path}: HTTP {resp.status_code} {_detail(resp)}")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise WazuhError(f"{self.url}{path}: expected JSON, got {resp.text[:80]!r}") from exc
+        if not isinstance(body, dict) or body.get("error", 0) not in (0, None):
+            raise WazuhError(f"{self.url}{path}: API error {body!r:.200}")
+        return body
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET with the JWT; re-authenticates once when the token expired."""
+        if self._token is None:
+            self.authenticate()
+        for attempt in (1, 2):
+            try:
+                return self._send(
+                    "GET", path, params=params, headers={"Authorization": f"Bearer {self._token}"}
+                )
+            except WazuhError as exc:
+                if attempt == 1 and "HTTP 401" in str(exc):
+                    self.authenticate()
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def items(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every affected item of a listing endpoint, page by page (offset/limit)."""
+        offset = 0
+        while True:
+            data = self.get(path, {**(params or {}), "offset": offset, "limit": _PAGE}).get("data")
+            if not isinstance(data, dict) or "affected_items" not in data:
+                raise WazuhError(f"{self.url}{path}: no data.affected_items in the answer")
+            page = data["affected_items"]
+            yield from page
+            offset += len(page)
+            if not page or offset >= int(data.get("total_affected_items", 0)):
+                return
+
+    def agents(self, status: str | None = None) -> list[dict[str, Any]]:
+        """GET /agents (optionally by status: active, disconnected, never_connected, pending)."""
+        return list(self.items("/agents", {"status": status} if status else None))
+
+    def sca_policies(self, agent_id: str) -> list[dict[str, Any]]:
+        """GET /sca/{agent_id}: policy summaries (pass, fail, score)."""
+        return list(self.items(f"/sca/{agent_id}"))
+
+    def sca_checks(
+        self, agent_id: str, policy_id: str, result: str | None = None
+    ) -> list[dict[str, Any]]:
+        """GET /sca/{agent_id}/checks/{policy_id}, optionally only passed/failed/not applicable."""
+        return list(
+            self.items(
+                f"/sca/{agent_id}/checks/{policy_id}", {"result": result} if result else None
+            )
+        )
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        return f"{body.get('title', '')}: {body.get('detail', '')}"
+    except ValueError:
+        return resp.text[:120]
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+class WazuhAlertNormaliser:
+    """alerts.json lines -> Events (logsource product wazuh, service alerts; flattened fields)."""
+
+    def __init__(self, source: str = "wazuh", default_host: str = "") -> None:
+        self.source = source
+        self.default_host = default_host
+        self.stats: Counter[str] = Counter()
+        self.pending = False
+        self.pending_serials: tuple[str, ...] = ()
+
+    def flush(self) -> list[Event]:
+        """Nothing is held back."""
+        return []
+
+    def line(
+        self,
+        raw: str,
+        *,
+        id_parts: tuple[Any, ...],
+        received: datetime | None = None,
+        peer: str = "",
+    ) -> list[Event]:
+        """One alert; a line that is not a JSON object becomes a raw event."""
+        received = received or datetime.now(UTC)
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            self.stats["raw"] += 1
+            return [
+                Event(
+                    Event.make_id(self.source, raw, *id_parts),
+                    received,
+                    self.source,
+                    LogSource(),
+                    {"message": raw},
+                    raw,
+                    parsed=False,
+                )
+            ]
+        f: dict[str, Any] = {}
+        _flatten("", doc, f)
+        agent = doc.get("agent") or {}
+        rule = doc.get("rule") or {}
+        data = doc.get("data") or {}
+        f["host.name"] = agent.get("name") or self.default_host or peer
+        f["message"] = doc.get("full_log") or rule.get("description", "")
+        f["event.severity"] = rule.get("level")
+        f["event.action"] = rule.get("description", "")
+        for src, dst in (
+            ("srcip", "source.ip"),
+            ("srcuser", "user.name"),
+            ("dstuser", "user.target.name"),
+        ):
+            if data.get(src):
+                f[dst] = data[src]
+        ts = _ts(doc.get("timestamp")) or received
+        alert_id = doc.get("id")
+        eid = (
+            Event.make_id(self.source, agent.get("id", ""), alert_id)
+            if alert_id
+            else Event.make_id(self.source, raw, *id_parts)
+        )
+        self.stats["parsed"] += 1
+        return [Event(eid, ts, self.source, LogSource("wazuh", "alerts"), f, raw)]
+
+
+def _ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
