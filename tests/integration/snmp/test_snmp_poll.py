@@ -102,3 +102,27 @@ def test_v3_protocol_matrix_against_snmpd(tmp_path: Path) -> None:
 
     with Snmpd(tmp_path / "snmpd", [port], users=users, sys_name="matrix"):
         assert asyncio.run(get_all()) == [b"matrix"] * len(users)
+
+
+def test_v3_device_replaced_with_new_engine_id_is_rediscovered(tmp_path: Path) -> None:
+    from dcops.collectors.snmp.client import SnmpClient
+    from dcops.collectors.snmp.poller import target_for
+    from dcops.lab.snmp import free_udp_ports
+
+    port = free_udp_ports(1)[0]
+    client = SnmpClient(target_for(v3_device("fw1", port), allow_v2c=False))
+
+    async def name() -> object:
+        return (await client.get(["1.3.6.1.2.1.1.5.0"]))["1.3.6.1.2.1.1.5.0"].value
+
+    loop = asyncio.new_event_loop()
+    try:
+        with Snmpd(tmp_path / "a", [port], sys_name="old", engine_id="dcops-old-engine"):
+            assert loop.run_until_complete(name()) == b"old"
+        first = client.engine.engine_id
+        with Snmpd(tmp_path / "b", [port], sys_name="new", engine_id="dcops-new-engine"):
+            assert loop.run_until_complete(name()) == b"new"
+        assert client.engine.engine_id != first
+    finally:
+        client.close()
+        loop.close()

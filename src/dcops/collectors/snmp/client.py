@@ -193,8 +193,11 @@ class SnmpClient:
                     self.engine = got.engine
                     self.engine.learnt_at = time.monotonic()
                     continue
+                if reason == "unknown engine id":  # device replaced or re-keyed: rediscover
+                    await self._discover()
+                    continue
                 raise SnmpError("auth", f"agent refused the request: {reason}")
-            raise SnmpError("auth", "agent keeps reporting not in time window")
+            raise SnmpError("auth", "agent keeps refusing after engine resynchronisation")
         version = 0 if t.version == "1" else 1
         community = t.community.encode()
 
