@@ -190,6 +190,15 @@ def run_sqlite(path: Path, rules: list[SigmaRule]) -> tuple[float, float, int, i
     return time.perf_counter() - t, time.process_time() - c, alerts, unconverted
 
 
+def calibrate() -> float:
+    """CPU seconds for 10 million Python additions: how loaded and fast this core is right now."""
+    c = time.process_time()
+    x = 0
+    for i in range(10_000_000):
+        x += i
+    return time.process_time() - c
+
+
 def main() -> None:
     """Generate, run the three contenders, print figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -203,6 +212,8 @@ def main() -> None:
         sys.exit(f"no SigmaHQ Linux rules under {args.sigmahq}")
     coll = SigmaCollection.load_ruleset([str(d) for d in dirs])
     rules = [r for r in coll.rules if isinstance(r, SigmaRule)]
+    print(f"calibration: 10M Python additions took {calibrate():.2f} CPU s "
+          "(an idle modern core: ~0.4 s; higher means a loaded or slower machine)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         t = time.perf_counter()

@@ -28,7 +28,7 @@ def _time(v: Any) -> datetime:
     if isinstance(v, int | float):
         return datetime.fromtimestamp(v, UTC)
     if isinstance(v, str) and v:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00") if v.endswith("Z") else v)
+        dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
         return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return datetime.fromtimestamp(0, UTC)
 

@@ -81,6 +81,12 @@ CASES = [
      {"name": ["/etc/", "/etc/shadow"]}, True),
     ("  sel:\n    name|contains: gshadow\n  condition: sel",
      {"name": ["/etc/", "/etc/shadow"]}, False),
+    ("  sel:\n    User|neq: root\n  condition: sel", {"User": "ROOT"}, False),
+    ("  sel:\n    User|neq: root\n  condition: sel", {"User": "admin"}, True),
+    ("  sel:\n    Image|utf16be|base64|contains: 'ab'\n  condition: sel",
+     {"Image": "x" + base64.b64encode("ab".encode("utf-16be")).decode()}, True),
+    ("  sel:\n    Image|utf16|base64|contains: 'ab'\n  condition: sel",
+     {"Image": "x" + base64.b64encode("\ufeffab".encode("utf-16le")).decode()}, True),
     ("  sel:\n    Image|wide|base64offset|contains: 'ab'\n  condition: sel",
      {"Image": base64.b64encode("xab".encode("utf-16le")).decode()}, True),
 ]
