@@ -41,3 +41,12 @@ def test_every_alert_has_a_promtool_case_before_and_after_for() -> None:
     for a in _alerts():
         cases = tested.get(str(a["alert"]), [])
         assert True in cases and False in cases, f"{a['alert']}: needs firing and not-firing cases"
+
+
+def test_node_targets_are_file_sd_with_site_and_host() -> None:
+    groups = yaml.safe_load((MON / "prometheus" / "targets" / "node.yml").read_text())
+    assert groups, "generate with: dcops collect node-targets -o <this file>"
+    for g in groups:
+        (target,) = g["targets"]
+        assert target.rsplit(":", 1)[1] == "9100"
+        assert g["labels"]["site"] and g["labels"]["host"]
