@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import tzinfo
 from pathlib import Path
@@ -14,6 +15,7 @@ from dcops.detect.index import RuleBucket
 from dcops.detect.loader import RuleSet, load_rules
 from dcops.model.event import Detection, Event, LogSource
 
+log = logging.getLogger("dcops.detect")
 HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "host")
 _SWEEP_EVERY = 10_000
 
@@ -44,6 +46,8 @@ class Engine:
                 self._corr.setdefault(rid, []).append(st)
         self._output = {r.id: bool(r.extra.get("output", True)) for r in self.rules}
         self._seen = 0
+        for rej in ruleset.rejected:  # never skipped silently
+            log.warning("rule not loaded: %s %s: %s", rej.path, rej.rule, rej.reason)
 
     @classmethod
     def from_dirs(cls, dirs: Iterable[str | Path], *, max_groups: int = 100_000) -> Engine:

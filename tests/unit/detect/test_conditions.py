@@ -64,3 +64,11 @@ def test_unsupported_rule_is_reported(tmp_path) -> None:  # type: ignore[no-unty
     reasons = " | ".join(r.reason for r in rs.rejected)
     assert "placeholder" in reasons
     assert len(rs.rejected) == 2
+
+
+def test_engine_logs_rejected_rules(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    bad = rule("  sel:\n    Image|expand: '%admins%'\n  condition: sel")
+    (tmp_path / "bad.yml").write_text(bad)
+    with caplog.at_level("WARNING", logger="dcops.detect"):
+        Engine.from_dirs([tmp_path])
+    assert "placeholder" in caplog.text and "bad.yml" in caplog.text
