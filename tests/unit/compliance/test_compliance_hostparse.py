@@ -52,3 +52,39 @@ def test_hardened_host(hardened_output: str) -> None:
     assert f["logging.forwarding"] is True
     assert f["malware.signature_age_days"] == 0.12
     assert f["sudo.logfile"] == "/var/log/sudo.log"
+
+
+def _pem(days_left: int) -> str:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal")])
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - timedelta(days=30))
+            .not_valid_after(now + timedelta(days=days_left, hours=1))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_tls_endpoints_legacy_protocols_and_expiry(bare_output: str) -> None:
+    tls = f"== port 443\naccepts tls1\n{_pem(10)}== port 8443\n{_pem(200)}"
+    out = bare_output.replace("@@DCOPS@@ tls\n", f"@@DCOPS@@ tls\n{tls}")
+    f = _facts(out)
+    assert f["tls.endpoints"] == 2
+    assert f["tls.legacy_protocols"] == ["443:tls1"]
+    assert f["tls.min_days_left"] == 10
+
+
+def test_host_side_restic_snapshot_age(bare_output: str) -> None:
+    snap = '[{"time":"2026-11-21T23:00:00.123456789Z","short_id":"ab12cd34"}]'
+    out = bare_output.replace("@@DCOPS@@ pki\n", f"@@DCOPS@@ restic\n{snap}\n@@DCOPS@@ rc 0\n"
+                              "@@DCOPS@@ pki\n")
+    f = _facts(out)
+    assert f["backup.last_snapshot_age_h"] == 1.0 and f["backup.encrypted"] is True

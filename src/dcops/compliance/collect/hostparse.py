@@ -273,6 +273,23 @@ def tls(out: str, put: Setter, now: datetime) -> None:
         put("tls.min_days_left", min(days), f"leaf certificates expire in {days} days")
 
 
+def restic(out: str, put: Setter, now: datetime) -> None:
+    """`dcops-restic snapshots --json --latest 1` on the host (backup role), when present."""
+    text = out.strip()
+    if not text.startswith("["):
+        return  # no backup role on this host, or restic failed: the record keeps the error
+    snaps = json.loads(text)
+    put("backup.encrypted", True, "restic repository (always encrypted)")
+    if not snaps:
+        put("backup.last_snapshot_age_h", float("inf"), "no snapshot in the repository")
+        return
+    newest = max(snaps, key=lambda s: s["time"])
+    stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", newest["time"])
+                                   .replace("Z", "+00:00"))
+    put("backup.last_snapshot_age_h", round((now - stamp).total_seconds() / 3600, 2),
+        f"snapshot {newest.get('short_id', '')} at {newest['time']}")
+
+
 def parse_host(ev: Evidence, host: str, records: dict[str, str],
                sections: dict[str, tuple[str, int]], now: datetime | None = None) -> None:
     """Derive every fact of `host` from its sections; `records` maps section -> record id."""
@@ -298,6 +315,7 @@ def parse_host(ev: Evidence, host: str, records: dict[str, str],
         ("sysctl", lambda: sysctl(text.get("sysctl", ""), setter("sysctl"))),
         ("sudo", lambda: sudo(text.get("sudo", ""), setter("sudo"))),
         ("pki", lambda: pki(text.get("pki", ""), setter("pki"), moment)),
+        ("restic", lambda: restic(text.get("restic", ""), setter("restic"), moment)),
         ("tls", lambda: tls(text.get("tls", ""), setter("tls"), moment)),
     ]
     for section, handler in handlers:

@@ -40,6 +40,8 @@ SECTIONS: dict[str, str] = {
               "net.ipv4.tcp_syncookies net.ipv4.conf.all.accept_source_route "
               "net.ipv4.ip_forward kernel.randomize_va_space 2>&1",
     "sudo": "grep -rhE '^[[:space:]]*Defaults' /etc/sudoers /etc/sudoers.d/ 2>/dev/null",
+    "restic": "[ -x /usr/local/sbin/dcops-restic ] && timeout 60 /usr/local/sbin/dcops-restic "
+              "snapshots --json --latest 1 2>&1; true",
     "pki": "for f in /etc/ssl/dcops/host.crt /etc/ssl/dcops/chain.pem "
            "/etc/ssl/dcops/issuing-ca.crl; do [ -r $f ] && { echo \"== $f\"; cat $f; }; done; true",
     "tls": "for p in " + " ".join(map(str, TLS_PORTS)) + "; do "
