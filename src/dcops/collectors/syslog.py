@@ -21,7 +21,7 @@ from dcops.errors import CollectorError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
 
-_Item = tuple[bytes, str, float] | None
+_Item = tuple[list[bytes], str, float] | None
 _MAX_LEN_DIGITS = 9
 
 
@@ -62,6 +62,32 @@ def server_tls_context(
     return ctx
 
 
+def split_frames(buf: bytes) -> tuple[list[bytes], bytes]:
+    """Split complete RFC 6587 frames (octet counting or newline) off; return them and the rest."""
+    frames: list[bytes] = []
+    pos, end = 0, len(buf)
+    while pos < end:
+        if 48 <= buf[pos] <= 57:  # a digit: octet counting, LEN SP MSG
+            sp = buf.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
+            if sp > pos and buf[pos:sp].isdigit():
+                n = int(buf[pos:sp])
+                if end < sp + 1 + n:
+                    break
+                frames.append(buf[sp + 1 : sp + 1 + n].rstrip(b"\r\n"))
+                pos = sp + 1 + n
+                continue
+            if sp < 0 and end - pos <= _MAX_LEN_DIGITS:
+                break
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            break
+        frame = buf[pos:nl].rstrip(b"\r\x00")
+        pos = nl + 1
+        if frame:
+            frames.append(frame)
+    return frames, buf[pos:]
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, server: SyslogServer) -> None:
         self.server = server
@@ -79,7 +105,8 @@ class SyslogServer:
         self.stats = self.cfg.stats
         self.normaliser = Normaliser("syslog")
         self.ports: dict[str, int] = {}
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(self.cfg.queue_size)
+        # Items are the frames of one read (up to 64 KiB), so the bound is in reads, not messages.
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max(1, self.cfg.queue_size // 64))
         self._servers: list[asyncio.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -118,7 +145,7 @@ class SyslogServer:
         """Queue a UDP datagram without blocking; count it as dropped if the queue is full."""
         self.stats["received"] += 1
         try:
-            self._queue.put_nowait((data, peer, time.time()))
+            self._queue.put_nowait(([data], peer, time.time()))
         except asyncio.QueueFull:
             self.stats["dropped_udp"] += 1
 
@@ -130,14 +157,15 @@ class SyslogServer:
                 data = await reader.read(65536)
                 if not data:
                     break
-                buf += data
-                buf = await self._frames(buf, peer)
+                frames, buf = split_frames(buf + data)
                 if len(buf) > self.cfg.max_message * 2:
                     self.stats["framing_errors"] += 1
-                    await self._put(buf, peer)
+                    frames.append(buf)
                     buf = b""
+                if frames:
+                    await self._put(frames, peer)
             if buf.strip():
-                await self._put(buf.rstrip(b"\r\n"), peer)
+                await self._put([buf.rstrip(b"\r\n")], peer)
         except (ConnectionError, ssl.SSLError):
             self.stats["connection_errors"] += 1
         finally:
@@ -145,41 +173,25 @@ class SyslogServer:
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
 
-    async def _frames(self, buf: bytes, peer: str) -> bytes:
-        """Put every complete frame on the queue; return the incomplete rest."""
-        while buf:
-            if buf[:1].isdigit():  # RFC 6587 octet counting: LEN SP MSG
-                sp = buf.find(b" ", 0, _MAX_LEN_DIGITS + 1)
-                if sp > 0 and buf[:sp].isdigit():
-                    n = int(buf[:sp])
-                    if len(buf) < sp + 1 + n:
-                        return buf
-                    await self._put(buf[sp + 1 : sp + 1 + n].rstrip(b"\r\n"), peer)
-                    buf = buf[sp + 1 + n :]
-                    continue
-                if sp < 0 and len(buf) <= _MAX_LEN_DIGITS:
-                    return buf
-            nl = buf.find(b"\n")
-            if nl < 0:
-                return buf
-            frame = buf[:nl].rstrip(b"\r\x00")
-            buf = buf[nl + 1 :]
-            if frame:
-                await self._put(frame, peer)
-        return buf
+    async def _put(self, frames: list[bytes], peer: str) -> None:
+        """Queue the frames of one read; waits while the queue is full (TCP backpressure)."""
+        self.stats["received"] += len(frames)
+        await self._queue.put((frames, peer, time.time()))
 
-    async def _put(self, frame: bytes, peer: str) -> None:
-        self.stats["received"] += 1
-        await self._queue.put((frame, peer, time.time()))
-
-    def _normalise(self, item: tuple[bytes, str, float]) -> list[Event]:
-        data, peer, t = item
-        self._seq += 1
+    def _normalise(self, item: tuple[list[bytes], str, float]) -> list[Event]:
+        frames, peer, t = item
         received = datetime.fromtimestamp(t, UTC)
-        text = data.decode("utf-8", "replace")
-        return self.normaliser.line(
-            text, id_parts=(peer, repr(t), self._seq), received=received, peer=peer
-        )
+        rt = repr(t)
+        out: list[Event] = []
+        for data in frames:
+            self._seq += 1
+            out += self.normaliser.line(
+                data.decode("utf-8", "replace"),
+                id_parts=(peer, rt, self._seq),
+                received=received,
+                peer=peer,
+            )
+        return out
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
