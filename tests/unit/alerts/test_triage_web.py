@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,11 @@ from dcops.triage import create_app
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
-    s = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Users and alerts made once (argon2 is deliberately slow); each test gets a copy."""
+    path = tmp_path_factory.mktemp("console") / "alerts.db"
+    s = AlertStore(f"sqlite:///{path}")
     users = Users(s.engine)
     for name, role in (("ana", "analyst"), ("aud", "auditor"), ("eng", "engineer"),
                        ("adm", "admin")):
@@ -29,6 +32,15 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
                         site="bien_hoa", system="lgsp", tags=("attack.t1110",)),
               Detection("r2", "Port scan", "low", T0, ("e2",), key="db01", host="db01",
                         site="long_khanh", system="portal")])
+    s.close()  # the last connection closing checkpoints the WAL into the file
+    assert not path.with_name("alerts.db-wal").exists()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, template_db: Path) -> Iterator[AlertStore]:
+    shutil.copy(template_db, tmp_path / "alerts.db")
+    s = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
     yield s
     s.close()
 
