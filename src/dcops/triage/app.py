@@ -24,6 +24,7 @@ from dcops.triage.render import render
 from dcops.triage.security import (
     ForbiddenError,
     LoginRequiredError,
+    NotFoundError,
     check_csrf,
     csrf_token,
 )
@@ -130,6 +131,12 @@ async def on_forbidden(request: Request, exc: Exception) -> Response:
                   message=str(exc))
 
 
+async def on_not_found(request: Request, exc: Exception) -> Response:
+    """404 page."""
+    return render(request, "error.html", status_code=404, title="404 Not found / Không tìm thấy",
+                  message=str(exc))
+
+
 async def on_dcops_error(request: Request, exc: Exception) -> Response:
     """A refused action (e.g. an illegal transition) is a 409 with the reason."""
     return render(request, "error.html", status_code=409, title="Refused / Bị từ chối",
@@ -156,7 +163,7 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
                    max_age=SESSION_HOURS * 3600, same_site="strict", https_only=secure_cookies),
     ]
     handlers = {LoginRequiredError: on_login_required, ForbiddenError: on_forbidden,
-                DcopsError: on_dcops_error}
+                NotFoundError: on_not_found, DcopsError: on_dcops_error}
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers=handlers)
     app.state.backend = backend

@@ -10,10 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dcops.errors import DcopsError
 from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend
 from dcops.triage.render import render
-from dcops.triage.security import require
+from dcops.triage.security import NotFoundError, require
 
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
          "30d": timedelta(days=30)}
@@ -95,7 +94,7 @@ async def alert_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         alert = store.get(alert_id)
         if alert is None:
-            raise DcopsError(f"alert {alert_id} does not exist / không tồn tại")
+            raise NotFoundError(f"alert {alert_id} does not exist / không tồn tại")
         return {"alert": alert, "notes": store.notes(alert_id),
                 "history": store.audit_records(target=f"alert:{alert_id}"),
                 "silences": store.silences(alert_id)}
@@ -133,7 +132,7 @@ async def incident_page(request: Request) -> Response:
     def load() -> dict[str, Any]:
         inc = store.incident(inc_id)
         if inc is None:
-            raise DcopsError(f"incident {inc_id} does not exist / không tồn tại")
+            raise NotFoundError(f"incident {inc_id} does not exist / không tồn tại")
         return {"incident": inc, "alerts": store.query(incident_id=inc_id),
                 "history": store.audit_records(target=f"incident:{inc_id}")}
 

@@ -25,6 +25,10 @@ class ForbiddenError(Exception):
     """The session's role may not do this (or the CSRF token is missing or wrong): HTTP 403."""
 
 
+class NotFoundError(Exception):
+    """The alert or incident does not exist: HTTP 404."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionUser:
     """Who is logged in, as kept in the signed session cookie."""

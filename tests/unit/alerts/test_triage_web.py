@@ -184,3 +184,10 @@ def test_webhook_bearer_token(store: AlertStore) -> None:
     r = c.post("/api/v1/alertmanager/webhook", json={"version": "2"},
                headers={"Authorization": "Bearer s3cret"})
     assert r.status_code == 400 and "version" in r.json()["error"]
+
+
+def test_unknown_alert_is_404(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    assert c.get("/alerts/999").status_code == 404
+    assert c.get("/incidents/999").status_code == 404
