@@ -36,11 +36,11 @@ def validate_findings(document: dict[str, Any]) -> None:
         raise ComplianceError(f"findings.json invalid at /{path}: {exc.message}") from exc
 
 
-def summary_svg(report: SystemReport, width: int = 640) -> Markup:
+def summary_svg(report: SystemReport, width: int = 680) -> Markup:
     """Stacked horizontal bars per requirement group (inline SVG, no scripts)."""
-    bar_h, gap, label_w = 22, 8, 190
+    bar_h, gap, label_w = 22, 8, 270
     groups = [g for g in GROUPS if any(f.group == g for f in report.findings)]
-    height = len(groups) * (bar_h + gap) + 40
+    height = len(groups) * (bar_h + gap) + 50
     scale = width - label_w - 50
     total_max = max((sum(report.counts(g).values()) for g in groups), default=1) or 1
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -48,8 +48,8 @@ def summary_svg(report: SystemReport, width: int = 640) -> Markup:
     for i, group in enumerate(groups):
         y = i * (bar_h + gap)
         vi, en = GROUPS[group]
-        parts.append(f'<text x="0" y="{y + 15}" font-size="10">{escape(group)} '
-                     f'{escape(vi)} / {escape(en)}</text>')
+        parts.append(f'<text x="0" y="{y + 10}" font-size="9">{escape(group)} {escape(vi)}</text>'
+                     f'<text x="0" y="{y + 20}" font-size="8" fill="#555">{escape(en)}</text>')
         x = float(label_w)
         for verdict, n in report.counts(group).items():
             if not n:
@@ -61,13 +61,12 @@ def summary_svg(report: SystemReport, width: int = 640) -> Markup:
                          f'text-anchor="middle">{n}</text>')
             x += w
     y = len(groups) * (bar_h + gap) + 10
-    x = 0.0
-    for verdict in Verdict:
+    for i, verdict in enumerate(Verdict):
         vi, en = VERDICT_LABELS[verdict]
-        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{COLOURS[verdict]}"/>'
-                     f'<text x="{x + 14}" y="{y + 9}" font-size="9">{escape(vi)} / '
+        x, yy = (i % 3) * 226, y + (i // 3) * 16
+        parts.append(f'<rect x="{x}" y="{yy}" width="10" height="10" fill="{COLOURS[verdict]}"/>'
+                     f'<text x="{x + 14}" y="{yy + 9}" font-size="8.5">{escape(vi)} / '
                      f'{escape(en)}</text>')
-        x += 128
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
 
