@@ -126,3 +126,22 @@ def test_v3_device_replaced_with_new_engine_id_is_rediscovered(tmp_path: Path) -
     finally:
         client.close()
         loop.close()
+
+
+def test_v1_device_is_walked_with_getnext(snmpd: Snmpd) -> None:
+    from dcops.model.site import Device, Secret, SnmpCredentials
+
+    old = Device("old-rtr", "127.0.0.1", "tan-phu", "district_router", "cisco_router",
+                 SnmpCredentials("1", snmpd.ports[0], community=Secret(snmpd.community)))
+    poller = Poller([old], load_profiles(PROFILES), allow_v2c=True, timeout=1.0, retries=1)
+    try:
+        (s,) = asyncio.run(poller.poll_all())
+    finally:
+        poller.close()
+    assert s.ok, s.error
+    assert s.scalars["sysName"].value == b"lab-snmpd"
+    rows = s.tables["ifTable"]
+    assert rows  # walked row by row with GETNEXT
+    first = next(iter(rows.values()))
+    assert "1.3.6.1.2.1.2.2.1.8" in first  # ifOperStatus
+    assert "1.3.6.1.2.1.31.1.1.1.6" not in first  # no Counter64 in v1: absent, not an error

@@ -24,6 +24,7 @@ from dcops.collectors.snmp.message import (
 from dcops.collectors.snmp.usm import UsmError, UsmUser
 
 USM_STATS = "1.3.6.1.6.3.15.1.1."
+TOO_BIG, NO_SUCH_NAME = 1, 2
 REPORT_REASONS = {
     "1.3.6.1.6.3.15.1.1.1.0": "unsupported security level",
     "1.3.6.1.6.3.15.1.1.2.0": "not in time window",
@@ -37,9 +38,11 @@ REPORT_REASONS = {
 class SnmpError(Exception):
     """A request failed; `kind` is the error class used as a metric label."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, status: int = 0, index: int = 0) -> None:
         super().__init__(message)
         self.kind = kind  # timeout, auth, decode, refused, agent
+        self.status = status  # agent error-status (tooBig 1, noSuchName 2, ...)
+        self.index = index
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,23 +215,49 @@ class SnmpClient:
     def _check(pdu: ber.Pdu) -> ber.Pdu:
         if pdu.error_status:
             raise SnmpError("agent", f"agent error-status {pdu.error_status} "
-                            f"at varbind {pdu.error_index}")
+                            f"at varbind {pdu.error_index}", pdu.error_status, pdu.error_index)
         return pdu
 
     async def get(self, oids: list[str]) -> dict[str, ber.Value]:
-        """GET scalars; missing ones are left out."""
-        pdu = await self.request(ber.GET, oids)
-        return {o: v for o, v in pdu.varbinds if not v.is_exception}
+        """GET scalars; missing ones are left out (v1 noSuchName: dropped and asked again)."""
+        want = list(oids)
+        while want:
+            try:
+                pdu = await self.request(ber.GET, want)
+            except SnmpError as exc:
+                if exc.status == NO_SUCH_NAME and 0 < exc.index <= len(want):
+                    want.pop(exc.index - 1)
+                    continue
+                raise
+            return {o: v for o, v in pdu.varbinds if not v.is_exception}
+        return {}
 
     async def bulk_walk(self, columns: list[str], max_repetitions: int = 25,
                         max_rows: int = 10000) -> dict[str, dict[str, ber.Value]]:
-        """Walk several columns at once with GETBULK; returns column -> {index: value}."""
+        """Walk several columns at once with GETBULK (GETNEXT for v1): column -> {index: value}.
+
+        A tooBig answer halves the repetitions; a v1 noSuchName ends the column it points at.
+        """
         out: dict[str, dict[str, ber.Value]] = {c: {} for c in columns}
         last = {c: c for c in columns}
         active = list(columns)
+        v1 = self.target.version == "1"
+        budget = max_repetitions
         while active:
-            reps = max(1, max_repetitions // len(active)) if len(active) > 1 else max_repetitions
-            pdu = await self.request(ber.GETBULK, [last[c] for c in active], 0, reps)
+            reps = max(1, budget // len(active))
+            try:
+                if v1:
+                    pdu = await self.request(ber.GETNEXT, [last[c] for c in active])
+                else:
+                    pdu = await self.request(ber.GETBULK, [last[c] for c in active], 0, reps)
+            except SnmpError as exc:
+                if exc.status == TOO_BIG and not v1 and reps > 1:
+                    budget = max(1, budget // 2)
+                    continue
+                if exc.status == NO_SUCH_NAME and v1 and 0 < exc.index <= len(active):
+                    active.pop(exc.index - 1)
+                    continue
+                raise
             n = len(active)
             done: set[str] = set()
             for i, (oid, val) in enumerate(pdu.varbinds):
