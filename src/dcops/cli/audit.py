@@ -269,7 +269,9 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
     for c in controls:
         ref = c.refs.get(regime) or {}
         table.add_row(c.id, f"{c.name_vi}\n{c.name_en}", ",".join(map(str, c.levels)),
-                      c.evidence, f"{ref.get('item', '')} [{ref.get('status', '')}]",
+                      c.evidence, f"{ref.get('item', '')}; TCVN "
+                      f"{ref.get('tcvn11930') or ref.get('tcvn14423') or '-'} "
+                      f"[{ref.get('status', '')}]",
                       ", ".join(c.refs.get("iso27001") or []))
     console.print(table)
 
