@@ -20,7 +20,8 @@ from dcops.alerts.config import AlertsConfig
 from dcops.alerts.db import open_engine
 from dcops.alerts.models import OPEN_STATUSES, Alert, AlertFilter, normalise_severity
 from dcops.alerts.silencer import Silencer
-from dcops.alerts.timeutil import iso, now
+from dcops.alerts.timeutil import iso, now, parse
+from dcops.errors import AlertStoreError
 from dcops.model.event import Detection
 from dcops.model.sinks import DetectionSink
 
@@ -39,6 +40,13 @@ def row_to_alert(row: Any, event_ids: list[str] | None = None) -> Alert:
         fingerprint=row.fingerprint, assignee=row.assignee, incident_id=row.incident_id,
         created_at=row.created_at, acked_at=row.acked_at, resolved_at=row.resolved_at,
         event_ids=event_ids or [])
+
+
+def _stored_time(value: str, name: str) -> str:
+    try:
+        return iso(parse(value))
+    except ValueError as exc:
+        raise AlertStoreError(f"filter {name}: expected an ISO 8601 time, got {value!r}") from exc
 
 
 class AlertStore(Actions):
@@ -185,10 +193,10 @@ class AlertStore(Actions):
             conds.append(a.host == f.host)
         if f.incident_id is not None:
             conds.append(a.incident_id == f.incident_id)
-        if f.since:
-            conds.append(a.last_seen >= f.since)
+        if f.since:  # any ISO 8601 form is accepted; compared in the stored form
+            conds.append(a.last_seen >= _stored_time(f.since, "since"))
         if f.until:
-            conds.append(a.first_seen <= f.until)
+            conds.append(a.first_seen <= _stored_time(f.until, "until"))
         if f.text:
             like = f"%{f.text}%"
             conds.append(or_(a.rule_title.like(like), a.rule_id.like(like), a.host.like(like)))

@@ -207,6 +207,8 @@ def test_filters_and_counts(store: AlertStore) -> None:
     assert [a.rule_id for a in store.query(AlertFilter(system=["portal"]))] == ["r3"]
     assert [a.rule_id for a in store.query(AlertFilter(since="2026-11-22T04:00:00.000000Z"))] \
         == ["r2"]
+    assert [a.rule_id for a in store.query(AlertFilter(since="2026-11-22T11:00:00+07:00"))] \
+        == ["r2"]
     store.acknowledge(store.query(AlertFilter(severity=["low"]))[0].id, "ana")
     assert [a.rule_id for a in store.query(AlertFilter(status=["acknowledged"]))] == ["r2"]
     c = store.counts()
