@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.message import EngineState, decode, encode_community, encode_v3
@@ -100,3 +102,24 @@ def test_trap_map_rejects_bad_severity(tmp_path: Path) -> None:
     f.write_text("traps:\n  1.3.6.1.6.3.1.1.5.1: {name: coldStart, severity: loud}\n")
     with pytest.raises(ConfigError, match="severity 'loud'"):
         load_trap_map(f)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(max_size=300), flips=st.lists(st.integers(0, 10_000), max_size=6))
+def test_receiver_never_raises_on_garbage_or_mutated_packets(data: bytes, flips: list[int]) -> None:
+    r = _RX
+    r.handle(data, ADDR)
+    good = bytearray(_v2_trap("1.3.6.1.6.3.1.1.5.3"))
+    for f in flips:
+        good[f % len(good)] ^= 0xFF
+    r.handle(bytes(good), ADDR)
+    v3 = bytearray(_V3_TRAP)
+    for f in flips:
+        v3[f % len(v3)] = (v3[f % len(v3)] + 1) % 256
+    r.handle(bytes(v3), ADDR)
+
+
+_RX = TrapReceiver("127.0.0.1", 0, communities=["lab"], users=[USER])
+_V3_TRAP = encode_v3(1, USER, EngineState(bytes.fromhex("8000000001020304"), 1, 10), 10,
+                     ber.enc_response(3, [(ber.SNMP_TRAP_OID_0, ber.Value(
+                         ber.OID, "1.3.6.1.6.3.1.1.5.1"))], ber.TRAP_V2))
