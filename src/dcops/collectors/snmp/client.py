@@ -150,6 +150,8 @@ class SnmpClient:
                     self._waiter = None
                 try:
                     got = accept(data)
+                except UsmError as exc:
+                    raise SnmpError("auth", f"response refused: {exc}") from exc
                 except (ber.BerError, IndexError, ValueError) as exc:
                     raise SnmpError("decode", f"undecodable response: {exc}") from exc
                 if got is not None and got.msg_id == rid:
