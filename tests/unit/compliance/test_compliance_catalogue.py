@@ -56,3 +56,14 @@ def test_malformed_catalogue_is_reported(tmp_path: Path) -> None:
     (tmp_path / "x.yml").write_text("- {id: XX-1, group: SRV}\n", encoding="utf-8")
     with pytest.raises(CatalogueError, match=r"x\.yml"):
         load_catalogue(tmp_path)
+
+
+def test_shipped_profiles_load() -> None:
+    from dcops.compliance.catalogue import CATALOGUE_DIR
+
+    catalogue = load_catalogue()
+    profiles = sorted((CATALOGUE_DIR.parent / "profiles").glob("*.yml"))
+    assert len(profiles) >= 2
+    for path in profiles:
+        profile = load_profile(path, catalogue)
+        assert profile.regime in ("tt12", "nd331")
