@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dcops.collectors.parsers import Normaliser
 from dcops.errors import CollectorError
@@ -38,6 +39,7 @@ class SyslogConfig:
     batch: int = 500
     max_message: int = 64 * 1024
     audit_idle: float = 1.0  # seconds after which held-back audit records are flushed
+    drain_timeout: float = 5.0  # on stop, seconds to keep reading from connected peers
     stats: Counter[str] = field(default_factory=Counter)
 
 
@@ -111,6 +113,7 @@ class SyslogServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.Task[None] | None = None
         self._seq = 0
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Bind every enabled transport and start the writer."""
@@ -151,6 +154,10 @@ class SyslogServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         buf = b""
         try:
             while True:
@@ -224,9 +231,11 @@ class SyslogServer:
         """Stop listening, then publish everything already queued."""
         for srv in self._servers:
             srv.close()
-        for srv in self._servers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(srv.wait_closed(), 2)
+        if self._handlers:  # let connected peers' data already sent be read, for a while
+            _, late = await asyncio.wait(set(self._handlers), timeout=self.cfg.drain_timeout)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._udp:
             self._udp.close()
         if self._writer:
