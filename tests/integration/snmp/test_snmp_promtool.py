@@ -59,3 +59,18 @@ def test_alertmanager_routes_by_severity_and_site(labels: list[str], receiver: s
     out = _run("amtool", "config", "routes", "test", "--config.file",
                str(MON / "alertmanager" / "alertmanager.yml"), *labels)
     assert out.strip() == receiver
+
+
+def test_dashboard_queries_parse(tmp_path: Path) -> None:
+    """Every dashboard query is valid PromQL (checked as recording rules by promtool)."""
+    import json
+
+    import yaml
+
+    need("promtool")
+    dash = json.loads((MON / "dashboards" / "noc-overview.json").read_text())
+    rules = [{"record": f"dashboard:q{i}", "expr": t["expr"].replace("$site", ".*")}
+             for i, t in enumerate(t for p in dash["panels"] for t in p["targets"])]
+    f = tmp_path / "dash.rules.yml"
+    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    _run("promtool", "check", "rules", str(f))

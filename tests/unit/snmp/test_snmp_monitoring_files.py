@@ -50,3 +50,16 @@ def test_node_targets_are_file_sd_with_site_and_host() -> None:
         (target,) = g["targets"]
         assert target.rsplit(":", 1)[1] == "9100"
         assert g["labels"]["site"] and g["labels"]["host"]
+
+
+def test_dashboard_queries_use_metrics_the_collector_exposes() -> None:
+    import json
+    import re
+
+    known = ("dcops_snmp_", "snmp_if_", "snmp_cpu_", "snmp_temperature_", "snmp_storage_")
+    dash = json.loads((MON / "dashboards" / "noc-overview.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert exprs
+    for e in exprs:
+        for name in re.findall(r"\b((?:dcops_)?snmp_[a-z_]+)\b", e):
+            assert name.startswith(known), f"{name} in {e!r}"
