@@ -113,6 +113,12 @@ def _stop_event() -> threading.Event:
     return stop
 
 
+def _unix_spec(spec: str) -> tuple[str, str]:
+    """`PATH=HOST` (or just PATH: the host is this machine) for --unix-socket."""
+    path, _, host = spec.partition("=")
+    return path, host or socket.gethostname()
+
+
 def syslog(
     listen: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     udp_port: Annotated[int, typer.Option(help="UDP port (-1 disables).")] = 514,
@@ -122,6 +128,12 @@ def syslog(
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates.")] = None,
     require_client_cert: Annotated[bool, typer.Option(help="Mutual TLS.")] = False,
+    unix_socket: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also listen on a datagram socket PATH[=HOST] (e.g. a lab host's /dev/log)."
+        ),
+    ] = None,
     queue_size: Annotated[int, typer.Option(help="Messages held in memory at most.")] = 10_000,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
@@ -144,6 +156,7 @@ def syslog(
         tls_port=tls_port if tls_port >= 0 else None,
         tls=tls,
         queue_size=queue_size,
+        unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),
     )
     sp = open_spool(spool, max_backlog)
     console = Console(stderr=True)

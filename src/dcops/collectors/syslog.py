@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import ssl
 import time
 from collections import Counter
@@ -35,6 +37,7 @@ class SyslogConfig:
     tcp_port: int | None = 514
     tls_port: int | None = None
     tls: ssl.SSLContext | None = None
+    unix_sockets: dict[str, str] = field(default_factory=dict)  # socket path -> host name
     queue_size: int = 10_000
     batch: int = 500
     max_message: int = 64 * 1024
@@ -91,11 +94,13 @@ def split_frames(buf: bytes) -> tuple[list[bytes], bytes]:
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: SyslogServer) -> None:
+    def __init__(self, server: SyslogServer, host: str | None = None) -> None:
         self.server = server
+        self.host = host  # a local socket names its host; UDP uses the sender address
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.server.offer(data.rstrip(b"\r\n\x00"), str(addr[0]))
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        peer = self.host if self.host is not None else str(addr[0])
+        self.server.offer(data.rstrip(b"\r\n\x00"), peer)
 
 
 class SyslogServer:
@@ -114,6 +119,7 @@ class SyslogServer:
         self._writer: asyncio.Task[None] | None = None
         self._seq = 0
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._unix_transports: list[asyncio.BaseTransport] = []
 
     async def start(self) -> None:
         """Bind every enabled transport and start the writer."""
@@ -126,6 +132,8 @@ class SyslogServer:
                 )
                 self._udp = tr
                 self.ports["udp"] = tr.get_extra_info("sockname")[1]
+            for path, host in c.unix_sockets.items():
+                await self._unix(path, host)
             if c.tcp_port is not None:
                 await self._listen("tcp", c.tcp_port, None)
             if c.tls_port is not None:
@@ -136,6 +144,19 @@ class SyslogServer:
             await self.stop()
             raise CollectorError(f"syslog: cannot listen on {c.host}: {exc}") from exc
         self._writer = asyncio.create_task(self._write_loop())
+
+    async def _unix(self, path: str, host: str) -> None:
+        """A datagram socket like /dev/log (e.g. inside a lab host's root), for local daemons."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o666)  # noqa: S103 - /dev/log must be writable by every local daemon
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        tr, _ = await loop.create_datagram_endpoint(lambda: _Udp(self, host), sock=sock)
+        self._unix_transports.append(tr)
+        self.ports[f"unix:{path}"] = 0
 
     async def _listen(self, name: str, port: int, tls: ssl.SSLContext | None) -> None:
         srv = await asyncio.start_server(
@@ -238,6 +259,11 @@ class SyslogServer:
             await asyncio.gather(*late, return_exceptions=True)
         if self._udp:
             self._udp.close()
+        for tr in self._unix_transports:
+            tr.close()
+        for path in self.cfg.unix_sockets:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         if self._writer:
             await self._queue.put(None)
             await self._writer

@@ -235,3 +235,53 @@ def test_tcp_backpressure_loses_nothing() -> None:
     assert len(sink.events) == n
     assert sorted(int(e.fields["message"][1:]) for e in sink.events) == list(range(n))
     assert server.stats["dropped_udp"] == 0
+
+
+@needs_logger
+def test_unix_datagram_socket_like_dev_log(tmp_path: Path) -> None:
+    """A lab host's /dev/log served by the collector: its daemons log without a local rsyslog."""
+    import asyncio
+    import threading
+
+    from dcops.collectors.syslog import SyslogConfig, SyslogServer
+
+    sock = str(tmp_path / "log")
+    sink = _SlowSink()
+    server = SyslogServer(
+        sink,
+        SyslogConfig(udp_port=None, tcp_port=None, unix_sockets={sock: "lab-web1"}, audit_idle=0.2),
+    )
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        assert ready.wait(10)
+        assert (os.stat(sock).st_mode & 0o777) == 0o666
+        _logger(
+            "--socket",
+            sock,
+            "-t",
+            "sshd",
+            "-i",
+            "Failed password for root from 10.77.0.1 port 50000 ssh2",
+        )
+        _logger("--socket", sock, "-t", "su", "(to root) alice on pts/0")
+        deadline = time.monotonic() + 10
+        while len(sink.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(10)
+    assert not os.path.exists(sock)
+    by_prog = {e.fields["process.name"]: e.fields for e in sink.events}
+    assert by_prog["sshd"]["host.name"] == "lab-web1"
+    assert by_prog["sshd"]["event.outcome"] == "failure" and by_prog["sshd"]["user.name"] == "root"
+    assert by_prog["su"]["user.target.name"] == "root"
