@@ -102,3 +102,4 @@ def test_v1_v2c_v3_traps_and_informs(rx: TrapReceiver, tmp_path: Path) -> None:
     assert rx.events[5].fields["event.severity_label"] == "critical"
     assert rx.stats.counts["auth_failure"] == 1
     assert rx.stats.counts["malformed"] == 3
+    assert rx.stats.counts["inform_acked"] == 2  # sent after the events were published

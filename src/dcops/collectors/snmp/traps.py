@@ -78,8 +78,13 @@ class _Proto(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        reply = self.rx.handle(data, (str(addr[0]), int(addr[1])))
-        if reply is not None and self.transport is not None:
+        peer = (str(addr[0]), int(addr[1]))
+        reply = self.rx.handle(data, peer)
+        if reply is None or self.transport is None:
+            return
+        if self.rx.last_was_inform:  # acknowledged once its event is durable (at-least-once)
+            self.rx.acks.append((reply, peer))
+        else:
             self.transport.sendto(reply, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -109,6 +114,9 @@ class TrapReceiver:
         self.engine = EngineState(bytes.fromhex("80001f8804") + b"dcops-" + socket.gethostname()
                                   .encode()[:20], 1, 0, time.monotonic())
         self.pending: list[Event] = []
+        self.acks: list[tuple[bytes, tuple[str, int]]] = []  # inform responses awaiting flush
+        self.last_was_inform = False
+        self._proto: _Proto | None = None
         self.events: list[Event] | None = None  # set to a list to keep events in memory (tests)
 
     def _etime(self) -> int:
@@ -116,6 +124,7 @@ class TrapReceiver:
 
     def handle(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
         """Process one datagram; return the reply to send (inform ack, v3 report) or None."""
+        self.last_was_inform = False
         try:
             msg = decode(data, users=self.users)
         except UsmError as exc:
@@ -140,7 +149,8 @@ class TrapReceiver:
         version = {0: "1", 1: "2c", 3: "3"}[msg.version]
         self.stats.received(version, pdu.pdu_type == ber.INFORM)
         self._accept(data, addr, version, msg.user_name.decode(errors="replace"), pdu)
-        return self._ack(msg) if pdu.pdu_type == ber.INFORM else None
+        self.last_was_inform = pdu.pdu_type == ber.INFORM
+        return self._ack(msg) if self.last_was_inform else None
 
     def _ack(self, msg: Decoded) -> bytes:
         """The Response that acknowledges an inform."""
@@ -201,23 +211,36 @@ class TrapReceiver:
             self.events.append(event)
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set() or self.pending:
-            if self.pending:
+        while not stop.is_set() or self.pending or self.acks:
+            if self.pending or self.acks:
                 batch, self.pending = self.pending, []
-                if self.sink is not None:
-                    try:
+                acks, self.acks = self.acks, []
+                try:
+                    if self.sink is not None and batch:
                         await asyncio.to_thread(self.sink.publish, batch)
-                    except Exception:  # the sink failing must not lose the batch
-                        log.exception("event sink failed; retrying in 1 s")
-                        self.pending[:0] = batch
-                        await asyncio.sleep(1.0)
+                except Exception:  # the sink failing must not lose the batch
+                    log.exception("event sink failed; retrying in 1 s")
+                    self.pending[:0] = batch
+                    self.acks[:0] = acks
+                    await asyncio.sleep(1.0)
+                else:
+                    self._send_acks(acks)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
+
+    def _send_acks(self, acks: list[tuple[bytes, tuple[str, int]]]) -> None:
+        transport = self._proto.transport if self._proto is not None else None
+        if transport is None:
+            return
+        for reply, peer in acks:
+            transport.sendto(reply, peer)
+            self.stats.count("inform_acked")
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Receive until `stop` is set, then flush the remaining events."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Proto(self), sock=self.sock)
+        proto = self._proto = _Proto(self)
+        transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=self.sock)
         try:
             await self._flush_loop(stop)
         finally:
