@@ -88,3 +88,36 @@ def test_host_side_restic_snapshot_age(bare_output: str) -> None:
                               "@@DCOPS@@ pki\n")
     f = _facts(out)
     assert f["backup.last_snapshot_age_h"] == 1.0 and f["backup.encrypted"] is True
+
+
+def test_host_certificate_chain_and_crl(bare_output: str) -> None:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    pem = serialization.Encoding.PEM
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("CA")).issuer_name(name("CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - timedelta(1))
+          .not_valid_after(now + timedelta(3650)).sign(ca_key, hashes.SHA256()))
+    host = (x509.CertificateBuilder().subject_name(name("h1")).issuer_name(name("CA"))
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now - timedelta(1))
+            .not_valid_after(now + timedelta(days=100, hours=1)).sign(ca_key, hashes.SHA256()))
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(name("CA"))
+           .last_update(now - timedelta(hours=1)).next_update(now + timedelta(hours=23))
+           .sign(ca_key, hashes.SHA256()))
+    files = (f"== /etc/ssl/dcops/host.crt\n{host.public_bytes(pem).decode()}"
+             f"== /etc/ssl/dcops/chain.pem\n{ca.public_bytes(pem).decode()}"
+             f"== /etc/ssl/dcops/issuing-ca.crl\n{crl.public_bytes(pem).decode()}")
+    f = _facts(bare_output.replace("@@DCOPS@@ pki\n", f"@@DCOPS@@ pki\n{files}"))
+    assert f["pki.host_cert_days_left"] == 100
+    assert f["pki.chain_ok"] is True
+    assert f["pki.crl_hours_left"] == 23.0
