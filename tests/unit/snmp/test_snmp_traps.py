@@ -123,3 +123,12 @@ _RX = TrapReceiver("127.0.0.1", 0, communities=["lab"], users=[USER])
 _V3_TRAP = encode_v3(1, USER, EngineState(bytes.fromhex("8000000001020304"), 1, 10), 10,
                      ber.enc_response(3, [(ber.SNMP_TRAP_OID_0, ber.Value(
                          ber.OID, "1.3.6.1.6.3.1.1.5.1"))], ber.TRAP_V2))
+
+
+def test_v3_trap_below_the_users_security_level_is_refused(rx: TrapReceiver) -> None:
+    vbs = [(ber.SNMP_TRAP_OID_0, ber.Value(ber.OID, "1.3.6.1.6.3.1.1.5.1"))]
+    engine = EngineState(bytes.fromhex("8000000001020304"), 1, 10)
+    for who in (UsmUser("trapper"), UsmUser("stranger")):  # noAuthNoPriv
+        rx.handle(encode_v3(1, who, engine, 10, ber.enc_response(3, vbs, ber.TRAP_V2)), ADDR)
+    assert rx.events == []
+    assert rx.stats.counts["auth_failure"] == 2

@@ -140,7 +140,7 @@ class TrapReceiver:
             reply = self._v3_control(msg.msg_id, msg.flags, msg.user_name, msg.engine, pdu)
             if reply is not None or pdu.pdu_type not in (ber.TRAP_V2, ber.INFORM):
                 return reply
-        elif self.communities and msg.community not in self.communities:
+        if not self._authorized(msg):
             self.stats.count("auth_failure")
             return None
         if pdu.pdu_type not in (ber.TRAP_V1, ber.TRAP_V2, ber.INFORM):
@@ -151,6 +151,13 @@ class TrapReceiver:
         self._accept(data, addr, version, msg.user_name.decode(errors="replace"), pdu)
         self.last_was_inform = pdu.pdu_type == ber.INFORM
         return self._ack(msg) if self.last_was_inform else None
+
+    def _authorized(self, msg: Decoded) -> bool:
+        """v3: a known user at its configured level or better; v1/v2c: an accepted community."""
+        if msg.version == 3:
+            user = self.users.get(msg.user_name)
+            return user is not None and not user.flags & ~msg.flags & 3
+        return not self.communities or msg.community in self.communities
 
     def _ack(self, msg: Decoded) -> bytes:
         """The Response that acknowledges an inform."""
