@@ -74,7 +74,8 @@ class AtomStats:
         for a in atoms:
             n = len(a[2])
             weak = 8 if n < 3 else 3 if n < 5 else 1
-            total += _COST[a[1]] * weak * (1 + self.pop[a])
+            common = 1 + self.pop[a]  # a value many rules test for is likely a frequent one
+            total += _COST[a[1]] * weak * common * common
         return total
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from dcops.detect.compiler import CompiledRule
 from dcops.detect.context import KEYWORD_FIELD, Ctx
 
+_MEMO_PROBE = 4096  # lookups after which a field whose values rarely repeat stops memoising
 _CACHE_MAX = 50_000  # memoised values per field before the memo starts afresh
 _RX_MIN = 4  # more substring literals than this on a field: prefilter them with one regex
 
@@ -46,6 +47,9 @@ class _FieldIndex:
     __slots__ = (
         "base",
         "cache",
+        "lookups",
+        "memo",
+        "misses",
         "contains",
         "contains_rx",
         "contains_short",
@@ -64,6 +68,9 @@ class _FieldIndex:
         self.contains: dict[str, list[int]] = defaultdict(list)
         self.contains_rx: re.Pattern[str] | None = None
         self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
+        self.memo = True  # turned off for fields whose values rarely repeat (messages)
+        self.lookups = 0
+        self.misses = 0
         self.contains_short: tuple[tuple[str, list[int]], ...] = ()
         self.prefix_lens: tuple[int, ...] = ()
         self.suffix_lens: tuple[int, ...] = ()
@@ -103,12 +110,17 @@ class _FieldIndex:
         """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""
         got = self.cache.get(raw)
         if got is None:
+            self.misses += 1
             acc: set[int] = set()
             self.hits(raw.lower(), acc)
             got = tuple(acc)
             if len(self.cache) >= _CACHE_MAX:
                 self.cache.clear()
             self.cache[raw] = got
+        self.lookups += 1
+        if self.lookups == _MEMO_PROBE and self.misses > 0.8 * _MEMO_PROBE:
+            self.memo = False
+            self.cache.clear()
         return got
 
     def hits(self, v: str, out: set[int]) -> None:  # noqa: PLR0912 - the hot path, inlined
@@ -174,9 +186,12 @@ class RuleBucket:
             if raw is None:
                 continue
             if raw.__class__ is str:
-                got = fi.lookup(raw)
-                if got:
-                    hit.update(got)
+                if fi.memo:
+                    got = fi.lookup(raw)
+                    if got:
+                        hit.update(got)
+                else:
+                    fi.hits(ctx.low(fname), hit)  # type: ignore[arg-type]
                 continue
             v = ctx.low(fname)
             if v is None:

@@ -24,12 +24,21 @@ def _logsource(d: Any) -> LogSource:
     return ls
 
 
+_TIME_CACHE: dict[str, datetime] = {}  # log bursts repeat the same second
+
+
 def _time(v: Any) -> datetime:
+    if isinstance(v, str) and v:
+        got = _TIME_CACHE.get(v)
+        if got is None:
+            dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
+            got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+            if len(_TIME_CACHE) >= 4096:
+                _TIME_CACHE.clear()
+            _TIME_CACHE[v] = got
+        return got
     if isinstance(v, int | float):
         return datetime.fromtimestamp(v, UTC)
-    if isinstance(v, str) and v:
-        dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return datetime.fromtimestamp(0, UTC)
 
 
