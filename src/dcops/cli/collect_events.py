@@ -182,6 +182,12 @@ def logs(
         list[Path], typer.Argument(help="Log files to tail (auth.log, audit.log...).")
     ],
     host: Annotated[str, typer.Option(help="Host name for lines without one.")] = "",
+    program: Annotated[
+        str,
+        typer.Option(
+            help="Program for lines without a syslog header (e.g. sshd for `sshd -e` output)."
+        ),
+    ] = "",
     once: Annotated[bool, typer.Option(help="Read what is there and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
     from_end: Annotated[bool, typer.Option(help="Start new files at their end.")] = False,
@@ -196,7 +202,7 @@ def logs(
 
     sp = open_spool(spool, max_backlog)
     name = host or socket.gethostname()
-    tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end) for p in paths]
+    tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program) for p in paths]
     stop = _stop_event()
     with detection(sp, detect, rules, db):
         while True:

@@ -89,10 +89,13 @@ class FileTailer:
         from_end: bool = False,
         audit_idle: float = 1.0,
         normaliser: LineNormaliser | None = None,
+        program: str = "",
     ) -> None:
         self.path = Path(path)
         self.sink, self.store = sink, store
-        self.normaliser: LineNormaliser = normaliser or Normaliser(source, default_host=host)
+        self.normaliser: LineNormaliser = normaliser or Normaliser(
+            source, default_host=host, default_program=program
+        )
         self.batch_lines = batch_lines
         self.from_end = from_end
         self.audit_idle = audit_idle  # seconds without new data before held audit records flush

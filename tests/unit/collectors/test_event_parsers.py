@@ -277,3 +277,26 @@ def test_event_id_stable_for_same_input() -> None:
     b = Normaliser("logfile").line(line, id_parts=(5, 100))[0]
     c = Normaliser("logfile").line(line, id_parts=(5, 200))[0]
     assert a.id == b.id != c.id
+
+
+def test_headerless_lines_read_as_default_program() -> None:
+    n = Normaliser("logfile", default_host="lab-web1", default_program="sshd")
+    (e,) = n.line("Invalid user bob from 10.77.0.1 port 40000", id_parts=(1,), received=NOW)
+    assert e.logsource == LogSource("linux", "sshd") and e.parsed
+    assert (e.fields["host.name"], e.fields["event.action"]) == ("lab-web1", "ssh_invalid_user")
+    assert e.timestamp == NOW
+
+
+def test_preauth_close_of_authenticating_user_is_a_failure() -> None:
+    e = one(
+        "Nov 22 05:00:00 h sshd[5]: Connection closed by authenticating user root 10.77.0.1 "
+        "port 50720 [preauth]"
+    )
+    assert (e.fields["event.action"], e.fields["event.outcome"]) == (
+        "ssh_auth_abandoned",
+        "failure",
+    )
+    e = one(
+        "Nov 22 05:00:00 h sshd[5]: Connection closed by invalid user x 10.77.0.1 port 1 [preauth]"
+    )
+    assert e.fields["event.action"] == "ssh_disconnect" and "event.outcome" not in e.fields

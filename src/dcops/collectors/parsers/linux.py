@@ -99,6 +99,13 @@ def parse_sshd(msg: str) -> Fields | None:
         _ip_port(f, m["ip"], m["port"])
     elif m := _SSH_CLOSED.search(msg):
         f |= {"event.action": "ssh_disconnect", "event.category": "network"}
+        if "authenticating user" in msg and "[preauth]" in msg:
+            # the only trace of a rejected key at LogLevel INFO: authentication began, failed
+            f |= {
+                "event.action": "ssh_auth_abandoned",
+                "event.category": "authentication",
+                "event.outcome": "failure",
+            }
         if m["user"]:
             f["user.name"] = m["user"]
         _ip_port(f, m["ip"], m["port"])

@@ -23,9 +23,11 @@ class Normaliser:
     `stats` counts parsed, header-only and raw lines.
     """
 
-    def __init__(self, source: str, default_host: str = "") -> None:
+    def __init__(self, source: str, default_host: str = "", default_program: str = "") -> None:
         self.source = source
         self.default_host = default_host
+        # Lines with no syslog header (e.g. `sshd -e` on stderr) are read as from this program.
+        self.default_program = default_program
         self.stats: Counter[str] = Counter()
         self._audit = AuditAssembler()
         self._audit_ctx: dict[str, tuple[str, datetime]] = {}
@@ -119,6 +121,9 @@ class Normaliser:
                     msg.hostname = host
                 fields.pop("process.name", None)
             return ls, True, "parsed"
+        if msg.format == "none" and not msg.app_name and self.default_program:
+            msg.app_name = self.default_program
+            msg.format = "program"
         prog = msg.app_name.rsplit("/", 1)[-1]
         if prog in PROGRAMS:
             parser, service = PROGRAMS[prog]
