@@ -192,6 +192,9 @@ class SnmpClient:
                 except UsmError as exc:
                     raise SnmpError("auth", str(exc)) from exc
                 if got.pdu.pdu_type != ber.REPORT:
+                    if got.flags & 3 != user.flags:  # never trust a downgraded response
+                        raise SnmpError("auth", "response below the requested security level "
+                                        f"(msgFlags {got.flags:#x})")
                     return self._check(got.pdu)
                 reason = next((REPORT_REASONS.get(o, o) for o, _ in got.pdu.varbinds), "report")
                 if reason == "not in time window" and got.engine is not None:
