@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dcops.errors import ConfigError
 from dcops.model.event import Event
@@ -118,9 +119,13 @@ def snmp(
     if once:
         samples = asyncio.run(service.cycle())
         poller.close()
-        for s in sorted(samples, key=lambda s: s.device.name):
-            state = "[green]up[/]" if s.ok else f"[red]down[/] ({s.error_kind}: {s.error})"
+        for s in sorted(samples, key=lambda s: (s.device.site, s.device.name)):
+            state = "[green]up[/]" if s.ok else f"[red]down[/] ({s.error_kind}: {escape(s.error)})"
             console.print(f"{s.device.site}/{s.device.name}: {state} {s.duration * 1000:.0f} ms")
+        down = sum(1 for s in samples if not s.ok)
+        if down:
+            console.print(f"{down} of {len(samples)} devices down / thiết bị không phản hồi")
+            raise typer.Exit(1)
         return
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
