@@ -6,6 +6,7 @@ The chroot lab runs `sshd -D -e`, so its log is the host's console.log without s
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -30,7 +31,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def lab_host() -> Iterator[tuple[str, Path]]:
+def lab_host() -> Iterator[tuple[str, Path, str]]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
     up = run(DCOPS, "lab", "up", "--name", LAB, "--hosts", "1", timeout=900)
@@ -38,17 +39,17 @@ def lab_host() -> Iterator[tuple[str, Path]]:
         run(DCOPS, "lab", "down", "--name", LAB)
         pytest.skip(f"lab could not start: {up.stderr[-500:]}")
     state = Path(os.environ.get("DCOPS_STATE_DIR") or Path.home() / ".local/share/dcops")
-    console = state / "lab" / LAB / "hosts" / "lab-app1" / "console.log"
     try:
-        yield "10.77.0.11", console
+        host = json.loads((state / "lab" / LAB / "state.json").read_text())["hosts"][0]
+        yield host["address"], Path(host["merged"]).parent / "console.log", host["name"]
     finally:
         run(DCOPS, "lab", "down", "--name", LAB)
 
 
 def test_failed_ssh_logins_raise_brute_force_alert(
-    lab_host: tuple[str, Path], tmp_path: Path
+    lab_host: tuple[str, Path, str], tmp_path: Path
 ) -> None:
-    address, console = lab_host
+    address, console, name = lab_host
     attack = tmp_path / "attack.py"
     attack.write_text(
         textwrap.dedent(f"""
@@ -88,4 +89,4 @@ def test_failed_ssh_logins_raise_brute_force_alert(
     )
     assert r.returncode == 0, r.stderr
     rows = sqlite3.connect(db).execute("SELECT rule_title, host FROM alerts").fetchall()
-    assert ("SSH Brute Force From One Source", "lab-app1") in rows, (rows, console.read_text())
+    assert ("SSH Brute Force From One Source", name) in rows, (rows, console.read_text())
