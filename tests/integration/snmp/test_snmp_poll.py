@@ -41,7 +41,7 @@ def test_v2c_and_v3_authpriv_poll_with_a_dead_device(snmpd: Snmpd, tmp_path: Pat
         hole.close()
     for name in ("sw1", "sw2", "fw1", "fw2"):
         assert samples[name].ok, samples[name].error
-        assert samples[name].duration < 1.0  # the dead device's 2 s never delayed the others
+        assert samples[name].duration < 1.5  # the dead device's 2 s never delayed the others
         assert samples[name].tables["ifTable"], "ifTable walked"
     dead = samples["dead-rtr"]
     assert not dead.ok and dead.error_kind == "timeout"
