@@ -213,7 +213,7 @@ def main() -> None:
     coll = SigmaCollection.load_ruleset([str(d) for d in dirs])
     rules = [r for r in coll.rules if isinstance(r, SigmaRule)]
     print(f"calibration: 10M Python additions took {calibrate():.2f} CPU s "
-          "(an idle modern core: ~0.4 s; higher means a loaded or slower machine)")
+          "(lower is a faster or less loaded core; compare runs by it)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         t = time.perf_counter()

@@ -16,7 +16,7 @@ from dcops.detect.loader import RuleSet, load_rules
 from dcops.model.event import Detection, Event, LogSource
 
 log = logging.getLogger("dcops.detect")
-HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "host")
+HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "agent.name", "host")
 _SWEEP_EVERY = 10_000
 
 
