@@ -59,6 +59,7 @@ class SqliteSpool:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: the unique-id index stays hot
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise SpoolError(f"{self.path}: cannot open spool: {exc}") from exc
