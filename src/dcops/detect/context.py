@@ -83,12 +83,12 @@ class Ctx:
         got = self._low.get(name, _MISSING)
         if got is not _MISSING:
             return got  # type: ignore[return-value]
-        raw = self.fields.get(name)
+        raw = self.fields.get(name) if name != KEYWORD_FIELD else self.value(name)
         if raw.__class__ is str:  # the hot path: a plain string field
             low: str = raw.lower()
             self._low[name] = low
             return low
-        if raw is None and name != KEYWORD_FIELD:
+        if raw is None:
             self._low[name] = None
             return None
         t = self.text(name)
