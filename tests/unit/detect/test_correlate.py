@@ -116,3 +116,11 @@ def test_unsupported_correlation_is_reported(tmp_path) -> None:  # type: ignore[
     rs = load_rules([tmp_path])
     assert not rs.correlations
     assert any("lt" in r.reason for r in rs.rejected)
+
+
+def test_batching_does_not_change_detections(engine_from: Callable[..., Engine]) -> None:
+    evs = [fail(f"1.1.1.{i % 3}", i * 7) for i in range(40)]
+    whole = [d.id for d in engine_from(BASE_FAIL, COUNT).process(evs)]  # type: ignore[arg-type]
+    eng = engine_from(BASE_FAIL, COUNT)
+    pieces = [d.id for k in range(0, 40, 3) for d in eng.process(evs[k : k + 3])]  # type: ignore[arg-type]
+    assert whole == pieces and len(whole) >= 3
