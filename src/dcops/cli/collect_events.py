@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -73,6 +73,7 @@ def detection(
     from dcops.alerts import AlertStore, default_url
     from dcops.detect.engine import Engine
     from dcops.pipeline import Runner
+    from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 
     dirs = rules or [Path("soc_rules")]
     for d in dirs:
@@ -82,7 +83,9 @@ def detection(
     window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
     store = AlertStore(db or default_url(state_dir()))
     spool.register("detect")
-    runner = Runner(spool, engine, store, replay_window=timedelta(seconds=window))
+    # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
+    runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
+    runner = Runner(spool, runnable, store, replay_window=timedelta(seconds=window))
     stop = threading.Event()
     failure: list[BaseException] = []
 
