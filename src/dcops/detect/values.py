@@ -101,7 +101,7 @@ def compile_string(field: str, s: SigmaString, *, keyword: bool = False) -> Leaf
     if keyword and kind != "any":
         multi = SpecialChars.WILDCARD_MULTI
         head: list[str | SpecialChars] = [] if parts and parts[0] is multi else [multi]
-        tail: list[str | SpecialChars] = [] if parts[-1] is multi else [multi]
+        tail: list[str | SpecialChars] = [] if parts and parts[-1] is multi else [multi]
         parts = head + parts + tail
         kind = "contains" if len(parts) == 3 and isinstance(parts[1], str) else "pattern"
 
