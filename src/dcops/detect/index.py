@@ -187,23 +187,30 @@ class RuleBucket:
                 continue
             if raw.__class__ is str:
                 if fi.memo:
-                    got = fi.lookup(raw)
+                    got = fi.cache.get(raw)  # inlined fast path of fi.lookup
+                    if got is None:
+                        got = fi.lookup(raw)
                     if got:
                         hit.update(got)
                 else:
                     fi.hits(ctx.low(fname), hit)  # type: ignore[arg-type]
                 continue
-            v = ctx.low(fname)
-            if v is None:
-                continue
-            if v.__class__ is str:
-                fi.hits(v, hit)  # type: ignore[arg-type,unused-ignore]
-            else:
-                for x in v:
-                    fi.hits(x, hit)
+            self._other(ctx, fname, fi, hit)
         if not hit:
             return []
         rules = self.rules
         if len(hit) == 1:
             return [rules[hit.pop()]]
         return [rules[i] for i in sorted(hit)]
+
+    @staticmethod
+    def _other(ctx: Ctx, fname: str, fi: _FieldIndex, hit: set[int]) -> None:
+        """Non-string values: numbers as text, lists element by element."""
+        v = ctx.low(fname)
+        if v is None:
+            return
+        if v.__class__ is str:
+            fi.hits(v, hit)  # type: ignore[arg-type,unused-ignore]
+        else:
+            for x in v:
+                fi.hits(x, hit)
