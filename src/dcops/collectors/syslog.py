@@ -67,6 +67,16 @@ def server_tls_context(
     return ctx
 
 
+def _big_rcvbuf(sock: Any, size: int = 8 << 20) -> None:
+    """Bursts overflow the default UDP receive buffer (~200 KB); force 8 MiB when allowed."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force or socket.SO_RCVBUF, size)
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 def split_frames(buf: bytes) -> tuple[list[bytes], bytes]:
     """Split complete RFC 6587 frames (octet counting or newline) off; return them and the rest."""
     frames: list[bytes] = []
@@ -131,6 +141,7 @@ class SyslogServer:
                     lambda: _Udp(self), (c.host, c.udp_port)
                 )
                 self._udp = tr
+                _big_rcvbuf(tr.get_extra_info("socket"))
                 self.ports["udp"] = tr.get_extra_info("sockname")[1]
             for path, host in c.unix_sockets.items():
                 await self._unix(path, host)
@@ -153,7 +164,7 @@ class SyslogServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
         os.chmod(path, 0o666)  # noqa: S103 - /dev/log must be writable by every local daemon
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        _big_rcvbuf(sock)
         tr, _ = await loop.create_datagram_endpoint(lambda: _Udp(self, host), sock=sock)
         self._unix_transports.append(tr)
         self.ports[f"unix:{path}"] = 0
