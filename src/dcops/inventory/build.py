@@ -208,9 +208,17 @@ class _Builder:
             return Secret(clear)
 
         # dcops_snmp_version / dcops_snmp_port on a host override the shared credentials' values
+        raw_port: Any = hv.get("dcops_snmp_port", spec.get("port", 161))
+        try:
+            port = int(raw_port)
+        except (TypeError, ValueError):
+            self.problem("bad-port",
+                         f"device {name}: SNMP port {raw_port!r} is not a number; expected 1-65535",
+                         self.where(hv, "dcops_snmp_port"), "dcops_snmp_port")
+            port = 161
         return SnmpCredentials(
             version=str(hv.get("dcops_snmp_version", spec.get("version", "3"))),
-            port=int(hv.get("dcops_snmp_port", spec.get("port", 161))),
+            port=port,
             user=str(spec.get("user", "")),
             auth_protocol=str(spec.get("auth_protocol", "")),
             auth_key=secret("auth_key"),
