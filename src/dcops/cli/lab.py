@@ -1,10 +1,11 @@
-"""CLI: `dcops lab image|up|status|down|ssh`: the local lab of test hosts on this machine."""
+"""CLI: `dcops lab image|up|status|down|ssh|ctl|snmp-agents`: the local lab on this machine."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -130,6 +131,64 @@ def ctl(command: Annotated[list[str], typer.Argument(help="Command (after --) to
         raise LabError(f"lab {name} is down: run `dcops lab up --name {name}` first")
     argv = the_lab.ctl_argv(command)
     os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with the command; argv is a list
+
+
+@lab_app.command("snmp-agents")
+def snmp_agents(
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")]
+    = Path("inventories/lab"),
+    device: Annotated[list[str] | None, typer.Option(
+        help="Only this device (repeatable; default every device of the inventory).")] = None,
+    workdir: Annotated[Path | None, typer.Option(
+        help="Where snmpd keeps its configuration (default $DCOPS_STATE_DIR/lab/snmp-agents).")]
+    = None,
+) -> None:
+    """Run real snmpd agents answering for the inventory's simulated devices until stopped.
+
+    Each device is served on its loopback address and port with its own Vault credentials
+    (SNMPv3 authPriv users, or the lab's v2c community for district routers).
+    """
+    import signal
+    import threading
+
+    from dcops.cli.common import state_dir
+    from dcops.inventory import load_inventory
+    from dcops.lab.snmp import agents_for_devices
+
+    model = load_inventory(inventory)
+    wanted = set(device or ())
+    unknown = wanted - set(model.devices)
+    if unknown:
+        from dcops.errors import ConfigError
+
+        raise ConfigError(f"--device {', '.join(sorted(unknown))}: not a device of {inventory}")
+    devices = [d for n, d in sorted(model.devices.items()) if not wanted or n in wanted]
+    agents = agents_for_devices(devices, workdir or state_dir() / "lab" / "snmp-agents")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        for agent in agents:
+            agent.start()
+        table = Table(title="SNMP agents / Tác tử SNMP")
+        for col in ("Device / Thiết bị", "Site / Địa điểm", "Address / Địa chỉ", "SNMP"):
+            table.add_column(col)
+        for d in devices:
+            version = d.snmp.version if d.snmp else "?"
+            table.add_row(d.name, d.site, f"{d.address}:{d.snmp.port if d.snmp else '?'}",
+                          f"v{version}")
+        Console().print(table)
+        Console().print("serving until Ctrl-C / SIGTERM", highlight=False)
+        while not stop.wait(1.0):
+            for agent in agents:
+                if agent.proc is not None and agent.proc.poll() is not None:
+                    from dcops.errors import LabError
+
+                    raise LabError(f"snmpd in {agent.workdir} exited with "
+                                   f"{agent.proc.returncode}")
+    finally:
+        for agent in agents:
+            agent.stop()
 
 
 def register(app: typer.Typer) -> None:

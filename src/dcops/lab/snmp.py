@@ -53,7 +53,11 @@ def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 
 @dataclass
 class Snmpd:
-    """One snmpd process answering on up to 128 UDP ports of 127.0.0.1."""
+    """One snmpd process answering on up to 128 UDP ports of loopback addresses.
+
+    Ports listen on 127.0.0.1 unless `addresses` gives a port another 127.0.0.0/8 address (so that
+    each simulated device can have an address of its own, e.g. for the traps it sends).
+    """
 
     workdir: Path
     ports: list[int]
@@ -61,14 +65,19 @@ class Snmpd:
     users: tuple[LabV3User, ...] = DEFAULT_USERS
     sys_name: str = "lab-snmpd"
     engine_id: str = ""
+    addresses: dict[int, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def address(self, port: int) -> str:
+        """The loopback address a port listens on."""
+        return self.addresses.get(port, "127.0.0.1")
 
     def config(self) -> str:
         """The snmpd.conf text."""
         if not 0 < len(self.ports) <= MAX_PORTS_PER_SNMPD:
             raise LabError(f"snmpd takes 1..{MAX_PORTS_PER_SNMPD} ports, got {len(self.ports)}")
-        lines = ["agentAddress " + ",".join(f"udp:127.0.0.1:{p}" for p in self.ports),
-                 f"rocommunity {self.community} 127.0.0.1",
+        lines = ["agentAddress " + ",".join(f"udp:{self.address(p)}:{p}" for p in self.ports),
+                 f"rocommunity {self.community} 127.0.0.0/8",
                  f"sysName {self.sys_name}", "sysLocation dcops lab",
                  "sysContact noc@lab.invalid", "sysServices 72"]
         if self.engine_id:
@@ -100,11 +109,14 @@ class Snmpd:
                 out = (self.workdir / "snmpd.out")
                 raise LabError(f"snmpd exited with {self.proc.returncode}: "
                                f"{out.read_text() if out.exists() else ''}")
-            if _answers(self.ports[0], self.community) and _answers(self.ports[-1], self.community):
+            first, last = self.ports[0], self.ports[-1]
+            if (_answers(first, self.community, self.address(first))
+                    and _answers(last, self.community, self.address(last))):
                 return self
             time.sleep(0.05)
         self.stop()
-        raise LabError(f"snmpd did not answer on 127.0.0.1:{self.ports[0]} within {timeout}s")
+        raise LabError(f"snmpd did not answer on {self.address(self.ports[0])}:{self.ports[0]} "
+                       f"within {timeout}s")
 
     def stop(self) -> None:
         """Stop snmpd (SIGTERM, then SIGKILL)."""
@@ -125,7 +137,7 @@ class Snmpd:
         self.stop()
 
 
-def _answers(port: int, community: str) -> bool:
+def _answers(port: int, community: str, host: str = "127.0.0.1") -> bool:
     """True once a v2c GET of sysUpTime.0 gets a reply."""
     c = community.encode()
     vb = bytes.fromhex("300e300c06082b060102010103000500")  # sysUpTime.0 = NULL
@@ -135,7 +147,7 @@ def _answers(port: int, community: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.2)
         try:
-            s.sendto(req, ("127.0.0.1", port))
+            s.sendto(req, (host, port))
             s.recvfrom(4096)
         except OSError:
             return False
@@ -145,18 +157,24 @@ def _answers(port: int, community: str) -> bool:
 def agents_for_devices(devices: Iterable[Device], workdir: Path) -> list[Snmpd]:
     """snmpd processes (not started) answering for each device's port with its credentials.
 
-    Devices must be on 127.0.0.1 (the lab inventory tells devices apart by port). v3 users and
-    v2c communities come from the devices' own (Vault) credentials.
+    Devices must be on loopback (127.0.0.0/8; the lab inventory tells devices apart by port, and
+    gives district routers addresses of their own so their traps name them). v3 users and v2c
+    communities come from the devices' own (Vault) credentials.
     """
     ports: list[int] = []
+    addresses: dict[int, str] = {}
     users: dict[str, LabV3User] = {}
     communities: set[str] = set()
     for d in devices:
-        if d.address not in ("127.0.0.1", "localhost") or d.snmp is None:
-            raise LabError(f"device {d.name}: lab agents serve 127.0.0.1 only "
-                           f"(address {d.address!r})")
+        address = "127.0.0.1" if d.address == "localhost" else d.address
+        if not address.startswith("127.") or d.snmp is None:
+            raise LabError(f"device {d.name}: lab agents serve loopback addresses only "
+                           f"(127.0.0.0/8, address {d.address!r})")
         c = d.snmp
+        if c.port in addresses:
+            raise LabError(f"device {d.name}: SNMP port {c.port} is also used by another device")
         ports.append(c.port)
+        addresses[c.port] = address
         if c.version == "3" and c.user and c.auth_key and c.priv_key:
             auth = {"SHA256": "SHA-256", "SHA512": "SHA-512"}.get(c.auth_protocol.upper(),
                                                                   c.auth_protocol or "SHA")
@@ -169,7 +187,8 @@ def agents_for_devices(devices: Iterable[Device], workdir: Path) -> list[Snmpd]:
     chunks = [ports[i:i + MAX_PORTS_PER_SNMPD] for i in range(0, len(ports),
                                                              MAX_PORTS_PER_SNMPD)]
     return [Snmpd(workdir / f"snmpd{i}", chunk, community=next(iter(communities), "public"),
-                  users=tuple(users.values()), sys_name=f"dcops-lab-{i}")
+                  users=tuple(users.values()), sys_name=f"dcops-lab-{i}",
+                  addresses={p: addresses[p] for p in chunk})
             for i, chunk in enumerate(chunks)]
 
 
