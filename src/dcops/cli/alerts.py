@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dcops.cli.common import state_dir
 from dcops.errors import DcopsError
 
 if TYPE_CHECKING:
@@ -40,12 +41,6 @@ incidents_app = typer.Typer(help="Incidents: related alerts grouped; merge and s
                             no_args_is_help=True)
 alerts_app.add_typer(users_app, name="users")
 alerts_app.add_typer(incidents_app, name="incidents")
-
-
-def state_dir() -> Path:
-    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
-    env = os.environ.get("DCOPS_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
 
 
 def load_alerts_config(config: Path | None) -> AlertsConfig:

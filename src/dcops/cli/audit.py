@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dcops.cli.common import state_dir
 from dcops.errors import ComplianceError
 
 console = Console()
@@ -35,12 +36,6 @@ NoIac = Annotated[bool, typer.Option("--no-iac", help="Skip planning the IaC mod
 NoPdf = Annotated[bool, typer.Option("--no-pdf", help="Write HTML and JSON only.")]
 FromEvidence = Annotated[Path | None, typer.Option(
     "--from-evidence", help="Assess recorded evidence.json instead of collecting.")]
-
-
-def state_dir() -> Path:
-    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
-    env = os.environ.get("DCOPS_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
 
 
 def _time(text: str | None) -> datetime | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import threading
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -47,12 +47,6 @@ MaxBacklogOpt = Annotated[
     int,
     typer.Option(help="Events the detector may lag behind before sources block (backpressure)."),
 ]
-
-
-def state_dir() -> Path:
-    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
-    env = os.environ.get("DCOPS_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
 
 
 def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from dcops.inventory import check_inventory
 from dcops.model import Secret, SiteKind, SiteModel
 
 DEFAULT_INVENTORY = Path("inventories/production")
@@ -31,6 +30,8 @@ inventory_app = typer.Typer(help="Validate and show the site model (sites, syste
 def check(inventory: InventoryOpt = DEFAULT_INVENTORY, vault_password_file: VaultOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Report every problem of the inventory at once, with file, line and key; exit 1 if any."""
+    from dcops.inventory import check_inventory  # ansible-core: imported only when used
+
     model, problems = check_inventory(inventory, vault_password_file)
     if as_json:
         typer.echo(json.dumps([{"kind": p.kind, "file": p.source.file if p.source else None,
@@ -86,6 +87,8 @@ def show(inventory: InventoryOpt = DEFAULT_INVENTORY, vault_password_file: Vault
          table: Annotated[bool, typer.Option("--table", help="Tables instead of a tree.")] = False,
          ) -> None:
     """Print the sites, systems and devices of the site model as a tree (or tables, or JSON)."""
+    from dcops.inventory import check_inventory  # ansible-core: imported only when used
+
     model, problems = check_inventory(inventory, vault_password_file)
     if as_json:
         typer.echo(json.dumps(model_as_dict(model), ensure_ascii=False, indent=2))

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from dcops.cli.alerts import ConfigOpt, DbOpt, open_store, state_dir
+from dcops.cli.alerts import ConfigOpt, DbOpt, open_store
+from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
 
 
