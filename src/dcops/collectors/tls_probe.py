@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -235,7 +237,9 @@ def trust_store(ca_file: Path | None = None) -> Store | None:
     paths = ssl.get_default_verify_paths()
     path = str(ca_file) if ca_file else (paths.cafile or paths.openssl_cafile)
     try:
-        return Store(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+        with warnings.catch_warnings():  # system bundles hold old roots with negative serials
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return Store(x509.load_pem_x509_certificates(Path(path).read_bytes()))
     except (OSError, ValueError):
         return None
 
