@@ -82,7 +82,11 @@ class AlertStore(Actions):
         if conn.execute(select(schema.detections.c.alert_id)
                         .where(schema.detections.c.detection_id == did)).first():
             return None
-        source_ip = next((str(d.fields[f]) for f in SOURCE_IP_FIELDS if d.fields.get(f)), "")
+        # A rule's own fields, or a correlation's group-by values (brute force by source.ip).
+        group = d.fields.get("group")
+        candidates = [d.fields, group] if isinstance(group, dict) else [d.fields]
+        source_ip = next((str(c[f]) for c in candidates for f in SOURCE_IP_FIELDS if c.get(f)),
+                         "")
         alert_id = self.upsert(
             conn, source="sigma", actor="detect", rule_id=d.rule_id, rule_title=d.rule_title,
             severity=normalise_severity(d.severity), key=d.key, seen=d.timestamp, site=d.site,

@@ -16,7 +16,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dcops.cli.collect_events import DbOpt, DetectOpt, RulesOpt, _stop_event, detection, open_spool
+from dcops.cli.collect_events import (
+    DbOpt,
+    DetectOpt,
+    RulesOpt,
+    SiteModelOpt,
+    _stop_event,
+    detection,
+    open_spool,
+)
 from dcops.cli.collect_snmp import NoSpoolOpt, SpoolOpt, _hostport
 from dcops.errors import ConfigError
 
@@ -101,6 +109,7 @@ def certs(
     detect: DetectOpt = False,
     rules: RulesOpt = None,
     db: DbOpt = None,
+    inventory: SiteModelOpt = None,
 ) -> None:
     """Probe TLS certificates of endpoints and files for expiry (Chứng thư số sắp hết hạn)."""
     from dcops.collectors import tls_probe
@@ -128,7 +137,9 @@ def certs(
         return results
 
     try:
-        with detection(sp, detect, rules, db) if sp is not None else contextlib.nullcontext():
+        detecting = (detection(sp, detect, rules, db, inventory) if sp is not None
+                     else contextlib.nullcontext())
+        with detecting:
             if once:
                 results = run()
             else:

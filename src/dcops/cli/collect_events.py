@@ -11,7 +11,7 @@ import contextlib
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,6 +24,7 @@ from dcops.errors import ConfigError
 
 if TYPE_CHECKING:
     from dcops.collectors.wazuh import WazuhClient
+    from dcops.model.event import Detection
     from dcops.pipeline import SqliteSpool
 
 SpoolOpt = Annotated[
@@ -43,6 +44,13 @@ DbOpt = Annotated[
         "--db", envvar="DCOPS_DB_URL", help="Alert store URL (default <state>/alerts.db)."
     ),
 ]
+SiteModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory", "-i", envvar="DCOPS_INVENTORY",
+        help="Site model: alerts get the site and information system of their host.",
+    ),
+]
 MaxBacklogOpt = Annotated[
     int,
     typer.Option(help="Events the detector may lag behind before sources block (backpressure)."),
@@ -58,7 +66,8 @@ def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
 
 @contextlib.contextmanager
 def detection(
-    spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None
+    spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None,
+    inventory: Path | None = None,
 ) -> Iterator[None]:
     """Run spool -> engine -> alert store in a thread while the body runs."""
     if not enabled:
@@ -76,10 +85,16 @@ def detection(
     engine = Engine.from_dirs(dirs)
     window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
     store = AlertStore(db or default_url(state_dir()))
+    sink: Any = store
+    if inventory is not None:
+        from dcops.alerts.enrich import SiteEnricher
+        from dcops.inventory import load_inventory
+
+        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory)))
     spool.register("detect")
     # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
     runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
-    runner = Runner(spool, runnable, store, replay_window=timedelta(seconds=window))
+    runner = Runner(spool, runnable, sink, replay_window=timedelta(seconds=window))
     stop = threading.Event()
     failure: list[BaseException] = []
 
@@ -101,6 +116,16 @@ def detection(
         store.close()
         if failure:
             raise failure[0]
+
+
+class _EnrichingSink:
+    """The alert store, with each detection's site and system filled from the site model."""
+
+    def __init__(self, store: Any, enrich: Callable[[Detection], Detection]) -> None:
+        self.store, self.enrich = store, enrich
+
+    def accept(self, detections: list[Detection]) -> None:
+        self.store.accept([self.enrich(d) for d in detections])
 
 
 def _stop_event() -> threading.Event:
@@ -136,6 +161,7 @@ def syslog(
     detect: DetectOpt = False,
     rules: RulesOpt = None,
     db: DbOpt = None,
+    inventory: SiteModelOpt = None,
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
     """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS) into the spool until SIGTERM."""
@@ -168,7 +194,7 @@ def syslog(
         await server.stop()
         return dict(server.stats)
 
-    with detection(sp, detect, rules, db):
+    with detection(sp, detect, rules, db, inventory):
         stats = asyncio.run(serve())
     console.print(f"syslog: stopped; {stats}", highlight=False)
     sp.close()
@@ -192,6 +218,7 @@ def logs(
     detect: DetectOpt = False,
     rules: RulesOpt = None,
     db: DbOpt = None,
+    inventory: SiteModelOpt = None,
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
     """Tail log files into the spool, following rotation and resuming at inode and offset."""
@@ -201,7 +228,7 @@ def logs(
     name = host or socket.gethostname()
     tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program) for p in paths]
     stop = _stop_event()
-    with detection(sp, detect, rules, db):
+    with detection(sp, detect, rules, db, inventory):
         while True:
             for t in tailers:
                 t.poll()
@@ -312,6 +339,7 @@ def wazuh_alerts(
     detect: DetectOpt = False,
     rules: RulesOpt = None,
     db: DbOpt = None,
+    inventory: SiteModelOpt = None,
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
     """Tail Wazuh alerts.json into the spool (logsource wazuh/alerts)."""
@@ -321,7 +349,7 @@ def wazuh_alerts(
     sp = open_spool(spool, max_backlog)
     t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser())
     stop = _stop_event()
-    with detection(sp, detect, rules, db):
+    with detection(sp, detect, rules, db, inventory):
         while True:
             t.poll()
             if once or stop.wait(interval):

@@ -94,6 +94,16 @@ def test_detection_creates_alert_with_all_fields(store: AlertStore) -> None:
     assert full.event_ids == ["e1", "e2"]
 
 
+def test_correlation_source_address_comes_from_its_group(store: AlertStore) -> None:
+    brute = Detection(rule_id="r-brute", rule_title="SSH Brute Force", severity="high",
+                      timestamp=T0, event_ids=("e1", "e2"), key="source.ip=10.78.1.50",
+                      host="web01", fields={"group": {"source.ip": "10.78.1.50",
+                                                      "host.name": "web01"}, "count": 12})
+    store.accept([brute])
+    [a] = store.query()
+    assert a.source_ip == "10.78.1.50"
+
+
 def test_same_detection_twice_changes_nothing(store: AlertStore) -> None:
     d = det()
     store.accept([d])

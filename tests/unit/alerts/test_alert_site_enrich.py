@@ -1,0 +1,36 @@
+"""Alerts get the site and information system of their host from the site model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dcops.alerts.enrich import SiteEnricher
+from dcops.inventory import load_inventory
+from dcops.model.event import Detection
+
+LAB = Path(__file__).resolve().parents[3] / "inventories" / "lab"
+
+
+def _det(host: str, site: str = "") -> Detection:
+    return Detection("r1", "Rule", "high", datetime(2026, 11, 22, tzinfo=UTC), ("e1",),
+                     key=host, host=host, site=site)
+
+
+def test_server_by_name_and_address_device_by_name_unknown_left_empty() -> None:
+    enrich = SiteEnricher(load_inventory(LAB))
+    by_name = enrich(_det("lab-app1"))
+    assert (by_name.site, by_name.system) == ("primary-dc", "lgsp")
+    by_address = enrich(_det("10.77.0.12"))
+    assert (by_address.site, by_address.system) == ("primary-dc", "lgsp")
+    router = enrich(_det("lab-bien-hoa-rtr1"))
+    assert (router.site, router.system) == ("bien-hoa", "")
+    # a district router with an address of its own is found by address too
+    assert enrich(_det("127.0.1.21")).site == "bien-hoa"
+    # DC gear shares 127.0.0.1 in the lab: ambiguous, so not guessed
+    assert enrich(_det("127.0.0.1")).site == ""
+    stranger = enrich(_det("203.0.113.9"))
+    assert (stranger.site, stranger.system) == ("", "")
+    # a site the detection already carries is kept
+    assert enrich(_det("lab-app1", site="backup-dc")).site == "backup-dc"
+    assert enrich(_det("lab-app1")).id == _det("lab-app1").id  # same alert identity
