@@ -8,16 +8,19 @@ Ctrl-C, so it can run twice in a row.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,6 +28,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from dcops.errors import DcopsError
+
+if TYPE_CHECKING:
+    from dcops.lab import Lab
 
 console = Console()
 
@@ -44,13 +50,22 @@ class Demo:
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     results: list[tuple[str, str, float, str]] = field(default_factory=list)
+    console_port: int = 8080
+    wait: bool = False
+    outputs: dict[str, Path] = field(default_factory=dict)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def run(self, *argv: str, check: bool = True, capture: bool = False,
-            timeout: float | None = 900) -> subprocess.CompletedProcess[str]:
-        """Run a command as a user would, showing it first."""
-        console.print(f"[dim]$ {shlex.join(argv)}[/]")
-        proc = subprocess.run(argv, cwd=self.root, env=self.env, text=True, check=False,
-                              capture_output=capture, timeout=timeout)
+            timeout: float | None = 900, quiet: bool = False, input: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        """Run a command as a user would, showing it first (unless `quiet`)."""
+        if not quiet:
+            console.print(f"[dim]$ {shlex.join(argv)}[/]", highlight=False)
+        try:
+            proc = subprocess.run(argv, cwd=self.root, env=self.env, text=True, check=False,
+                                  capture_output=capture, timeout=timeout, input=input)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DemoError(f"`{shlex.join(argv)}`: {exc}") from exc
         if check and proc.returncode != 0:
             detail = (proc.stderr or proc.stdout or "")[-2000:] if capture else ""
             raise DemoError(f"`{shlex.join(argv)}` exited {proc.returncode}\n{detail}")
@@ -64,7 +79,8 @@ class Demo:
 
     def spawn(self, *argv: str, log: str) -> subprocess.Popen[bytes]:
         """Start a long-running service for the rest of the demo; stopped at cleanup."""
-        console.print(f"[dim]$ {shlex.join(argv)} &  (log: {self.state / log})[/]")
+        console.print(f"[dim]$ {shlex.join(argv)} &  (log: {self.state / log})[/]",
+                      highlight=False)
         out = (self.state / log).open("wb")
         proc = subprocess.Popen(argv, cwd=self.root, env=self.env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -97,38 +113,313 @@ def _ignore(_: object) -> None:
     """Drop a result (cleanups return nothing)."""
 
 
+# ---- helpers shared by the steps ---------------------------------------------------------------
+LAB_INVENTORY = "inventories/lab"
+LAB_VAULT = "inventories/lab/.vault-pass-LAB-ONLY"
+DISTRICT_ATTACKER = "10.78.1.50"  # an address of the Biên Hòa district office (lab: 10.78.1.0/24)
+TARGET_HOST, TARGET_ADDRESS = "lab-app1", "10.77.0.11"  # an LGSP application server
+DISTRICT_ROUTER = "lab-bien-hoa-rtr1"
+WAN_UPLINK = "GigabitEthernet0/0/0"
+DEMO_USERS = (("analyst", "analyst"), ("auditor", "auditor"), ("engineer", "engineer"))
+
+# What the scenario must raise: rule title -> what caused it (the demo fails if one is missing).
+EXPECTED_ALERTS = {
+    "SSH Brute Force From One Source": "12 failed SSH logins from a district address",
+    "SSH Login Success After Failures": "then a successful login from the same address",
+    "Sudoers Policy Changed Through Sudo": "a drop-in written to /etc/sudoers.d",
+    "Network Interface Flapping": f"{DISTRICT_ROUTER} {WAN_UPLINK} down and flapping (traps)",
+    "TLS Certificate Close To Expiry": "the LGSP API certificate expires in 10 days",
+}
+
+
+def _lab(demo: Demo) -> Lab:
+    from dcops.lab import Lab
+
+    return Lab(demo.lab_name)
+
+
+def _ctl(demo: Demo, *argv: str) -> list[str]:
+    """argv of a command run in the lab's controller namespace (10.77.0.1)."""
+    return _lab(demo).ctl_argv(list(argv))
+
+
+def _dcops_exe() -> str:
+    return str(Path(sys.executable).with_name("dcops"))
+
+
+def _wait(what: str, ready: Callable[[], bool], timeout: float,
+          procs: Sequence[subprocess.Popen[bytes]] = ()) -> None:
+    """Wait until `ready()`; fail with `what` if it takes longer or a process died."""
+    deadline = time.monotonic() + timeout
+    with console.status(f"waiting for {what}"):
+        while time.monotonic() < deadline:
+            for proc in procs:
+                if proc.poll() is not None:
+                    args = proc.args if isinstance(proc.args, list) else [proc.args]
+                    raise DemoError(f"{what}: `{shlex.join(str(a) for a in args)}` "
+                                    f"exited {proc.returncode} (see its log)")
+            if ready():
+                return
+            time.sleep(0.5)
+    raise DemoError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def _http_ok(demo: Demo, url: str) -> bool:
+    """True when `url` answers 2xx from inside the controller namespace."""
+    code = "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)"
+    proc = subprocess.run(_ctl(demo, sys.executable, "-c", code, url), capture_output=True,
+                          check=False, timeout=20)
+    return proc.returncode == 0
+
+
+def _log_has(demo: Demo, log: str, text: str) -> bool:
+    path = demo.state / log
+    return path.exists() and text in path.read_text(errors="replace")
+
+
+def _ssh(demo: Demo, host: str, command: str, *, check: bool = True
+         ) -> subprocess.CompletedProcess[str]:
+    """`dcops lab ssh HOST -- COMMAND`, as a user types it."""
+    return demo.dcops("lab", "ssh", "--name", demo.lab_name, host, "--", command, check=check,
+                      capture=True)
+
+
+def _alerts(demo: Demo) -> list[dict[str, Any]]:
+    proc = demo.run(_dcops_exe(), "alerts", "list", "--json", "--limit", "1000", capture=True,
+                    quiet=True)
+    data = json.loads(proc.stdout or "[]")
+    return list(data["alerts"] if isinstance(data, dict) else data)
+
+
+# ---- the steps ------------------------------------------------------------------------------
 def step_lab_up(demo: Demo) -> str:
-    """The lab: three hosts in systemd mode on a private bridge."""
+    """The lab: 5 hosts in systemd mode, SNMP agents of DC and district gear, the SOC/NOC stack."""
     demo.cleanups.append(lambda: _ignore(demo.dcops("lab", "down", "--name", demo.lab_name,
                                                     check=False)))
-    demo.dcops("lab", "up", "--name", demo.lab_name, "--hosts", "3", "--mode", "systemd")
+    demo.dcops("lab", "up", "--name", demo.lab_name, "--hosts", "5", "--mode", "systemd")
     demo.dcops("lab", "status", "--name", demo.lab_name)
-    return "3 lab hosts up (systemd mode)"
-
-
-def step_inventory(demo: Demo) -> str:
-    """The site model: validate the example province and the lab, show the province."""
     demo.dcops("inventory", "check", "-i", "inventories/production")
-    demo.dcops("inventory", "check", "-i", "inventories/lab")
+    demo.dcops("inventory", "check", "-i", LAB_INVENTORY)
     demo.dcops("inventory", "show", "-i", "inventories/production")
-    return "example province and lab inventories valid"
+    dcops = _dcops_exe()
+    # Everything below runs in the controller namespace, where the lab hosts send their logs.
+    agents = demo.spawn(*_ctl(demo, dcops, "lab", "snmp-agents", "-i", LAB_INVENTORY),
+                        log="snmp-agents.log")
+    _wait("SNMP agents", lambda: _log_has(demo, "snmp-agents.log", "serving until"), 60,
+          [agents])
+    poller = demo.spawn(*_ctl(demo, dcops, "collect", "snmp", "-i", LAB_INVENTORY,
+                              "--listen", "127.0.0.1:9716", "--interval", "10"),
+                        log="collect-snmp.log")
+    traps = demo.spawn(*_ctl(demo, dcops, "collect", "traps", "-i", LAB_INVENTORY,
+                             "--listen", "127.0.0.1:162", "--metrics-listen", "127.0.0.1:9717"),
+                       log="collect-traps.log")
+    syslog = demo.spawn(*_ctl(demo, dcops, "collect", "syslog", "--listen", "10.77.0.1",
+                              "--udp-port", "514", "--tcp-port", "514", "--detect",
+                              "-i", LAB_INVENTORY),
+                        log="collect-syslog.log")
+    hook = demo.spawn(*_ctl(demo, dcops, "serve", "-i", LAB_INVENTORY, "--host", "127.0.0.1",
+                            "--port", "8080"), log="serve-webhook.log")
+    prom_dir, am_dir = demo.state / "prometheus-data", demo.state / "alertmanager-data"
+    prom = demo.spawn(*_ctl(demo, "prometheus",
+                            "--config.file=monitoring/prometheus/prometheus.yml",
+                            f"--storage.tsdb.path={prom_dir}",
+                            "--web.listen-address=127.0.0.1:9090"), log="prometheus.log")
+    am = demo.spawn(*_ctl(demo, "prometheus-alertmanager",
+                          "--config.file=monitoring/alertmanager/alertmanager.yml",
+                          f"--storage.path={am_dir}", "--cluster.listen-address=",
+                          "--web.listen-address=127.0.0.1:9093"), log="alertmanager.log")
+    # The analysts' console, reachable from this machine (same alert store as the webhook).
+    console_proc = demo.spawn(dcops, "serve", "-i", LAB_INVENTORY, "--host", "127.0.0.1",
+                              "--port", str(demo.console_port), log="serve-console.log")
+    procs = [agents, poller, traps, syslog, hook, prom, am, console_proc]
+    _wait("SNMP poller /metrics", lambda: _http_ok(demo, "http://127.0.0.1:9716/metrics"), 60,
+          procs)
+    _wait("Prometheus", lambda: _http_ok(demo, "http://127.0.0.1:9090/-/ready"), 90, procs)
+    _wait("Alertmanager", lambda: _http_ok(demo, "http://127.0.0.1:9093/-/ready"), 60, procs)
+    _wait("syslog collector", lambda: _log_has(demo, "collect-syslog.log", "10.77.0.1"), 60,
+          procs)
+    demo.procs = procs
+    return ("5 lab hosts (systemd); 8 SNMP agents; poller, trap receiver, syslog collector with "
+            "detection, Prometheus and Alertmanager in the lab controller (10.77.0.1)")
+
+
+def step_iac(demo: Demo) -> str:
+    """Pulumi under mocks: both DCs and the WAN from the example province, policies, diagram."""
+    svg = demo.state / "topology.svg"
+    demo.dcops("iac", "plan", "-i", "inventories/production", "--stack", "primary",
+               "--svg", str(svg))
+    demo.dcops("iac", "plan", "-i", "inventories/production", "--stack", "backup", "--no-svg")
+    if not svg.is_file() or svg.stat().st_size == 0:
+        raise DemoError(f"the topology diagram {svg} was not written")
+    demo.outputs["Topology diagram / Sơ đồ"] = svg
+    return f"primary and backup DC plans pass the policies; diagram {svg}"
+
+
+def _playbook(demo: Demo, playbook: str, *extra: str) -> None:
+    demo.run("ansible-playbook", "-i", LAB_INVENTORY, "-e", f"dcops_lab_name={demo.lab_name}",
+             "--vault-password-file", LAB_VAULT, playbook, *extra, timeout=2400)
+
+
+def step_configure(demo: Demo) -> str:
+    """The site playbook converges the lab; a first backup, then a restore drill."""
+    _playbook(demo, "playbooks/site.yml")
+    _ssh(demo, "lab-app1", "sudo systemctl start dcops-backup.service")
+    _playbook(demo, "playbooks/dr_drill.yml", "-e", "dr_drill_host=lab-app1")
+    drills = sorted((demo.state / "state" / "evidence" / "dr_drill").glob("lab-app1-*.json"))
+    if not drills:
+        raise DemoError("the DR drill wrote no evidence record")
+    record = json.loads(drills[-1].read_text())
+    if record.get("result") != "pass":
+        raise DemoError(f"the DR drill did not pass: {drills[-1]}")
+    demo.outputs["DR drill evidence / Bằng chứng diễn tập"] = drills[-1]
+    return (f"baseline, PKI, backup, SNMP agents, monitoring on 5 hosts; DR drill of lab-app1: "
+            f"{record.get('files_verified')} files verified, RTO {record.get('rto_seconds')} s")
+
+
+def step_scenario(demo: Demo) -> str:
+    """An incident plays out while the collectors and detection run."""
+    lab = _lab(demo)
+    ctl = lab.ctl_netns
+    # (a) SSH brute force from the Biên Hòa district office, then a success.
+    console.print("[bold]a) SSH brute force from a district address, then a login[/]")
+    demo.run("ip", "-n", ctl, "address", "replace", f"{DISTRICT_ATTACKER}/32", "dev", "lo")
+    _ssh(demo, TARGET_HOST, "sudo ip route replace 10.78.0.0/16 via 10.77.0.1")
+    attacker_key = demo.state / "attacker_ed25519"
+    if not attacker_key.exists():
+        demo.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(attacker_key),
+                 capture=True)
+    ssh_opts = ["-b", DISTRICT_ATTACKER, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                "-o", "IdentitiesOnly=yes"]
+    users = ("admin", "oracle", "postgres", "test", "ubuntu", "guest", "deploy", "lgsp",
+             "backup", "support", "operator", "www")
+    for n, user in enumerate(users):
+        demo.run(*_ctl(demo, "ssh", *ssh_opts, "-o", "StrictHostKeyChecking=no",
+                       "-o", "UserKnownHostsFile=/dev/null", "-i", str(attacker_key),
+                       f"{user}@{TARGET_ADDRESS}", "true"), check=False, capture=True,
+                 quiet=n > 0)
+    console.print(f"[dim]  ... {len(users)} attempts with guessed user names[/]")
+    demo.run(*_ctl(demo, "ssh", *ssh_opts, "-o", f"UserKnownHostsFile={lab.known_hosts_path}",
+                   "-i", str(lab.key_path), f"ansible@{TARGET_ADDRESS}", "true"))
+    # (b) A sudoers drop-in that gives an account root without a password.
+    console.print("[bold]b) a sudoers change[/]")
+    _ssh(demo, TARGET_HOST, "echo 'dcops-admin ALL=(ALL) NOPASSWD: ALL' | "
+                            "sudo tee /etc/sudoers.d/90-demo >/dev/null")
+    _ssh(demo, TARGET_HOST, "sudo rm -f /etc/sudoers.d/90-demo")
+    # (c) The district router's WAN uplink goes down, then flaps (its own linkDown/linkUp traps).
+    console.print(f"[bold]c) {DISTRICT_ROUTER} {WAN_UPLINK} down, then flapping[/]")
+    from dcops.inventory import load_inventory
+
+    router = load_inventory(LAB_INVENTORY).devices[DISTRICT_ROUTER]
+    community = router.snmp.community.reveal() if router.snmp and router.snmp.community else ""
+    for n, state in enumerate(("down", "up", "down", "up", "down", "up")):
+        oid, oper = ("1.3.6.1.6.3.1.1.5.3", "2") if state == "down" else (
+            "1.3.6.1.6.3.1.1.5.4", "1")
+        demo.run(*_ctl(demo, "snmptrap", "-v", "2c", "-c", community,
+                       f"--clientaddr={router.address}", "127.0.0.1:162", str(n + 1), oid,
+                       "1.3.6.1.2.1.2.2.1.1.1", "i", "1", "1.3.6.1.2.1.2.2.1.7.1", "i", "1",
+                       "1.3.6.1.2.1.2.2.1.8.1", "i", oper,
+                       "1.3.6.1.2.1.31.1.1.1.1.1", "s", WAN_UPLINK), quiet=n > 0)
+        time.sleep(0.5)
+    # (d) The LGSP API endpoint serves a certificate that expires in 10 days.
+    console.print("[bold]d) a certificate close to expiry[/]")
+    _ssh(demo, TARGET_HOST,
+         "sudo openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 "
+         "-subj /CN=lgsp-api.lab -addext subjectAltName=DNS:lgsp-api.lab,IP:10.77.0.11 "
+         "-keyout /run/demo-api.key -out /run/demo-api.crt 2>/dev/null && "
+         "sudo systemd-run --unit dcops-demo-api --collect openssl s_server -accept 443 "
+         "-cert /run/demo-api.crt -key /run/demo-api.key -www -quiet")
+    _wait("the LGSP API endpoint", lambda: subprocess.run(
+        _ctl(demo, sys.executable, "-c",
+             "import socket,sys; socket.create_connection((sys.argv[1], 443), 2)",
+             TARGET_ADDRESS), capture_output=True, check=False).returncode == 0, 30)
+    # The certificate probe runs from now on (Prometheus scrapes it on 127.0.0.1:9718); its
+    # one-shot table is what an engineer sees (exit 1: a certificate is expiring).
+    targets = demo.state / "tls-targets.yml"
+    targets.write_text(f"- {{name: {TARGET_HOST}, target: '{TARGET_ADDRESS}:443', "
+                       "sni: lgsp-api.lab}\n")
+    demo.spawn(*_ctl(demo, _dcops_exe(), "collect", "certs", "--targets-file", str(targets),
+                     "--listen", "127.0.0.1:9718", "--interval", "300"), log="collect-certs.log")
+    demo.run(*_ctl(demo, _dcops_exe(), "collect", "certs", "--targets-file", str(targets),
+                   "--once", "--no-spool"), check=False)
+    # The detections reach the queue.
+    missing: list[str] = []
+
+    def all_there() -> bool:
+        titles = {a.get("rule_title") for a in _alerts(demo)}
+        missing[:] = [t for t in EXPECTED_ALERTS if t not in titles]
+        return not missing
+
+    try:
+        _wait("the scenario's alerts", all_there, 120)
+    except DemoError:
+        raise DemoError("alerts missing from the queue: " + ", ".join(missing)) from None
+    return "every expected alert is in the queue: " + "; ".join(EXPECTED_ALERTS)
+
+
+def step_alerts(demo: Demo) -> str:
+    """The queue as an analyst sees it, and the console's address and logins."""
+    demo.dcops("alerts", "list", "--open")
+    logins = demo.state / "console-logins.txt"
+    lines = []
+    for user, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        demo.run(_dcops_exe(), "alerts", "users", "add", user, "--role", role,
+                 "--password-stdin", "--as", "demo", input=password + "\n", capture=True)
+        lines.append(f"{user:10} {password}   ({role})")
+    logins.write_text("\n".join(lines) + "\n")
+    logins.chmod(0o600)
+    url = f"http://127.0.0.1:{demo.console_port}"
+    console.print(Panel("\n".join([f"Web console / Bảng điều khiển: {url}",
+                                   "Demo logins (this run only) / Tài khoản demo:", *lines]),
+                        title="Triage console"))
+    demo.outputs["Console logins / Tài khoản"] = logins
+    if demo.wait:
+        console.print(f"[bold]The console is up at {url}: press Enter to go on and clean up "
+                      "/ nhấn Enter để tiếp tục[/]")
+        with contextlib.suppress(EOFError):
+            input()
+    return f"{len(_alerts(demo))} alerts in the queue; console at {url}"
+
+
+def step_report(demo: Demo) -> str:
+    """The LGSP compliance report (Circular 12/2022 level 3), from evidence collected now."""
+    out = demo.state / "audit-lgsp"
+    demo.dcops("audit", "run", "-i", LAB_INVENTORY, "--system", "lgsp", "--lab", demo.lab_name,
+               "--out", str(out), check=False)
+    html, pdf = out / "report.html", out / "report.pdf"
+    for path in (html, pdf):
+        if not path.is_file() or path.stat().st_size == 0:
+            raise DemoError(f"the compliance report {path} was not written")
+    demo.outputs["Compliance report (HTML) / Báo cáo"] = html
+    demo.outputs["Compliance report (PDF) / Báo cáo"] = pdf
+    return f"LGSP report: {html} and {pdf}"
 
 
 NEXT_STEPS = """\
 [bold]Data-centre engineers / Kỹ sư trung tâm dữ liệu[/]
-  dcops inventory check -i inventories/production    validate the site model
-  dcops inventory show -i inventories/production     sites, systems, devices
-  dcops lab up --hosts 3 --mode systemd              local test hosts
+  dcops inventory show -i inventories/production     sites, systems (cấp độ), devices
+  dcops iac plan --stack backup                      the backup DC under Pulumi mocks
+  dcops lab up --hosts 5 --mode systemd              your own lab, then ansible-playbook ...
 [bold]Security analysts / Chuyên viên giám sát an toàn thông tin[/]
-  dcops collect --help                               collectors (SNMP, traps, syslog, logs)
+  dcops alerts list --open                           the queue (also at the web console)
+  dcops detect test                                  every Sigma rule against its samples
+  dcops collect syslog --help                        collectors: syslog, logs, traps, snmp, wazuh
 [bold]Auditors / Kiểm toán viên[/]
-  dcops inventory show --json                        systems and their security level (cấp độ)
+  dcops audit catalogue --level 3                    the controls of level 3
+  dcops audit run -i inventories/lab --system lgsp --lab NAME --out DIR
+The demo's alerts stay in STATE/state: browse them again (logins in STATE/console-logins.txt) with
+  DCOPS_STATE_DIR=STATE/state dcops serve -i inventories/lab
+See README.md for one guide per user.
 """
 
 
 STEPS: list[Step] = [
-    ("Lab up / Khởi động phòng thí nghiệm", step_lab_up),
-    ("Site model / Mô hình hạ tầng", step_inventory),
+    ("Lab and SOC/NOC stack up / Khởi động phòng thí nghiệm", step_lab_up),
+    ("DC and WAN plan (Pulumi) / Kế hoạch hạ tầng", step_iac),
+    ("Configure servers, DR drill / Cấu hình, diễn tập khôi phục", step_configure),
+    ("Incident scenario, detection / Kịch bản tấn công, phát hiện", step_scenario),
+    ("Alert queue, console / Hàng đợi cảnh báo", step_alerts),
+    ("Compliance report LGSP / Báo cáo tuân thủ", step_report),
 ]
 
 
@@ -161,6 +452,22 @@ def _summary(demo: Demo) -> None:
         colour = "green" if status == "done" else "red"
         table.add_row(title, f"[{colour}]{status}[/]", f"{seconds:.1f}", summary)
     console.print(table)
+    if demo.outputs:
+        files = Table(title="Files / Tệp kết quả")
+        files.add_column("what / nội dung")
+        files.add_column("path / đường dẫn", overflow="fold")
+        for what, path in demo.outputs.items():
+            files.add_row(what, str(path))
+        console.print(files)
+
+
+def _fresh_state(demo: Demo) -> None:
+    """Stop what a previous run may have left (killed without cleanup), then start empty."""
+    demo.dcops("lab", "down", "--name", demo.lab_name, check=False)
+    for child in ("state", "prometheus-data", "alertmanager-data", "audit-lgsp"):
+        shutil.rmtree(demo.state / child, ignore_errors=True)
+    for stale in demo.state.glob("*.log"):
+        stale.unlink()
 
 
 def register(app: typer.Typer) -> None:
@@ -171,14 +478,33 @@ def register(app: typer.Typer) -> None:
         state: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(
             "out/demo"),
         lab_name: Annotated[str, typer.Option(help="Name of the demo lab.")] = "dcops-demo",
+        console_port: Annotated[int, typer.Option(
+            help="Port of the web console on 127.0.0.1.")] = 8080,
+        wait: Annotated[bool | None, typer.Option(
+            "--wait/--no-wait",
+            help="Pause with the console up before cleaning up (default: when interactive).")]
+        = None,
     ) -> None:
         """Run the whole toolkit on the embedded defaults (what `make demo` runs)."""
         root = Path.cwd()
         state = state.resolve()
         state.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, DCOPS_STATE_DIR=str(state / "state"), PYTHONUNBUFFERED="1")
-        demo = Demo(root=root, state=state, lab_name=lab_name, env=env)
+        venv_bin = str(Path(sys.executable).parent)  # ansible-playbook, dcops of this virtualenv
+        env = dict(os.environ, DCOPS_STATE_DIR=str(state / "state"), PYTHONUNBUFFERED="1",
+                   PATH=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+                   ANSIBLE_CONFIG=str(root / "ansible.cfg"))
+        os.environ["DCOPS_STATE_DIR"] = env["DCOPS_STATE_DIR"]  # dcops.lab in this process too
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        if not sys.stdout.isatty():  # logs and CI: wide enough for the tables
+            env["COLUMNS"] = env.get("COLUMNS", "150")
+            console.width = int(env["COLUMNS"])
+        demo = Demo(root=root, state=state, lab_name=lab_name, env=env,
+                    console_port=console_port, wait=interactive if wait is None else wait)
+        if os.geteuid() != 0:
+            console.print("[bold red]dcops demo needs root[/] (network namespaces for the lab)")
+            raise typer.Exit(1)
         try:
+            _fresh_state(demo)
             run_demo(demo, STEPS)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: everything the demo started has been stopped[/]")
@@ -186,4 +512,5 @@ def register(app: typer.Typer) -> None:
         except DcopsError as exc:
             console.print(f"[bold red]demo failed:[/] {exc}")
             raise typer.Exit(1) from None
-        console.print(Panel(NEXT_STEPS, title="What next / Bước tiếp theo"))
+        console.print(Panel(NEXT_STEPS.replace("STATE", str(state)),
+                            title="What next / Bước tiếp theo"))

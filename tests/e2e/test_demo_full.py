@@ -1,0 +1,65 @@
+"""`dcops demo` (what `make demo` runs) end to end: every step done, the scenario's alerts in the
+queue, both report files written, nothing left running and no namespace left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcops.cli.demo import EXPECTED_ALERTS, STEPS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
+DCOPS = str(Path(sys.executable).with_name("dcops"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _netns() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the demo's lab needs root (network namespaces)")
+def test_demo_runs_every_step_and_cleans_up(tmp_path: Path) -> None:
+    lab = f"demo-t{os.getpid() % 10000}"
+    state = tmp_path / "demo"
+    proc = subprocess.run(
+        [DCOPS, "demo", "--state", str(state), "--lab-name", lab,
+         "--console-port", str(_free_port())],
+        cwd=REPO, capture_output=True, text=True, timeout=2400, check=False,
+        env=dict(os.environ, COLUMNS="200"))
+    tail = (proc.stdout + proc.stderr)[-6000:]
+    assert proc.returncode == 0, tail
+    for title, _ in STEPS:
+        assert f"done {title}" in proc.stdout, f"step not reported done: {title}\n{tail}"
+
+    listed = subprocess.run([DCOPS, "alerts", "list", "--json", "--limit", "1000"],
+                            capture_output=True, text=True, check=True, cwd=REPO,
+                            env=dict(os.environ, DCOPS_STATE_DIR=str(state / "state")))
+    data = json.loads(listed.stdout)
+    alerts = data["alerts"] if isinstance(data, dict) else data
+    titles = {a["rule_title"] for a in alerts}
+    assert set(EXPECTED_ALERTS) <= titles, f"missing: {set(EXPECTED_ALERTS) - titles}"
+    brute = [a for a in alerts if a["rule_title"] == "SSH Brute Force From One Source"]
+    assert any("10.78.1.50" in json.dumps(a, default=str) for a in brute), brute
+
+    for report in ("report.html", "report.pdf"):
+        path = state / "audit-lgsp" / report
+        assert path.is_file() and path.stat().st_size > 1000, path
+    assert (state / "topology.svg").stat().st_size > 0
+
+    assert not [n for n in _netns() if n.startswith(f"{lab}-")], _netns()
+    leftovers = subprocess.run(["pgrep", "-af", str(state)], capture_output=True, text=True,
+                               check=False).stdout
+    assert leftovers.strip() == "", leftovers
