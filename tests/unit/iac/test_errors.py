@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import SYSTEMS_YML
+from iac_model import SYSTEMS_YML
 
 from dcops.errors import DcopsError
 from dcops.iac import IacInputError, plan

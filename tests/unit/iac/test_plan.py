@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from conftest import build_model, with_system
+from iac_model import build_model, with_system
 
 from dcops.iac import REQUIRED_ZONES, Plan, plan, required_zones, tenant_zones
 from dcops.model.site import Flow, Host, SiteKind, System, Zone
