@@ -109,35 +109,52 @@ class FileTailer:
         self.published = 0
 
     def _open(self, path: Path, inode: int, offset: int) -> None:
+        fh = path.open("rb")
+        if os.fstat(fh.fileno()).st_ino != inode:  # replaced between stat and open: a new file
+            inode = os.fstat(fh.fileno()).st_ino
+            offset = 0
+        self._adopt(fh, inode, offset)
+
+    def _adopt(self, fh: BinaryIO, inode: int, offset: int) -> None:
         if self._fh:
             self._fh.close()
-        self._fh = path.open("rb")
-        if os.fstat(self._fh.fileno()).st_ino != inode:  # replaced between stat and open
-            inode = os.fstat(self._fh.fileno()).st_ino
-            offset = 0
+        self._fh = fh
         self._fh.seek(offset)
         self._pos = _Pos(inode, offset)
         self._read = self._safe = self._pending_start = offset
 
     def _start(self) -> bool:
         """Open at the saved position, draining a rotated file first; False if absent."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return False
         saved = self.store.load_checkpoint(self._key)
         if saved is None:
+            try:
+                st = self.path.stat()
+            except FileNotFoundError:
+                return False
             self._open(self.path, st.st_ino, st.st_size if self.from_end else 0)
             return True
         cp = json.loads(saved)
         inode, offset = int(cp["inode"]), int(cp["offset"])
-        if inode == st.st_ino:
-            self._open(self.path, inode, offset if offset <= st.st_size else 0)
-            return True
+        # Open first, then compare: a rotation between a stat() and the open() would otherwise
+        # start the new file and leave the rest of the saved one unread.
+        try:
+            fh: BinaryIO | None = self.path.open("rb")
+        except FileNotFoundError:
+            fh = None
+        if fh is not None:
+            st = os.fstat(fh.fileno())
+            if st.st_ino == inode:  # the saved file, held open: poll() follows any rotation
+                self._adopt(fh, inode, offset if offset <= st.st_size else 0)
+                return True
+            fh.close()
         rotated = self._find_inode(inode)
         if rotated is not None:
             self._open(rotated, inode, offset)
-            self._drain()
+            self._drain(final=True)
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return self._fh is not None  # renamed, not recreated yet: poll() opens it later
         self._open(self.path, st.st_ino, 0)
         return True
 

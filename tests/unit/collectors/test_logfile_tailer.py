@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from dcops.collectors.logfile import FileTailer
 from dcops.pipeline import SqliteSpool
@@ -132,3 +133,29 @@ def test_held_audit_record_flushes_when_idle(tmp_path: Path) -> None:
     t.poll()
     t.poll()
     assert spool.count() == 1
+
+
+def test_restart_racing_a_rotation_reads_the_rest_of_the_saved_file(tmp_path: Path,
+                                                                    monkeypatch: Any) -> None:
+    """The file is rotated at the worst moment of a restart (right before the tailer opens it):
+    the rest of the saved file is still read, then the new one (a CI run once lost 300 lines)."""
+    log, spool = tmp_path / "auth.log", SqliteSpool(tmp_path / "s.db")
+    append(log, range(5))
+    first = FileTailer(log, spool, spool)
+    first.poll()
+    first.close()
+    append(log, range(5, 9))  # arrives while the collector is down
+    real_open = Path.open
+    rotated: list[bool] = []
+
+    def open_after_rotation(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == log and not rotated:
+            rotated.append(True)
+            log.rename(tmp_path / "auth.log.1")
+            append(log, range(9, 12))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_after_rotation)
+    FileTailer(log, spool, spool).poll()
+    assert rotated
+    assert users(spool) == sorted(f"u{i}" for i in range(12))
