@@ -172,6 +172,32 @@ def _http_ok(demo: Demo, url: str) -> bool:
     return proc.returncode == 0
 
 
+def _local_http_ok(url: str) -> bool:
+    """True when `url` answers (any HTTP status) in this machine's own namespace."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - a fixed http://127.0.0.1 URL
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _prometheus_targets(demo: Demo) -> str:
+    """One line of Prometheus' scrape health per job, as seen from the controller."""
+    code = ("import json,sys,urllib.request,collections; t=json.load(urllib.request.urlopen("
+            "sys.argv[1], timeout=5))['data']['activeTargets']; c=collections.Counter("
+            "(x['labels']['job'], x['health']) for x in t); "
+            "print('; '.join(f'{j} {h} {n}' for (j, h), n in sorted(c.items())))")
+    proc = subprocess.run(_ctl(demo, sys.executable, "-c", code,
+                               "http://127.0.0.1:9090/api/v1/targets"),
+                          capture_output=True, text=True, check=False, timeout=30)
+    return proc.stdout.strip() or f"unavailable ({proc.stderr.strip()[-200:]})"
+
+
 def _log_has(demo: Demo, log: str, text: str) -> bool:
     path = demo.state / log
     return path.exists() and text in path.read_text(errors="replace")
@@ -238,6 +264,8 @@ def step_lab_up(demo: Demo) -> str:
     _wait("Alertmanager", lambda: _http_ok(demo, "http://127.0.0.1:9093/-/ready"), 60, procs)
     _wait("syslog collector", lambda: _log_has(demo, "collect-syslog.log", "10.77.0.1"), 60,
           procs)
+    url = f"http://127.0.0.1:{demo.console_port}/login"
+    _wait(f"the console on 127.0.0.1:{demo.console_port}", lambda: _local_http_ok(url), 60, procs)
     demo.procs = procs
     return ("5 lab hosts (systemd); 8 SNMP agents; poller, trap receiver, syslog collector with "
             "detection, Prometheus and Alertmanager in the lab controller (10.77.0.1)")
@@ -350,7 +378,7 @@ def step_scenario(demo: Demo) -> str:
         return not missing
 
     try:
-        _wait("the scenario's alerts", all_there, 120)
+        _wait("the scenario's alerts", all_there, 120, demo.procs)
     except DemoError:
         raise DemoError("alerts missing from the queue: " + ", ".join(missing)) from None
     return "every expected alert is in the queue: " + "; ".join(EXPECTED_ALERTS)
@@ -359,6 +387,9 @@ def step_scenario(demo: Demo) -> str:
 def step_alerts(demo: Demo) -> str:
     """The queue as an analyst sees it, and the console's address and logins."""
     demo.dcops("alerts", "list", "--open")
+    console.print(f"Prometheus targets (job health count) / Mục tiêu Prometheus: "
+                  f"{_prometheus_targets(demo)}", highlight=False)
+    console.print("[dim](node: node_exporter on the example province's servers, not in the lab)[/]")
     logins = demo.state / "console-logins.txt"
     lines = []
     for user, role in DEMO_USERS:
