@@ -12,6 +12,7 @@ as dcops does).
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections import defaultdict
@@ -31,7 +32,11 @@ from dcops.model.event import Event, LogSource
 
 pytestmark = pytest.mark.integration
 
-SIGMAHQ = Path(__file__).resolve().parents[4] / "shared" / "sigmahq"
+# External test data (../shared beside the checkout, or DCOPS_SHARED_DIR): read, never copied.
+_BESIDE = Path(__file__).resolve().parents[4] / "shared"
+SHARED = Path(os.environ.get("DCOPS_SHARED_DIR") or next(
+    (p for p in (_BESIDE, Path("/work/shared")) if p.is_dir()), _BESIDE))
+SIGMAHQ = SHARED / "sigmahq"
 DIRS = [SIGMAHQ / "rules" / "linux", SIGMAHQ / "rules" / "network",
         SIGMAHQ / "rules-threat-hunting" / "linux"]
 

@@ -4,6 +4,7 @@ checked against the Wazuh API specification in ../shared when it is there."""
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ from dcops.lab.wazuh_fake import FakeWazuhServer, demo_state
 
 pytestmark = pytest.mark.integration
 
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "wazuh" / "api-spec.yaml"
+# External test data (../shared beside the checkout, or DCOPS_SHARED_DIR): read, never copied.
+_BESIDE = Path(__file__).resolve().parents[4] / "shared"
+SHARED = Path(os.environ.get("DCOPS_SHARED_DIR") or next(
+    (p for p in (_BESIDE, Path("/work/shared")) if p.is_dir()), _BESIDE))
+SPEC = SHARED / "wazuh" / "api-spec.yaml"
 
 
 @pytest.fixture
