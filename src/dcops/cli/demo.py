@@ -387,6 +387,10 @@ def step_scenario(demo: Demo) -> str:
 def step_alerts(demo: Demo) -> str:
     """The queue as an analyst sees it, and the console's address and logins."""
     demo.dcops("alerts", "list", "--open")
+    # The certificate probe started last: give Prometheus one scrape interval (30 s) to see it.
+    with contextlib.suppress(DemoError):
+        _wait("Prometheus to scrape the certificate probe",
+              lambda: "dcops-tls up" in _prometheus_targets(demo), 45)
     console.print(f"Prometheus targets (job health count) / Mục tiêu Prometheus: "
                   f"{_prometheus_targets(demo)}", highlight=False)
     console.print("[dim](node: node_exporter on the example province's servers, not in the lab)[/]")
