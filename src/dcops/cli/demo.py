@@ -413,6 +413,9 @@ def step_alerts(demo: Demo) -> str:
                       "/ nhấn Enter để tiếp tục[/]")
         with contextlib.suppress(EOFError):
             input()
+    else:
+        console.print("[dim]The console stops with the demo: `dcops demo --wait` keeps it up "
+                      "until you press Enter.[/]")
     return f"{len(_alerts(demo))} alerts in the queue; console at {url}"
 
 
@@ -515,10 +518,9 @@ def register(app: typer.Typer) -> None:
         lab_name: Annotated[str, typer.Option(help="Name of the demo lab.")] = "dcops-demo",
         console_port: Annotated[int, typer.Option(
             help="Port of the web console on 127.0.0.1.")] = 8080,
-        wait: Annotated[bool | None, typer.Option(
+        wait: Annotated[bool, typer.Option(
             "--wait/--no-wait",
-            help="Pause with the console up before cleaning up (default: when interactive).")]
-        = None,
+            help="Pause with the console up (until Enter) before cleaning up.")] = False,
     ) -> None:
         """Run the whole toolkit on the embedded defaults (what `make demo` runs)."""
         root = Path.cwd()
@@ -529,12 +531,11 @@ def register(app: typer.Typer) -> None:
                    PATH=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
                    ANSIBLE_CONFIG=str(root / "ansible.cfg"))
         os.environ["DCOPS_STATE_DIR"] = env["DCOPS_STATE_DIR"]  # dcops.lab in this process too
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
         if not sys.stdout.isatty():  # logs and CI: wide enough for the tables
             env["COLUMNS"] = env.get("COLUMNS", "150")
             console.width = int(env["COLUMNS"])
         demo = Demo(root=root, state=state, lab_name=lab_name, env=env,
-                    console_port=console_port, wait=interactive if wait is None else wait)
+                    console_port=console_port, wait=wait)
         if os.geteuid() != 0:
             console.print("[bold red]dcops demo needs root[/] (network namespaces for the lab)")
             raise typer.Exit(1)
