@@ -7,7 +7,7 @@ from pathlib import Path
 import pulumi
 
 from dcops.iac.layout import STACK_KINDS
-from dcops.iac.stackconfig import StackConfig
+from dcops.iac.stackconfig import StackConfig, parse_peer_addresses
 from dcops.model.site import SiteModel
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -40,6 +40,7 @@ def load(model: SiteModel | None = None) -> StackConfig:
         external_network_id=cfg.get("externalNetworkId") or _network_id(
             cfg.get("externalNetwork") or "public"),
         vpn_psk=cfg.require_secret("vpnPsk"),
-        peer_addresses=cfg.get_object("peerAddresses") or {},
+        peer_addresses=parse_peer_addresses(cfg.get_object("peerAddresses"), model,
+                                            f"Pulumi.{stack}.yaml"),
         operator_role=cfg.get("operatorRole") or "member",
     )
