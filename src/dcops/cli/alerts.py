@@ -330,13 +330,17 @@ def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
         _print_json([asdict(r) for r in rows])
         return
     t = Table(title="SLA per severity / theo mức độ")
-    for col in ("severity / mức độ", "alerts", "open / đang mở", "ack target", "mean ack",
-                "ack breaches / vi phạm", "resolve target", "mean resolve", "resolve breaches"):
+    for col in ("severity / mức độ", "alerts / cảnh báo", "open / đang mở",
+                "overdue / quá hạn", "ack target / hạn xác nhận", "mean ack / TB", "p90 ack",
+                "ack breaches / vi phạm", "resolve target / hạn xử lý", "mean resolve / TB",
+                "p90 resolve", "resolve breaches / vi phạm"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r.severity, str(r.alerts), str(r.open), fmt_seconds(r.target_ack_s),
-                  fmt_seconds(r.mean_ack_s), str(r.ack_breaches), fmt_seconds(r.target_resolve_s),
-                  fmt_seconds(r.mean_resolve_s), str(r.resolve_breaches))
+        t.add_row(r.severity, str(r.alerts), str(r.open), str(r.overdue),
+                  fmt_seconds(r.target_ack_s), fmt_seconds(r.mean_ack_s),
+                  fmt_seconds(r.p90_ack_s), str(r.ack_breaches), fmt_seconds(r.target_resolve_s),
+                  fmt_seconds(r.mean_resolve_s), fmt_seconds(r.p90_resolve_s),
+                  str(r.resolve_breaches))
     Console().print(t)
 
 

@@ -114,3 +114,27 @@ def test_system_levels_from_the_inventory(state: Path) -> None:
         assert a.system_level == store.config.system_levels["lgsp"]
     finally:
         store.close()
+
+
+def test_sla_json_exact_figures(state: Path) -> None:
+    db = sqlite3.connect(state / "alerts.db")
+    with db:
+        db.execute("UPDATE alerts SET status='resolved', created_at='2026-11-22T03:00:00.000000Z',"
+                   " acked_at='2026-11-22T03:10:00.000000Z',"
+                   " resolved_at='2026-11-22T13:00:00.000000Z' WHERE id=1")
+        db.execute("UPDATE alerts SET created_at='2026-01-01T00:00:00.000000Z' WHERE id=2")
+    db.close()
+    code, out = run("sla", "--json")
+    assert code == 0, out
+    rows = {r["severity"]: r for r in json.loads(out)}
+    high = rows["high"]
+    assert (high["mean_ack_s"], high["p90_ack_s"], high["ack_breaches"]) == (600, 600, 0)
+    # resolved after 10 h against the 8 h target: one resolve breach, nothing open
+    assert (high["mean_resolve_s"], high["resolve_breaches"], high["open"], high["overdue"]) == (
+        36000, 1, 0, 0)
+    low = rows["low"]
+    assert (low["open"], low["overdue"], low["ack_breaches"], low["resolve_breaches"]) == (
+        1, 1, 1, 1)
+    assert low["mean_ack_s"] is None and low["target_resolve_s"] == 72 * 3600
+    code, out = run("sla")
+    assert code == 0 and "SLA per severity / theo mức độ" in out

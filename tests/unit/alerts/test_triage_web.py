@@ -191,3 +191,40 @@ def test_unknown_alert_is_404(store: AlertStore) -> None:
     login(c, "ana")
     assert c.get("/alerts/999").status_code == 404
     assert c.get("/incidents/999").status_code == 404
+
+
+def set_times(store: AlertStore, alert_id: int, **values: str | None) -> None:
+    """Fix created/acked/resolved times in the store (SLA figures need known durations)."""
+    from sqlalchemy import update
+
+    from dcops.alerts import schema
+
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.alerts).where(schema.alerts.c.id == alert_id).values(**values))
+
+
+def sla_cells(html: str, severity: str) -> dict[str, str]:
+    row = re.search(rf'<tr data-severity="{severity}">(.*?)</tr>', html, re.S)
+    assert row, f"no SLA row for {severity}"
+    return dict(re.findall(r'<td class="([a-z0-9-]+)">([^<]*)</td>', row.group(1)))
+
+
+def test_sla_page_shows_exact_figures(store: AlertStore) -> None:
+    # alert 1 (high): acknowledged after 40 min (target 30 min), resolved after 2 h (target 8 h)
+    set_times(store, 1, status="resolved", created_at="2026-11-22T03:00:00.000000Z",
+              acked_at="2026-11-22T03:40:00.000000Z", resolved_at="2026-11-22T05:00:00.000000Z")
+    # alert 2 (low): open and unacknowledged since January: past both targets
+    set_times(store, 2, created_at="2026-01-01T00:00:00.000000Z")
+    c = client(store)
+    login(c, "eng")  # the SLA view is read-only: every role sees it
+    html = c.get("/sla").text
+    assert sla_cells(html, "high") == {
+        "alerts": "1", "open": "0", "overdue": "0", "target-ack": "30m00s", "mean-ack": "40m00s",
+        "p90-ack": "40m00s", "ack-breaches": "1", "target-resolve": "8h00m",
+        "mean-resolve": "2h00m", "p90-resolve": "2h00m", "resolve-breaches": "0"}
+    assert sla_cells(html, "low") == {
+        "alerts": "1", "open": "1", "overdue": "1", "target-ack": "8h00m", "mean-ack": "-",
+        "p90-ack": "-", "ack-breaches": "1", "target-resolve": "72h00m", "mean-resolve": "-",
+        "p90-resolve": "-", "resolve-breaches": "1"}
+    assert sla_cells(html, "critical")["alerts"] == "0"
+    assert "Quá hạn" in html and "Overdue" in html
