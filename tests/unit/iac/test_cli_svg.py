@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,25 @@ def test_cli_lists_the_policies() -> None:
     assert result.exit_code == 0
     for name in ("no-public-ingress", "ssh-from-mgmt-only", "dr-twins", "vpn-crypto"):
         assert name in result.output
+
+
+@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
+def test_cli_unknown_zone_name_names_file_and_key(tmp_path: Path) -> None:
+    inv = tmp_path / "inv"
+    shutil.copytree(PRODUCTION, inv)
+    systems = inv / "group_vars" / "all" / "systems.yml"
+    text = systems.read_text(encoding="utf-8")
+    old = "{from: dmz, to: app, port: 443, description: API gateway"
+    assert text.count(old) == 1
+    systems.write_text(text.replace(old, old.replace("to: app", "to: web")), encoding="utf-8")
+    line = 1 + text[:text.index(old)].count("\n")
+    run = subprocess.run([sys.executable, "-c", "from dcops.cli import main; main()", "iac",
+                          "plan", "-i", str(inv), "--no-svg"],
+                         capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    err = " ".join(run.stderr.split())  # rich may wrap long lines
+    assert f"group_vars/all/systems.yml:{line}" in err
+    assert "unknown zone 'web'" in err and "dcops_systems.lgsp.flows[0].to" in err
+    assert "Traceback" not in run.stderr and "Traceback" not in run.stdout
+    assert run.stdout.strip() == ""  # nothing planned from a wrong inventory
