@@ -103,10 +103,15 @@ class StoreBackend:
         return {"created": r.created, "updated": r.updated, "resolved": r.resolved,
                 "unchanged": r.unchanged}
 
-    def authenticate(self, username: str, password: str) -> tuple[str, str] | None:
-        """(username, role) when the password matches an enabled user."""
-        u = self.users.authenticate(username, password)
+    def authenticate(self, username: str, password: str,
+                     client: str = "") -> tuple[str, str] | None:
+        """(username, role) when the password matches an enabled user; audited either way."""
+        u = self.users.login(username, password, client)
         return (u.username, u.role) if u else None
+
+    def session_role(self, username: str) -> str | None:
+        """The user's current role, None when disabled or removed."""
+        return self.users.active_role(username)
 
     def list_users(self) -> list[User]:
         """Console users."""

@@ -80,6 +80,35 @@ class Users:
             return [User(r.username, r.role, bool(r.disabled), r.created_at) for r in
                     conn.execute(select(schema.users).order_by(schema.users.c.username))]
 
+    def active_role(self, username: str) -> str | None:
+        """The role of an enabled user, None for a disabled or unknown one (checked per request)."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(schema.users.c.role, schema.users.c.disabled)
+                             .where(schema.users.c.username == username)).first()
+        return None if r is None or r.disabled else str(r.role)
+
+    def login(self, username: str, password: str, client: str = "") -> User | None:
+        """Authenticate and record the outcome in the audit trail (user.login, user.login_failed).
+
+        A failed attempt is attributed to the name that was tried (cut to 64 printable
+        characters), with the reason and the client address, as sshd and Wazuh log them.
+        """
+        user = self.authenticate(username, password)
+        name = "".join(c for c in username if c.isprintable())[:64] or "-"
+        detail: dict[str, str] = {"client": client[:64]} if client else {}
+        if user is None:
+            with self.engine.connect() as conn:
+                r = conn.execute(select(schema.users.c.disabled)
+                                 .where(schema.users.c.username == username)).first()
+            detail["reason"] = ("unknown user" if r is None else
+                                "disabled" if r.disabled else "wrong password")
+        else:
+            detail["role"] = user.role
+        with audit.writing(self.engine) as conn:
+            audit.append(conn, name, "user.login" if user else "user.login_failed",
+                         f"user:{name}", detail)
+        return user
+
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password matches and the account is enabled, else None."""
         with self.engine.connect() as conn:

@@ -59,6 +59,27 @@ class SecurityHeaders:
         await self.app(scope, receive, wrapped)  # type: ignore[arg-type]
 
 
+class FreshUser:
+    """Look the session's user up on every request: disabled or removed users lose the session at
+    once, and a changed role applies to the next request (the cookie is only a claim)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Correct scope["session"] before any handler reads it."""
+        session = scope.get("session") if scope["type"] == "http" else None
+        data = session.get("user") if isinstance(session, dict) else None
+        if isinstance(session, dict) and isinstance(data, dict):
+            backend: ConsoleBackend = scope["app"].state.backend
+            role = await run_in_threadpool(backend.session_role, str(data.get("username", "")))
+            if role is None:
+                session.clear()
+            elif role != data.get("role"):
+                session["user"] = {**data, "role": role}
+        await self.app(scope, receive, send)
+
+
 async def login_page(request: Request) -> Response:
     """GET /login."""
     return render(request, "login.html", next=request.query_params.get("next", "/alerts"),
@@ -70,8 +91,9 @@ async def login(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form)
     backend: ConsoleBackend = request.app.state.backend
+    client = request.client.host if request.client else ""
     user = await run_in_threadpool(backend.authenticate, str(form.get("username", "")),
-                                   str(form.get("password", "")))
+                                   str(form.get("password", "")), client)
     if user is None:
         return render(request, "login.html", status_code=401, next=form.get("next", "/alerts"),
                       error="invalid user or password / sai tên hoặc mật khẩu")
@@ -161,6 +183,7 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
         Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=session_secret, session_cookie="dcops_session",
                    max_age=SESSION_HOURS * 3600, same_site="strict", https_only=secure_cookies),
+        Middleware(FreshUser),
     ]
     handlers = {LoginRequiredError: on_login_required, ForbiddenError: on_forbidden,
                 NotFoundError: on_not_found, DcopsError: on_dcops_error}

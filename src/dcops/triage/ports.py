@@ -89,8 +89,13 @@ class ConsoleBackend(Protocol):
         """Alertmanager webhook."""
         ...
 
-    def authenticate(self, username: str, password: str) -> tuple[str, str] | None:
-        """(username, role) or None."""
+    def authenticate(self, username: str, password: str,
+                     client: str = "") -> tuple[str, str] | None:
+        """(username, role) or None; the attempt is recorded in the audit trail."""
+        ...
+
+    def session_role(self, username: str) -> str | None:
+        """The current role of an enabled user, None when disabled or removed."""
         ...
 
     def list_users(self) -> list[Any]:

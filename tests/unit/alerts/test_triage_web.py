@@ -228,3 +228,64 @@ def test_sla_page_shows_exact_figures(store: AlertStore) -> None:
         "p90-resolve": "-", "resolve-breaches": "1"}
     assert sla_cells(html, "critical")["alerts"] == "0"
     assert "Quá hạn" in html and "Overdue" in html
+
+
+def test_disabled_user_loses_the_session_at_once(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    assert c.get("/alerts").status_code == 200
+    Users(store.engine).set_disabled("ana", True, "adm")
+    r = c.get("/alerts/1")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    # the session was cleared, not only refused: re-enabling does not bring the old one back
+    Users(store.engine).set_disabled("ana", False, "adm")
+    assert c.get("/alerts").status_code == 303
+
+
+def test_removed_user_loses_the_session(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "eng")
+    Users(store.engine).remove("eng", "adm")
+    assert c.get("/alerts").status_code == 303
+
+
+def test_demoted_and_promoted_roles_apply_on_the_next_request(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "ana")
+    users = Users(store.engine)
+    users.add("ana", "ana-password", "auditor", "adm")  # demoted to read-only
+    r = c.post("/alerts/1/transition", data={"to": "acknowledged", "csrf_token": token})
+    assert r.status_code == 403
+    assert 'id="actions"' not in c.get("/alerts/1").text
+    assert c.get("/audit").status_code == 200
+    a = store.get(1)
+    assert a is not None and a.status == "new"
+    c2 = client(store)
+    token2 = login(c2, "eng")
+    users.add("eng", "eng-password", "analyst", "adm")  # promoted
+    r = c2.post("/alerts/2/transition", data={"to": "acknowledged", "csrf_token": token2})
+    assert r.status_code == 303
+    a = store.get(2)
+    assert a is not None and a.status == "acknowledged"
+
+
+def test_logins_and_failed_logins_are_in_the_audit_trail(store: AlertStore) -> None:
+    c = client(store)
+    token = csrf_of(c.get("/login").text)
+    for user, password in (("ana", "wrong"), ("ghost", "whatever1"), ("ana", "ana-password")):
+        c.post("/login", data={"username": user, "password": password, "csrf_token": token})
+    Users(store.engine).set_disabled("aud", True, "adm")
+    c2 = client(store)
+    c2.post("/login", data={"username": "aud", "password": "aud-password",
+                            "csrf_token": csrf_of(c2.get("/login").text)})
+    logins = [(r.actor, r.action, r.target, r.detail.get("reason", r.detail.get("role")))
+              for r in store.audit_records() if r.action.startswith("user.login")]
+    assert logins == [
+        ("ana", "user.login_failed", "user:ana", "wrong password"),
+        ("ghost", "user.login_failed", "user:ghost", "unknown user"),
+        ("ana", "user.login", "user:ana", "analyst"),
+        ("aud", "user.login_failed", "user:aud", "disabled"),
+    ]
+    assert all(r.detail["client"] == "testclient" for r in store.audit_records()
+               if r.action.startswith("user.login"))
+    assert store.verify_audit().ok
