@@ -165,7 +165,7 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
             registry: Path | None, no_ssh: bool, no_iac: bool, from_evidence: Path | None,
             out: Path) -> tuple[list[Any], Any]:
     from dcops.compliance import Assessor, Evidence, Profile, load_catalogue, load_profile
-    from dcops.compliance.evidence import utcnow
+    from dcops.compliance.evidence import strict_json, strict_loads, utcnow
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory)
@@ -175,14 +175,17 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
     if chosen not in ("tt12", "nd331"):
         raise ComplianceError(f"--regime {chosen}: expected tt12 or nd331")
     if from_evidence:
-        evidence = Evidence.from_dict(json.loads(from_evidence.read_text(encoding="utf-8")))
+        try:
+            evidence = Evidence.from_dict(strict_loads(from_evidence.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ComplianceError(f"{from_evidence}: not recorded dcops evidence: {exc}") from exc
     else:
         evidence = _collect(inventory, model, ssh_config=ssh_config, lab=lab,
                             registry=registry or inventory / "compliance" / "evidence.yml",
                             no_ssh=no_ssh, no_iac=no_iac)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evidence.json").write_text(json.dumps(evidence.to_dict(), ensure_ascii=False,
-                                                  indent=1, default=str), encoding="utf-8")
+    (out / "evidence.json").write_text(strict_json(evidence.to_dict(), indent=1),
+                                       encoding="utf-8")
     assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow())
     names = systems or sorted(model.systems)
     return [assessor.assess(n) for n in names], model

@@ -136,7 +136,10 @@ class Assessor:
         host = self.model.hosts.get(subject)
         outcome = compare(check.op, fact.value, expected, host.services if host else ())
         rec = self.evidence.records.get(fact.record)
-        return Observation(subject, outcome.result, fact.value, outcome.detail, fact.record,
+        detail = outcome.detail
+        if fact.value is None and detail == "never":
+            detail = fact.excerpt or "never (no value observed)"
+        return Observation(subject, outcome.result, fact.value, detail, fact.record,
                            f"{rec.collector} @ {rec.where}" if rec else "",
                            rec.command if rec else "", rec.ran_at if rec else "", fact.excerpt)
 

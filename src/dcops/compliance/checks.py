@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +35,11 @@ class Outcome:
 def _num(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
-        return float(value)
     try:
-        return float(str(value))
+        got = float(value if isinstance(value, int | float) else str(value))
     except ValueError:
         return None
+    return got if math.isfinite(got) else None
 
 
 def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch per op
@@ -48,6 +48,8 @@ def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch
     ok: bool
     detail = ""
     if op in {"le", "ge", "lt", "gt", "between"}:
+        if observed is None:  # "never" (no event, no snapshot): fails every bound
+            return Outcome("fail", None, "never")
         got = _num(observed)
         if got is None:
             return Outcome("fail", observed, "not a number")

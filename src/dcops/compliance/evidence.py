@@ -13,6 +13,27 @@ from dcops.model import SiteModel
 MAX_OUTPUT = 4000  # characters of raw output kept per record
 
 
+def strict_json(data: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+    """JSON text that any strict parser reads: NaN and Infinity are refused, never written."""
+    from dcops.errors import ComplianceError
+
+    try:
+        return json.dumps(data, ensure_ascii=False, indent=indent, sort_keys=sort_keys,
+                          default=str, allow_nan=False)
+    except ValueError as exc:
+        raise ComplianceError(f"cannot write strict JSON: {exc} (a collector produced NaN or "
+                              "Infinity; 'never' must be null with a reason)") from exc
+
+
+def strict_loads(text: str) -> Any:
+    """Parse JSON, refusing the NaN/Infinity/-Infinity extensions Python accepts by default."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def utcnow() -> datetime:
     """The current time, UTC, second precision."""
     return datetime.now(UTC).replace(microsecond=0)
@@ -121,7 +142,7 @@ class Evidence:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of all evidence: printed on the report cover."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
+        blob = strict_json(self.to_dict(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dcops.compliance.catalogue import GROUPS
+from dcops.compliance.evidence import strict_json, strict_loads
 from dcops.compliance.findings import VERDICT_LABELS, SystemReport, Verdict, to_json
 from dcops.errors import ComplianceError
 
@@ -86,12 +87,11 @@ def write_reports(reports: list[SystemReport], out: Path, *, inventory: str, ver
                   pdf: bool = True) -> dict[str, Path]:
     """Write findings.json, report.html and (unless pdf=False) report.pdf into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    document = json.loads(json.dumps(to_json(reports, inventory=inventory, tool_version=version),
-                                     ensure_ascii=False, default=str))
+    document = strict_loads(strict_json(to_json(reports, inventory=inventory,
+                                                tool_version=version)))
     validate_findings(document)
     paths = {"json": out / "findings.json", "html": out / "report.html"}
-    paths["json"].write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str),
-                             encoding="utf-8")
+    paths["json"].write_text(strict_json(document, indent=2), encoding="utf-8")
     html = render_html(reports, inventory)
     paths["html"].write_text(html, encoding="utf-8")
     if pdf:

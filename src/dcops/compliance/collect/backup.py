@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dcops.compliance.evidence import Evidence, iso, utcnow
+from dcops.compliance.evidence import Evidence, iso, strict_loads, utcnow
 from dcops.model import SiteModel
 
 
@@ -76,8 +76,8 @@ class BackupCollector:
                     evidence.fact(repo.host, "backup.last_snapshot_age_h", age, rid,
                                   f"snapshot {newest.get('short_id', '')} at {newest['time']}")
                 else:
-                    evidence.fact(repo.host, "backup.last_snapshot_age_h", float("inf"), rid,
-                                  "no snapshot in the repository")
+                    evidence.fact(repo.host, "backup.last_snapshot_age_h", None, rid,
+                                  "never: no snapshot in the repository")
             if self.run_check:
                 rc, out, err = self._restic(repo, "check")
                 rid = evidence.record("backup", repo.host, repo.repository,
@@ -95,7 +95,7 @@ class BackupCollector:
         latest: dict[str, tuple[datetime, Path, dict[str, object]]] = {}
         for path in sorted(self.drill_dir.glob("*.json")):
             try:
-                rec = json.loads(path.read_text(encoding="utf-8"))
+                rec = strict_loads(path.read_text(encoding="utf-8"))
                 when = parse_time(str(rec["drill_time"]))
                 host = str(rec["host"])
             except (ValueError, KeyError, OSError) as exc:

@@ -225,7 +225,7 @@ def restic(out: str, put: Setter, now: datetime) -> None:
     snaps = json.loads(text)
     put("backup.encrypted", True, "restic repository (always encrypted)")
     if not snaps:
-        put("backup.last_snapshot_age_h", float("inf"), "no snapshot in the repository")
+        put("backup.last_snapshot_age_h", None, "never: no snapshot in the repository")
         return
     newest = max(snaps, key=lambda s: s["time"])
     stamp = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", newest["time"])

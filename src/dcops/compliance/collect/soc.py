@@ -76,8 +76,8 @@ class SocCollector:
                 evidence.fact(host.name, "soc.last_event_age_h", age, rid,
                               f"{host.name}: last event {seen.isoformat()}")
             else:
-                evidence.fact(host.name, "soc.last_event_age_h", float("inf"), rid,
-                              f"{host.name}: no event in the store")
+                evidence.fact(host.name, "soc.last_event_age_h", None, rid,
+                              f"never: {host.name} has no event in the store")
         for system in model.systems.values():
             hosts = model.hosts_of_system(system.name)
             if hosts:
