@@ -53,7 +53,17 @@ def server_tls_context(
     *,
     require_client_cert: bool = False,
 ) -> ssl.SSLContext:
-    """TLS context for the listener (the PKI role's server certificate; optional client auth)."""
+    """TLS context for the listener (the PKI role's server certificate; optional client auth).
+
+    `cert` should be the full chain (host certificate then issuing CA, the pki_cert role's
+    fullchain.pem) so that forwarders trusting only the root can verify it. With
+    `require_client_cert`, `ca` (the PKI chain) is the only trust for client certificates.
+    """
+    if require_client_cert and not ca:
+        raise CollectorError(
+            "mutual TLS (--require-client-cert) needs --tls-ca, the CA chain that issues the "
+            "forwarders' certificates"
+        )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -65,6 +75,26 @@ def server_tls_context(
     if require_client_cert:
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def _count_refusals(ctx: ssl.SSLContext, stats: Counter[str]) -> None:
+    """Count TLS handshakes the listener refuses (no or untrusted client certificate, not TLS).
+
+    asyncio only logs a failed server handshake at debug level and never calls the connection
+    handler, so the count is taken where the handshake runs: in the context's SSLObject.
+    """
+
+    class _Counted(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError:
+                stats["tls_refused"] += 1
+                raise
+
+    ctx.sslobject_class = _Counted
 
 
 def _big_rcvbuf(sock: Any, size: int = 8 << 20) -> None:
@@ -150,6 +180,7 @@ class SyslogServer:
             if c.tls_port is not None:
                 if c.tls is None:
                     raise CollectorError("a TLS port needs a certificate (--tls-cert, --tls-key)")
+                _count_refusals(c.tls, self.stats)
                 await self._listen("tls", c.tls_port, c.tls)
         except OSError as exc:
             await self.stop()
@@ -190,6 +221,8 @@ class SyslogServer:
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+        if writer.get_extra_info("ssl_object") is not None:
+            self.stats["tls_accepted"] += 1
         buf = b""
         try:
             while True:

@@ -1,10 +1,9 @@
-"""The syslog server receives from util-linux `logger` and a real rsyslog (omfwd TCP and TLS)."""
+"""The syslog server receives from util-linux `logger` and a real rsyslog (omfwd UDP, TCP, TLS)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from soc_rsyslog import feed_until, free_port, rsyslog_module, rsyslogd
 
 pytestmark = pytest.mark.integration
 
@@ -133,21 +133,21 @@ def test_auditd_records_over_syslog_joined(syslog_server: Any) -> None:
     assert len(fields) == 2 and audit[0]["name"] == "/etc/shadow" and audit[0]["host.name"] == "db1"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.skipif(shutil.which("rsyslogd") is None, reason="rsyslog not installed")
 @needs_logger
-def test_rsyslog_forwards_over_tcp_and_tls(syslog_server: Any, pki: Any, tmp_path: Path) -> None:
-    in_tcp, in_tls = _free_port(), _free_port()
-    gtls = Path("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so")
-    conf = tmp_path / "rsyslog.conf"
-    conf.write_text(f"""
+def test_rsyslog_forwards_over_udp_tcp_and_tls(
+    syslog_server: Any, pki: Any, tmp_path: Path
+) -> None:
+    gtls = rsyslog_module("lmnsd_gtls.so")
+    assert gtls is not None, "rsyslog-gnutls is not installed: TLS forwarding cannot be tested"
+    inputs = {via: free_port() for via in ("udp", "tcp", "tls")}
+    conf = f"""
 global(workDirectory="{tmp_path}" defaultNetstreamDriverCAFile="{pki.ca}")
 module(load="imudp")
+ruleset(name="fwd_udp") {{
+  action(type="omfwd" target="127.0.0.1" port="{syslog_server.ports["udp"]}" protocol="udp"
+         template="RSYSLOG_SyslogProtocol23Format")
+}}
 ruleset(name="fwd_tcp") {{
   action(type="omfwd" target="127.0.0.1" port="{syslog_server.ports["tcp"]}" protocol="tcp"
          TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
@@ -157,49 +157,27 @@ ruleset(name="fwd_tls") {{
          StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
          StreamDriverPermittedPeers="localhost")
 }}
-input(type="imudp" address="127.0.0.1" port="{in_tcp}" ruleset="fwd_tcp")
-input(type="imudp" address="127.0.0.1" port="{in_tls}" ruleset="fwd_tls")
-""")
-    if not gtls.exists():
-        pytest.skip("rsyslog-gnutls not installed")
-    proc = subprocess.Popen(
-        ["rsyslogd", "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslog.pid")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+""" + "".join(
+        f'input(type="imudp" address="127.0.0.1" port="{port}" ruleset="fwd_{via}")\n'
+        for via, port in inputs.items()
     )
-    try:
-        for port, via in ((in_tcp, "tcp"), (in_tls, "tls")):
-            deadline = time.monotonic() + 30
-            seen = False
-            n = 0
-            while not seen and time.monotonic() < deadline:  # rsyslog needs a moment to start
-                n += 1
-                _logger(
-                    "--udp",
-                    "--server",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "-t",
-                    "sshd",
-                    f"Failed password for root from 10.8.0.{n} port 22 ssh2 via-{via}",
-                )
-                fields = syslog_server.wait_for(
-                    lambda fs, v=via: any(f"via-{v}" in str(f["message"]) for f in fs),
-                    timeout=1,
-                )
-                seen = any(f"via-{via}" in str(f["message"]) for f in fields)
-            assert seen, f"nothing arrived through rsyslog over {via}"
+
+    def arrived(via: str) -> list[dict[str, object]]:
         fields = syslog_server.wait_for(lambda fs: False, timeout=0)
-        tls = [f for f in fields if "via-tls" in str(f["message"])]
-        assert tls[0]["user.name"] == "root" and tls[0]["event.action"] == "ssh_login"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        return [f for f in fields if f"via-{via}" in str(f["message"])]
+
+    with rsyslogd(conf, tmp_path):
+        for via, port in inputs.items():
+            assert feed_until(port, f"via-{via}", lambda v=via: bool(arrived(v))), (
+                f"nothing arrived through rsyslog over {via}"
+            )
+    for via in inputs:
+        got = arrived(via)[0]
+        assert got["user.name"] == "root" and got["event.action"] == "ssh_login", got
+        assert got["log.syslog.facility.code"] == 1, got  # logger's default user.notice
+    # Only the TLS listener saw a handshake, and it accepted it.
+    assert syslog_server.server.stats["tls_accepted"] >= 1
+    assert syslog_server.server.stats["tls_refused"] == 0
 
 
 class _SlowSink:

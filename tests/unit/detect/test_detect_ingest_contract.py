@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
+from dcops.collectors.parsers import normalise
 from dcops.detect import Engine
-
-normalise = pytest.importorskip("dcops.collectors.parsers.normalise")
 
 SOC_RULES = Path(__file__).resolve().parents[3] / "soc_rules"
 AUDIT = [
