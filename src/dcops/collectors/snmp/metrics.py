@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from dcops.collectors.snmp import ber
@@ -73,19 +73,64 @@ def _label(v: ber.Value | None) -> str:
 
 
 @dataclass(slots=True)
+class _Family:
+    """One metric's samples; each keeps its own label names (tables may label differently)."""
+
+    kind: str  # gauge | counter
+    doc: str
+    rows: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
+
+    def build(self, name: str) -> Metric:
+        if self.kind == "counter":
+            base = name.removesuffix("_total")
+            fam = Metric(base, self.doc or base, "counter")
+            sample = base + "_total"
+        else:
+            fam = Metric(name, self.doc or name, "gauge")
+            sample = name
+        for key, value in self.rows.items():
+            fam.add_sample(sample, {k: v for k, v in key if v}, value)  # empty label = absent
+        return fam
+
+
+@dataclass(frozen=True, slots=True)
+class _Adder:
+    family: _Family
+    names: tuple[str, ...]
+
+    def add_metric(self, values: Sequence[str], value: float) -> None:
+        key = tuple(zip(self.names, values, strict=True))
+        self.family.rows.setdefault(key, value)  # a duplicate series keeps the first sample
+
+
+@dataclass(slots=True)
 class _Families:
-    gauges: dict[str, GaugeMetricFamily] = field(default_factory=dict)
-    counters: dict[str, CounterMetricFamily] = field(default_factory=dict)
+    """Metric families of one exposition.
 
-    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
-        if name not in self.gauges:
-            self.gauges[name] = GaugeMetricFamily(name, doc or name, labels=list(labels))
-        return self.gauges[name]
+    Two tables may feed one metric with different labels (ENTITY-SENSOR rows carry
+    entPhysicalIndex, CISCO-ENVMON rows ciscoEnvMonTemperatureStatusIndex, both
+    snmp_temperature_celsius; a FortiGate CPU scalar has no index at all): each sample keeps its
+    own labels instead of being zipped onto the first table's label names.
+    """
 
-    def counter(self, name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
-        if name not in self.counters:
-            self.counters[name] = CounterMetricFamily(name, doc or name, labels=list(labels))
-        return self.counters[name]
+    families: dict[str, _Family] = field(default_factory=dict)
+
+    def _get(self, kind: str, name: str, doc: str, labels: Sequence[str]) -> _Adder:
+        fam = self.families.get(name)
+        if fam is None:
+            fam = self.families[name] = _Family(kind, doc)
+        elif fam.kind != kind:
+            raise ValueError(f"metric {name} is both a gauge and a counter in the profiles")
+        return _Adder(fam, tuple(labels))
+
+    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> _Adder:
+        return self._get("gauge", name, doc, labels)
+
+    def counter(self, name: str, doc: str, labels: Sequence[str]) -> _Adder:
+        return self._get("counter", name, doc, labels)
+
+    def build(self) -> list[Metric]:
+        return [f.build(n) for n, f in self.families.items()]
 
 
 class SnmpMetrics(Collector):
@@ -143,7 +188,7 @@ class SnmpMetrics(Collector):
                   []).add_metric([], cycle_seconds)
         fam.gauge("dcops_snmp_devices", "Devices in the poll list", []).add_metric(
             [], len(samples))
-        self._snapshot = [*fam.gauges.values(), *fam.counters.values()]
+        self._snapshot = fam.build()
 
     def _device(self, fam: _Families, s: DeviceSample, prof: Profile) -> None:
         d = s.device
@@ -189,6 +234,9 @@ class SnmpMetrics(Collector):
                     val = raw * c.scale
                     if c.scale_column:
                         val *= _num(row.get(c.scale_column)) or 1.0
+                    if c.si_scale_column:  # SensorDataScale: units(9) = 10^0, milli(8) ...
+                        si = _num(row.get(c.si_scale_column))
+                        val *= 10.0 ** (3 * (int(si) - 9)) if si and 1 <= si <= 17 else 1.0
                     if c.pow10_column:
                         val /= 10 ** (_num(row.get(c.pow10_column)) or 0.0)
                     fam.gauge(name, c.help, names).add_metric(lv, val)

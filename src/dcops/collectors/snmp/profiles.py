@@ -35,6 +35,7 @@ class Column:
     scale: float = 1.0
     scale_column: str = ""  # multiply by another column (hrStorageAllocationUnits)
     pow10_column: str = ""  # divide by 10^column (entPhySensorPrecision)
+    si_scale_column: str = ""  # multiply by 10^(3*(column-9)) (entPhySensorScale, units=9)
     help: str = ""
 
 
@@ -55,6 +56,7 @@ class Table:
         """Every column this table needs walked."""
         extra = [c.scale_column for c in self.columns if c.scale_column]
         extra += [c.pow10_column for c in self.columns if c.pow10_column]
+        extra += [c.si_scale_column for c in self.columns if c.si_scale_column]
         if self.filter_oid:
             extra.append(self.filter_oid)
         oids = list(self.labels.values()) + [c.oid for c in self.columns] + extra
@@ -95,6 +97,8 @@ def _table(raw: dict[str, Any], where: str, file: str) -> Table:
                            _type(c.get("type", "gauge"), w, file), float(c.get("scale", 1)),
                            _oid(c["scale_column"], w, file) if c.get("scale_column") else "",
                            _oid(c["pow10_column"], w, file) if c.get("pow10_column") else "",
+                           _oid(c["si_scale_column"], w, file) if c.get("si_scale_column")
+                           else "",
                            str(c.get("help", ""))))
     flt = raw.get("filter") or {}
     return Table(
