@@ -84,9 +84,17 @@ class SystemTenant(pulumi.ComponentResource):
                 description=f"{system.name} {zone.value} zone: declared flows only",
                 delete_default_rules=True, tags=ztags, opts=child(self))
             self.networks[zone], self.subnets[zone] = net, sub
-        for i, rule in enumerate(args.rules):
+        # logical names from what the rule is, not its position: a flow added elsewhere in the
+        # inventory must not rename (and so replace) the rules of this tenant
+        seen: set[str] = set()
+        for rule in args.rules:
+            rname = (f"{name}-{rule.zone.value}-{rule.direction[:2]}-{rule.protocol}"
+                     f"{rule.port}-{rule.remote_cidr.replace('/', '_')}")
+            if rname in seen:  # the same rule from two flows: Neutron refuses duplicates
+                continue
+            seen.add(rname)
             openstack.networking.SecGroupRule(
-                f"{name}-{rule.zone.value}-{rule.direction[:2]}-{i:02d}",
+                rname,
                 security_group_id=self.secgroups[rule.zone].id, tenant_id=self.project.id,
                 direction=rule.direction, ethertype="IPv4", protocol=rule.protocol,
                 port_range_min=rule.port if rule.protocol != "icmp" else None,
