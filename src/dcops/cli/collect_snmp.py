@@ -155,7 +155,8 @@ def traps(
     metrics_listen: Annotated[str | None, typer.Option(
         "--metrics-listen", help="Serve receiver metrics on HOST:PORT.")] = None,
     community: Annotated[list[str] | None, typer.Option(
-        help="Accepted v1/v2c communities (default: those of the inventory's devices).")] = None,
+        help="Accepted v1/v2c communities (default: those of the inventory's devices; with "
+        "none, v1/v2c traps are refused unless the inventory allows v2c).")] = None,
     oid_map: Annotated[Path | None, typer.Option(
         "--oid-map", help="Trap OID map (default: monitoring/snmp/traps.yml).")] = None,
     flap_window: Annotated[float, typer.Option(
@@ -177,7 +178,8 @@ def traps(
     sink = _sink(spool, no_spool, events_out)
     host, port = _hostport(listen, 162)
     receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
-                            devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window)
+                            devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window,
+                            allow_any_community=model.settings.allow_snmp_v2c)
     server = None
     if metrics_listen:
         from prometheus_client import CollectorRegistry

@@ -132,3 +132,60 @@ def test_v3_trap_below_the_users_security_level_is_refused(rx: TrapReceiver) -> 
         rx.handle(encode_v3(1, who, engine, 10, ber.enc_response(3, vbs, ber.TRAP_V2)), ADDR)
     assert rx.events == []
     assert rx.stats.counts["auth_failure"] == 2
+    assert rx.stats.refused == {"security_level": 1, "unknown_user": 1}
+
+
+def test_v1_v2c_without_configured_communities_is_refused_by_default() -> None:
+    """A production inventory has no communities: a spoofed v2c trap must not become an event."""
+    r = TrapReceiver("127.0.0.1", 0, users=[USER], trap_map=load_trap_map(TRAPS))
+    r.events = []
+    try:
+        for community in (b"public", b"", b"anything"):
+            assert r.handle(_v2_trap("1.3.6.1.6.3.1.1.5.3", community=community), ADDR) is None
+        assert r.handle(_v2_trap("1.3.6.1.6.3.1.1.5.4", pdu=ber.INFORM), ADDR) is None  # no ack
+        v1_pdu = ber.tlv(ber.TRAP_V1, ber.enc_oid("1.3.6.1.4.1.8072.3")
+                         + ber.tlv(ber.IPADDRESS, b"\x7f\x00\x00\x01") + ber.enc_int(0)
+                         + ber.enc_int(0) + ber.enc_uint(5, ber.TIMETICKS)
+                         + ber.tlv(ber.SEQUENCE, b""))
+        v1 = encode_community(0, b"public", v1_pdu)
+        assert r.handle(v1, ADDR) is None
+        assert r.events == []
+        assert r.stats.refused == {"v1v2c_not_allowed": 5}
+        assert r.stats.counts["auth_failure"] == 5
+        assert r.stats.total == 0
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        reg = CollectorRegistry()
+        reg.register(r.stats)
+        text = generate_latest(reg).decode()
+        assert 'dcops_snmp_trap_refused_total{reason="v1v2c_not_allowed"} 5.0' in text
+    finally:
+        r.close()
+
+
+def test_any_community_only_where_allowed_and_configured_ones_always_checked() -> None:
+    lab = TrapReceiver("127.0.0.1", 0, allow_any_community=True)
+    lab.events = []
+    strict = TrapReceiver("127.0.0.1", 0, communities=["lab"], allow_any_community=True)
+    strict.events = []
+    try:
+        lab.handle(_v2_trap("1.3.6.1.6.3.1.1.5.3", community=b"whatever"), ADDR)
+        assert len(lab.events) == 1 and lab.stats.refused == {}
+        strict.handle(_v2_trap("1.3.6.1.6.3.1.1.5.3", community=b"whatever"), ADDR)
+        strict.handle(_v2_trap("1.3.6.1.6.3.1.1.5.3", community=b"lab"), ADDR)
+        assert len(strict.events) == 1
+        assert strict.stats.refused == {"unknown_community": 1}
+    finally:
+        lab.close()
+        strict.close()
+
+
+def test_wrong_v3_key_is_refused_as_usm(rx: TrapReceiver) -> None:
+    vbs = [(ber.SNMP_TRAP_OID_0, ber.Value(ber.OID, "1.3.6.1.6.3.1.1.5.1"))]
+    engine = EngineState(bytes.fromhex("8000000001020304"), 1, 10)
+    bad = UsmUser("trapper", "SHA", "auth-pass-x", "AES", "not-the-priv")
+    rx.handle(encode_v3(1, bad, engine, 10, ber.enc_response(3, vbs, ber.TRAP_V2)), ADDR)
+    bad_auth = UsmUser("trapper", "SHA", "not-the-auth", "AES", "priv-pass-x")
+    rx.handle(encode_v3(2, bad_auth, engine, 10, ber.enc_response(4, vbs, ber.TRAP_V2)), ADDR)
+    assert rx.events == []
+    assert rx.stats.refused == {"usm": 2}

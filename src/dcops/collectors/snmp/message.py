@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dcops.collectors.snmp import ber
-from dcops.collectors.snmp.usm import UsmError, UsmUser
+from dcops.collectors.snmp.usm import UnknownUserError, UsmError, UsmUser
 
 MAX_SIZE = 65507
 
@@ -115,7 +115,7 @@ def _decode_v3(data: bytes, items: list[tuple[int, int, int]], user: UsmUser | N
     if users is not None:
         user = users.get(user_name)
         if user is None and flags & 3:
-            raise UsmError(f"unknown SNMPv3 user {user_name.decode(errors='replace')!r}")
+            raise UnknownUserError(f"unknown SNMPv3 user {user_name.decode(errors='replace')!r}")
     auth_s, auth_e = sp[4][1], sp[4][2]
     salt = bytes(data[sp[5][1]:sp[5][2]])
     if flags & 1:
@@ -129,15 +129,23 @@ def _decode_v3(data: bytes, items: list[tuple[int, int, int]], user: UsmUser | N
         if user is None or not user.priv_protocol or tag != ber.OCTET_STRING:
             raise UsmError("encrypted scoped PDU but no privacy key for its user")
         plain = user.decrypt(engine.engine_id, engine.boots, engine.time, salt, data[ds:de])
-        _, ds, de = ber.read_tlv(plain, 0)
+        try:  # authenticated but undecodable once decrypted: RFC 3414 decryptionError
+            _, ds, de = ber.read_tlv(plain, 0)
+            sc, pdu = _scoped(plain, ds, de)
+        except (ber.BerError, IndexError, ValueError) as exc:
+            raise UsmError(f"decryption error (wrong priv key?): {exc}") from exc
         buf = plain
     else:
         buf = data
-    sc = ber.seq_items(buf, ds, de)
-    if len(sc) != 3:
-        raise ber.BerError("scoped PDU must hold contextEngineID, contextName and a PDU")
-    pdu = _pdu(buf, sc[1][2])
+        sc, pdu = _scoped(buf, ds, de)
     return Decoded(3, msg_id, pdu, engine=engine, user_name=user_name, flags=flags,
                    context_engine_id=bytes(buf[sc[0][1]:sc[0][2]]),
                    context_name=bytes(buf[sc[1][1]:sc[1][2]]))
 
+
+def _scoped(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, int, int]], ber.Pdu]:
+    """The scoped PDU's three items and its decoded PDU."""
+    sc = ber.seq_items(buf, start, end)
+    if len(sc) != 3:
+        raise ber.BerError("scoped PDU must hold contextEngineID, contextName and a PDU")
+    return sc, _pdu(buf, sc[1][2])

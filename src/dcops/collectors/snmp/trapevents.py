@@ -117,6 +117,7 @@ class TrapStats(Collector):
         self.rcvbuf = rcvbuf
         self.by_version: dict[tuple[str, str], int] = defaultdict(int)
         self.counts: dict[str, int] = defaultdict(int)
+        self.refused: dict[str, int] = defaultdict(int)
 
     @property
     def discoveries(self) -> int:
@@ -130,6 +131,11 @@ class TrapStats(Collector):
     def count(self, what: str) -> None:
         """Count one outcome (malformed, auth_failure, suppressed_flapping, events, ...)."""
         self.counts[what] += 1
+
+    def refuse(self, reason: str) -> None:
+        """Count a refused packet by reason; all refusals also count as `auth_failure`."""
+        self.refused[reason] += 1
+        self.counts["auth_failure"] += 1
 
     @property
     def total(self) -> int:
@@ -149,6 +155,12 @@ class TrapStats(Collector):
         for k, n in sorted(self.counts.items()):
             oc.add_metric([k], n)
         yield oc
+        rf = CounterMetricFamily("dcops_snmp_trap_refused", "Packets refused by reason "
+                                 "(unknown_community, v1v2c_not_allowed, unknown_user, "
+                                 "security_level, usm)", labels=["reason"])
+        for k, n in sorted(self.refused.items()):
+            rf.add_metric([k], n)
+        yield rf
         g = GaugeMetricFamily("dcops_snmp_trap_socket_rcvbuf_bytes", "Trap socket receive "
                               "buffer granted by the kernel")
         g.add_metric([], self.rcvbuf)

@@ -20,7 +20,7 @@ from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.message import Decoded, EngineState, decode, encode_community, encode_v3
 from dcops.collectors.snmp.trapevents import FlapTracker, TrapStats, trap_event
 from dcops.collectors.snmp.trapmap import TrapType
-from dcops.collectors.snmp.usm import UsmError, UsmUser
+from dcops.collectors.snmp.usm import UnknownUserError, UsmError, UsmUser
 from dcops.errors import CollectorError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -98,10 +98,12 @@ class TrapReceiver:
                  users: Sequence[UsmUser] = (), devices: Sequence[Device] = (),
                  trap_map: dict[str, TrapType] | None = None, sink: EventSink | None = None,
                  flap_window: float = 60.0, flap_threshold: int = 4,
-                 rcvbuf: int = RCVBUF) -> None:
+                 rcvbuf: int = RCVBUF, allow_any_community: bool = False) -> None:
         self.sock = bind_udp(host, port, rcvbuf)
         self.host, self.port = host, self.sock.getsockname()[1]
-        self.communities = {c.encode() for c in communities}
+        self.communities = {c.encode() for c in communities if c}
+        # v1/v2c without a configured community is refused unless the inventory allows v2c (lab)
+        self.allow_any_community = allow_any_community
         self.users = {u.name.encode(): u for u in users}
         by_addr: dict[str, list[str]] = {}
         for d in devices:
@@ -127,8 +129,8 @@ class TrapReceiver:
         self.last_was_inform = False
         try:
             msg = decode(data, users=self.users)
-        except UsmError as exc:
-            self.stats.count("auth_failure")
+        except UsmError as exc:  # unknown user, wrong auth or priv key
+            self.stats.refuse("unknown_user" if isinstance(exc, UnknownUserError) else "usm")
             log.debug("trap from %s:%s refused: %s", *addr, exc)
             return None
         except (ber.BerError, IndexError, ValueError, TypeError) as exc:
@@ -140,8 +142,10 @@ class TrapReceiver:
             reply = self._v3_control(msg.msg_id, msg.flags, msg.user_name, msg.engine, pdu)
             if reply is not None or pdu.pdu_type not in (ber.TRAP_V2, ber.INFORM):
                 return reply
-        if not self._authorized(msg):
-            self.stats.count("auth_failure")
+        why = self._refusal(msg)
+        if why:
+            self.stats.refuse(why)
+            log.debug("trap from %s:%s refused: %s", *addr, why)
             return None
         if pdu.pdu_type not in (ber.TRAP_V1, ber.TRAP_V2, ber.INFORM):
             self.stats.count("unexpected_pdu")
@@ -152,12 +156,20 @@ class TrapReceiver:
         self.last_was_inform = pdu.pdu_type == ber.INFORM
         return self._ack(msg) if self.last_was_inform else None
 
-    def _authorized(self, msg: Decoded) -> bool:
-        """v3: a known user at its configured level or better; v1/v2c: an accepted community."""
+    def _refusal(self, msg: Decoded) -> str:
+        """Why a notification is refused ("" = accepted).
+
+        v3: a known user at its configured level or better. v1/v2c: a configured community; with
+        none configured, only where the inventory allows v2c (the lab), never by default.
+        """
         if msg.version == 3:
             user = self.users.get(msg.user_name)
-            return user is not None and not user.flags & ~msg.flags & 3
-        return not self.communities or msg.community in self.communities
+            if user is None:
+                return "unknown_user"
+            return "security_level" if user.flags & ~msg.flags & 3 else ""
+        if self.communities:
+            return "" if msg.community in self.communities else "unknown_community"
+        return "" if self.allow_any_community else "v1v2c_not_allowed"
 
     def _ack(self, msg: Decoded) -> bytes:
         """The Response that acknowledges an inform."""

@@ -37,6 +37,10 @@ class UsmError(ValueError):
     """A v3 parameter is unknown or a message fails authentication or decryption."""
 
 
+class UnknownUserError(UsmError):
+    """A v3 message names a user this side does not know."""
+
+
 @lru_cache(maxsize=1024)
 def password_to_key(hash_name: str, password: str) -> bytes:
     """RFC 3414 A.2: hash 1 MiB of the repeated password (cached: it is the costly part)."""
