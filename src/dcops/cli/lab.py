@@ -1,4 +1,4 @@
-"""CLI: `dcops lab image|up|status|down|ssh|ctl|snmp-agents`: the local lab on this machine."""
+"""CLI: `dcops lab image|up|status|down|ssh|ctl|audit|snmp-agents`: the lab on this machine."""
 
 from __future__ import annotations
 
@@ -131,6 +131,68 @@ def ctl(command: Annotated[list[str], typer.Argument(help="Command (after --) to
         raise LabError(f"lab {name} is down: run `dcops lab up --name {name}` first")
     argv = the_lab.ctl_argv(command)
     os.execvp(argv[0], argv)  # noqa: S606 - replaces dcops with the command; argv is a list
+
+
+audit_app = typer.Typer(help="Audit sidecar: a lab host's own auditd where the kernel accepts it "
+                        "(one per machine; docs/lab.md).", no_args_is_help=True)
+lab_app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("up")
+def audit_up(host: Annotated[str, typer.Argument(help="Host name or address.")],
+             name: NameOpt = "lab",
+             rules: Annotated[Path | None, typer.Option(
+                 help="Rules file on this machine (default: the host's /etc/audit/audit.rules).")]
+             = None) -> None:
+    """Start HOST's auditd in its namespaces but this machine's pid namespace; load its rules."""
+    from dcops.lab import Lab
+
+    record = Lab(name).audit_up(host, rules)
+    out = Console()
+    out.print(f"audit sidecar for {record.host} (lab {name}): auditd pid {record.pid}, "
+              f"{len(record.rules)} rules loaded / đã nạp {len(record.rules)} quy tắc",
+              highlight=False)
+    for line in record.dropped:
+        _err(f"not loaded (control line, kernel-wide): {line}")
+    out.print(f"  log: {record.log_path}", highlight=False)
+
+
+@audit_app.command("down")
+def audit_down(name: NameOpt = "lab") -> None:
+    """Delete the sidecar's rules, stop its auditd, restore the kernel's audit flag."""
+    from dcops.lab import Lab
+
+    record = Lab(name).audit_down()
+    Console().print(f"audit sidecar of lab {name}: "
+                    + (f"stopped ({record.host})" if record else "none running / không chạy"),
+                    highlight=False)
+
+
+@audit_app.command("status")
+def audit_status(name: NameOpt = "lab",
+                 as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+                 ) -> None:
+    """Show the sidecar: host, daemon, rules loaded (exit 1 when none runs for this lab)."""
+    from dcops.lab import Lab
+    from dcops.lab import audit as sidecar
+
+    record = Lab(name).audit_status()
+    running = record is not None and sidecar.alive(record)
+    if as_json:
+        doc = {"lab": name, "running": running,
+               "host": record.host if record else None, "pid": record.pid if record else None,
+               "rules": record.rules if record else [], "log": str(record.log_path)
+               if record else None}
+        typer.echo(json.dumps(doc, indent=2))
+    elif record is None:
+        Console().print(f"lab {name}: no audit sidecar / không có sidecar kiểm toán")
+    else:
+        state = "running / đang chạy" if running else "daemon gone / tiến trình đã dừng"
+        Console().print(f"lab {name}: audit sidecar for {record.host}, auditd pid {record.pid} "
+                        f"({state}), {len(record.rules)} rules / quy tắc\n  log: "
+                        f"{record.log_path}", highlight=False)
+    if not running:
+        raise typer.Exit(1)
 
 
 @lab_app.command("snmp-agents")

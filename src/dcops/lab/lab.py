@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcops.errors import LabError
-from dcops.lab import netns, prepare, probe, procs, runtime, sshconf
+from dcops.lab import audit, netns, prepare, probe, procs, runtime, sshconf
 from dcops.lab.access import LabAccess
 from dcops.lab.aptrepo import ensure_repo
 from dcops.lab.hosts import CATALOGUE, CONTROLLER_ADDRESS, MAX_HOSTS, LabHost
@@ -129,6 +129,7 @@ class Lab(LabAccess):
     # ---- down -----------------------------------------------------------------------------
     def _stop_host(self, state: LabState, record: HostRecord, *, requested: bool = False,
                    ) -> None:
+        audit.down(self.name, host=record.name)
         runtime.stop(state.mode, record.launcher, record.leader, requested=requested)
         netns.kill_all(record.netns)
         prepare.unmount_under(Path(record.merged).parent)
@@ -139,6 +140,8 @@ class Lab(LabAccess):
     def down(self, *, log: Log = _quiet) -> None:
         """Stop everything the lab started: processes, mounts, namespaces, SSH masters, state."""
         with file_lock(self._lock):
+            if audit.down(self.name) is not None:  # while its host can still run auditctl
+                log("audit sidecar stopped, its rules deleted")
             self._close_ssh_masters()
             state = self.state()
             if state is not None:
@@ -169,6 +172,36 @@ class Lab(LabAccess):
         for sock in self.control_dir.iterdir():
             subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"],
                            capture_output=True, check=False, timeout=10)
+
+    # ---- audit sidecar (docs/lab.md) -------------------------------------------------------
+    def audit_up(self, host: str, rules: Path | None = None) -> audit.SidecarRecord:
+        """Run `host`'s own auditd where the kernel accepts it and load its rules (or `rules`).
+
+        Only rule lines are loaded (never -e/-f/-b/-D); one sidecar per machine.
+        """
+        name = self.host(host).name
+        state = self.state()
+        record = state.hosts[name] if state else None
+        if state is None or record is None:
+            raise LabError(f"lab {self.name}: host {host} is not running")
+        leader = self.host_pid(name)
+        text = None
+        if rules is not None:
+            try:
+                text = rules.read_text()
+            except OSError as exc:
+                raise LabError(f"--rules {rules}: {exc.strerror}") from exc
+        return audit.up(self.name, name, leader, record.merged, text, str(rules),
+                        self.dir / "hosts" / name / "audit-sidecar.log")
+
+    def audit_down(self) -> audit.SidecarRecord | None:
+        """Stop this lab's audit sidecar: rules deleted, daemon stopped, kernel as before."""
+        return audit.down(self.name)
+
+    def audit_status(self) -> audit.SidecarRecord | None:
+        """The machine's audit sidecar when it is this lab's, else None."""
+        record = audit.current()
+        return record if record is not None and record.lab == self.name else None
 
     # ---- status ---------------------------------------------------------------------------
     def status(self) -> list[HostStatus]:
