@@ -169,17 +169,22 @@ class Actions:
 
     def silence(self, alert_id: int, actor: str, comment: str = "",
                 until: datetime | None = None) -> Silence:
-        """Push a silence for an Alertmanager alert (its labels as matchers) to Alertmanager."""
-        if self.silencer is None:
-            raise AlertStoreError("no Alertmanager configured (alertmanager.url in the config, "
-                                  "or --alertmanager-url)")
+        """Push a silence for an Alertmanager alert (its labels as matchers) to Alertmanager.
+
+        SOC (Sigma) alerts are never silenced, whoever asks: an analyst closes them as
+        false_positive or the rule gets an exception, so no detection is hidden by a label match.
+        """
         with self.engine.connect() as conn:
             row = self._row(conn, alert_id)
         if row.source != "alertmanager":
             raise AlertStoreError(f"alert {alert_id} comes from {row.source}; only Alertmanager "
-                                  "alerts can be silenced in Alertmanager")
+                                  "alerts can be silenced in Alertmanager (close a SOC alert as "
+                                  "false_positive, or add an exception to its rule)")
         if row.status in [s.value for s in CLOSED_STATUSES]:
             raise AlertStoreError(f"alert {alert_id} is {row.status}: nothing to silence")
+        if self.silencer is None:
+            raise AlertStoreError("no Alertmanager configured (alertmanager.url in the config, "
+                                  "or --alertmanager-url)")
         labels: dict[str, str] = json.loads(row.labels)
         matchers = [{"name": k, "value": v, "isRegex": False, "isEqual": True}
                     for k, v in sorted(labels.items())]

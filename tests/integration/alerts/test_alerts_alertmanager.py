@@ -1,4 +1,5 @@
-"""A real Alertmanager posts firing, then resolved alerts to the queue; console silences reach it.
+"""A real Alertmanager posts firing, then resolved alerts to the queue; console silences reach it
+(from an analyst, and from an engineer, who may silence NOC alerts but not triage or silence SOC).
 
 The console runs the same application `dcops serve` runs, on a free port (uvicorn in a thread).
 """
@@ -17,6 +18,7 @@ import pytest
 
 from dcops.alerts import AlertmanagerSilencer, AlertsConfig, AlertStore, Users
 from dcops.alerts.backend import StoreBackend
+from dcops.model.event import Detection
 from dcops.triage import create_app
 
 pytestmark = pytest.mark.integration
@@ -99,6 +101,62 @@ def test_alertmanager_firing_resolved_and_silence(tmp_path: Path, port: int,
             assert r.status_code == 303
         state = httpx.get(f"{am}/api/v2/silence/{sil.am_silence_id}", timeout=5).json()
         assert state["status"]["state"] == "expired"
+        assert store.verify_audit().ok
+    finally:
+        store.close()
+
+
+def csrf(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def test_engineer_silences_noc_alert_only(tmp_path: Path, port: int, alertmanager_factory: Any,
+                                          console_factory: Any) -> None:
+    store = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}", AlertsConfig(webhook_token=TOKEN))
+    Users(store.engine).add("eng", "eng-password", "engineer", "setup")
+    store.accept([Detection("r1", "SSH brute force", "high", datetime.now(UTC), ("e1",),
+                            key="web01", host="web01")])
+    [soc] = store.query()
+    app = create_app(StoreBackend(store), "secret", webhook_token=TOKEN)
+    try:
+        console_url = console_factory(app, port)
+        am = alertmanager_factory(console_url, TOKEN)
+        store.silencer = AlertmanagerSilencer(am)
+        post_alert(am, "SnmpInterfaceDown", "dist-sw3")
+        noc = wait_for("the NOC alert in the queue",
+                       lambda: [a for a in store.query() if a.source == "alertmanager"])[0]
+
+        with httpx.Client(base_url=console_url, follow_redirects=False) as c:
+            r = c.post("/login", data={"username": "eng", "password": "eng-password",
+                                       "csrf_token": csrf(c.get("/login").text)})
+            assert r.status_code == 303
+            page = c.get(f"/alerts/{noc.id}").text
+            assert 'id="silence-box"' in page and 'id="actions"' not in page
+            token = csrf(page)
+            r = c.post(f"/alerts/{noc.id}/silence",
+                       data={"comment": "planned switch replacement", "csrf_token": token})
+            assert r.status_code == 303, r.text
+            [sil] = store.silences(noc.id)
+            am_sils = {s["id"]: s for s in httpx.get(f"{am}/api/v2/silences", timeout=5).json()}
+            assert am_sils[sil.am_silence_id]["status"]["state"] == "active"
+            assert am_sils[sil.am_silence_id]["createdBy"] == "eng"
+            assert am_sils[sil.am_silence_id]["comment"] == "planned switch replacement"
+
+            # read and silence only: the lifecycle stays with the analysts
+            for path, data in ((f"/alerts/{noc.id}/transition", {"to": "acknowledged"}),
+                               (f"/alerts/{noc.id}/transition", {"to": "resolved"}),
+                               (f"/alerts/{noc.id}/assign", {"assignee": "eng"})):
+                assert c.post(path, data={**data, "csrf_token": token}).status_code == 403
+            r = c.post(f"/alerts/{soc.id}/silence", data={"comment": "x", "csrf_token": token})
+            assert r.status_code == 409
+        current = store.get(noc.id)
+        assert current is not None and current.status == "new"
+        assert store.silences(soc.id) == []
+        assert len(httpx.get(f"{am}/api/v2/silences", timeout=5).json()) == 1
+        history = [(h.actor, h.action) for h in store.audit_records(f"alert:{noc.id}")]
+        assert ("eng", "alert.silence") in history
         assert store.verify_audit().ok
     finally:
         store.close()

@@ -289,3 +289,116 @@ def test_logins_and_failed_logins_are_in_the_audit_trail(store: AlertStore) -> N
     assert all(r.detail["client"] == "testclient" for r in store.audit_records()
                if r.action.startswith("user.login"))
     assert store.verify_audit().ok
+
+
+AM_PAYLOAD = {"version": "4", "status": "firing", "alerts": [
+    {"status": "firing", "labels": {"alertname": "LinkFlapping", "instance": "wan-r2",
+                                     "severity": "warning"},
+     "annotations": {"summary": "wan-r2 flapping"}, "startsAt": "2026-11-22T03:00:00Z",
+     "fingerprint": "f-flap"}]}
+
+
+def noc_alert(store: AlertStore) -> int:
+    """An Alertmanager-sourced (NOC) alert through the webhook, as Alertmanager posts it."""
+    r = client(store).post("/api/v1/alertmanager/webhook", json=AM_PAYLOAD)
+    assert r.status_code == 200 and r.json()["created"] == 1
+    [a] = [a for a in store.query() if a.source == "alertmanager"]
+    return a.id
+
+
+def test_engineer_reads_noc_alert_with_silence_but_no_triage(store: AlertStore) -> None:
+    noc = noc_alert(store)
+    c = client(store)
+    token = login(c, "eng")
+    page = c.get(f"/alerts/{noc}")
+    assert page.status_code == 200 and "LinkFlapping" in page.text
+    assert 'id="silence-box"' in page.text and 'action="/alerts/%d/silence"' % noc in page.text
+    assert 'id="actions"' not in page.text and "/transition" not in page.text
+    assert 'id="note-form"' not in page.text and "/assign" not in page.text
+    assert 'id="bulk-actions"' not in c.get("/alerts").text
+    refused = [
+        c.post(f"/alerts/{noc}/transition", data={"to": "acknowledged", "csrf_token": token}),
+        c.post(f"/alerts/{noc}/transition", data={"to": "resolved", "csrf_token": token}),
+        c.post(f"/alerts/{noc}/assign", data={"assignee": "eng", "csrf_token": token}),
+        c.post(f"/alerts/{noc}/note", data={"text": "looking", "csrf_token": token}),
+        c.post("/alerts/bulk", data={"ids": [str(noc)], "action": "ack", "csrf_token": token}),
+        c.post("/incidents/merge", data={"target": "1", "sources": "2", "csrf_token": token}),
+        c.post("/incidents/split", data={"ids": ["1"], "csrf_token": token}),
+        c.post("/users", data={"username": "x1", "password": "x1-password", "role": "admin",
+                               "csrf_token": token}),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    a = store.get(noc)
+    assert a is not None and (a.status, a.assignee) == ("new", "")
+    assert store.notes(noc) == []
+    assert c.get("/audit").status_code == 403
+
+
+def test_engineer_cannot_silence_soc_alerts(store: AlertStore) -> None:
+    c = client(store)
+    token = login(c, "eng")
+    page = c.get("/alerts/1").text  # alert 1 comes from a Sigma rule (SOC)
+    assert 'id="silence-box"' not in page and "/silence" not in page
+    r = c.post("/alerts/1/silence", data={"comment": "noisy", "csrf_token": token})
+    assert r.status_code == 409 and "only Alertmanager alerts" in r.text
+    assert store.silences(1) == []
+    assert not [x for x in store.audit_records("alert:1") if x.action == "alert.silence"]
+
+
+def test_engineer_silence_without_csrf_is_403(store: AlertStore) -> None:
+    noc = noc_alert(store)
+    c = client(store)
+    login(c, "eng")
+    assert c.post(f"/alerts/{noc}/silence", data={"comment": "x"}).status_code == 403
+
+
+def test_merge_two_incidents_in_the_console(store: AlertStore) -> None:
+    a1, a2 = store.get(1), store.get(2)
+    assert a1 is not None and a2 is not None and a1.incident_id != a2.incident_id
+    target, source = a1.incident_id, a2.incident_id
+    assert target is not None and source is not None
+    c = client(store)
+    token = login(c, "ana")
+    r = c.post("/incidents/merge", data={"target": str(target), "sources": str(source),
+                                         "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == f"/incidents/{target}"
+    merged = store.incident(target)
+    assert merged is not None and merged.alert_ids == (1, 2)
+    gone = store.incident(source)
+    assert gone is not None and (gone.status, gone.merged_into, gone.alert_ids) == (
+        "merged", target, ())
+    [rec] = store.audit_records(f"incident:{source}")[-1:]
+    assert (rec.actor, rec.action, rec.detail) == ("ana", "incident.merge", {"into": target})
+    page = c.get(f"/incidents/{target}").text
+    assert "SSH brute force" in page and "Port scan" in page
+    assert source not in [i.id for i in store.incidents()]
+    r = c.post("/incidents/merge", data={"target": str(target), "sources": "x",
+                                         "csrf_token": token})
+    assert r.status_code == 409 and "mã sự cố phải là số" in r.text
+    r = c.post("/incidents/merge", data={"target": str(target), "sources": "999",
+                                         "csrf_token": token})
+    assert r.status_code == 409 and "incident 999 does not exist" in r.text
+    assert store.verify_audit().ok
+
+
+def test_split_an_alert_out_in_the_console(store: AlertStore) -> None:
+    a1, a2 = store.get(1), store.get(2)
+    assert a1 is not None and a2 is not None
+    store.merge_incidents(a1.incident_id or 0, [a2.incident_id or 0], "setup")
+    old = a1.incident_id
+    c = client(store)
+    token = login(c, "ana")
+    r = c.post("/incidents/split", data={"ids": ["2"], "csrf_token": token})
+    assert r.status_code == 303
+    new = int(r.headers["location"].rsplit("/", 1)[1])
+    assert new not in (old, a2.incident_id)
+    moved, stayed = store.get(2), store.get(1)
+    assert moved is not None and moved.incident_id == new
+    assert stayed is not None and stayed.incident_id == old
+    inc = store.incident(new)
+    assert inc is not None and (inc.status, inc.alert_ids) == ("open", (2,))
+    [rec] = store.audit_records(f"incident:{new}")
+    assert (rec.actor, rec.action, rec.detail) == (
+        "ana", "incident.split", {"alerts": [2], "from": [old]})
+    r = c.post("/incidents/split", data={"csrf_token": token})
+    assert r.status_code == 409 and store.verify_audit().ok
