@@ -153,15 +153,61 @@ def test_bulk_ack_and_assign(store: AlertStore) -> None:
     assert {(a.status, a.assignee) for a in store.query()} == {("acknowledged", "ana")}
 
 
+# Labels only the page itself carries (the nav, which every page shares, is not looked at).
+PAGE_LABELS: dict[str, list[tuple[str, str]]] = {
+    "/alerts": [("Alert queue", "Hàng đợi cảnh báo"), ("By severity", "Theo mức độ"),
+                ("By site", "Theo địa điểm"), ("Last seen", "Lần cuối"),
+                ("Assignee", "Người xử lý")],
+    "/alerts/1": [("Source address", "Địa chỉ nguồn"), ("Events", "Sự kiện"),
+                  ("Notes", "Ghi chú"), ("History", "Lịch sử"), ("Actions", "Thao tác")],
+    "/incidents": [("Incidents", "Sự cố"), ("Title", "Tiêu đề"), ("Created", "Tạo lúc"),
+                   ("Merge", "Gộp")],
+    "/incidents/1": [("Incident", "Sự cố"), ("Rule", "Quy tắc"), ("History", "Lịch sử")],
+    "/sla": [("SLA per severity", "Cam kết thời gian xử lý theo mức độ"),
+             ("Mean time to ack", "TB xác nhận"), ("Resolve breaches", "Vi phạm xử lý"),
+             ("Overdue", "Quá hạn")],
+    "/audit": [("Audit trail", "Nhật ký kiểm toán"), ("Who", "Ai"), ("Target", "Đối tượng")],
+    "/users": [("Users", "Người dùng"), ("Role", "Vai trò"),
+               ("Add or reset a user", "Thêm hoặc đặt lại người dùng")],
+    "/login": [("Log in", "Đăng nhập"), ("Password", "Mật khẩu")],
+}
+
+
+def main_of(html: str) -> str:
+    m = re.search(r"<main>(.*)</main>", html, re.S)
+    assert m, "page has no <main>"
+    return m.group(1)
+
+
+def has_label(html: str, english: str, vietnamese: str) -> bool:
+    """``English <span class="vi">/ Tiếng Việt</span>`` or ``English / Tiếng Việt``."""
+    return (f'{english} <span class="vi">/ {vietnamese}</span>' in html
+            or f"{english} / {vietnamese}" in html)
+
+
 def test_pages_render_with_bilingual_labels(store: AlertStore) -> None:
-    c = client(store)
-    login(c, "ana")
-    for path in ("/alerts", "/alerts/1", "/incidents", "/incidents/1", "/sla"):
+    who = {"/audit": "aud", "/users": "adm"}
+    for path, labels in PAGE_LABELS.items():
+        c = client(store)
+        if path != "/login":
+            login(c, who.get(path, "ana"))
         r = c.get(path)
         assert r.status_code == 200, path
-        assert "Trạng thái" in r.text or "Sự cố" in r.text or "Mức độ" in r.text, path
-    counts = c.get("/alerts?status=all").text
-    assert 'data-severity="high"' in counts and 'data-site="long_khanh"' in counts
+        body = main_of(r.text)
+        missing = [f"{en} / {vi}" for en, vi in labels if not has_label(body, en, vi)]
+        assert not missing, f"{path} lacks {missing}"
+    counts = client(store)
+    login(counts, "ana")
+    page = counts.get("/alerts?status=all").text
+    assert 'data-severity="high"' in page and 'data-site="long_khanh"' in page
+
+
+def test_label_check_ignores_the_nav(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    body = main_of(c.get("/sla").text)
+    assert not has_label(body, "Queue", "Hàng đợi")  # nav only: not counted for the SLA page
+    assert has_label(c.get("/sla").text, "Queue", "Hàng đợi")
 
 
 def test_illegal_transition_is_409(store: AlertStore) -> None:
@@ -312,7 +358,7 @@ def test_engineer_reads_noc_alert_with_silence_but_no_triage(store: AlertStore) 
     token = login(c, "eng")
     page = c.get(f"/alerts/{noc}")
     assert page.status_code == 200 and "LinkFlapping" in page.text
-    assert 'id="silence-box"' in page.text and 'action="/alerts/%d/silence"' % noc in page.text
+    assert 'id="silence-box"' in page.text and f'action="/alerts/{noc}/silence"' in page.text
     assert 'id="actions"' not in page.text and "/transition" not in page.text
     assert 'id="note-form"' not in page.text and "/assign" not in page.text
     assert 'id="bulk-actions"' not in c.get("/alerts").text
