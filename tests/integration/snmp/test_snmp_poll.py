@@ -13,7 +13,7 @@ from snmp_it_helpers import v2c_device, v3_device
 
 from dcops.collectors.snmp.events import JsonlSink
 from dcops.collectors.snmp.metrics import SnmpMetrics
-from dcops.collectors.snmp.poller import Poller
+from dcops.collectors.snmp.poller import DeviceSample, Poller
 from dcops.collectors.snmp.profiles import load_profiles
 from dcops.collectors.snmp.service import PollService
 from dcops.lab.snmp import Snmpd
@@ -145,3 +145,45 @@ def test_v1_device_is_walked_with_getnext(snmpd: Snmpd) -> None:
     first = next(iter(rows.values()))
     assert "1.3.6.1.2.1.2.2.1.8" in first  # ifOperStatus
     assert "1.3.6.1.2.1.31.1.1.1.6" not in first  # no Counter64 in v1: absent, not an error
+
+
+def test_more_dead_devices_than_the_concurrency_limit_never_starve_live_ones(
+        snmpd: Snmpd) -> None:
+    """6 silent devices listed first, a limit of 2: the 4 live snmpd devices still finish early.
+
+    Without the slot release a dead device holds its slot for timeout x (retries+1) = 3 s, so the
+    live devices would start only after 3 waves (9 s).
+    """
+    holes = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]
+    for h in holes:
+        h.bind(("127.0.0.1", 0))
+    dead = [v2c_device(f"dead{i}", h.getsockname()[1], site="bien-hoa")
+            for i, h in enumerate(holes)]
+    p = snmpd.ports
+    live = [v2c_device("sw1", p[0]), v2c_device("sw2", p[1]), v3_device("fw1", p[2], 0),
+            v3_device("fw2", p[3], 1)]
+    poller = Poller([*dead, *live], load_profiles(PROFILES), allow_v2c=True, timeout=1.0,
+                    retries=2, concurrency=2)
+
+    def cycle() -> tuple[float, dict[str, DeviceSample]]:
+        t0 = time.time()
+        return t0, {s.device.name: s for s in asyncio.run(poller.poll_all())}
+
+    try:
+        first_t0, first = cycle()
+        second_t0, second = cycle()
+    finally:
+        poller.close()
+        for h in holes:
+            h.close()
+    for t0, samples, bound in ((first_t0, first, 3 * 1.0 + 1.5), (second_t0, second, 1.5)):
+        for name in ("sw1", "sw2", "fw1", "fw2"):
+            s = samples[name]
+            assert s.ok, s.error
+            finished = s.started + s.duration - t0
+            assert finished < bound, (name, finished, bound)
+        for d in dead:
+            s = samples[d.name]
+            assert not s.ok and s.error_kind == "timeout"
+            assert "no response" in s.error
+    assert poller.suspects == {d.name for d in dead}

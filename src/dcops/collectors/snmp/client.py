@@ -82,6 +82,7 @@ class SnmpClient:
         self._waiter: asyncio.Future[bytes] | None = None
         self._rid = random.randint(1, 1 << 30)  # noqa: S311 (request ids, not secrets)
         self.requests = 0
+        self.responses = 0  # datagrams received: the poller's sign that the device is alive
 
     async def open(self) -> None:
         """Create the connected UDP socket."""
@@ -115,6 +116,7 @@ class SnmpClient:
             self._sock = None
 
     def _on_datagram(self, data: bytes) -> None:
+        self.responses += 1
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(data)
 

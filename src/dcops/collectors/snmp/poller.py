@@ -105,17 +105,31 @@ async def _collect(client: SnmpClient, profile: Profile, sample: DeviceSample) -
 
 
 class Poller:
-    """Polls a fleet: each device has its own client (socket, engine state) and budget."""
+    """Polls a fleet: each device has its own client (socket, engine state) and budget.
+
+    At most `concurrency` answering devices are polled at once. A silent device cannot starve
+    the others: one that has not answered anything within one request timeout gives its slot
+    back and finishes its budget outside the limit (waiting costs no CPU), and a device that
+    failed its last poll starts in a separate lane of its own `concurrency` slots (same rule),
+    after the live ones. A live device therefore waits at most one request timeout per
+    `concurrency` never-seen silent devices queued ahead of it in the first cycle, and not at
+    all behind known-dead ones afterwards.
+    """
 
     def __init__(self, devices: Iterable[Device], profiles: dict[str, Profile], *,
                  allow_v2c: bool, timeout: float = 1.0, retries: int = 1,
                  concurrency: int = 64, budget: float | None = None) -> None:
+        if concurrency < 1:
+            raise SnmpConfigError(f"concurrency {concurrency}: expected at least 1")
         self.profiles = profiles
         self.concurrency = concurrency
+        self.timeout = timeout
         self.budget = budget if budget is not None else timeout * (retries + 1) * 3
         self.clients: dict[str, SnmpClient] = {}
         self.devices: dict[str, Device] = {}
         self.config_errors: dict[str, str] = {}
+        self.suspects: set[str] = set()  # failed their last poll: polled in their own lane
+        self.demoted = 0  # devices that gave their slot back in the last cycle (silent)
         for d in devices:
             self.devices[d.name] = d
             if d.profile not in profiles:
@@ -128,17 +142,38 @@ class Poller:
             except SnmpConfigError as exc:
                 self.config_errors[d.name] = str(exc)
 
+    async def _poll(self, name: str, sem: asyncio.Semaphore) -> DeviceSample:
+        """Poll holding a slot while the device answers; give it back once it is silent."""
+        client, d = self.clients[name], self.devices[name]
+        await sem.acquire()
+        held = True
+        task = asyncio.ensure_future(poll_once(client, d, self.profiles[d.profile],
+                                               self.budget))
+        try:
+            seen = client.responses
+            while held and not task.done():
+                await asyncio.wait({task}, timeout=self.timeout)
+                if not task.done() and client.responses == seen:
+                    sem.release()  # silent for a whole request timeout: let a live one in
+                    held = False
+                    self.demoted += 1
+                seen = client.responses
+            return await task
+        finally:
+            if held:
+                sem.release()
+            if not task.done():
+                task.cancel()
+
     async def poll_all(self) -> list[DeviceSample]:
-        """Poll every device once, at most `concurrency` at a time."""
-        sem = asyncio.Semaphore(self.concurrency)
-
-        async def one(name: str) -> DeviceSample:
-            async with sem:
-                d = self.devices[name]
-                return await poll_once(self.clients[name], d, self.profiles[d.profile],
-                                       self.budget)
-
-        results = list(await asyncio.gather(*(one(n) for n in self.clients)))
+        """Poll every device once: live ones first, known-dead ones in their own lane."""
+        live_sem = asyncio.Semaphore(self.concurrency)
+        dead_sem = asyncio.Semaphore(self.concurrency)
+        self.demoted = 0
+        names = sorted(self.clients, key=lambda n: n in self.suspects)  # stable: live first
+        results = list(await asyncio.gather(*(
+            self._poll(n, dead_sem if n in self.suspects else live_sem) for n in names)))
+        self.suspects = {s.device.name for s in results if not s.ok}
         now = time.time()
         for name, why in self.config_errors.items():
             results.append(DeviceSample(self.devices[name], False, now, 0.0, "config", why))
