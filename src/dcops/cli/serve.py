@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,51 @@ def session_secret(configured: str) -> str:
     return path.read_text().strip()
 
 
+class SpoolEvents:
+    """The console's EventLookup over the pipeline's SQLite spool, opened read-only per lookup.
+
+    A spool that does not exist (yet) or cannot be read gives no events: the alert page then
+    lists the event ids only.
+    """
+
+    MESSAGE_CHARS = 500
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        """Time, host, source, action and message of the events with these ids."""
+        from dcops.pipeline.codec import decode
+
+        wanted = list(dict.fromkeys(ids))[:1000]
+        if not wanted or not self.path.is_file():
+            return []
+        out: list[dict[str, str]] = []
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return []
+        try:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(f"SELECT body FROM events WHERE id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                                  chunk).fetchall()
+                for (body,) in rows:
+                    e = decode(body)
+                    f = e.fields
+                    host = f.get("host.name") or f.get("observer.name") or f.get("host.ip") or ""
+                    message = str(f.get("message") or e.raw or "")
+                    out.append({"id": e.id, "time": e.timestamp.isoformat(), "host": str(host),
+                                "source": e.source, "action": str(f.get("event.action") or ""),
+                                "message": message[:self.MESSAGE_CHARS]})
+        except sqlite3.Error:
+            return []
+        finally:
+            db.close()
+        return sorted(out, key=lambda x: x["time"])
+
+
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
@@ -39,6 +86,9 @@ def serve(
     inventory: Annotated[Path | None, typer.Option(
         "-i", "--inventory", envvar="DCOPS_INVENTORY",
         help="Site model: security level of each system shown on its alerts")] = None,
+    spool: Annotated[Path | None, typer.Option(
+        "--spool", envvar="DCOPS_SPOOL",
+        help="Event spool whose events alert pages show (default <state>/spool.db)")] = None,
     db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển."""
@@ -58,7 +108,8 @@ def serve(
         if p is not None and not p.is_file():
             raise ConfigError("TLS file not found", file=str(p))
     app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
-                     secure_cookies=cert is not None, webhook_token=cfg.webhook_token)
+                     secure_cookies=cert is not None, webhook_token=cfg.webhook_token,
+                     events=SpoolEvents(spool or state_dir() / "spool.db"))
     scheme = "https" if cert else "http"
     typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
                f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook)")

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dcops.errors import DcopsError
 from dcops.triage import forms, pages
-from dcops.triage.ports import ConsoleBackend
+from dcops.triage.ports import ConsoleBackend, EventLookup
 from dcops.triage.render import render
 from dcops.triage.security import (
     ForbiddenError,
@@ -166,8 +166,11 @@ async def on_dcops_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: bool = False,
-               webhook_token: str = "") -> Starlette:
-    """Build the console over the store backend; `secure_cookies` when served over TLS."""
+               webhook_token: str = "", events: EventLookup | None = None) -> Starlette:
+    """Build the console over the store backend; `secure_cookies` when served over TLS.
+
+    With `events`, an alert's page shows its triggering events' time, host and message.
+    """
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     routes = [
         Route("/", lambda r: RedirectResponse("/alerts", status_code=303)),
@@ -192,4 +195,5 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
     app.state.backend = backend
     app.state.jinja = env
     app.state.webhook_token = webhook_token
+    app.state.events = events
     return app

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend
+from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
 from dcops.triage.render import render
 from dcops.triage.security import NotFoundError, require
 
@@ -100,13 +100,18 @@ async def alert_page(request: Request) -> Response:
                 "silences": store.silences(alert_id)}
 
     data = await run_in_threadpool(load)
+    lookup: EventLookup | None = request.app.state.events
+    found = await run_in_threadpool(lookup.events, data["alert"].event_ids) \
+        if lookup is not None and data["alert"].event_ids else []
+    known = {e["id"] for e in found}
     nxt = {
         "new": ["acknowledged", "investigating", "resolved", "false_positive"],
         "acknowledged": ["investigating", "resolved", "false_positive"],
         "investigating": ["resolved", "false_positive"],
     }.get(data["alert"].status, [])
     return render(request, "alert.html", statuses=STATUS_LABELS, actions=ACTION_LABELS,
-                  next_states=nxt,
+                  next_states=nxt, events=found, spool=lookup is not None,
+                  missing_events=[e for e in data["alert"].event_ids if e not in known],
                   am_configured=store.silences_enabled, **data)
 
 

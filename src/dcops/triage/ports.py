@@ -6,10 +6,23 @@ Results are the store's dataclasses, used by attribute in templates, hence ``Any
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 SEVERITIES = ("critical", "high", "medium", "low", "informational")
 OPEN_STATUSES = ("new", "acknowledged", "investigating")
+
+
+class EventLookup(Protocol):
+    """The triggering events' key fields, from wherever events are kept (the pipeline's spool).
+
+    Each found event is a mapping with ``id``, ``time``, ``host``, ``source``, ``action`` and
+    ``message`` (strings); ids not found (pruned, or another spool) are simply left out.
+    """
+
+    def events(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        """Key fields of the events with these ids, oldest first."""
+        ...
 
 
 class ConsoleBackend(Protocol):

@@ -13,7 +13,9 @@ from starlette.testclient import TestClient
 
 from dcops.alerts import AlertStore, Users
 from dcops.alerts.backend import StoreBackend
-from dcops.model.event import Detection
+from dcops.cli.serve import SpoolEvents
+from dcops.model.event import Detection, Event, LogSource
+from dcops.pipeline import SqliteSpool
 from dcops.triage import create_app
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -448,3 +450,57 @@ def test_split_an_alert_out_in_the_console(store: AlertStore) -> None:
         "ana", "incident.split", {"alerts": [2], "from": [old]})
     r = c.post("/incidents/split", data={"csrf_token": token})
     assert r.status_code == 409 and store.verify_audit().ok
+
+
+def spool_with_e1(path: Path) -> SqliteSpool:
+    sp = SqliteSpool(path)
+    sp.publish([Event("e1", T0, "syslog", LogSource("linux", "sshd", "authentication"),
+                      {"host.name": "web01", "event.action": "ssh_login_failed",
+                       "message": "Failed password for root from 10.77.0.9 <script>"})])
+    return sp
+
+
+def test_alert_page_shows_events_from_the_spool(store: AlertStore, tmp_path: Path) -> None:
+    sp = spool_with_e1(tmp_path / "spool.db")
+    try:
+        for still_open in (True, False):  # a collector writing the spool, and one that stopped
+            if not still_open:
+                sp.close()
+            c = TestClient(create_app(StoreBackend(store), "test-secret",
+                                      events=SpoolEvents(tmp_path / "spool.db")),
+                           follow_redirects=False)
+            login(c, "ana")
+            page = c.get("/alerts/1").text
+            row = re.search(r'<tr data-event="e1">(.*?)</tr>', page, re.S)
+            assert row, page
+            cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+            assert cells == ["2026-11-22 03:00:00", "web01", "syslog", "ssh_login_failed",
+                             "Failed password for root from 10.77.0.9 &lt;script&gt;"]
+            assert "events-not-found" not in page
+            # alert 2's event is not in this spool: its id is listed and said to be missing
+            page = c.get("/alerts/2").text
+            assert "<code>e2</code>" in page and "Not in the event spool" in page
+    finally:
+        sp.close()
+
+
+def test_alert_page_without_spool_lists_event_ids(store: AlertStore, tmp_path: Path) -> None:
+    c = TestClient(create_app(StoreBackend(store), "test-secret",
+                              events=SpoolEvents(tmp_path / "absent.db")), follow_redirects=False)
+    login(c, "ana")
+    r = c.get("/alerts/1")
+    assert r.status_code == 200 and "<code>e1</code>" in r.text
+    assert 'id="event-details"' not in r.text
+    assert not (tmp_path / "absent.db").exists()  # looking never creates a spool
+    c = client(store)  # no lookup at all
+    login(c, "ana")
+    page = c.get("/alerts/1").text
+    assert "<code>e1</code>" in page and "No event spool configured" in page
+
+
+def test_spool_lookup_ignores_unknown_ids_and_garbage_files(tmp_path: Path) -> None:
+    spool_with_e1(tmp_path / "spool.db").close()
+    found = SpoolEvents(tmp_path / "spool.db").events(["nope", "e1", "e1"])
+    assert [e["id"] for e in found] == ["e1"]
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+    assert SpoolEvents(tmp_path / "junk.db").events(["e1"]) == []
