@@ -169,28 +169,44 @@ def audit_down(name: NameOpt = "lab") -> None:
 
 
 @audit_app.command("status")
-def audit_status(name: NameOpt = "lab",
+def audit_status(host: Annotated[str | None, typer.Argument(
+                     help="Also ask the kernel (auditctl -s, -l) through this host's auditctl; "
+                     "default: the sidecar's host.")] = None,
+                 name: NameOpt = "lab",
                  as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
                  ) -> None:
-    """Show the sidecar: host, daemon, rules loaded (exit 1 when none runs for this lab)."""
+    """Show the sidecar (host, daemon, rules) and the kernel's audit state; exit 1 if none runs."""
     from dcops.lab import Lab
     from dcops.lab import audit as sidecar
 
-    record = Lab(name).audit_status()
+    the_lab = Lab(name)
+    record = the_lab.audit_status()
     running = record is not None and sidecar.alive(record)
+    via = host or (record.host if running and record else None)
+    kernel, kernel_rules = the_lab.audit_kernel(via) if via else ({}, [])
     if as_json:
         doc = {"lab": name, "running": running,
                "host": record.host if record else None, "pid": record.pid if record else None,
-               "rules": record.rules if record else [], "log": str(record.log_path)
-               if record else None}
+               "rules": record.rules if record else [],
+               "dropped": record.dropped if record else [],
+               "log": str(record.log_path) if record else None,
+               "kernel": kernel, "kernel_rules": kernel_rules}
         typer.echo(json.dumps(doc, indent=2))
-    elif record is None:
-        Console().print(f"lab {name}: no audit sidecar / không có sidecar kiểm toán")
     else:
-        state = "running / đang chạy" if running else "daemon gone / tiến trình đã dừng"
-        Console().print(f"lab {name}: audit sidecar for {record.host}, auditd pid {record.pid} "
-                        f"({state}), {len(record.rules)} rules / quy tắc\n  log: "
-                        f"{record.log_path}", highlight=False)
+        out = Console()
+        if record is None:
+            out.print(f"lab {name}: no audit sidecar / không có sidecar kiểm toán")
+        else:
+            state = "running / đang chạy" if running else "daemon gone / tiến trình đã dừng"
+            out.print(f"lab {name}: audit sidecar for {record.host}, auditd pid {record.pid} "
+                      f"({state}), {len(record.rules)} rules / quy tắc\n  log: "
+                      f"{record.log_path}", highlight=False)
+        if via:
+            out.print(f"kernel / nhân: enabled {kernel.get('enabled', '?')}, audit daemon pid "
+                      f"{kernel.get('pid', '?')}, {len(kernel_rules)} rules loaded / quy tắc "
+                      "đã nạp", highlight=False)
+            for line in kernel_rules:
+                out.print(f"  {line}", highlight=False, markup=False)
     if not running:
         raise typer.Exit(1)
 

@@ -203,6 +203,17 @@ class Lab(LabAccess):
         record = audit.current()
         return record if record is not None and record.lab == self.name else None
 
+    def audit_kernel(self, host: str) -> tuple[dict[str, str], list[str]]:
+        """The kernel's audit status and rules (`auditctl -s`, `-l`) through `host`'s auditctl."""
+        name = self.host(host).name
+        state = self.state()
+        if state is None or name not in state.hosts:
+            raise LabError(f"lab {self.name}: host {host} is not running")
+        leader, merged = self.host_pid(name), state.hosts[name].merged
+        if not Path(merged, "usr/sbin/auditctl").exists():
+            raise LabError(f"lab {self.name}: host {name} has no /sbin/auditctl (install auditd)")
+        return audit.kernel_status(leader, merged), audit.loaded_rules(leader, merged)
+
     # ---- status ---------------------------------------------------------------------------
     def status(self) -> list[HostStatus]:
         """Each recorded host: is its PID 1 alive, does its sshd answer."""

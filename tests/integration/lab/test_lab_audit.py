@@ -6,6 +6,7 @@ only through the sidecar's own auditctl.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -186,7 +187,12 @@ def test_cli_and_lab_down_clean_up(lab_factory: LabFactory, tmp_path: Path) -> N
     assert "1 rules loaded" in up.stdout and "-e 2" in up.stderr
     status = subprocess.run([dcops, "lab", "audit", "status", "--name", other.name, "--json"],
                             capture_output=True, text=True, timeout=60, check=False, env=env)
-    assert status.returncode == 0 and '"running": true' in status.stdout
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["running"] and doc["kernel"]["pid"] == str(doc["pid"])
+    assert doc["kernel"]["enabled"] == "1"
+    assert doc["kernel_rules"] == ["-w /etc/passwd -p wa -k identity"]
+    assert doc["dropped"] == [f"{rules}:2: -e 2"]
     assert kernel()[2] != 0
     other.down()  # `lab down` stops the sidecar first, while the host can run auditctl
     assert kernel()[2] == 0 and kernel_rule_count() == 0
