@@ -9,13 +9,67 @@ from dcops.compliance.collect.hostscript import SECTIONS, script, split
 from dcops.compliance.evidence import Evidence
 
 
-def _facts(output: str) -> dict[str, object]:
+def _evidence(output: str) -> Evidence:
     ev = Evidence()
     sections = split(output)
     records = {n: ev.record("ssh", "h1", "10.0.0.1", SECTIONS[n], out, rc=rc, name=n)
                for n, (out, rc) in sections.items()}
     parse_host(ev, "h1", records, sections, datetime(2026, 11, 22, tzinfo=UTC))
-    return {k: f.value for k, f in ev.facts["h1"].items()}
+    return ev
+
+
+def _facts(output: str) -> dict[str, object]:
+    return {k: f.value for k, f in _evidence(output).facts["h1"].items()}
+
+
+# Fact -> the probe section whose output shows it (the report's source/command column).
+FACT_SECTION = {
+    "auditd.running": "auditd", "auditd.identity_watched": "audit_rules",
+    "pam.pwquality": "pam_password", "pam.faillock": "pam_auth",
+    "pam.faillock_deny": "faillock", "logging.forwarding": "rsyslog",
+    "logging.retention_days": "logrotate", "fim.installed": "aide",
+    "malware.installed": "clamav", "malware.signature_age_days": "clamav",
+    "accounts.pass_max_days": "login_defs", "accounts.useradd_inactive_days": "useradd",
+    "accounts.empty_password": "shadow", "accounts.uid0_extra": "passwd",
+    "accounts.inactive_days_max": "inactive", "pam.minlen": "pwquality",
+}
+
+
+def test_each_fact_links_to_the_record_of_its_own_section(hardened_output: str) -> None:
+    ev = _evidence(hardened_output)
+    for fact, section in FACT_SECTION.items():
+        got = ev.facts["h1"][fact]
+        record = ev.records[got.record]
+        assert record.id == f"ssh:h1:{section}", (fact, record.id)
+        assert record.command == SECTIONS[section], fact
+        if got.excerpt and not got.excerpt.startswith(("no ", "minlen default")):
+            first = got.excerpt.strip().splitlines()[0].strip()
+            assert first in record.output, (fact, first)
+
+
+def test_inline_options_link_to_the_pam_line(hardened_output: str) -> None:
+    out = hardened_output.replace("pam_faillock.so preauth", "pam_faillock.so preauth deny=4")
+    out = out.replace("pam_pwquality.so retry=3", "pam_pwquality.so retry=3 minlen=16")
+    out = out.replace("rotate 13", "rotate 4")  # 28 days: journald's 90 days decide
+    ev = _evidence(out)
+    deny, minlen = ev.facts["h1"]["pam.faillock_deny"], ev.facts["h1"]["pam.minlen"]
+    assert deny.value == 4 and deny.record == "ssh:h1:pam_auth" and "deny=4" in deny.excerpt
+    assert minlen.value == 16 and minlen.record == "ssh:h1:pam_password"
+    retention = ev.facts["h1"]["logging.retention_days"]
+    assert retention.value == 90 and retention.record == "ssh:h1:journald"
+    assert "MaxRetentionSec=90day" in retention.excerpt
+
+
+def test_inactive_existing_accounts(bare_output: str, hardened_output: str) -> None:
+    ev = _evidence(bare_output)
+    fact = ev.facts["h1"]["accounts.inactive_days_max"]
+    assert fact.value == 99999
+    assert "debian: password never expires" in fact.excerpt and "toor:" in fact.excerpt
+    assert _facts(hardened_output)["accounts.inactive_days_max"] == 0  # every password locked
+    out = bare_output.replace("debian:$y$:20228:99999:", "debian:$y$:20228:90:30")
+    out = out.replace("root:$y$:20228:99999:", "root:!$y:20228:99999:")
+    out = out.replace("toor::20228:99999:", "toor:*:20228:99999:")
+    assert _facts(out)["accounts.inactive_days_max"] == 30
 
 
 def test_script_frames_every_section() -> None:

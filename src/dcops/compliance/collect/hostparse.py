@@ -16,6 +16,7 @@ DEFAULT_ACCOUNTS = {"debian", "ubuntu", "pi", "admin", "test", "guest", "user", 
 LOGIN_SHELL = re.compile(r"/(ba|z|k|da|fi|c|tc)?sh$")
 
 Setter = Callable[[str, object, str], None]
+Puts = Callable[[str], Setter]  # section name -> setter linking facts to that section's record
 
 
 def _kv(text: str, sep: str = "=") -> dict[str, str]:
@@ -52,56 +53,106 @@ def sshd(out: str, put: Setter) -> None:
     put("sshd.weak_algorithms", weak, _lines(out, "^(ciphers|macs|kexalgorithms) "))
 
 
-def pam(sections: dict[str, str], put: Setter) -> None:
+def pam(sections: dict[str, str], put: Puts) -> None:
     """pam_pwquality / pam_faillock lines and their configuration files."""
     password, auth = sections.get("pam_password", ""), sections.get("pam_auth", "")
     pwq_line = _lines(password, r"^\s*password.*pam_pwquality")
-    put("pam.pwquality", bool(pwq_line), pwq_line or "no pam_pwquality line")
+    put("pam_password")("pam.pwquality", bool(pwq_line), pwq_line or "no pam_pwquality line")
     conf = _kv(sections.get("pwquality", ""))
-    conf.update({k.lower(): v for k, v in re.findall(r"(minlen|minclass)=(\d+)", pwq_line)})
-    put("pam.minlen", int(conf.get("minlen", "8")) if pwq_line else 0,
-        _lines(sections.get("pwquality", ""), "minlen") or "minlen default (8)")
-    put("pam.minclass", int(conf.get("minclass", "0")) if pwq_line else 0,
-        _lines(sections.get("pwquality", ""), "minclass") or "minclass default (0)")
+    inline = {k.lower(): v for k, v in re.findall(r"(minlen|minclass)=(\d+)", pwq_line)}
+    conf.update(inline)
+    for key, default in (("minlen", "8"), ("minclass", "0")):
+        # The module line wins over pwquality.conf; without the module nothing is enforced.
+        where = "pam_password" if key in inline or not pwq_line else "pwquality"
+        excerpt = (pwq_line if where == "pam_password" and pwq_line else
+                   _lines(sections.get("pwquality", ""), key) or f"{key} default ({default})")
+        put(where)(f"pam.{key}", int(conf.get(key, default)) if pwq_line else 0,
+                   excerpt if pwq_line else "no pam_pwquality line")
     fl_line = _lines(auth, r"^\s*auth.*pam_faillock")
-    put("pam.faillock", bool(fl_line), fl_line or "no pam_faillock line")
+    put("pam_auth")("pam.faillock", bool(fl_line), fl_line or "no pam_faillock line")
     fconf = _kv(sections.get("faillock", ""))
     deny = re.search(r"deny=(\d+)", fl_line)
     value = int(deny.group(1)) if deny else int(fconf.get("deny", "3"))
-    put("pam.faillock_deny", value if fl_line else 999, _lines(sections.get("faillock", ""),
-                                                              "deny") or fl_line)
+    if not fl_line or deny:
+        put("pam_auth")("pam.faillock_deny", value if fl_line else 999,
+                        fl_line or "no pam_faillock line")
+    else:
+        put("faillock")("pam.faillock_deny", value,
+                        _lines(sections.get("faillock", ""), "deny") or "deny default (3)")
 
 
-def accounts(sections: dict[str, str], put: Setter) -> None:
+def accounts(sections: dict[str, str], put: Puts) -> None:
     """passwd/shadow, useradd defaults and login.defs."""
     passwd = [ln.split(":") for ln in sections.get("passwd", "").splitlines() if ln.count(":") >= 6]
     uid0 = [p[0] for p in passwd if p[2] == "0" and p[0] != "root"]
-    put("accounts.uid0_extra", uid0, "\n".join(":".join(p) for p in passwd if p[2] == "0"))
+    put("passwd")("accounts.uid0_extra", uid0,
+                  "\n".join(":".join(p) for p in passwd if p[2] == "0"))
     shadow = dict(ln.split(":", 1) for ln in sections.get("shadow", "").splitlines() if ":" in ln)
     if shadow:
         empty = sorted(u for u, h in shadow.items() if h == "")
-        put("accounts.empty_password", empty, ", ".join(empty) or "no empty password field")
+        put("shadow")("accounts.empty_password", empty,
+                      ", ".join(empty) or "no empty password field")
     defaults = sorted(p[0] for p in passwd if p[0] in DEFAULT_ACCOUNTS and LOGIN_SHELL.search(p[6])
                       and shadow.get(p[0], "!")[:1] not in ("!", "*"))
-    put("accounts.default_accounts", defaults, ", ".join(defaults) or "none with a usable login")
+    put("passwd")("accounts.default_accounts", defaults,
+                  ", ".join(defaults) or "none with a usable login")
     useradd = _kv(sections.get("useradd", ""))
     if "inactive" in useradd:
-        put("accounts.useradd_inactive_days", int(useradd["inactive"]),
-            _lines(sections["useradd"], "INACTIVE"))
+        put("useradd")("accounts.useradd_inactive_days", int(useradd["inactive"]),
+                       _lines(sections["useradd"], "INACTIVE"))
+    if "inactive" in sections:
+        inactive(sections["inactive"], put("inactive"))
     login = _kv(sections.get("login_defs", "").replace("\t", " "), " ")
-    put("accounts.pass_max_days", int(login.get("pass_max_days", "99999")),
-        _lines(sections.get("login_defs", ""), "PASS_MAX_DAYS") or "PASS_MAX_DAYS unset")
+    put("login_defs")("accounts.pass_max_days", int(login.get("pass_max_days", "99999")),
+                      _lines(sections.get("login_defs", ""), "PASS_MAX_DAYS")
+                      or "PASS_MAX_DAYS unset")
 
 
-def audit(sections: dict[str, str], put: Setter) -> None:
-    """auditd process and rules (loaded, else configured: the kernel audit may be shared)."""
-    put("auditd.running", sections.get("auditd", "").strip() == "running",
-        sections.get("auditd", "").strip())
+NO_INACTIVE = 99999  # like PASS_MAX_DAYS: "never disabled"
+
+
+def inactive(out: str, put: Setter) -> None:
+    """Existing accounts with a usable password: the shadow INACTIVE field (chage --inactive).
+
+    Lines `user:pw-class:lastchg:max:inactive` (hostscript strips the hash). An account whose
+    password can be used must be locked after N days of inactivity past expiry, and that needs
+    both a maximum age and an inactive period; locked accounts (! or *) are skipped.
+    """
+    worst, offenders = 0, []
+    for line in out.splitlines():
+        cols = line.split(":")
+        if len(cols) < 5 or cols[1][:1] in ("!", "*"):  # empty: usable with nullok
+            continue
+        expires = cols[3].isdigit() and int(cols[3]) < NO_INACTIVE
+        days = int(cols[4]) if cols[4].isdigit() and expires else NO_INACTIVE
+        worst = max(worst, days)
+        if days == NO_INACTIVE:
+            offenders.append(f"{cols[0]}: no inactive period" if expires
+                             else f"{cols[0]}: password never expires (max {cols[3] or '-'})")
+        else:
+            offenders.append(f"{cols[0]}: inactive {days} days")
+    put("accounts.inactive_days_max", worst,
+        "\n".join(offenders) or "no account with a usable password")
+
+
+def audit(sections: dict[str, str], put: Puts) -> None:
+    """auditd process and kernel status (`auditctl -s`), and its rules.
+
+    Running means the process exists and, when the kernel answered `auditctl -s`, the kernel
+    names a non-zero auditd pid (a killed or stopped daemon leaves `pid 0`).
+    """
+    status = sections.get("auditd", "")
+    lines = status.strip().splitlines()
+    pid = re.search(r"^pid (\d+)$", status, re.M)
+    running = bool(lines) and lines[0] == "running" and (pid is None or pid.group(1) != "0")
+    put("auditd")("auditd.running", running,
+                  "\n".join([*lines[:1], *(ln for ln in lines[1:]
+                                           if re.match(r"(enabled|pid|lost|Error) ", ln))]))
     rules = sections.get("audit_rules", "")
     watched = set(re.findall(r"-w (\S+)", rules))
     watched |= set(re.findall(r"-F path=(\S+)", rules))
     need = {"/etc/passwd", "/etc/shadow", "/etc/group"}
-    put("auditd.identity_watched", need <= watched,
+    put("audit_rules")("auditd.identity_watched", need <= watched,
         _lines(rules, "/etc/(passwd|shadow|group)") or "no identity watches")
 
 
@@ -170,7 +221,7 @@ def _seconds(value: str) -> int:
     return int(m.group(1)) * unit.get(m.group(2) or "s", 1)
 
 
-def logging(sections: dict[str, str], put: Setter) -> None:
+def logging(sections: dict[str, str], put: Puts) -> None:
     """Retention: the longer of journald MaxRetentionSec (persistent) and logrotate of syslog."""
     journald = _kv(sections.get("journald", ""))
     jdays = 0
@@ -181,21 +232,26 @@ def logging(sections: dict[str, str], put: Setter) -> None:
     period = 7 if re.search(r"^\s*weekly", rot, re.M) else 30 if re.search(
         r"^\s*monthly", rot, re.M) else 1
     rdays = int(count.group(1)) * period if count else 0
-    put("logging.retention_days", max(jdays, rdays),
-        (_lines(sections.get("journald", ""), "Storage|MaxRetention") + "\n"
-         + _lines(rot, "rotate|daily|weekly|monthly")).strip() or "no retention configured")
+    # The record of whichever source gave the retention (journald wins a tie).
+    if rdays > jdays:
+        put("logrotate")("logging.retention_days", rdays,
+                         _lines(rot, "rotate|daily|weekly|monthly"))
+    else:
+        put("journald")("logging.retention_days", jdays,
+                        _lines(sections.get("journald", ""), "Storage|MaxRetention")
+                        or "no retention configured")
     rsyslog = sections.get("rsyslog", "")
     forward = _lines(rsyslog, r'(omfwd|@@?[\w.\[\]:-]+)')
-    put("logging.forwarding", rsyslog.startswith("running") and bool(forward),
-        (rsyslog.splitlines()[0] if rsyslog else "") + "\n" + forward)
+    put("rsyslog")("logging.forwarding", rsyslog.startswith("running") and bool(forward),
+                   (rsyslog.splitlines()[0] if rsyslog else "") + "\n" + forward)
 
 
-def protection(sections: dict[str, str], put: Setter) -> None:
+def protection(sections: dict[str, str], puts: Puts) -> None:
     """AIDE and ClamAV."""
-    aide = sections.get("aide", "")
+    aide, put = sections.get("aide", ""), puts("aide")
     put("fim.installed", "/aide" in aide, aide.splitlines()[0] if aide else "aide not found")
     put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", aide, re.M)), aide[-200:])
-    clam = sections.get("clamav", "")
+    clam, put = sections.get("clamav", ""), puts("clamav")
     put("malware.installed", "clamscan" in clam or "clamd" in clam, clam[:200])
     now = re.search(r"^now (\d+)", clam, re.M)
     dbs = [int(t) for t in re.findall(r"^db \S+ (\d+)", clam, re.M)]
@@ -245,27 +301,28 @@ def parse_host(ev: Evidence, host: str, records: dict[str, str],
             ev.fact(host, name, value, records.get(section, ""), excerpt)
         return put
 
-    handlers: list[tuple[str, Callable[[], None]]] = [
-        ("sshd", lambda: sshd(text.get("sshd", ""), setter("sshd"))),
-        ("pam_password", lambda: pam(text, setter("pam_password"))),
-        ("passwd", lambda: accounts(text, setter("passwd"))),
-        ("audit_rules", lambda: audit(text, setter("audit_rules"))),
-        ("chrony", lambda: chrony(text.get("chrony", ""), setter("chrony"))),
-        ("nft", lambda: nft(text.get("nft", ""), setter("nft"))),
-        ("ports", lambda: ports(text.get("ports", ""), setter("ports"))),
-        ("updates", lambda: updates(text.get("updates", ""), setter("updates"))),
-        ("journald", lambda: logging(text, setter("journald"))),
-        ("aide", lambda: protection(text, setter("aide"))),
-        ("sysctl", lambda: sysctl(text.get("sysctl", ""), setter("sysctl"))),
-        ("sudo", lambda: sudo(text.get("sudo", ""), setter("sudo"))),
-        ("pki", lambda: pki(text.get("pki", ""), setter("pki"), moment)),
-        ("restic", lambda: restic(text.get("restic", ""), setter("restic"), moment)),
-        ("tls", lambda: tls(text.get("tls", ""), setter("tls"), moment)),
+    handlers: list[tuple[tuple[str, ...], Callable[[], None]]] = [
+        (("sshd",), lambda: sshd(text.get("sshd", ""), setter("sshd"))),
+        (("pam_password", "pam_auth", "pwquality", "faillock"), lambda: pam(text, setter)),
+        (("passwd", "shadow", "useradd", "inactive", "login_defs"),
+         lambda: accounts(text, setter)),
+        (("auditd", "audit_rules"), lambda: audit(text, setter)),
+        (("chrony",), lambda: chrony(text.get("chrony", ""), setter("chrony"))),
+        (("nft",), lambda: nft(text.get("nft", ""), setter("nft"))),
+        (("ports",), lambda: ports(text.get("ports", ""), setter("ports"))),
+        (("updates",), lambda: updates(text.get("updates", ""), setter("updates"))),
+        (("journald", "logrotate", "rsyslog"), lambda: logging(text, setter)),
+        (("aide", "clamav"), lambda: protection(text, setter)),
+        (("sysctl",), lambda: sysctl(text.get("sysctl", ""), setter("sysctl"))),
+        (("sudo",), lambda: sudo(text.get("sudo", ""), setter("sudo"))),
+        (("pki",), lambda: pki(text.get("pki", ""), setter("pki"), moment)),
+        (("restic",), lambda: restic(text.get("restic", ""), setter("restic"), moment)),
+        (("tls",), lambda: tls(text.get("tls", ""), setter("tls"), moment)),
     ]
-    for section, handler in handlers:
-        if section not in sections:
+    for names, handler in handlers:
+        if not any(n in sections for n in names):
             continue
         try:
             handler()
         except (ValueError, KeyError, IndexError) as exc:
-            ev.notes.append(f"{host}: could not parse {section}: {exc}")
+            ev.notes.append(f"{host}: could not parse {'/'.join(names)}: {exc}")

@@ -18,7 +18,10 @@ SECTIONS: dict[str, str] = {
     "useradd": "useradd -D 2>&1",
     "passwd": "getent passwd",
     "shadow": "cut -d: -f1,2 /etc/shadow 2>&1 | sed -E 's/:(.{0,3}).*/:\\1/'",
-    "auditd": "pgrep -x auditd >/dev/null && echo running || echo stopped",
+    # user:first 3 characters of the password field:lastchg:max:inactive (never the hash)
+    "inactive": "awk -F: '{print $1\":\"substr($2,1,3)\":\"$3\":\"$5\":\"$7}' /etc/shadow 2>&1",
+    "auditd": "(pgrep -x auditd >/dev/null && echo running || echo stopped); "
+              "auditctl -s 2>&1",
     "audit_rules": "(auditctl -l 2>&1; echo '--- configured'; cat /etc/audit/rules.d/*.rules "
                    "/etc/audit/audit.rules 2>/dev/null) | head -400",
     "chrony": "(pgrep -x chronyd >/dev/null && echo running || echo stopped); "
