@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from dcops.compliance.evidence import Evidence
 from dcops.errors import DcopsError
 from dcops.model import SiteKind, SiteModel
 
 PUBLIC_ADMIN = {"no-public-ingress", "ssh-from-mgmt-only"}
 
+Planner = Callable[[SiteModel, str], Any]  # (model, stack) -> dcops.iac.Plan
+
 
 class IacCollector:
     """Plans the primary and backup stacks under mocks and records zones and violations."""
 
     name = "iac"
+
+    def __init__(self, planner: Planner | None = None) -> None:
+        """`planner` replaces `dcops.iac.plan` (what-if plans, recorded plans)."""
+        self.planner = planner
 
     def collect(self, model: SiteModel, evidence: Evidence) -> None:
         """Facts per system: iac.zones, iac.default_deny, iac.public_admin_rules, DR twins."""
@@ -22,7 +31,7 @@ class IacCollector:
         plans, violations = {}, []
         for stack in stacks:
             try:
-                plans[stack] = iac.plan(model, stack)
+                plans[stack] = (self.planner or iac.plan)(model, stack)
                 violations += [(stack, v) for v in iac.evaluate(
                     plans[stack], iac.PolicyContext.from_model(model, stack))]
             except (DcopsError, ValueError, KeyError, ImportError) as exc:
