@@ -1,10 +1,17 @@
-"""A real interface goes down: snmpd, dcops poller, Prometheus rule, Alertmanager, webhook."""
+"""A real interface goes down: snmpd, dcops poller, Prometheus rule, Alertmanager, webhook.
+
+Alertmanager runs the house monitoring/alertmanager/alertmanager.yml with only its receiver URLs
+pointed at the test's webhook, so its routing by severity and site (and its timings) is what
+delivers: a warning in a DC, a critical in a DC and a critical in a district each reach their own
+receiver.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -94,9 +101,14 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
 
     agent = Snmpd(tmp_path / "snmpd", free_udp_ports(1), community="lab-public").start()
     profiles = load_profiles(MON / "snmp" / "profiles.yml")
-    poller = Poller([v2c_device("lab-sw1", agent.ports[0])], profiles, allow_v2c=True,
-                    timeout=1.0, retries=1)
-    metrics = SnmpMetrics(profiles, {"primary-dc": "primary_dc"})
+    holes = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    for h in holes:  # devices that never answer
+        h.bind(("127.0.0.1", 0))
+    poller = Poller([v2c_device("lab-sw1", agent.ports[0]),
+                     v2c_device("dead-core", holes[0].getsockname()[1]),
+                     v2c_device("dead-rtr", holes[1].getsockname()[1], site="bien-hoa")],
+                    profiles, allow_v2c=True, timeout=0.5, retries=0)
+    metrics = SnmpMetrics(profiles, {"primary-dc": "primary_dc", "bien-hoa": "district"})
     reg = CollectorRegistry(auto_describe=False)
     reg.register(metrics)
     server = MetricsServer(reg, "127.0.0.1", 0)
@@ -113,12 +125,12 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
     try:
         am_port, prom_port = free_tcp_port(), free_tcp_port()
         am_cfg = tmp_path / "am.yml"
-        am_cfg.write_text(yaml.safe_dump({
-            "route": {"receiver": "hook", "group_by": ["alertname", "site", "device"],
-                      "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "hook", "webhook_configs": [{
-                "url": f"http://127.0.0.1:{hook.server_port}/api/v1/alertmanager/webhook",
-                "send_resolved": True}]}]}))
+        house = yaml.safe_load((MON / "alertmanager" / "alertmanager.yml").read_text())
+        hook_url = f"http://127.0.0.1:{hook.server_port}/api/v1/alertmanager/webhook"
+        for recv in house["receivers"]:
+            for wh in recv.get("webhook_configs", []):
+                wh["url"] = hook_url  # the only change to the house file
+        am_cfg.write_text(yaml.safe_dump(house))
         procs.append(subprocess.Popen(
             ["prometheus-alertmanager", f"--config.file={am_cfg}",
              f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
@@ -151,22 +163,47 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
 
         subprocess.run(["ip", "link", "set", peer, "down"], check=True)
 
-        def fired() -> list[dict[str, Any]]:
-            return [a for msg in received for a in msg["alerts"]
-                    if a["labels"].get("alertname") == "InterfaceDown"
-                    and a["labels"].get("ifName") == ifname and a["status"] == "firing"]
+        def fired(alertname: str, **labels: str) -> list[tuple[str, dict[str, Any]]]:
+            return [(msg["receiver"], a) for msg in received for a in msg["alerts"]
+                    if a["labels"].get("alertname") == alertname and a["status"] == "firing"
+                    and all(a["labels"].get(k) == v for k, v in labels.items())]
 
-        (alert,) = _until("InterfaceDown at the webhook", fired, 60)[:1]
+        # house route: critical + district -> dcops-district-critical (group_wait 10s)
+        (recv, alert), *_ = _until("DeviceUnreachable of the district router", lambda: fired(
+            "DeviceUnreachable", device="dead-rtr"), 60)
+        assert recv == "dcops-district-critical"
+        assert (alert["labels"]["site"], alert["labels"]["severity"]) == ("bien-hoa", "critical")
+        # critical + primary-dc -> dcops-dc-critical
+        (recv, alert), *_ = _until("DeviceUnreachable of the DC router", lambda: fired(
+            "DeviceUnreachable", device="dead-core"), 60)
+        assert recv == "dcops-dc-critical"
+        assert alert["labels"]["site"] == "primary-dc"
+        # warning + primary-dc -> dcops-dc (house group_wait 30s)
+        (recv, alert), *_ = _until("InterfaceDown at the webhook", lambda: fired(
+            "InterfaceDown", ifName=ifname), 90)
+        assert recv == "dcops-dc"
         assert alert["labels"]["severity"] == "warning"
         assert (alert["labels"]["site"], alert["labels"]["device"]) == ("primary-dc", "lab-sw1")
         assert alert["annotations"]["runbook_url"].endswith("/InterfaceDown")
         assert any(e.fields["event.action"] == "interface-down"
                    and e.fields["interface.name"] == ifname for e in events)
+        assert not [r for r, _ in fired("DeviceUnreachable") + fired("InterfaceDown")
+                    if r == "dcops-noc"]  # nothing fell through to the default route
 
+        # the house group_interval is 5m, so the resolved webhook would come minutes later:
+        # check that Alertmanager itself has the alert resolved (no longer active)
+        am_alerts = f"http://127.0.0.1:{am_port}/api/v2/alerts?" + urllib.parse.urlencode(
+            {"filter": 'alertname="InterfaceDown"', "active": "true"})
+
+        def resolved() -> bool:
+            with urllib.request.urlopen(am_alerts, timeout=5) as r:
+                return not [a for a in json.load(r) if a["labels"].get("ifName") == ifname]
+
+        assert not resolved(), "Alertmanager lists the firing InterfaceDown"
         subprocess.run(["ip", "link", "set", peer, "up"], check=True)
-        _until("the resolved notification", lambda: [
-            a for msg in received for a in msg["alerts"]
-            if a["labels"].get("ifName") == ifname and a["status"] == "resolved"], 60)
+        _until("InterfaceDown no longer firing in Prometheus", lambda: not _query(
+            prom, f'ALERTS{{alertname="InterfaceDown",ifName="{ifname}"}}'), 60)
+        _until("InterfaceDown resolved in Alertmanager", resolved, 60)
     finally:
         loop.call_soon_threadsafe(halt.set)
         collector.join(10)
@@ -176,3 +213,5 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
         server.close()
         hook.shutdown()
         agent.stop()
+        for h in holes:
+            h.close()
