@@ -21,7 +21,7 @@ from dcops.cli.common import state_dir
 from dcops.errors import DcopsError
 
 if TYPE_CHECKING:
-    from dcops.alerts import AlertFilter, AlertsConfig, AlertStore
+    from dcops.alerts import Alert, AlertFilter, AlertsConfig, AlertStore
 
 DbOpt = Annotated[str | None, typer.Option(
     "--db", envvar="DCOPS_DB_URL",
@@ -195,71 +195,88 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
         c.print(f"  {h.ts[:19]} #{h.seq} {h.actor} {h.action} {detail}")
 
 
-def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: Any) -> None:
+def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: Any,
+          as_json: bool = False, single: bool = False) -> None:
+    """Apply `fn` to each alert; with --json print the updated alert(s) instead of a line each.
+
+    Several ids give a JSON list (the ones that succeeded); one-alert commands an object. The
+    failures are reported after the others were done, with a non-zero exit.
+    """
     store = open_store(db, config)
-    failed = []
+    failed: list[str] = []
+    done: list[Alert] = []
     try:
         for i in ids:
             try:
                 fn(store, i)
-                typer.echo(f"alert {i}: {verb}")
+                if as_json:
+                    if (updated := store.get(i)) is not None:
+                        done.append(updated)
+                else:
+                    typer.echo(f"alert {i}: {verb}")
             except DcopsError as exc:
                 failed.append(f"{exc}")
     finally:
         store.close()
+    if as_json and (done or not single):
+        _print_json(done[0].as_dict() if single else [a.as_dict() for a in done])
     if failed:
         raise DcopsError("; ".join(failed))
 
 
 @alerts_app.command("ack")
 def ack(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "", db: DbOpt = None,
-        config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+        config: ConfigOpt = None, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Acknowledge alert(s) / Xác nhận."""
     who = actor(as_user)
-    _each(ids, db, config, "acknowledged", lambda s, i: s.acknowledge(i, who, note))
+    _each(ids, db, config, "acknowledged", lambda s, i: s.acknowledge(i, who, note), as_json)
 
 
 @alerts_app.command("investigate")
 def investigate(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
-                db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+                db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None,
+                as_json: JsonOpt = False) -> None:
     """Mark alert(s) as under investigation / Đang điều tra."""
     who = actor(as_user)
     _each(ids, db, config, "investigating",
-          lambda s, i: s.transition(i, "investigating", who, note))
+          lambda s, i: s.transition(i, "investigating", who, note), as_json)
 
 
 @alerts_app.command("assign")
 def assign(alert_id: int, assignee: str, db: DbOpt = None, config: ConfigOpt = None,
-           as_user: AsOpt = None) -> None:
+           as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Assign an alert to someone ('' to unassign) / Giao xử lý."""
     who = actor(as_user)
     _each([alert_id], db, config, f"assigned to {assignee or '-'}",
-          lambda s, i: s.assign(i, assignee, who))
+          lambda s, i: s.assign(i, assignee, who), as_json, single=True)
 
 
 @alerts_app.command("note")
 def note(alert_id: int, text: str, db: DbOpt = None, config: ConfigOpt = None,
-         as_user: AsOpt = None) -> None:
+         as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Add a note to an alert / Ghi chú."""
     who = actor(as_user)
-    _each([alert_id], db, config, "note added", lambda s, i: s.add_note(i, who, text))
+    _each([alert_id], db, config, "note added", lambda s, i: s.add_note(i, who, text), as_json,
+          single=True)
 
 
 @alerts_app.command("resolve")
 def resolve(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
             false_positive: Annotated[bool, typer.Option("--false-positive")] = False,
-            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None,
+            as_json: JsonOpt = False) -> None:
     """Resolve alert(s), or close them as false positive / Đã xử lý."""
     who = actor(as_user)
     verb = "false_positive" if false_positive else "resolved"
-    _each(ids, db, config, verb, lambda s, i: s.resolve(i, who, note, false_positive))
+    _each(ids, db, config, verb, lambda s, i: s.resolve(i, who, note, false_positive), as_json)
 
 
 @alerts_app.command("silence")
 def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = "",
             duration: Annotated[str | None, typer.Option("--duration", help="e.g. 2h")] = None,
             alertmanager_url: Annotated[str | None, typer.Option("--alertmanager-url")] = None,
-            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+            db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None,
+            as_json: JsonOpt = False) -> None:
     """Silence an Alertmanager alert in Alertmanager until it resolves / Tạm ẩn."""
     from dcops.alerts.timeutil import now, parse_duration
 
@@ -267,8 +284,12 @@ def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = 
     store = open_store(db, config, alertmanager_url)
     try:
         s = store.silence(alert_id, actor(as_user), comment, until)
+        updated = store.get(alert_id)
     finally:
         store.close()
+    if as_json:
+        _print_json({"alert": updated.as_dict() if updated else None, "silence": asdict(s)})
+        return
     typer.echo(f"alert {alert_id}: silence {s.am_silence_id} until {s.ends_at}")
 
 

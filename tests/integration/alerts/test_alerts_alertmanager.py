@@ -6,6 +6,7 @@ The console runs the same application `dcops serve` runs, on a free port (uvicor
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -15,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from dcops.alerts import AlertmanagerSilencer, AlertsConfig, AlertStore, Users
 from dcops.alerts.backend import StoreBackend
+from dcops.cli import app as app_cli
 from dcops.model.event import Detection
 from dcops.triage import create_app
 
@@ -155,6 +158,17 @@ def test_engineer_silences_noc_alert_only(tmp_path: Path, port: int, alertmanage
         assert current is not None and current.status == "new"
         assert store.silences(soc.id) == []
         assert len(httpx.get(f"{am}/api/v2/silences", timeout=5).json()) == 1
+
+        # the same from the CLI, printing the alert and the new silence as JSON
+        r = CliRunner().invoke(app_cli, [
+            "alerts", "silence", str(noc.id), "--comment", "extend", "--duration", "30m",
+            "--as", "eng", "--json", "--db", f"sqlite:///{tmp_path / 'alerts.db'}",
+            "--alertmanager-url", am])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["alert"]["id"] == noc.id and out["silence"]["created_by"] == "eng"
+        am_sils = {s["id"]: s for s in httpx.get(f"{am}/api/v2/silences", timeout=5).json()}
+        assert am_sils[out["silence"]["am_silence_id"]]["comment"] == "extend"
         history = [(h.actor, h.action) for h in store.audit_records(f"alert:{noc.id}")]
         assert ("eng", "alert.silence") in history
         assert store.verify_audit().ok

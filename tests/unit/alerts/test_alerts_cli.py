@@ -138,3 +138,32 @@ def test_sla_json_exact_figures(state: Path) -> None:
     assert low["mean_ack_s"] is None and low["target_resolve_s"] == 72 * 3600
     code, out = run("sla")
     assert code == 0 and "SLA per severity / theo mức độ" in out
+
+
+def test_action_commands_print_the_updated_alert_as_json(state: Path) -> None:
+    code, out = run("ack", "1", "2", "--as", "ana", "--json")
+    assert code == 0, out
+    assert [(a["id"], a["status"]) for a in json.loads(out)] == [
+        (1, "acknowledged"), (2, "acknowledged")]
+    assert json.loads(out)[0]["acked_at"]
+    code, out = run("investigate", "1", "--as", "ana", "--json")
+    assert [a["status"] for a in json.loads(out)] == ["investigating"]
+    code, out = run("assign", "1", "binh", "--as", "ana", "--json")
+    assert code == 0 and json.loads(out)["assignee"] == "binh"
+    code, out = run("note", "1", "source blocked at the firewall", "--as", "binh", "--json")
+    assert code == 0 and json.loads(out)["id"] == 1
+    code, out = run("resolve", "1", "--as", "binh", "--json")
+    assert code == 0
+    [resolved] = json.loads(out)
+    assert resolved["status"] == "resolved" and resolved["resolved_at"]
+
+
+def test_json_action_reports_failures_after_the_successes(state: Path) -> None:
+    assert run("resolve", "1", "--as", "ana")[0] == 0
+    r = runner.invoke(app, ["alerts", "ack", "1", "2", "--as", "ana", "--json"])
+    assert r.exit_code != 0
+    assert [a["id"] for a in json.loads(r.stdout)] == [2]
+    assert "alert 1 is resolved" in str(r.exception)
+    r = runner.invoke(app, ["alerts", "assign", "99", "x", "--json"])
+    assert r.exit_code != 0 and r.stdout.strip() == ""
+    assert "alert 99 does not exist" in str(r.exception)
