@@ -71,4 +71,4 @@ def test_soc_adapter_reads_the_spool_and_the_alert_store(tmp_path: Path) -> None
     last = soc.last_events()
     assert set(last) == {"lab-app1"} and now - last["lab-app1"] < timedelta(hours=3)
     assert soc.alert_timings(now - timedelta(days=90)) == []
-    assert soc.incidents(now) is None
+    assert soc.incidents(now - timedelta(days=90)) == []  # an empty store: no incident

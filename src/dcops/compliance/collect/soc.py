@@ -27,6 +27,18 @@ class IncidentReport:
     detected: datetime
     first_report: datetime | None
     full_report: datetime | None
+    title: str = ""
+    basis: str = ""  # what stands for "reported" when the source keeps no report times
+
+    def late(self, now: datetime, first_h: int = 24, full_h: int = 72) -> list[str]:
+        """Which deadlines were missed (or have passed with no report yet)."""
+        out = []
+        for label, when, hours in (("first", self.first_report, first_h),
+                                   ("full", self.full_report, full_h)):
+            deadline = self.detected + timedelta(hours=hours)
+            if (when is None and now > deadline) or (when is not None and when > deadline):
+                out.append(f"{label} report after {hours} h")
+        return out
 
 
 class SocEvidenceSource(Protocol):
@@ -101,10 +113,18 @@ class SocCollector:
                           f"{len(res)} resolved alerts in {self.window_days} days")
         incidents = self.source.incidents(since)
         if incidents is not None:
-            late = [i.id for i in incidents
-                    if not i.first_report or i.first_report - i.detected > timedelta(hours=24)
-                    or not i.full_report or i.full_report - i.detected > timedelta(hours=72)]
-            rid = evidence.record("soc", "store", self.source.description, "incidents",
-                                  f"{len(incidents)} incidents", name="incidents")
-            evidence.fact("global", "soc.incidents_reported_late", late, rid,
-                          ", ".join(late) or f"{len(incidents)} incidents reported on time")
+            lines = [f"{i.id} detected {i.detected.isoformat()} first "
+                     f"{i.first_report.isoformat() if i.first_report else '-'} full "
+                     f"{i.full_report.isoformat() if i.full_report else '-'} {i.title}".rstrip()
+                     for i in incidents]
+            basis = sorted({i.basis for i in incidents if i.basis})
+            rid = evidence.record("soc", "store", self.source.description,
+                                  f"serious incidents since {since.date()}",
+                                  "\n".join([*lines, *basis]) or "no serious incident",
+                                  name="incidents")
+            late = {i.id: i.late(now) for i in incidents}
+            late_ids = [k for k, v in late.items() if v]
+            excerpt = "; ".join(f"{k}: {', '.join(v)}" for k, v in late.items() if v) or (
+                f"{len(incidents)} serious incident(s), all reported within 24 h / 72 h")
+            evidence.fact("global", "soc.incidents_reported_late", late_ids, rid,
+                          excerpt + (f" ({basis[0]})" if basis else ""))
