@@ -7,7 +7,7 @@ report. The store's clock is set per step (its `now`), everything else is the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ T0 = NOW - timedelta(days=10)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[datetime], None]]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Set the alert store's clock."""
     import dcops.alerts.actions
     import dcops.alerts.audit
@@ -37,7 +37,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[datetime], None
 
     for module in (dcops.alerts.actions, dcops.alerts.audit, dcops.alerts.store):
         monkeypatch.setattr(module, "now", lambda: current[0])
-    yield set_clock
+    return set_clock
 
 
 def _detect(store: object, host: str, severity: str, when: datetime) -> int:
