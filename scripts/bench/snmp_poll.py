@@ -7,6 +7,11 @@ Starts ceil(devices/100) snmpd processes (one snmpd binds at most 128 ports), ge
 snmp_exporter module from the same profile (monitoring/snmp/profiles.yml, `net_snmp`), then per
 round polls every device once with each tool at the same concurrency and prints devices/s, CPU
 per device and the ratio dcops/exporter. Numbers go to docs/noc.md by hand.
+
+Both sides are timed up to a finished Prometheus exposition: the exporter's scrape answers with
+its /metrics text, so dcops' round is poll_all(), SnmpMetrics.update() (counters, labels) and an
+HTTP GET of its own /metrics (MetricsServer, the text prometheus_client generates), wall clock
+and CPU of this process (the exposition thread included).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -26,8 +32,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+from dcops.collectors.snmp.metrics import SnmpMetrics  # noqa: E402
 from dcops.collectors.snmp.poller import Poller  # noqa: E402
 from dcops.collectors.snmp.profiles import Profile, load_profiles  # noqa: E402
+from dcops.collectors.snmp.service import MetricsServer  # noqa: E402
 from dcops.lab.snmp import DEFAULT_USERS, Snmpd, free_udp_ports  # noqa: E402
 from dcops.model.site import Device, Secret, SnmpCredentials  # noqa: E402
 
@@ -88,13 +98,29 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_dcops(poller: Poller) -> tuple[float, float, int, int]:
+def _get_metrics(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        return bytes(r.read())
+
+
+async def run_dcops(poller: Poller, metrics: SnmpMetrics, server: MetricsServer
+                    ) -> tuple[float, float, int, int, int]:
+    """One round: poll, rebuild metrics, GET /metrics -> (wall, CPU, timeouts, failed, bytes)."""
     t0, c0 = time.perf_counter(), time.process_time()
     samples = await poller.poll_all()
+    t1, c1 = time.perf_counter(), time.process_time()
+    metrics.update(samples, t1 - t0)
+    t2, c2 = time.perf_counter(), time.process_time()
+    body = _get_metrics(server.port)  # the event loop has nothing else to do meanwhile
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"  dcops phases (wall/CPU ms): poll {(t1 - t0) * 1000:.0f}/{(c1 - c0) * 1000:.0f}, "
+          f"metrics update {(t2 - t1) * 1000:.0f}/{(c2 - c1) * 1000:.0f}, /metrics "
+          f"{(t0 + wall - t2) * 1000:.0f}/{(c0 + cpu - c2) * 1000:.0f}")
     timeouts = sum(1 for s in samples if s.error_kind == "timeout")
     failed = sum(1 for s in samples if not s.ok)
-    return wall, cpu, timeouts, failed
+    if body.count(b"\ndcops_snmp_up{") != len(samples):
+        sys.exit(f"/metrics has not one dcops_snmp_up per device ({len(samples)})")
+    return wall, cpu, timeouts, failed, len(body)
 
 
 async def _scrape(port: int, target: int, sem: asyncio.Semaphore) -> bool:
@@ -112,6 +138,25 @@ async def run_exporter(port: int, pid: int, targets: list[int], conc: int
     t0, c0 = time.perf_counter(), cpu_of(pid)
     ok = await asyncio.gather(*(_scrape(port, t, sem) for t in targets))
     return time.perf_counter() - t0, cpu_of(pid) - c0, sum(1 for x in ok if not x)
+
+
+def _report(args: argparse.Namespace, profile: Profile,
+            rows: list[tuple[tuple[float, float, int, int, int], tuple[float, float, int]]],
+            ) -> None:
+    d_rate = statistics.median(args.devices / d[0] for d, _ in rows)
+    e_rate = statistics.median(args.devices / e[0] for _, e in rows)
+    d_cpu = statistics.median(d[1] / args.devices * 1000 for d, _ in rows)
+    e_cpu = statistics.median(e[1] / args.devices * 1000 for _, e in rows)
+    print(f"\nSNMP v{args.version}, {args.devices} devices, {len(profile.scalars)} scalars + "
+          f"{sum(len(t.walk_oids()) for t in profile.tables)} columns, concurrency "
+          f"{args.concurrency}, exporter walks {args.exporter_walk}, "
+          f"median of {args.rounds} rounds")
+    print(f"dcops:    {d_rate:8.1f} devices/s  {d_cpu:6.2f} ms CPU/device  "
+          f"timeouts {sum(d[2] for d, _ in rows)}  (poll + metrics update + /metrics)")
+    print(f"exporter: {e_rate:8.1f} devices/s  {e_cpu:6.2f} ms CPU/device  "
+          f"failed {sum(e[2] for _, e in rows)}")
+    print(f"ratio dcops/exporter: {d_rate / e_rate:.2f}x devices/s, "
+          f"{e_cpu / d_cpu:.2f}x CPU efficiency")
 
 
 def main() -> None:
@@ -151,35 +196,28 @@ def main() -> None:
         poller = Poller(devices(ports, args.version), {"net_snmp": profile},  # as profile
                         allow_v2c=True, timeout=2.0, retries=1,
                         concurrency=args.concurrency)
+        metrics = SnmpMetrics({"net_snmp": profile})
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(metrics)
+        server = MetricsServer(registry, "127.0.0.1", 0)
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(run_dcops(poller))  # warm-up: sockets, v3 discovery, keys
+        loop.run_until_complete(run_dcops(poller, metrics, server))  # warm-up: v3 discovery
         loop.run_until_complete(run_exporter(eport, exporter.pid, ports, args.concurrency))
         rows = []
         for r in range(args.rounds):
-            d = loop.run_until_complete(run_dcops(poller))
+            d = loop.run_until_complete(run_dcops(poller, metrics, server))
             e = loop.run_until_complete(run_exporter(eport, exporter.pid, ports,
                                                      args.concurrency))
             rows.append((d, e))
             print(f"round {r + 1}: dcops {args.devices / d[0]:7.1f} dev/s "
-                  f"{d[1] / args.devices * 1000:5.2f} ms CPU/dev timeouts {d[2]} failed {d[3]} | "
+                  f"{d[1] / args.devices * 1000:5.2f} ms CPU/dev timeouts {d[2]} failed {d[3]} "
+                  f"/metrics {d[4] // 1024} KiB | "
                   f"exporter {args.devices / e[0]:7.1f} dev/s "
                   f"{e[1] / args.devices * 1000:5.2f} ms CPU/dev failed {e[2]}")
         poller.close()
+        server.close()
         loop.close()
-        d_rate = statistics.median(args.devices / d[0] for d, _ in rows)
-        e_rate = statistics.median(args.devices / e[0] for _, e in rows)
-        d_cpu = statistics.median(d[1] / args.devices * 1000 for d, _ in rows)
-        e_cpu = statistics.median(e[1] / args.devices * 1000 for _, e in rows)
-        print(f"\nSNMP v{args.version}, {args.devices} devices, {len(profile.scalars)} scalars + "
-              f"{sum(len(t.walk_oids()) for t in profile.tables)} columns, concurrency "
-              f"{args.concurrency}, exporter walks {args.exporter_walk}, "
-              f"median of {args.rounds} rounds")
-        print(f"dcops:    {d_rate:8.1f} devices/s  {d_cpu:6.2f} ms CPU/device  "
-              f"timeouts {sum(d[2] for d, _ in rows)}")
-        print(f"exporter: {e_rate:8.1f} devices/s  {e_cpu:6.2f} ms CPU/device  "
-              f"failed {sum(e[2] for _, e in rows)}")
-        print(f"ratio dcops/exporter: {d_rate / e_rate:.2f}x devices/s, "
-              f"{e_cpu / d_cpu:.2f}x CPU efficiency")
+        _report(args, profile, rows)
     finally:
         if exporter is not None:
             exporter.terminate()
