@@ -104,14 +104,15 @@ class StoreBackend:
                 "unchanged": r.unchanged}
 
     def authenticate(self, username: str, password: str,
-                     client: str = "") -> tuple[str, str] | None:
-        """(username, role) when the password matches an enabled user; audited either way."""
+                     client: str = "") -> tuple[str, str, str] | None:
+        """(username, role, stamp) when the password matches an enabled user; audited either way."""
         u = self.users.login(username, password, client)
-        return (u.username, u.role) if u else None
+        check = self.users.session_check(u.username) if u else None
+        return (u.username, *check) if u and check else None
 
-    def session_role(self, username: str) -> str | None:
-        """The user's current role, None when disabled or removed."""
-        return self.users.active_role(username)
+    def session_check(self, username: str) -> tuple[str, str] | None:
+        """(role, password stamp) now; None when disabled or removed."""
+        return self.users.session_check(username)
 
     def list_users(self) -> list[User]:
         """Console users."""

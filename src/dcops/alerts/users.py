@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -54,6 +55,19 @@ class Users:
             audit.append(conn, actor, "user.update" if exists else "user.add",
                          f"user:{username}", {"role": role})
 
+    def set_role(self, username: str, role: str, actor: str) -> None:
+        """Change a user's role, keeping the password (open sessions get the new role at once)."""
+        if role not in ROLES:
+            raise AlertStoreError(f"unknown role {role!r}, expected one of {', '.join(ROLES)}")
+        u = schema.users.c
+        with audit.writing(self.engine) as conn:
+            old = conn.execute(select(u.role).where(u.username == username)).first()
+            if old is None:
+                raise AlertStoreError(f"user {username!r} does not exist")
+            conn.execute(update(schema.users).where(u.username == username).values(role=role))
+            audit.append(conn, actor, "user.role", f"user:{username}",
+                         {"from": old.role, "to": role})
+
     def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
         """Disable or re-enable a user."""
         u = schema.users.c
@@ -80,12 +94,19 @@ class Users:
             return [User(r.username, r.role, bool(r.disabled), r.created_at) for r in
                     conn.execute(select(schema.users).order_by(schema.users.c.username))]
 
-    def active_role(self, username: str) -> str | None:
-        """The role of an enabled user, None for a disabled or unknown one (checked per request)."""
+    def session_check(self, username: str) -> tuple[str, str] | None:
+        """(role, password stamp) of an enabled user, None for a disabled or unknown one.
+
+        The stamp is derived from the password hash, so a session made before a password reset
+        no longer matches (the console checks it on every request).
+        """
+        u = schema.users.c
         with self.engine.connect() as conn:
-            r = conn.execute(select(schema.users.c.role, schema.users.c.disabled)
-                             .where(schema.users.c.username == username)).first()
-        return None if r is None or r.disabled else str(r.role)
+            r = conn.execute(select(u.role, u.disabled, u.password_hash)
+                             .where(u.username == username)).first()
+        if r is None or r.disabled:
+            return None
+        return str(r.role), hashlib.sha256(r.password_hash.encode()).hexdigest()[:32]
 
     def login(self, username: str, password: str, client: str = "") -> User | None:
         """Authenticate and record the outcome in the audit trail (user.login, user.login_failed).

@@ -404,6 +404,21 @@ def users_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = Fa
         typer.echo(f"{u.username:20} {u.role:10} {'disabled' if u.disabled else 'active'}")
 
 
+@users_app.command("role")
+def users_role(username: str,
+               role: Annotated[str, typer.Option("--role", help="analyst|engineer|auditor|admin")],
+               db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
+    """Change a user's role, keeping the password (applies to open console sessions at once)."""
+    from dcops.alerts import Users
+
+    store = open_store(db, config)
+    try:
+        Users(store.engine).set_role(username, role, actor(as_user))
+    finally:
+        store.close()
+    typer.echo(f"user {username}: role {role}")
+
+
 @users_app.command("disable")
 def users_disable(username: str, enable: Annotated[bool, typer.Option("--enable")] = False,
                   db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:

@@ -60,8 +60,9 @@ class SecurityHeaders:
 
 
 class FreshUser:
-    """Look the session's user up on every request: disabled or removed users lose the session at
-    once, and a changed role applies to the next request (the cookie is only a claim)."""
+    """Look the session's user up on every request: disabled or removed users, and sessions made
+    before a password reset, are logged out at once; a changed role applies to the next request
+    (the cookie is only a claim)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,11 +73,12 @@ class FreshUser:
         data = session.get("user") if isinstance(session, dict) else None
         if isinstance(session, dict) and isinstance(data, dict):
             backend: ConsoleBackend = scope["app"].state.backend
-            role = await run_in_threadpool(backend.session_role, str(data.get("username", "")))
-            if role is None:
+            check = await run_in_threadpool(backend.session_check,
+                                            str(data.get("username", "")))
+            if check is None or not hmac.compare_digest(check[1], str(data.get("stamp", ""))):
                 session.clear()
-            elif role != data.get("role"):
-                session["user"] = {**data, "role": role}
+            elif check[0] != data.get("role"):
+                session["user"] = {**data, "role": check[0]}
         await self.app(scope, receive, send)
 
 
@@ -98,7 +100,7 @@ async def login(request: Request) -> Response:
         return render(request, "login.html", status_code=401, next=form.get("next", "/alerts"),
                       error="invalid user or password / sai tên hoặc mật khẩu")
     request.session.clear()
-    request.session["user"] = {"username": user[0], "role": user[1]}
+    request.session["user"] = {"username": user[0], "role": user[1], "stamp": user[2]}
     csrf_token(request)
     target = str(form.get("next") or "/alerts")
     if not target.startswith("/") or target.startswith("//"):

@@ -103,12 +103,15 @@ class ConsoleBackend(Protocol):
         ...
 
     def authenticate(self, username: str, password: str,
-                     client: str = "") -> tuple[str, str] | None:
-        """(username, role) or None; the attempt is recorded in the audit trail."""
+                     client: str = "") -> tuple[str, str, str] | None:
+        """(username, role, stamp) or None; the attempt is recorded in the audit trail."""
         ...
 
-    def session_role(self, username: str) -> str | None:
-        """The current role of an enabled user, None when disabled or removed."""
+    def session_check(self, username: str) -> tuple[str, str] | None:
+        """(role, stamp) of an enabled user now; None when disabled or removed.
+
+        The stamp changes when the password is reset: sessions holding the old one end.
+        """
         ...
 
     def list_users(self) -> list[Any]:

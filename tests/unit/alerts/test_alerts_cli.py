@@ -167,3 +167,25 @@ def test_json_action_reports_failures_after_the_successes(state: Path) -> None:
     r = runner.invoke(app, ["alerts", "assign", "99", "x", "--json"])
     assert r.exit_code != 0 and r.stdout.strip() == ""
     assert "alert 99 does not exist" in str(r.exception)
+
+
+def test_users_role_keeps_the_password_and_is_audited(state: Path) -> None:
+    r = runner.invoke(app, ["alerts", "users", "add", "binh", "--role", "analyst",
+                            "--password-stdin", "--as", "adm"], input="binh-password\n")
+    assert r.exit_code == 0, r.output
+    assert run("users", "role", "binh", "--role", "engineer", "--as", "adm")[0] == 0
+    _code, out = run("users", "list", "--json")
+    assert [(u["username"], u["role"]) for u in json.loads(out)] == [("binh", "engineer")]
+    from dcops.alerts import Users
+
+    store = AlertStore(default_url(state))
+    try:
+        assert Users(store.engine).authenticate("binh", "binh-password") is not None
+        [rec] = [x for x in store.audit_records() if x.action == "user.role"]
+        assert (rec.actor, rec.detail) == ("adm", {"from": "analyst", "to": "engineer"})
+    finally:
+        store.close()
+    code, _ = run("users", "role", "binh", "--role", "root")
+    assert code != 0
+    code, _ = run("users", "role", "nobody", "--role", "analyst")
+    assert code != 0

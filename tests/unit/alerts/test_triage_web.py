@@ -301,7 +301,7 @@ def test_demoted_and_promoted_roles_apply_on_the_next_request(store: AlertStore)
     c = client(store)
     token = login(c, "ana")
     users = Users(store.engine)
-    users.add("ana", "ana-password", "auditor", "adm")  # demoted to read-only
+    users.set_role("ana", "auditor", "adm")  # demoted to read-only
     r = c.post("/alerts/1/transition", data={"to": "acknowledged", "csrf_token": token})
     assert r.status_code == 403
     assert 'id="actions"' not in c.get("/alerts/1").text
@@ -310,11 +310,50 @@ def test_demoted_and_promoted_roles_apply_on_the_next_request(store: AlertStore)
     assert a is not None and a.status == "new"
     c2 = client(store)
     token2 = login(c2, "eng")
-    users.add("eng", "eng-password", "analyst", "adm")  # promoted
+    users.set_role("eng", "analyst", "adm")  # promoted
     r = c2.post("/alerts/2/transition", data={"to": "acknowledged", "csrf_token": token2})
     assert r.status_code == 303
     a = store.get(2)
     assert a is not None and a.status == "acknowledged"
+
+
+def test_password_reset_ends_open_sessions(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    other = client(store)
+    login(other, "eng")
+    Users(store.engine).add("ana", "ana-new-password", "analyst", "adm")  # reset by the admin
+    r = c.get("/alerts")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert other.get("/alerts").status_code == 200  # other users keep theirs
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"username": "ana", "password": "ana-new-password",
+                               "csrf_token": token})
+    assert r.status_code == 303 and c.get("/alerts").status_code == 200
+
+
+def test_forged_cookie_claims_are_not_trusted(store: AlertStore) -> None:
+    """A session whose claimed role or stamp disagrees with the store is corrected or ended."""
+    import base64
+    import json
+
+    from itsdangerous import TimestampSigner
+
+    signer = TimestampSigner("test-secret")
+
+    def cookie(data: dict[str, object]) -> str:
+        return signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
+
+    c = client(store)
+    c.cookies.set("dcops_session", cookie({"user": {"username": "ana", "role": "admin"}}))
+    assert c.get("/alerts").status_code == 303  # no stamp: logged out
+    check = StoreBackend(store).session_check("aud")
+    assert check is not None
+    c = client(store)
+    c.cookies.set("dcops_session", cookie(
+        {"user": {"username": "aud", "role": "admin", "stamp": check[1]}}))
+    assert c.get("/users").status_code == 403  # the store says auditor, not admin
+    assert c.get("/audit").status_code == 200
 
 
 def test_logins_and_failed_logins_are_in_the_audit_trail(store: AlertStore) -> None:
