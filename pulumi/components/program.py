@@ -19,9 +19,12 @@ def build(cfg: StackConfig) -> tuple[DataCentre, Wan]:
         model=cfg.model, site=site, image_name=cfg.image_name,
         default_flavor=cfg.default_flavor, external_network_id=cfg.external_network_id,
         operator_role=cfg.operator_role))
+    zone_networks = {(system, zone): (tenant.networks[zone], tenant.subnets[zone])
+                     for system, tenant in dc.tenants.items() for zone in tenant.subnets}
     wan = Wan(f"wan-{site.name}", WanArgs(
         model=cfg.model, site=site, external_network_id=cfg.external_network_id,
-        psk=cfg.vpn_psk, peer_addresses=dict(cfg.peer_addresses)))
+        psk=cfg.vpn_psk, peer_addresses=dict(cfg.peer_addresses),
+        zone_networks=zone_networks))
     pulumi.export("site", site.name)
     pulumi.export("projects", {n: t.project.id for n, t in dc.tenants.items()})
     pulumi.export("vpn_connections", {p: c.id for p, c in wan.connections.items()})

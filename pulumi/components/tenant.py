@@ -10,6 +10,7 @@ import pulumi_openstack as openstack
 
 from dcops.iac.flows import RuleSpec
 from dcops.iac.layout import TwinUnit, subnet_cidr
+from dcops.iac.reach import dhcp_pool
 from dcops.model.site import Host, Site, SiteKind, SiteModel, System, Zone
 
 from .common import child, desc, tags
@@ -72,9 +73,12 @@ class SystemTenant(pulumi.ComponentResource):
                 f"{zname}-net", name=f"{system.name}-{zone.value}", tenant_id=self.project.id,
                 port_security_enabled=True, admin_state_up=True, tags=ztags, opts=child(self))
             cidr = subnet_cidr(args.model, site, system.name, zone)
+            first, last = dhcp_pool(cidr)  # .1 this router, the last usable one the VPN router
             sub = openstack.networking.Subnet(
                 f"{zname}-subnet", name=f"{system.name}-{zone.value}", network_id=net.id,
                 tenant_id=self.project.id, cidr=cidr, ip_version=4, enable_dhcp=True,
+                allocation_pools=[openstack.networking.SubnetAllocationPoolArgs(
+                    start=first, end=last)],
                 tags=ztags, opts=child(self))
             openstack.networking.RouterInterface(
                 f"{zname}-rif", router_id=self.router.id, subnet_id=sub.id, opts=child(self))

@@ -9,8 +9,9 @@ from typing import Any
 import pulumi
 import pulumi_openstack as openstack
 
-from dcops.iac.layout import transit_cidr
-from dcops.model.site import Site, SiteKind, SiteModel
+from dcops.iac.layout import subnet_cidr, transit_cidr
+from dcops.iac.reach import DC_LINK, link_of, wan_port_address, wan_zones
+from dcops.model.site import Site, SiteKind, SiteModel, Zone
 
 from .common import child, desc, tags
 
@@ -29,6 +30,8 @@ class WanArgs:
     external_network_id: pulumi.Input[str] = ""
     psk: Any = None
     peer_addresses: dict[str, str] = field(default_factory=dict)
+    #: (system, zone) -> (network, subnet) of the DC's tenants, for the zones the WAN reaches
+    zone_networks: dict[tuple[str, Zone], tuple[Any, Any]] = field(default_factory=dict)
 
 
 def peer_address(model: SiteModel, site: Site, overrides: dict[str, str]) -> str:
@@ -86,16 +89,14 @@ class Wan(pulumi.ComponentResource):
         service = openstack.vpnaas.Service(
             f"{name}-vpn", name=f"wan-vpn-{site.name}", tenant_id=self.project.id,
             router_id=router.id, description=desc("DC VPN service", base), opts=child(self))
-        local = openstack.vpnaas.EndpointGroup(
-            f"{name}-local-eg", name=f"wan-local-{site.name}", tenant_id=self.project.id,
-            type="subnet", endpoints=[sub.id],
-            description=desc("local transit subnet", base), opts=child(self))
         peers = [p for p in sorted(model.sites.values(), key=lambda s: s.name)
-                 if p.name != site.name and p.subnets
-                 and p.kind in (SiteKind.PRIMARY_DC, SiteKind.BACKUP_DC, SiteKind.DISTRICT)]
+                 if p.name != site.name and p.subnets and link_of(p) is not None]
+        locals_ = self._local_groups(name, args, router, sub, base, peers)
         self.connections: dict[str, openstack.vpnaas.SiteConnection] = {}
         for peer in peers:
-            pbase = {**base, "peer": peer.name}
+            link = link_of(peer) or DC_LINK
+            local = locals_[link]
+            pbase = {**base, "peer": peer.name, "link": link}
             peer_eg = openstack.vpnaas.EndpointGroup(
                 f"{name}-peer-{peer.name}-eg", name=f"wan-peer-{peer.name}",
                 tenant_id=self.project.id, type="cidr", endpoints=list(peer.subnets),
@@ -115,3 +116,53 @@ class Wan(pulumi.ComponentResource):
             "project_id": self.project.id, "router_id": router.id,
             "connections": {p: c.id for p, c in self.connections.items()},
         })
+
+    def _local_groups(self, name: str, args: WanArgs, router: openstack.networking.Router,
+                      transit: openstack.networking.Subnet, base: dict[str, object],
+                      peers: list[Site]) -> dict[str, openstack.vpnaas.EndpointGroup]:
+        """Per link kind: the zone subnets it carries, joined to the VPN router and routed.
+
+        Each zone subnet gets a port of the VPN router (Neutron only accepts local endpoint
+        subnets attached to the VPN router) and a host route per peer prefix through it; the
+        zone keeps its own router as default gateway.
+        """
+        model, site = args.model, args.site
+        peer_cidrs = {link: sorted({c for p in peers if link_of(p) == link for c in p.subnets})
+                      for link in {link_of(p) for p in peers} if link is not None}
+        members: dict[str, list[Any]] = {link: [] for link in peer_cidrs}
+        levels = {n: s.level for n, s in model.systems.items()}
+        joined: dict[tuple[str, Zone], str] = {}
+        for wz in wan_zones(model, site):
+            if wz.link not in members or (wz.system, wz.zone) not in args.zone_networks:
+                continue
+            net, subnet = args.zone_networks[(wz.system, wz.zone)]
+            key = (wz.system, wz.zone)
+            zname = f"{name}-{wz.system}-{wz.zone.value}"
+            cidr = subnet_cidr(model, site, wz.system, wz.zone)
+            hop = wan_port_address(cidr)
+            if key not in joined:
+                zbase = {**base, "system": wz.system, "zone": wz.zone.value,
+                         "level": levels[wz.system]}
+                port = openstack.networking.Port(
+                    f"{zname}-port", name=f"wan-{wz.system}-{wz.zone.value}", network_id=net.id,
+                    tenant_id=self.project.id, admin_state_up=True,
+                    fixed_ips=[openstack.networking.PortFixedIpArgs(
+                        subnet_id=subnet.id, ip_address=hop)],
+                    tags=tags(zbase), opts=child(self))
+                openstack.networking.RouterInterface(
+                    f"{zname}-rif", router_id=router.id, port_id=port.id, opts=child(self))
+                joined[key] = wz.link
+            for dest in peer_cidrs[wz.link]:
+                openstack.networking.SubnetRoute(
+                    f"{zname}-route-{wz.link}-{dest.replace('/', '_')}", subnet_id=subnet.id,
+                    destination_cidr=dest, next_hop=hop, opts=child(self))
+            members[wz.link].append(subnet.id)
+        out: dict[str, openstack.vpnaas.EndpointGroup] = {}
+        for link, subnets in members.items():
+            what = "zone subnets" if subnets else "transit subnet (no zone needs this link)"
+            out[link] = openstack.vpnaas.EndpointGroup(
+                f"{name}-local-{link}-eg", name=f"wan-local-{link}-{site.name}",
+                tenant_id=self.project.id, type="subnet", endpoints=subnets or [transit.id],
+                description=desc(f"local {what} for {link} links", {**base, "link": link}),
+                opts=child(self))
+        return out

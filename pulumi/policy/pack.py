@@ -32,9 +32,11 @@ class View:
     """A CrossGuard resource as the policies see it (type, name, props, tags)."""
 
     def __init__(self, resource_type: str, name: str, props: Mapping[str, Any],
-                 urn: str = "") -> None:
+                 urn: str = "", dependencies: Mapping[str, Any] | None = None) -> None:
         self.type, self.name, self.props, self.urn = resource_type, name, props, urn
         self.tags = tags_of(resource_type, props)
+        # property -> URNs of the resources it refers to (IDs are unknown during a preview)
+        self.refs = {prop: [d.urn for d in deps] for prop, deps in (dependencies or {}).items()}
 
 
 def context_for(views: list[View]) -> PolicyContext:
@@ -62,7 +64,8 @@ StackValidator = Callable[[StackValidationArgs, Report], None]
 
 def _stack_validator(check: StackCheck, context: PolicyContext | None) -> StackValidator:
     def validate(args: StackValidationArgs, report_violation: Report) -> None:
-        views = [View(r.resource_type, r.name, r.props, r.urn) for r in args.resources]
+        views = [View(r.resource_type, r.name, r.props, r.urn, r.property_dependencies)
+                 for r in args.resources]
         ctx = context if context is not None else context_for(views)
         for view, message in check(views, ctx):
             report_violation(f"{view.name}: {message}", getattr(view, "urn", None) or None)

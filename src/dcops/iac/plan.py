@@ -223,7 +223,7 @@ def _resolve(seen: Iterable[tuple[str, str, str, dict[str, Any]]],
     for typ, name, rid, props in items:
         tags = by_id[rid]
         if typ in UNTAGGABLE_TYPES or not tags:
-            ref = (props.get("subnetId") or props.get("instanceId")
+            ref = (props.get("portId") or props.get("subnetId") or props.get("instanceId")
                    or props.get("securityGroupId") or props.get("projectId"))
             tags = {**{k: v for k, v in by_id.get(str(ref), {}).items() if k in _INHERITED},
                     **inherit.get(rid, {}), **tags}

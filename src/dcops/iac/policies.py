@@ -11,6 +11,7 @@ from dcops.model.site import SiteModel
 
 from .layout import address_plan, twin_units
 from .tags import REQUIRED_TAGS, UNTAGGABLE_TYPES, tags_of
+from .wanpolicy import check_wan_endpoints
 from .zones import BACKUP_DC_ZONES, SSH_PORT, WEB_PORTS, required_zones
 
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -288,6 +289,9 @@ POLICIES: tuple[Policy, ...] = (
            stack_check=check_dr_twins),
     Policy("vpn-crypto", "VPN crypto at least AES-256, SHA-256, PFS group 14",
            resource_check=check_vpn_crypto),
+    Policy("wan-endpoints", "DR replication subnets are DC-DC VPN endpoints; every local "
+           "endpoint is on the VPN router and routed to its peers",
+           stack_check=check_wan_endpoints),
     Policy("required-tags", "Every resource is tagged with system, zone and level",
            resource_check=check_tags),
 )

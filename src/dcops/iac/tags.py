@@ -15,6 +15,7 @@ TAG_LIST_TYPES = frozenset({
     "openstack:networking/network:Network",
     "openstack:networking/subnet:Subnet",
     "openstack:networking/router:Router",
+    "openstack:networking/port:Port",
     "openstack:networking/secGroup:SecGroup",
     "openstack:compute/instance:Instance",
 })
@@ -32,6 +33,7 @@ DESCRIPTION_TYPES = frozenset({
 #: Types OpenStack gives no field to tag; they inherit the tags of what they reference.
 UNTAGGABLE_TYPES = frozenset({
     "openstack:networking/routerInterface:RouterInterface",
+    "openstack:networking/subnetRoute:SubnetRoute",
     "openstack:compute/serverGroup:ServerGroup",
     "openstack:compute/volumeAttach:VolumeAttach",
     "openstack:identity/roleAssignment:RoleAssignment",

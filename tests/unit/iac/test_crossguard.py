@@ -48,9 +48,39 @@ def _resource_args(r: Any) -> ResourceValidationArgs:
     return ResourceValidationArgs(r.type, dict(r.props), _urn(r), r.name, _opts(), None)
 
 
+def _ids_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [i for v in value for i in _ids_in(v)]
+    if isinstance(value, dict):
+        return [i for v in value.values() for i in _ids_in(v)]
+    return []
+
+
+def _unknown_ids(value: Any, ids: set[str]) -> Any:
+    """The value with every resource ID replaced by the engine's unknown-value sentinel."""
+    if isinstance(value, str):
+        return "04da6b54-80e4-46f7-96ec-b56ff0331ba9" if value in ids else value
+    if isinstance(value, list):
+        return [_unknown_ids(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _unknown_ids(v, ids) for k, v in value.items()}
+    return value
+
+
 def _stack_args(p: Plan) -> StackValidationArgs:
-    return StackValidationArgs([PolicyResource(r.type, dict(r.props), _urn(r), r.name, _opts(),
-                                               None, None, [], {}) for r in p.resources])
+    """Resources as the engine hands them over: references as property dependencies."""
+    made = {r.id: PolicyResource(r.type, dict(r.props), _urn(r), r.name, _opts(), None, None,
+                                 [], {}) for r in p.resources}
+    for r in p.resources:
+        deps = made[r.id].property_dependencies
+        for prop, value in r.props.items():
+            targets = [made[i] for i in _ids_in(value) if i in made]
+            if targets:
+                deps[prop] = targets
+                made[r.id].dependencies.extend(targets)
+    return StackValidationArgs(list(made.values()))
 
 
 def _run(policies: list[Any], p: Plan) -> list[tuple[str, str]]:
@@ -116,3 +146,24 @@ def test_pack_reads_the_inventory_named_by_dcops_inventory(
     twin = "backup-dc-portal-portal-web-standby"
     found = _run(stack_policies, backup.without(twin, f"{twin}-data", f"{twin}-data-attach"))
     assert [n for n, _ in found] == ["dr-twins"] and "portal-web" in found[0][1]
+
+
+def test_pack_follows_references_through_property_dependencies(
+        pack: ModuleType, plans: dict[str, Any]) -> None:
+    """Under a preview IDs are unknown; the pack resolves endpoints and routes by URN."""
+    policy = next(p for p in pack.build_policies(PolicyContext()) if p.name == "wan-endpoints")
+    backup: Plan = plans["backup"]
+    args = _stack_args(backup)
+    ids = {r.id for r in backup.resources}
+    for res in args.resources:  # what a preview shows before anything exists: no IDs
+        res.props = _unknown_ids(res.props, ids)
+    seen: list[str] = []
+    policy.validate(args, lambda m, urn=None: seen.append(m))
+    assert seen == []
+    eg = next(r for r in args.resources if r.name == "wan-backup-dc-local-dc-eg")
+    eg.property_dependencies["endpoints"] = [
+        d for d in eg.property_dependencies["endpoints"]
+        if d.name != "backup-dc-docmgmt-replication-subnet"]
+    policy.validate(args, lambda m, urn=None: seen.append(m))
+    assert len(seen) == 1 and seen[0].startswith("backup-dc-docmgmt-replication-subnet: ")
+    assert "not a local endpoint of the DC-DC VPN connection" in seen[0]

@@ -128,6 +128,10 @@ def test_backup_gets_twins_and_the_replication_network(grown: dict[str, Any]) ->
                if r.system == "records" and r.zone == "replication"}
     assert sources == {"10.10.35.0/24", "10.10.25.0/24"}  # primary db and app of records
     assert backup.named("backup-dc-records-records-db1-standby-data").props["size"] == 1000
+    local = backup.named("wan-backup-dc-local-dc-eg").props["endpoints"]
+    assert repl.id in local  # replication reaches the backup DC through the DC-DC VPN
+    route = backup.named("wan-backup-dc-records-replication-route-dc-10.10.0.0_16")
+    assert (route.props["subnetId"], route.props["nextHop"]) == (repl.id, "10.11.65.254")
     assert evaluate(backup, PolicyContext.from_model(grown["model"], "backup")) == []
 
 
@@ -146,6 +150,12 @@ def test_resource_counts_grow_by_exactly_the_new_system(grown: dict[str, Any]) -
     backup.update({"networking.SecGroupRule": flow_rules + 2,  # + ingress from primary
                    "compute.Instance": 2, "blockstorage.Volume": 2,  # records-app, records-db1
                    "compute.VolumeAttach": 2})
+    # the WAN router joins the zones the DC-DC VPN carries: a port, its router interface and
+    # a host route to the other DC's /16 each (primary: app and db replicate, mgmt; backup:
+    # replication, mgmt); records publishes nothing, so no DMZ joins the district links
+    for counter, zones in ((primary, 3), (backup, 2)):
+        counter.update({"networking.Port": zones, "networking.RouterInterface": zones,
+                        "networking.SubnetRoute": zones})
     for stack, expected in (("primary", primary), ("backup", backup)):
         before, after = grown[f"{stack}-before"], grown[stack]
         added = _added(before, after)

@@ -138,8 +138,10 @@ def test_adding_a_system_adds_its_zones_groups_and_twin() -> None:
     assert "replication" in _zones(after["backup"], "hr")
     added = len(after["primary"].resources) - len(before["primary"].resources)
     # project, operator role, router, 4 x (net, subnet, rif, sg), 2 flow rules, group,
-    # 2 x (vm, vol, attach), 2 replication egress rules (db 5432, app 873) to the backup DC
-    assert added == 1 + 1 + 1 + 4 * 4 + 2 + 1 + 2 * 3 + 2
+    # 2 x (vm, vol, attach), 2 replication egress rules (db 5432, app 873) to the backup DC,
+    # and on the WAN router 3 x (port, router interface, host route to the backup DC's /16)
+    # for the zones the DC-DC VPN carries (db and app replicate, mgmt administers)
+    assert added == 1 + 1 + 1 + 4 * 4 + 2 + 1 + 2 * 3 + 2 + 3 * 3
 
 
 def test_hosts_outside_their_zone_subnet_are_reported() -> None:

@@ -1,0 +1,77 @@
+"""Which zone subnets of a DC the WAN must carry, per kind of link, and how they reach the VPN.
+
+The VPN router of a DC joins each of these subnets on a port of its own (the zone's last usable
+address, kept out of DHCP) so that VPNaaS can list them as local endpoints (Neutron only accepts
+subnets attached to the VPN router), and each subnet gets a host route per peer prefix through
+that port. Everything else stays off the WAN; security groups still decide what may pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from dcops.model.site import Site, SiteKind, SiteModel, Zone
+
+from .flows import REPLICATION_SOURCES
+from .layout import systems_at
+from .zones import BACKUP_DC_ZONES, tenant_zones
+
+#: Link kinds: a DC to the other DC, a DC to a district office.
+DC_LINK = "dc"
+DISTRICT_LINK = "district"
+PEER_KINDS = {SiteKind.PRIMARY_DC: DC_LINK, SiteKind.BACKUP_DC: DC_LINK,
+              SiteKind.DISTRICT: DISTRICT_LINK}
+
+
+@dataclass(frozen=True, slots=True)
+class WanZone:
+    """A system's zone in this DC that a kind of WAN link must reach, and why."""
+
+    system: str
+    zone: Zone
+    link: str
+    reason: str
+
+
+def link_of(site: Site) -> str | None:
+    """The link kind towards a peer site (None: not a VPN peer, e.g. a commune)."""
+    return PEER_KINDS.get(site.kind)
+
+
+def wan_zones(model: SiteModel, site: Site) -> list[WanZone]:
+    """Zones of the DC's tenants reachable over the WAN, in inventory order.
+
+    DC-DC: the replication zone of every DR system (backup DC) or the zones it replicates from
+    (primary DC), and every management zone (bastions and the SOC/NOC administer both DCs).
+    DC-district: the DMZ of every system that publishes ports (district offices use the
+    published services over the WAN, not the Internet).
+    """
+    out: list[WanZone] = []
+    for system in systems_at(model, site):
+        zones = tenant_zones(system, site.kind)
+        if system.dr and site.kind is SiteKind.BACKUP_DC:
+            out.extend(WanZone(system.name, z, DC_LINK, "replication from the primary DC")
+                       for z in zones if z in BACKUP_DC_ZONES)
+        elif system.dr and site.kind is SiteKind.PRIMARY_DC:
+            out.extend(WanZone(system.name, z, DC_LINK, f"replicates to the backup DC "
+                               f"({REPLICATION_SOURCES[z][1]})")
+                       for z in zones if z in REPLICATION_SOURCES)
+        if Zone.MGMT in zones:
+            out.append(WanZone(system.name, Zone.MGMT, DC_LINK, "administration of both DCs"))
+        if system.public_ports and Zone.DMZ in zones:
+            out.append(WanZone(system.name, Zone.DMZ, DISTRICT_LINK,
+                               "published services for district offices"))
+    return out
+
+
+def wan_port_address(cidr: str) -> str:
+    """The VPN router's address in a zone subnet: its last usable address."""
+    net = ipaddress.ip_network(cidr)
+    return str(net.broadcast_address - 1)
+
+
+def dhcp_pool(cidr: str) -> tuple[str, str]:
+    """DHCP range of a zone subnet: after the system router (.1), before the VPN router."""
+    net = ipaddress.ip_network(cidr)
+    return str(net.network_address + 2), str(net.broadcast_address - 2)
