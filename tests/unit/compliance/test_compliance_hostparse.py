@@ -128,12 +128,16 @@ def _pem(days_left: int) -> str:
 
 
 def test_tls_endpoints_legacy_protocols_and_expiry(bare_output: str) -> None:
-    tls = f"== port 443\naccepts tls1\n{_pem(10)}== port 8443\n{_pem(200)}"
+    tls = (f"== port 443\naccepts tls1\n{_pem(10)}Verify return code: 18 (self-signed "
+           f"certificate)\n== port 8443\n{_pem(200)}Verify return code: 0 (ok)\n")
     out = bare_output.replace("@@DCOPS@@ tls\n", f"@@DCOPS@@ tls\n{tls}")
-    f = _facts(out)
+    ev = _evidence(out)
+    f = {k: v.value for k, v in ev.facts["h1"].items()}
     assert f["tls.endpoints"] == 2
     assert f["tls.legacy_protocols"] == ["443:tls1"]
     assert f["tls.min_days_left"] == 10
+    assert f["tls.untrusted_chains"] == ["443: self-signed certificate"]
+    assert "8443: 0 (ok)" in ev.facts["h1"]["tls.untrusted_chains"].excerpt
 
 
 def test_host_side_restic_snapshot_age(bare_output: str) -> None:

@@ -52,8 +52,10 @@ SECTIONS: dict[str, str] = {
            "for v in tls1 tls1_1; do "
            "if echo | timeout 5 openssl s_client -connect 127.0.0.1:$p -$v "
            "-cipher DEFAULT@SECLEVEL=0 >/dev/null 2>&1; then echo \"accepts $v\"; fi; done; "
+           # the chain as served, and its verification against the host's trust store
            "echo | timeout 5 openssl s_client -connect 127.0.0.1:$p -showcerts 2>/dev/null "
-           "| sed -n '/BEGIN CERT/,/END CERT/p'; done; true",
+           "| sed -n '/BEGIN CERT/,/END CERT/p;s/^ *\\(Verify return code: .*\\)/\\1/p' "
+           "| uniq; done; true",
 }
 
 

@@ -55,13 +55,21 @@ def tls(out: str, put: Setter, now: datetime) -> None:
     """Endpoints found on TLS ports: legacy protocols accepted, days until leaf expiry."""
     blocks = re.findall(r"^== port (\d+)\n(.*?)(?=^== port |\Z)", out, re.S | re.M)
     put("tls.endpoints", len(blocks), ", ".join(p for p, _ in blocks) or "no TLS listener")
-    legacy, days = [], []
+    legacy, days, verified, untrusted = [], [], [], []
     for port, body in blocks:
         legacy += [f"{port}:{v}" for v in re.findall(r"^accepts (\S+)", body, re.M)]
         pems = PEM.findall(body)
         if pems:
             days.append(_days_left(x509.load_pem_x509_certificate(pems[0].encode()), now))
+        verify = re.search(r"^Verify return code: (\d+) \((.*)\)", body, re.M)
+        if verify:  # openssl s_client against the host's own trust store (/etc/ssl/certs)
+            verified.append(f"{port}: {verify.group(1)} ({verify.group(2)})")
+            if verify.group(1) != "0":
+                untrusted.append(f"{port}: {verify.group(2)}")
     if blocks:
         put("tls.legacy_protocols", legacy, ", ".join(legacy) or "TLS 1.0/1.1 refused")
+    if verified:
+        put("tls.untrusted_chains", untrusted, "Verify return code per port: "
+            + "; ".join(verified))
     if days:
         put("tls.min_days_left", min(days), f"leaf certificates expire in {days} days")
