@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_openstack as openstack
 
 from dcops.iac.flows import RuleSpec
-from dcops.iac.layout import TwinUnit, subnet_cidr
-from dcops.iac.reach import dhcp_pool
+from dcops.iac.layout import TwinUnit, dhcp_pool, host_address_problem, subnet_cidr
 from dcops.model.site import Host, Site, SiteKind, SiteModel, System, Zone
 
 from .common import child, desc, tags
@@ -156,10 +154,7 @@ class SystemTenant(pulumi.ComponentResource):
 
 
 def _fixed_ip(host: Host, model: SiteModel, site: Site, system: str, zone: Zone) -> str | None:
-    """The inventory address when it lies in the zone subnet, else None (address from DHCP)."""
-    try:
-        inside = ipaddress.ip_address(host.address) in ipaddress.ip_network(
-            subnet_cidr(model, site, system, zone))
-    except ValueError:
-        return None
-    return host.address if inside else None
+    """The inventory address when it is a free host address of the zone subnet, else None
+    (the address comes from DHCP; `dcops iac plan` warns)."""
+    problem = host_address_problem(host.address, subnet_cidr(model, site, system, zone))
+    return host.address if problem is None else None

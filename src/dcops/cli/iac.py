@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -29,23 +30,42 @@ def _state_dir() -> Path:
     return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
 
 
+def _rule_text(p: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    del tags
+    ports = p.get("portRangeMin")
+    return (f"{p.get('direction')} {p.get('protocol')}/{int(ports) if ports else 'any'} "
+            f"{'from' if p.get('direction') == 'ingress' else 'to'} "
+            f"{p.get('remoteIpPrefix', 'any')}")
+
+
+def _instance_text(p: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    twin = f" standby of {tags['twin']}" if tags.get("twin") else ""
+    return f"{p.get('name')} {p.get('flavorName', '')}{twin}"
+
+
+def _port_text(p: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    del tags
+    ips = [str(f.get("ipAddress", "")) for f in p.get("fixedIps") or [] if isinstance(f, dict)]
+    return f"{p.get('name', '')} {' '.join(ips)}"
+
+
+#: Short type -> one-line summary of what the resource is.
+_DESCRIBE: dict[str, Callable[[Mapping[str, Any], Mapping[str, str]], str]] = {
+    "networking.SecGroupRule": _rule_text,
+    "networking.Subnet": lambda p, _: str(p.get("cidr", "")),
+    "compute.Instance": _instance_text,
+    "blockstorage.Volume": lambda p, _: f"{int(p.get('size', 0))} GB",
+    "networking.SubnetRoute": lambda p, _: f"{p.get('destinationCidr', '')} via "
+                                           f"{p.get('nextHop', '')}",
+    "networking.Port": _port_text,
+    "vpnaas.EndpointGroup": lambda p, _: f"{p.get('type', '')} x{len(p.get('endpoints') or [])}",
+    "vpnaas.SiteConnection": lambda p, _: f"peer {p.get('peerAddress', '')}",
+}
+
+
 def _describe(res: PlannedResource) -> str:
-    p = res.props
-    if res.kind == "networking.SecGroupRule":
-        ports = p.get("portRangeMin")
-        return (f"{p.get('direction')} {p.get('protocol')}/{int(ports) if ports else 'any'} "
-                f"{'from' if p.get('direction') == 'ingress' else 'to'} "
-                f"{p.get('remoteIpPrefix', 'any')}")
-    if res.kind == "networking.Subnet":
-        return str(p.get("cidr", ""))
-    if res.kind == "compute.Instance":
-        twin = f" standby of {res.tags['twin']}" if res.tags.get("twin") else ""
-        return f"{p.get('name')} {p.get('flavorName', '')}{twin}"
-    if res.kind == "blockstorage.Volume":
-        return f"{int(p.get('size', 0))} GB"
-    if res.kind == "vpnaas.SiteConnection":
-        return f"peer {p.get('peerAddress', '')}"
-    return str(p.get("name", ""))
+    describe = _DESCRIBE.get(res.kind)
+    return describe(res.props, res.tags) if describe else str(res.props.get("name", ""))
 
 
 def _print_plan(console: Console, plan: Plan, violations: list[PolicyViolation],

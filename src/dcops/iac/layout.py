@@ -145,6 +145,34 @@ def subnet_cidr(model: SiteModel, site: Site, system: str, zone: Zone) -> str:
     return _nth_24(_site_prefix(model, site), ZONE_BLOCK[zone] + index)
 
 
+def wan_port_address(cidr: str) -> str:
+    """The VPN router's address in a zone subnet: its last usable address."""
+    return str(ipaddress.ip_network(cidr).broadcast_address - 1)
+
+
+def dhcp_pool(cidr: str) -> tuple[str, str]:
+    """DHCP range of a zone subnet: after the system router (.1), before the VPN router."""
+    net = ipaddress.ip_network(cidr)
+    return str(net.network_address + 2), str(net.broadcast_address - 2)
+
+
+def host_address_problem(address: str, cidr: str) -> str | None:
+    """Why an inventory address cannot be a host's fixed IP in a zone subnet (None: it can)."""
+    try:
+        addr, net = ipaddress.ip_address(address), ipaddress.ip_network(cidr)
+    except ValueError:
+        return f"address {address!r} is not an IP address"
+    if addr not in net:
+        return f"address {address} is outside {cidr}"
+    if addr == net.network_address + 1:
+        return f"address {address} is the zone router's (gateway) address in {cidr}"
+    if str(addr) == wan_port_address(cidr):
+        return f"address {address} is reserved for the VPN router in {cidr}"
+    if addr in (net.network_address, net.broadcast_address):
+        return f"address {address} is not a host address of {cidr}"
+    return None
+
+
 def transit_cidr(model: SiteModel, site: Site) -> str:
     """The /24 of a DC's WAN transit network (VPN service local endpoint)."""
     return _nth_24(_site_prefix(model, site), TRANSIT_INDEX)
@@ -177,12 +205,9 @@ def address_mismatches(model: SiteModel, stacks: Iterable[str] = tuple(STACK_KIN
             for host in hosts_at(model, site, system.name):
                 zone = host.zone or Zone.APP
                 cidr = subnet_cidr(model, site, system.name, zone)
-                try:
-                    inside = ipaddress.ip_address(host.address) in ipaddress.ip_network(cidr)
-                except ValueError:
-                    inside = False
-                if not inside:
+                problem = host_address_problem(host.address, cidr)
+                if problem:
                     where = f" ({host.source})" if host.source else ""
-                    out.append(f"host {host.name}{where}: address {host.address} is outside "
-                               f"{system.name}/{zone.value} {cidr}; it will get one by DHCP")
+                    out.append(f"host {host.name}{where} in {system.name}/{zone.value}: "
+                               f"{problem}; it will get one by DHCP")
     return out

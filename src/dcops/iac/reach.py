@@ -8,18 +8,20 @@ that port. Everything else stays off the WAN; security groups still decide what 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from dcops.model.site import Site, SiteKind, SiteModel, Zone
 
 from .flows import REPLICATION_SOURCES
-from .layout import systems_at
+from .layout import dhcp_pool, systems_at, wan_port_address
 from .zones import BACKUP_DC_ZONES, tenant_zones
 
 #: Link kinds: a DC to the other DC, a DC to a district office.
 DC_LINK = "dc"
 DISTRICT_LINK = "district"
+__all__ = ["DC_LINK", "DISTRICT_LINK", "WanZone", "dhcp_pool", "link_of", "wan_port_address",
+           "wan_zones"]
+
 PEER_KINDS = {SiteKind.PRIMARY_DC: DC_LINK, SiteKind.BACKUP_DC: DC_LINK,
               SiteKind.DISTRICT: DISTRICT_LINK}
 
@@ -63,15 +65,3 @@ def wan_zones(model: SiteModel, site: Site) -> list[WanZone]:
             out.append(WanZone(system.name, Zone.DMZ, DISTRICT_LINK,
                                "published services for district offices"))
     return out
-
-
-def wan_port_address(cidr: str) -> str:
-    """The VPN router's address in a zone subnet: its last usable address."""
-    net = ipaddress.ip_network(cidr)
-    return str(net.broadcast_address - 1)
-
-
-def dhcp_pool(cidr: str) -> tuple[str, str]:
-    """DHCP range of a zone subnet: after the system router (.1), before the VPN router."""
-    net = ipaddress.ip_network(cidr)
-    return str(net.network_address + 2), str(net.broadcast_address - 2)

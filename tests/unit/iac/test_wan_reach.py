@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from dcops.iac import Plan, PolicyContext, PolicyViolation, evaluate
-from dcops.iac.layout import stack_site
+from dcops.iac import Plan, PolicyContext, PolicyViolation, evaluate, plan
+from dcops.iac.layout import address_mismatches, host_address_problem, stack_site
 from dcops.iac.reach import dhcp_pool, wan_port_address, wan_zones
 from dcops.model.site import SiteModel
 
@@ -112,3 +113,16 @@ def test_missing_host_route_fails(plans: dict[str, Any]) -> None:
     assert "10.20.3.0/24" in found[0].message and "tan-phu" in found[0].message
     wrong_hop = primary.with_props(route, nextHop="10.10.10.1")  # the zone's own router
     assert [v.policy for v in _check(plans, "primary", wrong_hop)] == ["wan-endpoints"]
+
+
+def test_router_addresses_are_not_host_addresses(model: SiteModel) -> None:
+    assert host_address_problem("10.10.30.11", "10.10.30.0/24") is None
+    assert "VPN router" in str(host_address_problem("10.10.30.254", "10.10.30.0/24"))
+    assert "gateway" in str(host_address_problem("10.10.30.1", "10.10.30.0/24"))
+    assert "outside" in str(host_address_problem("10.10.31.5", "10.10.30.0/24"))
+    taken = replace(model.hosts["lgsp-db1"], address="10.10.30.254")
+    grown = replace(model, hosts={**model.hosts, "lgsp-db1": taken})
+    warnings = address_mismatches(grown, ["primary"])
+    assert len(warnings) == 1 and "lgsp-db1" in warnings[0] and "VPN router" in warnings[0]
+    db1 = plan(grown, "primary").named("primary-dc-lgsp-lgsp-db1")
+    assert "fixedIpV4" not in db1.props["networks"][0]  # DHCP, not the VPN router's address
