@@ -9,6 +9,9 @@ small share of positives synthesised from the rules, writes them as JSON lines, 
   dcops     parse -> Event -> Engine.process (batches of 1000) -> detection JSON line
   sqlite    parse -> INSERT into SQLite -> every converted rule query -> alert JSON line
 
+and checks that both engines raised exactly the same (rule, event) alerts: any difference is
+printed and the script exits 1.
+
 Usage: .venv/bin/python scripts/bench/detect_throughput.py [--events N] [--repeat R] [--no-peer]
        [--sigmahq DIR]
 """
@@ -23,6 +26,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,12 +129,12 @@ def run_baseline(path: Path) -> tuple[float, float, int]:
     return time.perf_counter() - t, time.process_time() - c, n
 
 
-def run_dcops(path: Path, dirs: list[Path]) -> tuple[float, float, int]:
-    """Parse, build events, detect, serialise alerts; returns (wall, cpu, alerts)."""
+def run_dcops(path: Path, dirs: list[Path]) -> tuple[float, float, list[tuple[str, str]]]:
+    """Parse, build events, detect, serialise alerts; returns (wall, cpu, (rule, event) alerts)."""
     engine = Engine(load_rules(dirs))
     sink = open(os.devnull, "wb")  # noqa: SIM115
     t, c = time.perf_counter(), time.process_time()
-    alerts = 0
+    alerts: list[tuple[str, str]] = []
     batch = []
     loads = orjson.loads
     for line in lines(path):
@@ -138,16 +142,18 @@ def run_dcops(path: Path, dirs: list[Path]) -> tuple[float, float, int]:
         if len(batch) == 1000:
             for d in engine.process(batch):
                 sink.write(detection_line(d) + b"\n")
-                alerts += 1
+                alerts.append((d.rule_id, d.event_ids[0]))
             batch = []
     for d in engine.process(batch):
         sink.write(detection_line(d) + b"\n")
-        alerts += 1
+        alerts.append((d.rule_id, d.event_ids[0]))
     sink.close()
     return time.perf_counter() - t, time.process_time() - c, alerts
 
 
-def run_sqlite(path: Path, rules: list[SigmaRule]) -> tuple[float, float, int, int]:
+def run_sqlite(
+    path: Path, rules: list[SigmaRule]
+) -> tuple[float, float, list[tuple[str, str]], int]:
     """Parse, insert into SQLite, run every converted query, serialise alerts."""
     t, c = time.perf_counter(), time.process_time()
     db = sqlite3.connect(":memory:")
@@ -168,7 +174,8 @@ def run_sqlite(path: Path, rules: list[SigmaRule]) -> tuple[float, float, int, i
                 *known.values()]
         db.execute(f"INSERT INTO logs ({names}) VALUES ({', '.join('?' * len(vals))})", vals)
     views: dict[tuple[str, str, str], str] = {}
-    alerts, unconverted = 0, 0
+    alerts: list[tuple[str, str]] = []
+    unconverted = 0
     sink = open(os.devnull, "wb")  # noqa: SIM115
     for r in rules:
         ls = logsource_of(r)
@@ -186,7 +193,7 @@ def run_sqlite(path: Path, rules: list[SigmaRule]) -> tuple[float, float, int, i
         for q in queries:
             for row in db.execute(f"SELECT eid FROM ({q})"):
                 sink.write(orjson.dumps({"rule_id": str(r.id), "event_id": row[0]}) + b"\n")
-                alerts += 1
+                alerts.append((str(r.id), row[0]))
     sink.close()
     return time.perf_counter() - t, time.process_time() - c, alerts, unconverted
 
@@ -227,16 +234,32 @@ def main() -> None:
         wall, cpu, n = min(run_baseline(path) for _ in range(args.repeat))
         print(f"baseline  orjson parse only : {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
               f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second)")
-        wall, cpu, alerts = min(run_dcops(path, dirs) for _ in range(args.repeat))
+        wall, cpu, mine = min(run_dcops(path, dirs) for _ in range(args.repeat))
         print(f"dcops     parse+detect+alert: {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
               f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second, one core), "
-              f"{alerts:,} alerts")
+              f"{len(mine):,} alerts")
         if not args.no_peer:
-            wall, cpu, alerts, unconv = min(run_sqlite(path, rules) for _ in range(args.repeat))
+            wall, cpu, peer, unconv = min(run_sqlite(path, rules) for _ in range(args.repeat))
             print(f"sqlite    insert+queries    : {n / wall:>10,.0f} events/s ({wall:.2f} s wall, "
-                  f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second), {alerts:,} alerts, "
-                  f"{unconv} rule(s) not convertible")
+                  f"{cpu:.2f} s CPU = {n / cpu:,.0f} events per CPU-second), {len(peer):,} "
+                  f"alerts, {unconv} rule(s) not convertible")
+            check_agreement(mine, peer)
 
+
+def check_agreement(mine: list[tuple[str, str]], peer: list[tuple[str, str]]) -> None:
+    """Both engines must raise exactly the same alerts (rule, event): exit 1 with the difference."""
+    a, b = Counter(mine), Counter(peer)
+    if a == b:
+        print(f"agreement: both engines raised the same {len(mine):,} (rule, event) alerts")
+        return
+    only_dcops, only_peer = a - b, b - a
+    print(f"DISAGREEMENT: dcops {len(mine):,} alerts, SQLite backend {len(peer):,}; "
+          f"{sum(only_dcops.values()):,} only in dcops, {sum(only_peer.values()):,} only in "
+          "the peer", file=sys.stderr)
+    for label, diff in (("only dcops", only_dcops), ("only peer", only_peer)):
+        for (rule, event), _ in sorted(diff.items())[:10]:
+            print(f"  {label}: rule {rule} event {event}", file=sys.stderr)
+    sys.exit(1)
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,11 @@ _RX_MIN = 4  # more substring literals than this on a field: prefilter them with
 
 def trie_regex(words: list[str]) -> re.Pattern[str]:
     """One regex that finds any of the words, factored as a trie (several times faster)."""
+    return re.compile(trie_pattern(words), re.DOTALL)
+
+
+def trie_pattern(words: list[str]) -> str:
+    """The regex source of trie_regex: at one position it matches the longest word there."""
     trie: dict[str, Any] = {}
     for w in words:
         node = trie
@@ -38,16 +43,38 @@ def trie_regex(words: list[str]) -> re.Pattern[str]:
             return f"(?:{body})?"
         return body
 
-    return re.compile(emit(trie), re.DOTALL)
+    return emit(trie)
+
+
+# Characters from the most to the least frequent in log lines and command lines (lowercased).
+_COMMON = " etaoinsrlhdcumpf/.-gybw:=0123456789_kvx,jq;z'\"()[]"
+_RANK = {c: i for i, c in enumerate(_COMMON)}
+_ANCHOR = 4
+
+
+def anchor(lit: str) -> str:
+    """A short piece of a literal that starts at its rarest character (at least 3 long).
+
+    A regex over these pieces only starts work where a rare character occurs, so it rejects an
+    ordinary value several times faster than one over the whole literals; a hit is confirmed
+    against the literals themselves.
+    """
+    if len(lit) <= _ANCHOR:
+        return lit
+    rare = len(_COMMON)
+    pos = max(range(len(lit) - 2), key=lambda p: (_RANK.get(lit[p], rare), -p))
+    return lit[pos : pos + _ANCHOR]
 
 
 class _FieldIndex:
     """The atoms of one field."""
 
     __slots__ = (
+        "anchored",
         "base",
         "cache",
         "contains",
+        "contains_all",
         "contains_rx",
         "contains_short",
         "eq",
@@ -66,7 +93,10 @@ class _FieldIndex:
         self.prefix: dict[str, list[int]] = defaultdict(list)
         self.suffix: dict[str, list[int]] = defaultdict(list)
         self.contains: dict[str, list[int]] = defaultdict(list)
-        self.contains_rx: re.Pattern[str] | None = None
+        self.contains_rx: re.Pattern[str] | None = None  # finds the first anchor
+        self.contains_all: re.Pattern[str] | None = None  # finds every anchor position
+        # anchor -> the literals it vouches for (its own and those of anchors it starts with)
+        self.anchored: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
         self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
         self.lookups = 0
@@ -104,7 +134,19 @@ class _FieldIndex:
             short = {k: v for k, v in self.contains.items() if len(k) < 3}
             self.contains_short = tuple(short.items())
             self.contains = {k: v for k, v in self.contains.items() if k not in short}
-            self.contains_rx = trie_regex(list(self.contains))
+            by_anchor: dict[str, list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
+            for k, v in self.contains.items():
+                by_anchor[anchor(k)].append((k, tuple(v)))
+            # A lookahead finds every position where an anchor starts, overlapping ones too; at
+            # one position the trie matches the longest anchor, so it also stands for the
+            # shorter anchors it begins with.
+            self.anchored = {
+                a: tuple(x for b, lits in by_anchor.items() if a.startswith(b) for x in lits)
+                for a in by_anchor
+            }
+            pattern = trie_pattern(sorted(by_anchor))
+            self.contains_rx = re.compile(pattern, re.DOTALL)
+            self.contains_all = re.compile(f"(?=({pattern}))", re.DOTALL)
 
     def lookup(self, raw: str) -> tuple[int, ...]:
         """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""
@@ -154,7 +196,16 @@ class _FieldIndex:
         for lit, rules in self.contains_short:
             if lit in v:
                 out.update(rules)
-        if self.contains and (self.contains_rx is None or self.contains_rx.search(v)):
+        rx = self.contains_rx
+        if rx is not None:
+            first = rx.search(v)  # most values hit no anchor: one fast scan rejects them
+            if first is not None and self.contains_all is not None:
+                anchored = self.anchored
+                for m in self.contains_all.finditer(v, first.start()):
+                    for lit, ids in anchored[m.group(1)]:
+                        if lit in v:
+                            out.update(ids)
+        elif self.contains:
             for lit, rules in self.contains.items():
                 if lit in v:
                     out.update(rules)
@@ -176,13 +227,22 @@ class RuleBucket:
         for fi in fields.values():
             fi.freeze()
         self.fields = tuple(fields.items())
+        self.keywords = fields.pop(KEYWORD_FIELD, None)  # searched in message, else raw
+        self.named = tuple(fields.items())
 
     def candidates(self, ctx: Ctx) -> list[CompiledRule]:
         """Rules this event may match, in load order."""
         hit: set[int] = set(self.always)
         fields = ctx.fields
-        for fname, fi in self.fields:
-            raw = fields.get(fname) if fname != KEYWORD_FIELD else ctx.value(fname)
+        kw = self.keywords
+        if kw is not None:
+            raw = ctx.value(KEYWORD_FIELD)
+            if raw.__class__ is str and not kw.memo:
+                kw.hits(raw.lower(), hit)
+            elif raw is not None:
+                self._one(ctx, KEYWORD_FIELD, kw, raw, hit)
+        for fname, fi in self.named:
+            raw = fields.get(fname)
             if raw is None:
                 continue
             if raw.__class__ is str:
@@ -193,7 +253,7 @@ class RuleBucket:
                     if got:
                         hit.update(got)
                 else:
-                    fi.hits(ctx.low(fname), hit)  # type: ignore[arg-type]
+                    fi.hits(raw.lower(), hit)
                 continue
             self._other(ctx, fname, fi, hit)
         if not hit:
@@ -202,6 +262,16 @@ class RuleBucket:
         if len(hit) == 1:
             return [rules[hit.pop()]]
         return [rules[i] for i in sorted(hit)]
+
+    def _one(self, ctx: Ctx, fname: str, fi: _FieldIndex, raw: Any, hit: set[int]) -> None:
+        """One field's value, whatever its type."""
+        if raw.__class__ is str:
+            if fi.memo:
+                hit.update(fi.lookup(raw))
+            else:
+                fi.hits(raw.lower(), hit)
+        else:
+            self._other(ctx, fname, fi, hit)
 
     @staticmethod
     def _other(ctx: Ctx, fname: str, fi: _FieldIndex, hit: set[int]) -> None:

@@ -15,16 +15,23 @@ _LS_CACHE: dict[tuple[str, str, str], LogSource] = {}
 
 
 def _logsource(d: Any) -> LogSource:
-    if not isinstance(d, dict):
-        return LogSource()
-    key = (d.get("product") or "", d.get("service") or "", d.get("category") or "")
+    if d.__class__ is not dict:
+        return _ls_slow(d) if isinstance(d, dict) else _EMPTY_LS
+    get = d.get
+    key = (get("product") or "", get("service") or "", get("category") or "")
     ls = _LS_CACHE.get(key)
     if ls is None:
         ls = _LS_CACHE.setdefault(key, LogSource(*key))
     return ls
 
 
+def _ls_slow(d: dict[str, Any]) -> LogSource:  # a dict subclass
+    return _logsource(dict(d))
+
+
+_EMPTY_LS = LogSource()
 _TIME_CACHE: dict[str, datetime] = {}  # log bursts repeat the same second
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _time(v: Any) -> datetime:
@@ -39,7 +46,7 @@ def _time(v: Any) -> datetime:
         return got
     if isinstance(v, int | float):
         return datetime.fromtimestamp(v, UTC)
-    return datetime.fromtimestamp(0, UTC)
+    return _EPOCH
 
 
 def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
@@ -48,17 +55,24 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
     Without a `fields` object every other top-level key is a field; without an id the id is a
     hash of the line, so the same line is always the same event.
     """
-    fields = obj.get("fields")
-    if not isinstance(fields, dict):
+    get = obj.get
+    fields = get("fields")
+    if fields.__class__ is not dict and not isinstance(fields, dict):
         fields = {k: v for k, v in obj.items() if k not in _RESERVED}
-    eid = obj.get("id") or Event.make_id("jsonl", line)
+    eid = get("id")
+    if eid.__class__ is not str or not eid:
+        eid = str(eid or Event.make_id("jsonl", line))
+    ts = get("timestamp") or get("@timestamp")
+    when = _TIME_CACHE.get(ts) if ts.__class__ is str else None
+    source = get("source")
+    raw = get("raw")
     return Event(
-        id=str(eid),
-        timestamp=_time(obj.get("timestamp") or obj.get("@timestamp")),
-        source=str(obj.get("source") or "jsonl"),
-        logsource=_logsource(obj.get("logsource")),
-        fields=fields,
-        raw=str(obj.get("raw") or ""),
+        eid,
+        when or _time(ts),
+        source if source.__class__ is str and source else str(source or "jsonl"),
+        _logsource(get("logsource")),
+        fields,
+        raw if raw.__class__ is str else str(raw or ""),
     )
 
 
