@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_dcops_wheel import build_wheel
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLES = ROOT / "playbooks" / "roles"
@@ -43,9 +44,11 @@ def test_every_role_has_a_scenario() -> None:
 
 
 @pytest.mark.parametrize("role", SCENARIOS)
-def test_molecule_scenario(role: str) -> None:
+def test_molecule_scenario(role: str, tmp_path: Path) -> None:
     _require()
     env = dict(os.environ)
+    if role == "monitoring_server":
+        env["DCOPS_WHEEL"] = str(build_wheel(tmp_path))
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     env["DCOPS_CLI"] = str(BIN / "dcops")
     env["ANSIBLE_FORCE_COLOR"] = "0"

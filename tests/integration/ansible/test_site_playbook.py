@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_dcops_wheel import build_wheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[3]
@@ -22,8 +23,9 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
                    re.M)
 
 
-def _site(lab_name: str) -> tuple[int, dict[str, tuple[int, int, int, int]], str]:
+def _site(lab_name: str, wheel: Path) -> tuple[int, dict[str, tuple[int, int, int, int]], str]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               DCOPS_WHEEL=str(wheel),
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(
         ["ansible-playbook", "-i", "inventories/lab", "-e", f"dcops_lab_name={lab_name}",
@@ -34,12 +36,14 @@ def _site(lab_name: str) -> tuple[int, dict[str, tuple[int, int, int, int]], str
     return proc.returncode, recap, proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
-def test_site_converges_then_changes_nothing(lab_factory: Callable[..., Any]) -> None:
+def test_site_converges_then_changes_nothing(lab_factory: Callable[..., Any],
+                                             tmp_path: Path) -> None:
     lab = lab_factory(hosts=5, mode="systemd")
-    rc, first, out = _site(lab.name)
+    wheel = build_wheel(tmp_path)
+    rc, first, out = _site(lab.name, wheel)
     assert rc == 0, out
     assert set(first) == {"lab-app1", "lab-db1", "lab-backup1", "lab-ca1", "lab-mon1"}, out
     assert all(changed > 0 for _, changed, _, _ in first.values()), first
-    rc, second, out = _site(lab.name)
+    rc, second, out = _site(lab.name, wheel)
     assert rc == 0, out
     assert {h: r[1] for h, r in second.items()} == dict.fromkeys(first, 0), out
