@@ -266,6 +266,8 @@ def create_app(state: FakeWazuhState) -> Starlette:
 
     def checks(req: Request) -> Response:
         key = (req.path_params["agent_id"], req.path_params["policy_id"])
+        if not any(a["id"] == key[0] for a in state.agents):
+            return _error(404, "Resource not found", f"Agent {key[0]} does not exist")
         return _listing(
             req,
             state.checks.get(key, []),

@@ -129,5 +129,54 @@ def test_responses_follow_the_wazuh_spec(fake: Any, pki: Any) -> None:
             ).status_code
             == 400
         )
-        sca = h.get("/sca/001", headers={"Authorization": f"Bearer {token}"}).json()
-        _validator("/components/schemas/AllItemsResponse").validate(sca["data"])
+
+
+@functools.cache
+def _sca_validator(item: str, complete: bool) -> Any:
+    import jsonschema
+    from wazuh4_sca_contract import CHECK, CHECK_REQUIRED, POLICY, POLICY_REQUIRED, response
+
+    schema = (
+        response(POLICY, POLICY_REQUIRED if complete else None)
+        if item == "policy"
+        else response(CHECK, CHECK_REQUIRED if complete else None)
+    )
+    return jsonschema.Draft4Validator(schema, registry=_registry())
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="shared Wazuh API spec not present")
+def test_every_sca_answer_follows_the_4x_contract(fake: Any, pki: Any) -> None:
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    error = _validator("/components/schemas/RequestError")
+    with httpx.Client(base_url=fake.url, verify=ctx) as h:
+        token = h.post("/security/user/authenticate", auth=("wazuh", "wazuh")).json()["data"]
+        auth = {"Authorization": f"Bearer {token['token']}"}
+        for path, item in (("/sca/001", "policy"), ("/sca/001/checks/cis_debian12", "check")):
+            for params in (
+                {},
+                {"limit": 1, "offset": 0, "sort": "-title" if item == "check" else "-name"},
+                {"search": "debian" if item == "policy" else "ssh"},
+                {"q": "score>50"} if item == "policy" else {"result": "failed"},
+            ):
+                r = h.get(path, params=params, headers=auth)
+                assert r.status_code == 200, (path, params, r.text)
+                _sca_validator(item, True).validate(r.json())
+                assert r.json()["data"]["affected_items"], (path, params)
+            picked = h.get(path, params={"select": "title" if item == "check" else "name"},
+                           headers=auth)
+            _sca_validator(item, False).validate(picked.json())
+            for bad, status in (
+                (h.get(path, params={"bogus": "1"}, headers=auth), 400),
+                (h.get(path, params={"limit": "x"}, headers=auth), 400),
+                (h.get(path), 401),
+                (h.get(path.replace("001", "999"), headers=auth), 404),
+            ):
+                assert bad.status_code == status, (path, bad.status_code, bad.text)
+                error.validate(bad.json())
+        failed = h.get("/sca/001/checks/cis_debian12", params={"result": "failed"}, headers=auth)
+        assert [c["result"] for c in failed.json()["data"]["affected_items"]] == ["failed"]
+        # the contract is closed: a field the fake invented would fail
+        policy = h.get("/sca/001", headers=auth).json()
+        policy["data"]["affected_items"][0]["invented"] = 1
+        with pytest.raises(Exception, match="invented"):
+            _sca_validator("policy", True).validate(policy)
