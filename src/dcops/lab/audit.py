@@ -38,6 +38,9 @@ CONTROL_OPTIONS = frozenset({
 })
 HOST_RULES = "/etc/audit/audit.rules"
 HOST_LOG = "/var/log/audit/audit.log"
+# Kernel queue while the sidecar runs (the kernel's default 64 makes busy processes wait for
+# auditd); the previous value is restored by `down`.
+BACKLOG_LIMIT = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class SidecarRecord:
     merged: str  # the host's root as seen from this machine
     pid: int = 0  # auditd, in this machine's pid namespace
     prior_enabled: int = 0
+    prior_backlog_limit: int = 0
     rules: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
@@ -202,6 +206,7 @@ def up(lab: str, host: str, leader: int, merged: str, rules_text: str | None, so
         status = _refuse_busy(leader, merged)
         record = SidecarRecord(lab, host, leader, merged,
                                prior_enabled=int(status.get("enabled", "0")),
+                               prior_backlog_limit=int(status.get("backlog_limit", "0")),
                                dropped=[f"{source}:{n}: {line}" for n, line in ruleset.dropped])
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
@@ -212,6 +217,8 @@ def up(lab: str, host: str, leader: int, merged: str, rules_text: str | None, so
         _save(record)  # from here on `down` can undo whatever follows
         try:
             _wait_registered(leader, merged, proc.pid, log, timeout=15)
+            if record.prior_backlog_limit < BACKLOG_LIMIT:
+                auditctl(leader, merged, "-b", str(BACKLOG_LIMIT))
             for number, line in ruleset.rules:
                 done = auditctl(leader, merged, *shlex.split(line), check=False)
                 if done.returncode != 0:
@@ -236,6 +243,8 @@ def _down_locked(record: SidecarRecord) -> None:
     procs.reap(record.pid)
     try:
         auditctl(record.leader, record.merged, "-e", str(min(record.prior_enabled, 1)))
+        if record.prior_backlog_limit:
+            auditctl(record.leader, record.merged, "-b", str(record.prior_backlog_limit))
         left = loaded_rules(record.leader, record.merged)
         if left:
             errors.append(f"{len(left)} audit rules still loaded after auditctl -D: {left[0]}")

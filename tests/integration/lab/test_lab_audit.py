@@ -68,11 +68,16 @@ def _netlink(msg_type: int) -> list[tuple[int, bytes]]:
                     return replies
 
 
+def kernel_full() -> tuple[int, int, int, int]:
+    """(enabled, failure, pid of the registered audit daemon, backlog_limit) from the kernel."""
+    (_kind, body), = [r for r in _netlink(AUDIT_GET) if r[0] == AUDIT_GET]
+    _mask, enabled, failure, pid, _rate, backlog_limit = struct.unpack_from("=IIIIII", body)
+    return enabled, failure, pid, backlog_limit
+
+
 def kernel() -> tuple[int, int, int]:
     """(enabled, failure, pid of the registered audit daemon) straight from the kernel."""
-    (_kind, body), = [r for r in _netlink(AUDIT_GET) if r[0] == AUDIT_GET]
-    _mask, enabled, failure, pid = struct.unpack_from("=IIII", body)
-    return enabled, failure, pid
+    return kernel_full()[:3]
 
 
 def kernel_rule_count() -> int:
@@ -102,11 +107,12 @@ def lab(module_lab_factory: LabFactory) -> Lab:
 
 
 def test_sidecar_loads_rules_only_never_immutable(lab: Lab, tmp_path: Path) -> None:
-    before = kernel()
+    before, backlog_before = kernel(), kernel_full()[3]
     rules = tmp_path / "audit.rules"
     rules.write_text(DANGEROUS)
     record = lab.audit_up("lab-app1", rules)
     try:
+        assert kernel_full()[3] == max(backlog_before, sidecar.BACKLOG_LIMIT)
         assert [d.split(": ", 1)[1] for d in record.dropped] == [
             "-D", "-b 8192", "-f 2", "--backlog_wait_time 60000", "--loginuid-immutable",
             "-e 2"]
@@ -121,6 +127,7 @@ def test_sidecar_loads_rules_only_never_immutable(lab: Lab, tmp_path: Path) -> N
     finally:
         assert lab.audit_down() is not None
     assert kernel() == before
+    assert kernel_full()[3] == backlog_before
     assert kernel_rule_count() == 0
     assert sidecar.current() is None
 
