@@ -55,6 +55,29 @@ def assess(lab: Lab, repositories: list[Repository] | None = None,
     return Audit({f.control: f for f in report.findings}, evidence, seconds)
 
 
+_BASELINED: set[str] = set()  # labs the baseline playbook has been applied to
+
+
+def apply_baseline(lab: Lab) -> None:
+    """Run playbooks/baseline.yml on every host of the lab (once per lab; it is idempotent)."""
+    import os
+
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY), "-i",
+         str(lab.inventory_path), "--limit", ",".join(h.name for h in lab.hosts),
+         str(ROOT / "playbooks" / "baseline.yml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "default"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    _BASELINED.add(lab.name)
+
+
+def ensure_baseline(lab: Lab) -> None:
+    """The baseline applied, whichever test of the module runs first (or alone)."""
+    if lab.name not in _BASELINED:
+        apply_baseline(lab)
+
+
 def verdicts(audit: Audit) -> dict[str, str]:
     """Control -> verdict value."""
     return {c: f.verdict.value for c, f in audit.findings.items()}

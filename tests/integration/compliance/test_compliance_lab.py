@@ -13,10 +13,20 @@ import os
 import secrets
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from compliance_lab import INVENTORY, ROOT, assess, changed, run_on, verdicts
+from compliance_lab import (
+    INVENTORY,
+    apply_baseline,
+    assess,
+    changed,
+    ensure_baseline,
+    run_on,
+    verdicts,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,16 +58,10 @@ def lab(module_lab_factory: Callable[..., Lab]) -> Lab:
 def test_baseline_turns_expected_failures_into_passes(lab: Lab) -> None:
     before = assess(lab)
     print(f"\nevidence of 2 assessed + 1 other lab host collected in {before.seconds:.1f} s")
-    assert before.seconds < 60
+    assert before.seconds < 30
     failing = {c: before.findings[c].verdict.value for c in BASELINE_FIXES}
     assert set(failing.values()) == {"not_met"}, failing
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY), "-i",
-         str(lab.inventory_path), "--limit", ",".join(h.name for h in lab.hosts),
-         str(ROOT / "playbooks" / "baseline.yml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "default"})
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    apply_baseline(lab)
     after = assess(lab)
     for control in BASELINE_FIXES:
         finding = after.findings[control]
@@ -69,25 +73,61 @@ def test_baseline_turns_expected_failures_into_passes(lab: Lab) -> None:
     assert srv06.source.startswith("ssh @ ansible@10.77.0.") and srv06.time
 
 
+def _session_spans(evidence: dict[str, Any]) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    import re
+
+    spans = {}
+    for rec in evidence["records"]:
+        if rec["collector"] == "ssh" and rec["id"].endswith(":session"):
+            m = re.match(r"started (\S+) finished (\S+)", rec["output"])
+            assert m, rec
+            spans[rec["target"]] = (dt.datetime.fromisoformat(m.group(1)),
+                                    dt.datetime.fromisoformat(m.group(2)))
+    return spans
+
+
 def test_cli_run_writes_the_three_reports(lab: Lab, tmp_path: Path) -> None:
+    import json
+    import time
+
     from typer.testing import CliRunner
 
     from dcops.cli import app
 
+    ensure_baseline(lab)
+    started, cpu_started = time.monotonic(), time.process_time()
     result = CliRunner().invoke(app, ["audit", "run", "-i", str(INVENTORY), "--ssh-config",
                                       str(lab.ssh_config_path), "--out", str(tmp_path)])
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu_started
     assert result.exit_code == 0, result.output
-    import json
-
     doc = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
     lgsp = next(s for s in doc["systems"] if s["system"] == "lgsp")
     verdict = {f["control"]: f["verdict"] for f in lgsp["findings"]}
     assert verdict["SRV-06"] == "met" and verdict["SRV-10"] == "not_met"
     assert (tmp_path / "report.pdf").stat().st_size > 10_000
     assert any("ssh: " in n for n in lgsp["notes"])
+    # The whole run (inventory, IaC plan, SSH evidence of 3 hosts, assessment, HTML and PDF)
+    # well under a minute, and the hosts' SSH sessions ran at the same time.
+    spans = _session_spans(json.loads((tmp_path / "evidence.json").read_text("utf-8")))
+    assert set(spans) == {h.name for h in lab.hosts}
+    latest_start = max(b for b, _ in spans.values())
+    earliest_end = min(e for _, e in spans.values())
+    serial = sum((e - b).total_seconds() for b, e in spans.values())
+    ssh_wall = (max(e for _, e in spans.values()) - min(b for b, _ in spans.values()))
+    print(f"\ndcops audit run on {len(spans)} lab hosts: {wall:.1f} s ({cpu:.1f} s CPU); "
+          f"SSH sessions "
+          f"{', '.join(f'{(e - b).total_seconds():.2f}' for b, e in spans.values())} s, "
+          f"together {ssh_wall.total_seconds():.2f} s (serial would be {serial:.2f} s)")
+    # Wall time on this shared 2-CPU machine depends on the other jobs (31 s measured at load 8,
+    # ~10 s idle); the CPU the run itself used does not, and bounds it on an idle machine.
+    assert wall < 45
+    assert cpu < 15
+    assert latest_start < earliest_end, f"SSH sessions did not overlap: {spans}"
+    assert ssh_wall.total_seconds() < 0.75 * serial
 
 
 def test_password_ssh_turns_only_srv07_to_not_met(lab: Lab) -> None:
+    ensure_baseline(lab)
     base = assess(lab)
     try:
         for host in HOSTS:
@@ -208,23 +248,17 @@ SSG_RULES = {
     "audit_rules_usergroup_modification_passwd": ("SRV-10", "auditd.identity_watched"),
     "package_aide_installed": ("DAT-06", "fim.installed"),
 }
-# Known, explained disagreements (rule -> why); anything else fails the test.
-EXPLAINED = {
-    "accounts_password_pam_minlen": "ANSSI BP-028 high refines var_password_pam_minlen to 15; "
-    "the host has 12 (baseline) and TT12 level 3 asks 8: thresholds differ, readings agree",
-    "accounts_password_pam_minclass": "ANSSI BP-028 high asks 4 classes; the host has 3, the "
-    "TT12 figure is 3",
-    "accounts_passwords_pam_faillock_deny": "ANSSI BP-028 high asks deny <= 3; the host has 5, "
-    "TT12 level 3 allows 5",
-    "sysctl_net_ipv4_tcp_syncookies": "SSG also requires the value in the persistent sysctl "
-    "files; dcops reads the running value",
-    "sysctl_net_ipv4_conf_all_accept_redirects": "SSG also checks the persistent sysctl files",
-    "sysctl_net_ipv4_conf_all_send_redirects": "SSG also checks the persistent sysctl files",
-    "sysctl_net_ipv4_conf_all_accept_source_route": "SSG also checks the persistent files",
-}
 
 
-def _oscap(lab: Lab, host: str, tmp: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Scan:
+    """oscap's result per rule and the XCCDF values (thresholds) the profile used."""
+
+    results: dict[str, str]
+    values: dict[str, str]
+
+
+def _oscap(lab: Lab, host: str, tmp: Path) -> Scan:
     import re
     import shutil
 
@@ -252,35 +286,82 @@ def _oscap(lab: Lab, host: str, tmp: Path) -> dict[str, str]:
                     "--results", str(results), str(patched)],
                    env={**os.environ, "OSCAP_PROBE_ROOT": root}, capture_output=True,
                    timeout=300, check=False)
+    xml = results.read_text(encoding="utf-8")
     found = re.findall(r'<(?:\w+:)?rule-result[^>]*idref="xccdf_org\.ssgproject\.content_rule_'
-                       r'(\w+)".*?<(?:\w+:)?result>(\w+)</', results.read_text(encoding="utf-8"),
-                       re.S)
-    return {rule: result for rule, result in found if rule in SSG_RULES}
+                       r'(\w+)".*?<(?:\w+:)?result>(\w+)</', xml, re.S)
+    values = dict(re.findall(r'<(?:\w+:)?set-value[^>]*idref="xccdf_org\.ssgproject\.'
+                             r'content_value_(\w+)"[^>]*>([^<]*)<', xml))
+    return Scan({rule: result for rule, result in found if rule in SSG_RULES}, values)
+
+
+# An explained disagreement names its direction (which tool passes) and holds only when the
+# observed values show the stated reason. Anything else fails the test.
+Explain = Callable[[Any, Scan, Lab, str], str | None]
+
+
+def _stricter_threshold(var: str, *, higher_is_stricter: bool) -> Explain:
+    """dcops passes on the TT12 figure, SSG fails on ANSSI BP-028 high's stricter value."""
+
+    def explain(observed: Any, scan: Scan, lab: Lab, host: str) -> str | None:
+        del lab, host
+        want = scan.values.get(var)
+        if want is None or not isinstance(observed, int):
+            return None
+        stricter = observed < int(want) if higher_is_stricter else observed > int(want)
+        if not stricter:
+            return None
+        return (f"ANSSI BP-028 high sets {var}={want}; the host has {observed}, which meets "
+                f"the catalogue's TT12 figure: thresholds differ, both readings agree")
+    return explain
+
+
+EXPLAINED: dict[str, tuple[str, Explain]] = {
+    # rule -> (direction "dcops pass / oscap fail" or the reverse, condition + reason)
+    "accounts_password_pam_minlen": (
+        "pass/fail", _stricter_threshold("var_password_pam_minlen", higher_is_stricter=True)),
+    "accounts_password_pam_minclass": (
+        "pass/fail", _stricter_threshold("var_password_pam_minclass", higher_is_stricter=True)),
+    "accounts_passwords_pam_faillock_deny": (
+        "pass/fail", _stricter_threshold("var_accounts_passwords_pam_faillock_deny",
+                                         higher_is_stricter=False)),
+}
 
 
 def test_openscap_cross_check(lab: Lab, tmp_path: Path) -> None:
     host = "lab-app1"
+    ensure_baseline(lab)  # the same state whether this test runs alone or after the others
     ours = assess(lab)
-    theirs = _oscap(lab, host, tmp_path)
-    compared, agree, explained = 0, 0, []
+    scan = _oscap(lab, host, tmp_path)
+    compared, agree, explained, unexplained = 0, 0, [], []
     for rule, (control, fact) in SSG_RULES.items():
-        result = theirs.get(rule)
+        result = scan.results.get(rule)
         if result not in ("pass", "fail"):
             print(f"  {rule}: oscap {result} (not compared)")
             continue
         obs = [o for c in ours.findings[control].checks if c.fact == fact
                for o in c.observations if o.subject == host]
         assert obs, f"dcops has no observation of {fact} on {host}"
-        mine = obs[0].result
+        mine, observed = obs[0].result, obs[0].observed
         compared += 1
         if (mine == "pass") == (result == "pass"):
             agree += 1
             continue
-        assert rule in EXPLAINED, f"unexplained disagreement on {rule}: dcops {mine} " \
-            f"(observed {obs[0].observed!r}), oscap {result}"
-        explained.append(f"{rule}: dcops {mine}, oscap {result}: {EXPLAINED[rule]}")
-    print(f"\nOpenSCAP agreement on {host}: {agree}/{compared} rules")
+        direction = f"{mine}/{result}"
+        why = None
+        if rule in EXPLAINED and EXPLAINED[rule][0] == direction:
+            why = EXPLAINED[rule][1](observed, scan, lab, host)
+        line = f"{rule}: dcops {mine} (observed {observed!r}), oscap {result}"
+        if why is None:
+            unexplained.append(line)
+        else:
+            explained.append(f"{line}: {why}")
+    print(f"\nOpenSCAP agreement on {host}: {agree}/{compared} rules "
+          f"({len(explained)} explained disagreements)")
     for line in explained:
         print("  disagreement explained:", line)
-    assert compared >= 8
-    assert agree >= compared // 2
+    print("  SSG values:", {k: v for k, v in scan.values.items()
+                            if k.startswith(("var_password_pam", "var_accounts_passwords"))})
+    assert not unexplained, "unexplained disagreements:\n" + "\n".join(unexplained)
+    assert compared >= 12, scan.results
+    assert agree + len(explained) == compared
+    assert agree >= compared - len(EXPLAINED)

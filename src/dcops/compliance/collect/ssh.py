@@ -7,6 +7,7 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,17 +116,19 @@ class SshCollector:
         body = script()
         conns = [_connection(t, self.timeout) for t in wanted]
         group = ThreadingGroup.from_connections(conns)
-        started = utcnow()
         report = self.progress
+        spans: dict[str, tuple[datetime, datetime]] = {}  # host -> session start, end
 
         def run_one(conn: Any) -> Any:
             target: Target = conn.dcops_target
             command = f"sh -c {shlex.quote(body)}"
             if target.sudo:
                 command = f"sudo -n {command}"
+            begin = datetime.now(UTC)
             try:
                 return conn.run(command, hide=True, warn=True, in_stream=False)
             finally:
+                spans[target.name] = (begin, datetime.now(UTC))
                 if report:
                     report(target.name, True)
 
@@ -141,17 +144,28 @@ class SshCollector:
         for conn, result in results.items():
             target = conn.dcops_target
             where = f"{target.user}@{target.address}:{target.port}"
+            begin, end = spans.get(target.name, (utcnow(), utcnow()))
+            evidence.record("ssh", target.name, where, "ssh session (probe script)",
+                            f"started {_ms(begin)} finished {_ms(end)} "
+                            f"({(end - begin).total_seconds():.2f} s)",
+                            ran_at=iso(begin), name="session")
             if isinstance(result, BaseException):
                 evidence.notes.append(f"{target.name}: SSH failed ({where}): "
                                       f"{type(result).__name__}: {result}")
                 continue
             sections = split(result.stdout)
             records = {name: evidence.record("ssh", target.name, where, SECTIONS[name], out,
-                                             rc=rc, ran_at=iso(started), name=name)
+                                             rc=rc, ran_at=iso(begin), name=name)
                        for name, (out, rc) in sections.items()}
             parse_host(evidence, target.name, records, sections)
+        total = sum((e - b).total_seconds() for b, e in spans.values())
         evidence.notes.append(f"ssh: {len(results)} host(s) probed in parallel in "
-                              f"{elapsed:.1f} s")
+                              f"{elapsed:.1f} s (sum of per-host sessions {total:.1f} s)")
+
+
+def _ms(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds (session spans show the overlap between hosts)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _run_group(group: Any, run_one: Callable[[Any], Any]) -> Any:
