@@ -18,6 +18,7 @@ from dcops.model.event import Detection, Event, LogSource
 log = logging.getLogger("dcops.detect")
 HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "agent.name", "host")
 _SWEEP_EVERY = 10_000
+_BY_ID_MAX = 4096
 
 
 def event_host(fields: dict[str, Any]) -> str:
@@ -38,6 +39,7 @@ class Engine:
         self.ruleset = ruleset
         self.rules = ruleset.rules
         self._buckets: dict[LogSource, RuleBucket] = {}
+        self._by_id: dict[int, tuple[LogSource, RuleBucket]] = {}
         self._ctx = Ctx(tz)
         self._corr: dict[str, list[CorrelationState]] = {}
         self.correlations = [CorrelationState(c, max_groups) for c in ruleset.correlations]
@@ -69,14 +71,24 @@ class Engine:
         ctx.reset(event.fields, event.raw, event.timestamp)
         return [r for r in self.bucket(event.logsource).candidates(ctx) if r.match(ctx)]
 
-    def process(self, events: Sequence[Event]) -> list[Detection]:
+    def process(self, events: Sequence[Event]) -> list[Detection]:  # noqa: PLR0912 - hot path
         """Run every rule and correlation over the events, in order; return the detections."""
         out: list[Detection] = []
         ctx = self._ctx
-        buckets = self._buckets
+        by_id = self._by_id
         corr = self._corr
         for ev in events:
-            b = buckets.get(ev.logsource) or self.bucket(ev.logsource)
+            # keyed by identity (LogSource's dataclass hash is Python code); the entry holds the
+            # LogSource, so its id cannot be reused while the entry exists
+            ls = ev.logsource
+            got = by_id.get(id(ls))
+            if got is not None and got[0] is ls:
+                b = got[1]
+            else:
+                b = self.bucket(ls)
+                if len(by_id) >= _BY_ID_MAX:  # logsources not interned: start afresh
+                    by_id.clear()
+                by_id[id(ls)] = (ls, b)
             ctx.reset(ev.fields, ev.raw, ev.timestamp)
             cands = b.candidates(ctx)
             if not cands:

@@ -46,8 +46,9 @@ def trie_pattern(words: list[str]) -> str:
     return emit(trie)
 
 
-# Characters from the most to the least frequent in log lines and command lines (lowercased).
-_COMMON = " etaoinsrlhdcumpf/.-gybw:=0123456789_kvx,jq;z'\"()[]"
+# Characters from the most to the least frequent in log lines and command lines (lowercased):
+# separators, digits, then letters by English frequency, then rarer punctuation.
+_COMMON = " /.-:=_0123456789etaoinsrlhdcumpfgybwkvx,'\"()[]jqz;"
 _RANK = {c: i for i, c in enumerate(_COMMON)}
 _ANCHOR = 4
 
@@ -230,13 +231,15 @@ class RuleBucket:
         self.keywords = fields.pop(KEYWORD_FIELD, None)  # searched in message, else raw
         self.named = tuple(fields.items())
 
-    def candidates(self, ctx: Ctx) -> list[CompiledRule]:
+    def candidates(self, ctx: Ctx) -> list[CompiledRule]:  # noqa: PLR0912 - the hot path
         """Rules this event may match, in load order."""
         hit: set[int] = set(self.always)
         fields = ctx.fields
         kw = self.keywords
         if kw is not None:
-            raw = ctx.value(KEYWORD_FIELD)
+            raw = fields.get("message")  # what Ctx.value(KEYWORD_FIELD) reads, inlined
+            if raw is None:
+                raw = ctx.raw or None
             if raw.__class__ is str and not kw.memo:
                 kw.hits(raw.lower(), hit)
             elif raw is not None:

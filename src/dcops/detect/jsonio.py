@@ -35,15 +35,16 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _time(v: Any) -> datetime:
-    if isinstance(v, str) and v:
-        got = _TIME_CACHE.get(v)
-        if got is None:
-            dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
-            got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-            if len(_TIME_CACHE) >= 4096:
-                _TIME_CACHE.clear()
-            _TIME_CACHE[v] = got
+    """The datetime of a timestamp value (callers look in _TIME_CACHE first)."""
+    if v.__class__ is str and v:
+        dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
+        got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        if len(_TIME_CACHE) >= 4096:
+            _TIME_CACHE.clear()
+        _TIME_CACHE[v] = got
         return got
+    if isinstance(v, str) and v:  # a str subclass
+        return _time(str(v))
     if isinstance(v, int | float):
         return datetime.fromtimestamp(v, UTC)
     return _EPOCH
