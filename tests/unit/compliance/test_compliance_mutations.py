@@ -1,9 +1,10 @@
 """Mutations on recorded evidence turn exactly the matching controls to not met, with the evidence.
 
 auditd cannot run in lab containers (the kernel accepts audit control only from the initial pid
-namespace), so "auditd stopped" is asserted here on recorded probe output: the realistic
-`auditctl -s` / `auditctl -l` output of auditd 3.0.9 on Debian 12 with the baseline's rules
-(data/auditd-running.txt), versus the same host after `systemctl stop auditd`.
+namespace), so "auditd stopped" is asserted here on recorded probe output: `auditctl -s` /
+`auditctl -l` of auditd 3.0.9 on Debian 12 with the baseline's rules, captured from a lab host
+through the lab's audit sidecar (`dcops lab audit`; only the pid was fixed), in
+data/auditd-running.txt, versus the same host after `systemctl stop auditd`.
 """
 
 from __future__ import annotations
