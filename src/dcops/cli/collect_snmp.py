@@ -44,6 +44,13 @@ class _Fanout:
         for s in self.sinks:
             s.publish(events)
 
+    def dead_letter(self, source: str, raw: bytes, reason: str, event_id: str = "") -> None:
+        """Dead-letter in every sink that keeps dead letters (the spool)."""
+        for s in self.sinks:
+            dl = getattr(s, "dead_letter", None)
+            if dl is not None:
+                dl(source, raw, reason, event_id)
+
 
 def _sink(spool: Path | None, no_spool: bool, events_out: Path | None) -> EventSink | None:
     """The event sink the CLI wires: the pipeline's durable spool and/or a JSONL file."""

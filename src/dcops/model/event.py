@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,3 +66,39 @@ class Detection:
     def id(self) -> str:
         """Stable id: the same rule firing on the same events is the same detection."""
         return Event.make_id(self.rule_id, self.key, *sorted(self.event_ids))
+
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+MAX_JSON_DEPTH = 64  # orjson refuses deeper nesting; deeper values are kept as their repr
+
+
+def json_safe(value: Any, _depth: int = 0) -> Any:  # noqa: PLR0911 - one return per type
+    """`value` in a form every store can hold, faithfully (never an exception at write time).
+
+    Integers outside 64 bits become their decimal string, non-finite floats their name, bytes
+    their hex, strings with lone surrogates get them replaced (U+FFFD), keys become strings, and
+    anything deeper than MAX_JSON_DEPTH or of another type becomes its repr.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if _depth >= MAX_JSON_DEPTH:
+        return json_safe(repr(value))
+    if isinstance(value, dict):
+        return {json_safe(str(k)): json_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v, _depth + 1) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return json_safe(str(value))

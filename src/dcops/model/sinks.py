@@ -26,3 +26,11 @@ class DetectionSink(Protocol):
     def accept(self, detections: Sequence[Detection]) -> None:
         """Record the detections durably and idempotently."""
         ...
+
+
+class DeadLetterSink(Protocol):
+    """A sink that can set aside what it cannot store (poison), with its raw bytes and why."""
+
+    def dead_letter(self, source: str, raw: bytes, reason: str, event_id: str = "") -> None:
+        """Keep one item that could not be stored, durably; never raises for its content."""
+        ...

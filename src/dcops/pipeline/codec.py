@@ -7,11 +7,12 @@ from typing import Any
 
 import orjson
 
-from dcops.model.event import Event, LogSource
+from dcops.model.event import Event, LogSource, json_safe
 
 
 def encode(e: Event) -> bytes:
-    """Serialise an event."""
+    """Serialise an event; values JSON cannot hold as they are (integers beyond 64 bits, lone
+    surrogates, non-string keys, deep nesting) are kept in their `json_safe` form."""
     ls = e.logsource
     doc: dict[str, Any] = {
         "id": e.id,
@@ -22,7 +23,10 @@ def encode(e: Event) -> bytes:
         "raw": e.raw,
         "p": e.parsed,
     }
-    return orjson.dumps(doc, default=str)
+    try:
+        return orjson.dumps(doc, default=str)
+    except (orjson.JSONEncodeError, TypeError, ValueError):
+        return orjson.dumps(json_safe(doc), default=str)
 
 
 def decode(b: bytes) -> Event:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from dcops.errors import DcopsError
 from dcops.model.event import Event
@@ -25,7 +27,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NU
 CREATE TABLE IF NOT EXISTS consumer_state (
     consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    raw BLOB NOT NULL
+);
 """
+# Errors that say the database itself is unavailable (locked, disk full, I/O): retry, never
+# dead-letter. Any other error on a row is about that row's content.
+_TRANSIENT = (sqlite3.OperationalError,)
+
+
+def _poison(e: Event, exc: Exception) -> tuple[str, bytes, str, str]:
+    """A dead-letter row for an event that cannot be encoded: its raw input and why."""
+    raw = e.raw if isinstance(e.raw, str) else repr(e.raw)
+    return (str(e.source), raw.encode("utf-8", "replace"), f"{type(exc).__name__}: {exc}",
+            str(e.id))
 
 
 class SpoolError(DcopsError):
@@ -70,22 +90,91 @@ class SqliteSpool:
             self._db.close()
 
     def publish(self, events: Sequence[Event]) -> None:
-        """Store events in one transaction; duplicates by id are ignored; blocks while full."""
+        """Store events in one transaction; duplicates by id are ignored; blocks while full.
+
+        An event the spool cannot hold (its encoding or its row fails) never fails the batch: the
+        others are stored and it goes to the dead-letter table with its raw input and the reason
+        (`dead_letter_count`). Only an unavailable database (locked, full, I/O) raises.
+        """
         if not events:
             return
         while self.backlog() >= self.max_backlog:
             time.sleep(self._poll)
-        rows = [(e.id, e.timestamp.timestamp(), encode(e)) for e in events]
+        rows: list[tuple[str, float, bytes]] = []
+        poison: list[tuple[str, bytes, str, str]] = []
+        for e in events:
+            try:
+                rows.append((str(e.id), float(e.timestamp.timestamp()), encode(e)))
+            except Exception as exc:  # any encoding failure is this event's
+                poison.append(_poison(e, exc))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO events(id, ts, body) VALUES (?, ?, ?)", rows
-                )
+                poison += self._insert(rows)
+                self._insert_dead(poison)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _insert(self, rows: list[tuple[str, float, bytes]]) -> list[tuple[str, bytes, str, str]]:
+        """Insert rows inside the open transaction, bisecting around rows SQLite refuses."""
+        if not rows:
+            return []
+        self._db.execute("SAVEPOINT batch")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events(id, ts, body) VALUES (?, ?, ?)", rows
+            )
+        except _TRANSIENT:
+            self._db.execute("ROLLBACK TO batch")
+            self._db.execute("RELEASE batch")
+            raise
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            self._db.execute("ROLLBACK TO batch")
+            self._db.execute("RELEASE batch")
+            if len(rows) == 1:
+                eid, _, body = rows[0]
+                return [("spool", body, f"{type(exc).__name__}: {exc}", eid)]
+            mid = len(rows) // 2
+            return self._insert(rows[:mid]) + self._insert(rows[mid:])
+        self._db.execute("RELEASE batch")
+        return []
+
+    def _insert_dead(self, items: Sequence[tuple[str, bytes, str, str]]) -> None:
+        if items:
+            now = time.time()
+            self._db.executemany(
+                "INSERT INTO dead_letters(at, source, event_id, reason, raw) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(now, src, eid, reason[:1000], raw) for src, raw, reason, eid in items],
+            )
+
+    def dead_letter(self, source: str, raw: bytes, reason: str, event_id: str = "") -> None:
+        """Set aside one item that could not be stored, with its raw bytes and the reason."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_dead([(str(source), bytes(raw), str(reason), str(event_id))])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def dead_letter_count(self) -> int:
+        """Rows in the dead-letter table."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        """The newest dead letters: time, source, event id, reason and raw bytes."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, source, event_id, reason, raw FROM dead_letters "
+                "ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [{"at": at, "source": src, "event_id": eid, "reason": reason, "raw": bytes(raw)}
+                for at, src, eid, reason, raw in rows]
 
     def backlog(self) -> int:
         """Events not yet acked by the slowest registered consumer (0 with no consumer)."""
@@ -203,3 +292,17 @@ class SqliteSpool:
                 "DO UPDATE SET value = excluded.value",
                 (name, value),
             )
+
+
+class SpoolMetrics:
+    """Dead letters and stored events of a spool, for a collector's /metrics (Collector)."""
+
+    def __init__(self, spool: SqliteSpool) -> None:
+        self.spool = spool
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client Collector protocol (reads two counts per scrape)."""
+        g = GaugeMetricFamily("dcops_spool_dead_letters", "Rows in the spool's dead-letter table "
+                              "(events it could not store, kept with their raw input)")
+        g.add_metric([], self.spool.dead_letter_count())
+        yield g

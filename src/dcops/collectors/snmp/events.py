@@ -13,7 +13,7 @@ from typing import Any
 from dcops.collectors.snmp.metrics import _label, _num
 from dcops.collectors.snmp.poller import DeviceSample
 from dcops.errors import CollectorError
-from dcops.model.event import Event, LogSource
+from dcops.model.event import Event, LogSource, json_safe
 
 POLLER = LogSource(product="snmp", service="poller", category="network")
 IF_TABLE = "ifTable"
@@ -96,6 +96,15 @@ def event_to_json(e: Event) -> dict[str, Any]:
             "fields": e.fields, "raw": e.raw, "parsed": e.parsed}
 
 
+def _line(e: Event) -> str:
+    """One JSON line; values JSON cannot hold as they are are kept in their json_safe form."""
+    doc = event_to_json(e)
+    try:
+        return json.dumps(doc, ensure_ascii=False, default=str) + "\n"
+    except (TypeError, ValueError):
+        return json.dumps(json_safe(doc), ensure_ascii=False, default=str) + "\n"
+
+
 class JsonlSink:
     """An EventSink appending one JSON object per line, fsynced before publish returns."""
 
@@ -112,8 +121,7 @@ class JsonlSink:
         """Append and fsync."""
         if not events:
             return
-        data = "".join(json.dumps(event_to_json(e), ensure_ascii=False, default=str) + "\n"
-                       for e in events)
+        data = "".join(_line(e) for e in events)
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             f.write(data)
             f.flush()
