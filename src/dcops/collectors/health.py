@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 # Why an input was not stored. Everything else a collector counts is an outcome, not a drop.
 DROP_REASONS = ("too_large", "rate", "queue_full", "auth", "malformed", "dead_letter")
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
-TRUNCATED_MARK = "truncated"  # the event field set on input cut at max_message_bytes
+TRUNCATED_FIELD = "log.truncated"  # True on events whose input was cut at max_message_bytes
+ORIGINAL_SIZE_FIELD = "log.original_size"  # bytes the input had before it was cut
 
 
 @dataclass(slots=True)
