@@ -93,8 +93,8 @@ def json_safe(value: Any, _depth: int = 0) -> Any:  # noqa: PLR0911 - one return
         return value
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
-    if _depth >= MAX_JSON_DEPTH:
-        return json_safe(repr(value))
+    if _depth >= MAX_JSON_DEPTH:  # its repr could recurse as deep: name what was cut
+        return f"<{type(value).__name__} nested deeper than {MAX_JSON_DEPTH} levels>"
     if isinstance(value, dict):
         return {json_safe(str(k)): json_safe(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
