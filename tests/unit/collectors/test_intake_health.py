@@ -65,7 +65,7 @@ def test_without_dead_letters_poison_is_returned_not_lost() -> None:
     stats = IntakeMetrics().source("wazuh")
     sink = PickySink(dead=False)
     left = deliver(sink, evs(8, poison=[3]), stats)
-    assert [e.id for e in left][0] == "p3" and "e0" in sink.stored
+    assert left[0].id == "p3" and "e0" in sink.stored
 
 
 def test_deliver_to_a_real_spool(tmp_path: Path) -> None:

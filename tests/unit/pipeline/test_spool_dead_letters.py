@@ -94,7 +94,7 @@ class _BadTime:
 def test_an_unavailable_database_raises_and_stores_nothing(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     s = SqliteSpool(path)
-    s._db.execute("PRAGMA busy_timeout=50")  # noqa: SLF001 - make the lock wait short
+    s._db.execute("PRAGMA busy_timeout=50")  # make the lock wait short
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
