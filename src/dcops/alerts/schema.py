@@ -115,3 +115,50 @@ audit_head = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# ---- authentication and authorisation (console sessions, API tokens, OS users, throttle) ----
+
+# One row per console login; the cookie carries the session id, the table only its SHA-256, so
+# logout and a password change end a session on the server whatever the cookie still says.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("username", String(100), nullable=False, index=True),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+    Column("client", String(64), nullable=False, default=""),
+)
+
+# CLI credentials of console users: ``dcops_<id>.<secret>``; only the secret's SHA-256 is kept.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("username", String(100), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("label", String(100), nullable=False, default=""),
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("expires_at", String(32), nullable=True),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+# Operating-system accounts an admin mapped to console users (``osuser@host`` -> username).
+os_user_map = Table(
+    "os_user_map", metadata,
+    Column("os_user", String(200), primary_key=True),
+    Column("username", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(100), nullable=False),
+)
+
+# Failed logins per account (``user:NAME``) and per source address (``addr:IP``).
+login_throttle = Table(
+    "login_throttle", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_failure_at", String(32), nullable=True),
+    Column("locked_until", String(32), nullable=True),
+    Column("locks", Integer, nullable=False, default=0),
+    Column("last_client", String(64), nullable=False, default=""),
+)
