@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from dcops.cli import collect_tail as tail
 from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
 
@@ -214,6 +215,10 @@ def logs(
     once: Annotated[bool, typer.Option(help="Read what is there and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
     from_end: Annotated[bool, typer.Option(help="Start new files at their end.")] = False,
+    max_message_bytes: tail.MaxMessageOpt = 65_536,
+    metrics_listen: tail.MetricsListenOpt = None,
+    rotate_wait: tail.RotateWaitOpt = 1.0,
+    shutdown_timeout: tail.ShutdownOpt = 4.0,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -224,24 +229,26 @@ def logs(
     """Tail log files into the spool, following rotation and resuming at inode and offset."""
     from dcops.collectors.logfile import FileTailer
 
+    tail.paths_exist(paths)
+    cap = tail.check_max_message_bytes(max_message_bytes)
     sp = open_spool(spool, max_backlog)
+    run = tail.Tail("logfile", sp, metrics_listen)
     name = host or socket.gethostname()
-    tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program) for p in paths]
-    stop = _stop_event()
+    tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program,
+                          max_message_bytes=cap, rotate_wait=rotate_wait, stats=run.stats)
+               for p in paths]
     with detection(sp, detect, rules, db, inventory):
-        while True:
-            for t in tailers:
-                t.poll()
-            if once or stop.wait(interval):
-                break
-        for t in tailers:
-            t.close()
+        stored = run.run(tailers, once=once, interval=interval, shutdown_timeout=shutdown_timeout)
     raw = sum(t.normaliser.stats["raw"] for t in tailers)
     total = sum(t.published for t in tailers)
+    more = run.summary(tailers)
     Console(stderr=True).print(
-        f"logs: {total} events spooled ({raw} unparsed kept raw)", highlight=False
+        f"logs: {total} events spooled ({raw} unparsed kept raw)" + (f"; {more}" if more else ""),
+        highlight=False,
     )
     sp.close()
+    if not stored:
+        raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 
 
 wazuh_app = typer.Typer(
@@ -335,6 +342,10 @@ def wazuh_alerts(
     ),
     once: Annotated[bool, typer.Option(help="Read what is there and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
+    max_message_bytes: tail.MaxMessageOpt = 65_536,
+    metrics_listen: tail.MetricsListenOpt = None,
+    rotate_wait: tail.RotateWaitOpt = 1.0,
+    shutdown_timeout: tail.ShutdownOpt = 4.0,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -346,17 +357,21 @@ def wazuh_alerts(
     from dcops.collectors.logfile import FileTailer
     from dcops.collectors.wazuh import WazuhAlertNormaliser
 
+    tail.paths_exist([path])
+    cap = tail.check_max_message_bytes(max_message_bytes)
     sp = open_spool(spool, max_backlog)
-    t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser())
-    stop = _stop_event()
+    run = tail.Tail("wazuh", sp, metrics_listen)
+    t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser(),
+                   max_message_bytes=cap, rotate_wait=rotate_wait, stats=run.stats)
     with detection(sp, detect, rules, db, inventory):
-        while True:
-            t.poll()
-            if once or stop.wait(interval):
-                break
-        t.close()
-    Console(stderr=True).print(f"wazuh: {t.published} alerts spooled", highlight=False)
+        stored = run.run([t], once=once, interval=interval, shutdown_timeout=shutdown_timeout)
+    more = run.summary([t])
+    Console(stderr=True).print(
+        f"wazuh: {t.published} alerts spooled" + (f"; {more}" if more else ""), highlight=False
+    )
     sp.close()
+    if not stored:
+        raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 
 
 def register(collect: typer.Typer) -> None:

@@ -1,22 +1,43 @@
-"""Log-file tailer (auth.log, audit.log, syslog): follows rotation, resumes at inode and offset."""
+"""Log-file tailer (auth.log, audit.log, syslog, alerts.json): bounded, rotation-proof, resumable.
+
+Position is saved only after the sink made the events durable (at-least-once; event ids come from
+inode, copytruncate generation and offset, so re-reading after a crash creates no duplicate). No
+line longer than `max_message_bytes` is read into memory: it is cut, marked (`log.truncated`,
+`log.original_size`) and counted. Rotation by rename and create, an atomic replace, a swapped
+symlink and a deleted file are followed after the old file has been read to its end and has been
+quiet for `rotate_wait` seconds (a writer that has not reopened yet still appends to it);
+copytruncate is detected by the file shrinking or its first bytes changing, and the lines written
+after the last read are taken from the copy. A line the normaliser fails on is dead-lettered.
+If the sink is down the batch is kept and retried and nothing more is read (the file is the queue).
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
+from dcops.collectors.health import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ORIGINAL_SIZE_FIELD,
+    TRUNCATED_FIELD,
+    SourceStats,
+    deliver,
+)
+from dcops.collectors.logfile_lines import Line, LineReader, utf8_text
+from dcops.collectors.logfile_state import FileId, find_copy, find_renamed, load, open_id
 from dcops.collectors.parsers import Normaliser
-from dcops.errors import CollectorError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
+
+log = logging.getLogger(__name__)
+BATCH_BYTES = 8 << 20  # a batch is committed at batch_lines lines or this many bytes
 
 
 class OffsetStore(Protocol):
@@ -62,20 +83,8 @@ class LineNormaliser(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class _Pos:
-    inode: int
-    offset: int
-
-
 class FileTailer:
-    """Tail one file into an EventSink.
-
-    Position is saved only after the sink made the events durable (at-least-once; event ids come
-    from inode and offset, so re-reading after a crash creates no duplicate). Rotation by rename
-    and create is followed by draining the old file first (also after a restart, by finding the
-    rotated file with the saved inode); copytruncate is detected by the file shrinking.
-    """
+    """Tail one file into an EventSink (see the module docstring)."""
 
     def __init__(
         self,
@@ -90,169 +99,367 @@ class FileTailer:
         audit_idle: float = 1.0,
         normaliser: LineNormaliser | None = None,
         program: str = "",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        rotate_wait: float = 0.0,
+        stats: SourceStats | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = Path(path)
-        self.sink, self.store = sink, store
+        self.sink, self.store, self.source = sink, store, source
         self.normaliser: LineNormaliser = normaliser or Normaliser(
             source, default_host=host, default_program=program
         )
+        self.stats = stats or SourceStats(source)
+        self.events: Counter[str] = Counter()  # rotations and other file incidents, by kind
         self.batch_lines = batch_lines
         self.from_end = from_end
         self.audit_idle = audit_idle  # seconds without new data before held audit records flush
-        self._last_data = 0.0
-        self._key = f"logfile:{self.path.resolve()}"
-        self._fh: BinaryIO | None = None
-        self._pos = _Pos(0, 0)  # committed position
-        self._read = 0  # read position in the current file
-        self._safe = 0  # offset up to which every line is in a published event
+        # seconds a rotated-away file must have been quiet (no bytes, no mtime change) before it
+        # is left: a writer that has not reopened the new file yet still appends to the old one
+        self.rotate_wait = rotate_wait
+        self._clock = clock  # wall-clock time (compared with file mtimes)
+        # the file name is kept as given (a symlink swapped to a new target keeps its checkpoint)
+        self._key = f"logfile:{self.path.parent.resolve() / self.path.name}"
+        self._reader = LineReader(max_message_bytes)
+        self._fd: int | None = None
+        self._fid = FileId(0)
+        self._saved = -1  # offset of the saved checkpoint (-1: none saved by this tailer)
+        self._safe = 0  # offset up to which every line is in a delivered or pending event
         self._pending_start = 0
+        self._trunc_held: int | None = None  # size of a cut line the normaliser holds back
+        self._grew_at = -float("inf")  # clock() when the current file last gave bytes
+        self._truncating = False
+        self._unsent: list[Event] = []  # events the sink could not take yet
+        self._dead: list[tuple[str, bytes, str, str]] = []  # dead letters not yet written
+        self._since: float | None = None  # time.time() of the oldest undelivered input
+        self._last_error = ""
         self.published = 0
 
-    def _open(self, path: Path, inode: int, offset: int) -> None:
-        fh = path.open("rb")
-        if os.fstat(fh.fileno()).st_ino != inode:  # replaced between stat and open: a new file
-            inode = os.fstat(fh.fileno()).st_ino
-            offset = 0
-        self._adopt(fh, inode, offset)
+    # -- health ---------------------------------------------------------------------------------
+    @property
+    def queue_depth(self) -> int:
+        """Events read but not yet stored (the sink is down)."""
+        return len(self._unsent) + len(self._dead)
 
-    def _adopt(self, fh: BinaryIO, inode: int, offset: int) -> None:
-        if self._fh:
-            self._fh.close()
-        self._fh = fh
-        self._fh.seek(offset)
-        self._pos = _Pos(inode, offset)
-        self._read = self._safe = self._pending_start = offset
+    @property
+    def oldest_unstored(self) -> float | None:
+        """time.time() of the oldest input read but not stored, or None."""
+        return self._since
+
+    @property
+    def nul_runs(self) -> int:
+        """Runs of NUL bytes skipped at line starts."""
+        return self._reader.nul_runs
+
+    @property
+    def unread_bytes(self) -> int:
+        """Bytes of the current file after the saved position."""
+        if self._fd is None:
+            return 0
+        try:
+            return max(0, os.fstat(self._fd).st_size - max(self._saved, 0))
+        except OSError:
+            return 0
+
+    # -- opening ---------------------------------------------------------------------------------
+    def _adopt(self, fd: int, fid: FileId, offset: int) -> None:
+        self._close_fd()
+        self._fd, self._fid = fd, fid
+        self._reader.reset(offset)
+        self._safe = self._pending_start = offset
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _start(self) -> bool:
-        """Open at the saved position, draining a rotated file first; False if absent."""
-        saved = self.store.load_checkpoint(self._key)
+        """Open at the saved position, the rotated file first if it was rotated; False if absent."""
+        saved = load(v) if (v := self.store.load_checkpoint(self._key)) is not None else None
+        opened = open_id(self.path)  # open first, then compare: rotation may happen in between
         if saved is None:
-            try:
-                st = self.path.stat()
-            except FileNotFoundError:
+            if opened is None:
                 return False
-            self._open(self.path, st.st_ino, st.st_size if self.from_end else 0)
+            fd, fid = opened
+            self._adopt(fd, fid, _last_line_end(fd) if self.from_end else 0)
             return True
-        cp = json.loads(saved)
-        inode, offset = int(cp["inode"]), int(cp["offset"])
-        # Open first, then compare: a rotation between a stat() and the open() would otherwise
-        # start the new file and leave the rest of the saved one unread.
-        try:
-            fh: BinaryIO | None = self.path.open("rb")
-        except FileNotFoundError:
-            fh = None
-        if fh is not None:
-            st = os.fstat(fh.fileno())
-            if st.st_ino == inode:  # the saved file, held open: poll() follows any rotation
-                self._adopt(fh, inode, offset if offset <= st.st_size else 0)
+        old, offset = saved
+        if opened is not None:
+            fd, fid = opened
+            if fid.inode == old.inode:  # poll() detects a truncation and follows any rotation
+                old.file = fid.file
+                if old.matches(fd):
+                    old.learn_head(fd)
+                self._adopt(fd, old, offset)
                 return True
-            fh.close()
-        rotated = self._find_inode(inode)
-        if rotated is not None:
-            self._open(rotated, inode, offset)
-            self._drain(final=True)
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return self._fh is not None  # renamed, not recreated yet: poll() opens it later
-        self._open(self.path, st.st_ino, 0)
+        where = find_renamed(self.path, old)
+        if where is not None and (o := open_id(where)) is not None and o[1].inode == old.inode:
+            if opened is not None:
+                os.close(opened[0])
+            self.events["renamed"] += 1
+            old.file = o[1].file
+            self._adopt(o[0], old, offset)  # poll() reads it to its end, then the new file
+            return True
+        if opened is None:
+            return False
+        self._adopt(*opened, 0)
         return True
 
-    def _find_inode(self, inode: int) -> Path | None:
-        for p in self.path.parent.glob(self.path.name + "*"):
-            try:
-                if p != self.path and p.stat().st_ino == inode and p.suffix not in (".gz", ".xz"):
-                    return p
-            except OSError:
-                continue
-        return None
-
-    def poll(self) -> int:
-        """Read what is new (following rotation); returns events published."""
+    # -- polling --------------------------------------------------------------------------------
+    def poll(self, stop: threading.Event | None = None) -> int:
+        """Read what is new (following rotation); returns events published. Never raises for
+        the file or the sink: errors are logged, counted and retried on the next poll."""
         before = self.published
-        if self._fh is None and not self._start():
-            return 0
-        self._drain()
         try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return self.published - before  # renamed, not recreated yet
-        if st.st_ino != self._pos.inode:
-            self._drain(final=True)
-            self._open(self.path, st.st_ino, 0)
-            self._drain()
-        elif st.st_size < self._read:  # copytruncate
-            self._open(self.path, st.st_ino, 0)
-            self._drain()
+            self._poll(stop)
+            self._last_error = ""
+        except OSError as exc:
+            self.events["io_error"] += 1
+            msg = f"{self.path}: cannot read: {exc.strerror or exc}"
+            if msg != self._last_error:
+                log.warning("%s (retrying every poll)", msg)
+                self._last_error = msg
         return self.published - before
 
-    def _drain(self, *, final: bool = False) -> None:
-        """Read to EOF in batches; `final` treats a last line without newline as complete."""
-        assert self._fh is not None
-        events: list[Event] = []
-        lines = 0
-        while True:
-            self._fh.seek(self._read)
-            chunk = self._fh.read(1 << 20)
-            if not chunk:
-                break
-            self._last_data = time.monotonic()
-            cut = chunk.rfind(b"\n")
-            if cut < 0:
-                if not final:
-                    break
-                cut = len(chunk) - 1
-            for raw in chunk[: cut + 1].splitlines(keepends=True):
-                start = self._read
-                self._read += len(raw)
-                events += self._line(raw, start)
-                lines += 1
-                if lines >= self.batch_lines:
-                    self._commit(events)
-                    events, lines = [], 0
-        if final or (
-            self.normaliser.pending and time.monotonic() - self._last_data > self.audit_idle
-        ):
-            events += self.normaliser.flush()
-            self._safe = self._read
-        self._commit(events)
+    def _poll(self, stop: threading.Event | None) -> None:
+        if not self._commit([]):
+            return  # the sink is still down: read nothing more
+        if self._fd is None:
+            try:
+                if not self._start():
+                    return
+            except OSError:
+                raise
+            except Exception as exc:  # the checkpoint store is down
+                self._sink_failed(exc)
+                return
+        assert self._fd is not None
+        if os.fstat(self._fd).st_size < self._reader.scan or not self._fid.matches(self._fd):
+            self._truncated()
+            return
+        self._fid.learn_head(self._fd)
+        if self._drain(stop=stop):
+            self._follow(stop)
 
-    def _line(self, raw: bytes, start: int) -> list[Event]:
+    def _truncated(self) -> None:
+        """copytruncate: lines after the last read come from the copy, then the file from 0."""
+        assert self._fd is not None
+        if not self._truncating:
+            self._truncating = True
+            self.events["copytruncate"] += 1
+            log.info("%s: truncated (copytruncate); reading it again from its start", self.path)
+        copy = find_copy(self.path, self._fid, self._reader.start + 1)
+        if copy is not None and (o := open_id(copy)) is not None:
+            self.events["copy_read"] += 1
+            fd, self._fd = self._fd, o[0]
+            try:
+                done = self._drain(final=True)
+            finally:
+                os.close(self._fd)
+                self._fd = fd
+        else:  # nothing to rescue: complete what the normaliser holds, read nothing
+            done = self._finish()
+        if not done:
+            return  # the sink is down: the next poll detects the truncation again and goes on
+        self._truncating = False
+        new = FileId(self._fid.inode, self._fid.gen + 1, file=self._fid.file)
+        new.learn_head(self._fd)
+        self._fid = new
+        self._reader.reset(0)
+        self._safe = self._pending_start = 0
+        self._drain()
+
+    def _follow(self, stop: threading.Event | None) -> None:
+        """Leave a file that was rotated away, replaced or deleted once it has been quiet."""
+        assert self._fd is not None
+        try:
+            st: os.stat_result | None = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_ino == self._fid.inode:
+            return
+        old = os.fstat(self._fd)
+        gone = old.st_nlink == 0
+        if st is None and not gone:
+            return  # renamed, not recreated yet: its writer may still append
+        if self._clock() - max(self._grew_at, old.st_mtime) < self.rotate_wait:
+            return  # still written to (or just now): read on, switch later
+        if not self._drain(final=True, stop=stop):
+            return
+        # Open the successor before leaving (an unreadable one keeps the old file current).
+        opened = open_id(self.path) if st is not None else None
+        kind = ("deleted" if opened is None else "symlink" if self.path.is_symlink()
+                else "replaced" if gone else "renamed")
+        self.events[kind] += 1
+        log.info("%s: %s; %s", self.path, kind, "released" if opened is None else "reading on")
+        if opened is None:  # deleted and not recreated: forget it (its inode may be reused)
+            self._close_fd()
+            self._fid = FileId(0)
+            try:
+                self._save(0)
+            except Exception as exc:  # a reused inode is still told apart by its head bytes
+                self._sink_failed(exc)
+            return
+        self._adopt(*opened, 0)
+        self._drain(stop=stop)
+
+    def _drain(self, *, final: bool = False, stop: threading.Event | None = None) -> bool:
+        """Read to EOF in batches; `final` treats a last line without newline as complete.
+        False if the sink could not take a batch (it is retried by the next poll)."""
+        assert self._fd is not None
+        events: list[Event] = []
+        lines = size = 0
+        scanned = self._reader.scan
+        for ln in self._reader.read(self._fd, final=final):
+            events += self._line(ln)
+            lines, size = lines + 1, size + len(ln.data)
+            if lines >= self.batch_lines or size >= BATCH_BYTES:
+                self._grew_at = self._clock()
+                if not self._commit(events):
+                    return False
+                events, lines, size = [], 0, 0
+                if stop is not None and stop.is_set():
+                    return False
+        if self._reader.scan != scanned:
+            self._grew_at = self._clock()
+        if final or (
+            self.normaliser.pending and self._clock() - self._grew_at > self.audit_idle
+        ):
+            return self._finish(events)
+        return self._commit(events)
+
+    def _finish(self, events: list[Event] | None = None) -> bool:
+        """Complete held-back events: everything read so far is then in events."""
+        events = (events or []) + self._flush_normaliser()
+        self._safe = self._reader.start
+        return self._commit(events)
+
+    def _line(self, ln: Line) -> list[Event]:
+        out: list[Event] = []
         serials = self.normaliser.pending_serials
-        text = raw.decode("utf-8", "replace").rstrip("\r\n")
-        out = self.normaliser.line(text, id_parts=(self._pos.inode, start)) if text.strip() else []
+        if ln.data.strip():
+            self.stats.received()
+            out = self._normalise(ln)
         now = self.normaliser.pending_serials
         if not now:
-            self._safe = self._read
+            self._safe = ln.end
         elif now != serials and (not serials or now[0] != serials[0]):
-            self._pending_start = start
-            self._safe = start
+            self._pending_start = ln.start
+            self._safe = ln.start
         else:
             self._safe = self._pending_start
+        if not now:
+            self._trunc_held = None
         return out
 
-    def _commit(self, events: Sequence[Event]) -> None:
-        if events:
-            self.sink.publish(events)
-            self.published += len(events)
-        if self._safe != self._pos.offset:
-            self._pos.offset = self._safe
-            self.store.save_checkpoint(
-                self._key, json.dumps({"inode": self._pos.inode, "offset": self._safe})
-            )
+    def _normalise(self, ln: Line) -> list[Event]:
+        text = utf8_text(ln.data, ln.cut)
+        malformed = self.normaliser.stats["malformed"]
+        out: list[Event] = []
+        try:
+            out = self.normaliser.line(text, id_parts=self._fid.id_parts(ln.start))
+        except Exception as exc:  # a parser bug must not stop the file: keep the line aside
+            self._normaliser_failed(ln, exc)
+        if (n := self.normaliser.stats["malformed"] - malformed) > 0:
+            self.stats.dropped("malformed", n)
+        if ln.cut and (out or self.normaliser.pending):
+            self.stats.truncated()
+            if not out:  # an audit record held back: its event is marked when it comes out
+                self._trunc_held = ln.size
+            else:
+                _mark(out, ln.size)
+        elif self._trunc_held is not None:
+            _mark(out, self._trunc_held)
+        if out and self._since is None:
+            self._since = time.time()
+        return out
+
+    def _normaliser_failed(self, ln: Line, exc: Exception) -> None:
+        self.events["normaliser_error"] += 1
+        reason = f"normaliser {type(exc).__name__}: {exc}"
+        eid = Event.make_id(self.source, *self._fid.id_parts(ln.start))
+        log.warning("%s offset %d: %s; line dead-lettered", self.path, ln.start, reason)
+        self._dead.append((self.source, ln.data, reason, eid))
+        if self._since is None:
+            self._since = time.time()
+
+    def _flush_normaliser(self) -> list[Event]:
+        try:
+            out = self.normaliser.flush()
+        except Exception as exc:
+            self.events["normaliser_error"] += 1
+            log.warning("%s: normaliser flush failed: %s: %s", self.path, type(exc).__name__, exc)
+            return []
+        if self._trunc_held is not None:
+            _mark(out, self._trunc_held)
+        self._trunc_held = None
+        return out
+
+    # -- delivery -------------------------------------------------------------------------------
+    def _commit(self, events: list[Event]) -> bool:
+        """Deliver pending dead letters and events, then save the position; False if the sink
+        is down (everything undelivered is kept, the position stays)."""
+        self._unsent += events
+        while self._dead:
+            try:
+                self._write_dead(*self._dead[0])
+            except Exception as exc:
+                return self._sink_failed(exc)
+            self.stats.dropped("dead_letter")
+            self._dead.pop(0)
+        if self._unsent:
+            stored = self.stats.stored_total
+            self._unsent = deliver(self.sink, self._unsent, self.stats)
+            self.published += self.stats.stored_total - stored
+            if self._unsent:
+                return False
+        self._since = None
+        if self._fd is not None and self._safe != self._saved:
+            try:
+                self._save(self._safe)
+            except Exception as exc:  # events are stored; the position is saved next time
+                self._sink_failed(exc)
+        return True
+
+    def _write_dead(self, source: str, raw: bytes, reason: str, eid: str) -> None:
+        dl = getattr(self.sink, "dead_letter", None)
+        if dl is None:
+            log.error("%s: no dead-letter table; line dropped: %r", self.path, raw[:200])
+            return
+        dl(source, raw, reason, eid)
+
+    def _sink_failed(self, exc: Exception) -> bool:
+        self.stats.sink_error()
+        log.warning("%s: sink unavailable (%s: %s); retrying", self.path, type(exc).__name__, exc)
+        return False
+
+    def _save(self, offset: int) -> None:
+        self.store.save_checkpoint(self._key, self._fid.dump(offset))
+        self._saved = offset
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Poll until `stop` is set."""
         while not stop.is_set():
-            try:
-                self.poll()
-            except OSError as exc:
-                raise CollectorError(f"{self.path}: cannot read: {exc}") from exc
+            self.poll(stop)
             stop.wait(interval)
 
     def close(self) -> None:
-        """Publish held-back audit records and close the file."""
-        if self._fh:
-            self._commit(self.normaliser.flush())
-            self._fh.close()
-            self._fh = None
+        """Publish held-back audit records (if the sink takes them) and close the file."""
+        if self._fd is not None:
+            if not self._unsent and not self._dead:
+                self._finish()
+            self._close_fd()
+
+
+def _mark(events: list[Event], size: int) -> None:
+    for e in events:
+        e.fields[TRUNCATED_FIELD] = True
+        e.fields[ORIGINAL_SIZE_FIELD] = size
+
+
+def _last_line_end(fd: int) -> int:
+    """Offset after the last newline in the file's last 64 KiB (its size if there is none)."""
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
+    nl = tail.rfind(b"\n")
+    return size if nl < 0 else size - len(tail) + nl + 1

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dcops.collectors import logfile
 from dcops.collectors.logfile import FileTailer
 from dcops.pipeline import SqliteSpool
 
@@ -145,17 +146,17 @@ def test_restart_racing_a_rotation_reads_the_rest_of_the_saved_file(tmp_path: Pa
     first.poll()
     first.close()
     append(log, range(5, 9))  # arrives while the collector is down
-    real_open = Path.open
+    real_open = logfile.open_id
     rotated: list[bool] = []
 
-    def open_after_rotation(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self == log and not rotated:
+    def open_after_rotation(path: Path) -> Any:
+        if path == log and not rotated:
             rotated.append(True)
             log.rename(tmp_path / "auth.log.1")
             append(log, range(9, 12))
-        return real_open(self, *args, **kwargs)
+        return real_open(path)
 
-    monkeypatch.setattr(Path, "open", open_after_rotation)
+    monkeypatch.setattr(logfile, "open_id", open_after_rotation)
     FileTailer(log, spool, spool).poll()
     assert rotated
     assert users(spool) == sorted(f"u{i}" for i in range(12))
