@@ -43,3 +43,7 @@ class AlertStoreError(DcopsError):
 
 class ComplianceError(DcopsError):
     """An assessment could not be carried out."""
+
+
+class AccessDeniedError(DcopsError):
+    """No acceptable identity, or the identity's role may not do this (CLI and console alike)."""

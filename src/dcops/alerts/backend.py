@@ -6,22 +6,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dcops.alerts.audit import AuditRecord, VerifyResult
 from dcops.alerts.bridge import ingest_webhook
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
+from dcops.alerts.sessions import Sessions
 from dcops.alerts.sla import SlaRow, sla_report
 from dcops.alerts.store import AlertStore
+from dcops.alerts.throttle import Lock, LoginThrottle
+from dcops.alerts.timeutil import now
 from dcops.alerts.users import User, Users
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleLogin:
+    """A console login: the user and session, or why not (``retry_after`` > 0: throttled)."""
+
+    username: str = ""
+    role: str = ""
+    session: str = ""
+    retry_after: float = 0.0
 
 
 class StoreBackend:
     """Adapter from AlertStore/Users to the console's ConsoleBackend protocol."""
 
-    def __init__(self, store: AlertStore) -> None:
+    def __init__(self, store: AlertStore, clock: Callable[[], datetime] = now) -> None:
         self.store = store
-        self.users = Users(store.engine)
+        self.users = Users(store.engine, LoginThrottle(store.engine, store.config.login, clock),
+                           Sessions(store.engine, clock=clock))
 
     @property
     def silences_enabled(self) -> bool:
@@ -103,16 +120,32 @@ class StoreBackend:
         return {"created": r.created, "updated": r.updated, "resolved": r.resolved,
                 "unchanged": r.unchanged}
 
-    def authenticate(self, username: str, password: str,
-                     client: str = "") -> tuple[str, str, str] | None:
-        """(username, role, stamp) when the password matches an enabled user; audited either way."""
-        u = self.users.login(username, password, client)
-        check = self.users.session_check(u.username) if u else None
-        return (u.username, *check) if u and check else None
+    def login(self, username: str, password: str, client: str = "") -> ConsoleLogin:
+        """A new session when the password matches an enabled user (throttled, audited)."""
+        r = self.users.login(username, password, client, session=True)
+        if r.user is None:
+            return ConsoleLogin(retry_after=r.retry_after)
+        return ConsoleLogin(r.user.username, r.user.role, r.session)
 
-    def session_check(self, username: str) -> tuple[str, str] | None:
-        """(role, password stamp) now; None when disabled or removed."""
-        return self.users.session_check(username)
+    def session_role(self, username: str, session: str) -> str | None:
+        """The user's role if the session is live and the user enabled; else None."""
+        return self.users.sessions.role(username, session)
+
+    def logout(self, username: str, session: str) -> None:
+        """End the session on the server."""
+        self.users.logout(username, session)
+
+    def login_locks(self) -> list[Lock]:
+        """Accounts and addresses locked now."""
+        return self.users.throttle.locks()
+
+    def unlock(self, key: str, actor: str) -> bool:
+        """End a lock (``user:NAME`` or ``addr:IP``)."""
+        return self.users.throttle.unlock(key, actor)
+
+    def set_user_role(self, username: str, role: str, actor: str) -> None:
+        """Change a user's role."""
+        self.users.set_role(username, role, actor)
 
     def list_users(self) -> list[User]:
         """Console users."""

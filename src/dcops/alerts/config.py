@@ -5,13 +5,14 @@ Every key is optional; missing keys take the defaults below. See docs/triage.md 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dcops.alerts.throttle import ThrottlePolicy
 from dcops.alerts.timeutil import parse_duration
 from dcops.errors import ConfigError
 
@@ -48,6 +49,7 @@ class AlertsConfig:
     session_secret: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    login: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     source: str = ""  # the file it came from, for messages
 
 
@@ -57,6 +59,24 @@ def _duration(value: Any, file: str, key: str) -> timedelta:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"expected a duration like 15m, 4h or 90s, got {value!r}",
                           file=file, key=key) from exc
+
+
+def _login_policy(data: Any, file: str) -> ThrottlePolicy:
+    """console.login: max_failures[_per_address], backoff, max_backoff, lock, max_lock."""
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping", file=file, key="console.login")
+    base, values = ThrottlePolicy(), dict[str, Any]()
+    for key, value in data.items():
+        if key in ("max_failures", "max_failures_per_address"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"expected a whole number >= 1, got {value!r}", file=file,
+                                  key=f"console.login.{key}")
+            values[key] = value
+        elif key in ("backoff", "max_backoff", "lock", "max_lock"):
+            values[key] = _duration(value, file, f"console.login.{key}")
+        else:
+            raise ConfigError(f"unknown key {key!r}", file=file, key=f"console.login.{key}")
+    return replace(base, **values)
 
 
 def load_config(path: Path | None) -> AlertsConfig:
@@ -102,5 +122,6 @@ def load_config(path: Path | None) -> AlertsConfig:
         session_secret=str(console.get("session_secret", "")),
         tls_cert=str(console.get("tls_cert", "")),
         tls_key=str(console.get("tls_key", "")),
+        login=_login_policy(console.get("login") or {}, file),
         source=file,
     )

@@ -1,19 +1,22 @@
-"""Console users: argon2-hashed passwords and one role each."""
+"""Console users: argon2-hashed passwords and one role each; logins throttled and audited."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from dcops.alerts import audit, schema
+from dcops.alerts.sessions import Sessions
+from dcops.alerts.throttle import LoginThrottle
 from dcops.alerts.timeutil import iso, now
 from dcops.errors import AlertStoreError
+from dcops.model.rbac import ROLES
 
-ROLES = ("analyst", "engineer", "auditor", "admin")
+__all__ = ["ROLES", "LoginResult", "User", "Users"]
+
 _hasher = PasswordHasher()
 
 
@@ -27,33 +30,68 @@ class User:
     created_at: str
 
 
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """Outcome of a login: the user, or a refusal (``retry_after`` > 0: throttled, unchecked)."""
+
+    user: User | None
+    retry_after: float = 0.0
+    locked: bool = False
+    session: str = ""  # a new console session id, when one was asked for
+
+
 class Users:
     """User administration on the store's engine; every change is audited."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, throttle: LoginThrottle | None = None,
+                 sessions: Sessions | None = None) -> None:
         self.engine = engine
+        self.throttle = throttle or LoginThrottle(engine)
+        self.sessions = sessions or Sessions(engine)
 
-    def add(self, username: str, password: str, role: str, actor: str) -> None:
-        """Create a user (or replace password and role of an existing one)."""
+    @staticmethod
+    def _check(username: str, password: str, role: str) -> None:
         if role not in ROLES:
             raise AlertStoreError(f"unknown role {role!r}, expected one of {', '.join(ROLES)}")
         if len(password) < 8:
             raise AlertStoreError("password must have at least 8 characters")
         if not username or not all(c.isalnum() or c in "._-" for c in username):
             raise AlertStoreError(f"invalid user name {username!r} (letters, digits, . _ -)")
+
+    def add(self, username: str, password: str, role: str, actor: str) -> None:
+        """Create a user (or reset password and role of an existing one: its sessions end)."""
+        self._check(username, password, role)
         h = _hasher.hash(password)
-        u = schema.users.c
         with audit.writing(self.engine) as conn:
-            exists = conn.execute(select(u.username).where(u.username == username)).first()
-            if exists:
-                conn.execute(update(schema.users).where(u.username == username)
-                             .values(password_hash=h, role=role, disabled=0))
-            else:
-                conn.execute(schema.users.insert().values(
-                    username=username, password_hash=h, role=role, disabled=0,
-                    created_at=iso(now())))
-            audit.append(conn, actor, "user.update" if exists else "user.add",
-                         f"user:{username}", {"role": role})
+            self._add_in(conn, username, h, role, actor, {"role": role})
+
+    def bootstrap(self, username: str, password: str, actor: str) -> None:
+        """Create the first admin; refused once any user exists (then an admin adds users)."""
+        self._check(username, password, "admin")
+        h = _hasher.hash(password)
+        with audit.writing(self.engine) as conn:
+            if conn.execute(select(schema.users.c.username).limit(1)).first() is not None:
+                raise AlertStoreError("the store already has users: user administration needs "
+                                      "an admin's identity (--token-file, or an OS account "
+                                      "mapped to an admin)")
+            self._add_in(conn, username, h, "admin", actor, {"role": "admin", "bootstrap": True})
+
+    def _add_in(self, conn: Connection, username: str, h: str, role: str, actor: str,
+                detail: dict[str, object]) -> None:
+        u = schema.users.c
+        exists = conn.execute(select(u.username).where(u.username == username)).first()
+        if exists:
+            conn.execute(update(schema.users).where(u.username == username)
+                         .values(password_hash=h, role=role, disabled=0))
+            ended = self.sessions.revoke_user(conn, username)
+            if ended:
+                detail = {**detail, "sessions_ended": ended}
+        else:
+            conn.execute(schema.users.insert().values(
+                username=username, password_hash=h, role=role, disabled=0,
+                created_at=iso(now())))
+        audit.append(conn, actor, "user.update" if exists else "user.add",
+                     f"user:{username}", detail)
 
     def set_role(self, username: str, role: str, actor: str) -> None:
         """Change a user's role, keeping the password (open sessions get the new role at once)."""
@@ -69,23 +107,26 @@ class Users:
                          {"from": old.role, "to": role})
 
     def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
-        """Disable or re-enable a user."""
+        """Disable (its sessions end) or re-enable a user."""
         u = schema.users.c
         with audit.writing(self.engine) as conn:
             n = conn.execute(update(schema.users).where(u.username == username)
                              .values(disabled=int(disabled))).rowcount
             if not n:
                 raise AlertStoreError(f"user {username!r} does not exist")
+            if disabled:
+                self.sessions.revoke_user(conn, username)
             audit.append(conn, actor, "user.disable" if disabled else "user.enable",
                          f"user:{username}", {})
 
     def remove(self, username: str, actor: str) -> None:
-        """Delete a user."""
+        """Delete a user (and end its sessions)."""
         with audit.writing(self.engine) as conn:
             n = conn.execute(delete(schema.users)
                              .where(schema.users.c.username == username)).rowcount
             if not n:
                 raise AlertStoreError(f"user {username!r} does not exist")
+            self.sessions.revoke_user(conn, username)
             audit.append(conn, actor, "user.remove", f"user:{username}", {})
 
     def list_users(self) -> list[User]:
@@ -94,44 +135,47 @@ class Users:
             return [User(r.username, r.role, bool(r.disabled), r.created_at) for r in
                     conn.execute(select(schema.users).order_by(schema.users.c.username))]
 
-    def session_check(self, username: str) -> tuple[str, str] | None:
-        """(role, password stamp) of an enabled user, None for a disabled or unknown one.
+    def login(self, username: str, password: str, client: str = "",
+              session: bool = False) -> LoginResult:
+        """Authenticate through the throttle; with `session`, open a console session.
 
-        The stamp is derived from the password hash, so a session made before a password reset
-        no longer matches (the console checks it on every request).
+        Attempts refused by the throttle never reach the password check. A success is one audit
+        record (``user.login``, with the failures before it); failures are counted, not audited
+        one by one: reaching the limit locks the account or address with one ``user.locked`` or
+        ``address.locked`` record.
         """
-        u = schema.users.c
-        with self.engine.connect() as conn:
-            r = conn.execute(select(u.role, u.disabled, u.password_hash)
-                             .where(u.username == username)).first()
-        if r is None or r.disabled:
-            return None
-        return str(r.role), hashlib.sha256(r.password_hash.encode()).hexdigest()[:32]
-
-    def login(self, username: str, password: str, client: str = "") -> User | None:
-        """Authenticate and record the outcome in the audit trail (user.login, user.login_failed).
-
-        A failed attempt is attributed to the name that was tried (cut to 64 printable
-        characters), with the reason and the client address, as sshd and Wazuh log them.
-        """
+        refusal = self.throttle.begin(username, client)
+        if refusal is not None:
+            return LoginResult(None, max(refusal.retry_after, 0.001), refusal.locked)
         user = self.authenticate(username, password)
         name = "".join(c for c in username if c.isprintable())[:64] or "-"
-        detail: dict[str, str] = {"client": client[:64]} if client else {}
-        if user is None:
-            with self.engine.connect() as conn:
+        with audit.writing(self.engine) as conn:
+            if user is None:
                 r = conn.execute(select(schema.users.c.disabled)
                                  .where(schema.users.c.username == username)).first()
-            detail["reason"] = ("unknown user" if r is None else
-                                "disabled" if r.disabled else "wrong password")
-        else:
-            detail["role"] = user.role
-        with audit.writing(self.engine) as conn:
-            audit.append(conn, name, "user.login" if user else "user.login_failed",
-                         f"user:{name}", detail)
-        return user
+                reason = ("unknown user" if r is None else
+                          "disabled" if r.disabled else "wrong password")
+                self.throttle.failed(conn, username, client, reason)
+                return LoginResult(None)
+            before = self.throttle.succeeded(conn, username, client)
+            detail: dict[str, object] = {"role": user.role}
+            if client:
+                detail["client"] = client[:64]
+            if before:
+                detail["failures_before"] = before
+            sid = self.sessions.create(conn, user.username, client) if session else ""
+            audit.append(conn, name, "user.login", f"user:{name}", detail)
+        return LoginResult(user, session=sid)
+
+    def logout(self, username: str, session_id: str) -> None:
+        """End the session on the server (audited when it was live)."""
+        if self.sessions.revoke(session_id):
+            with audit.writing(self.engine) as conn:
+                audit.append(conn, username, "user.logout", f"user:{username}", {})
 
     def authenticate(self, username: str, password: str) -> User | None:
-        """The user if the password matches and the account is enabled, else None."""
+        """The user if the password matches and the account is enabled, else None (no throttle:
+        callers facing a network use ``login``)."""
         with self.engine.connect() as conn:
             r = conn.execute(select(schema.users)
                              .where(schema.users.c.username == username)).first()

@@ -1,11 +1,11 @@
 """CLI: `dcops alerts list|show|ack|investigate|assign|note|resolve|silence|verify-audit|...`.
 
-Every action is attributed: --as USER, else $DCOPS_USER, else the operating-system user.
+Every command runs as an authenticated identity checked against the one role table
+(dcops.cli.authn): an API token, an OS account an admin mapped, or (local SQLite store) its owner.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from dataclasses import asdict
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dcops.cli.common import state_dir
-from dcops.errors import DcopsError
+from dcops.errors import AccessDeniedError, DcopsError
 
 if TYPE_CHECKING:
     from dcops.alerts import Alert, AlertFilter, AlertsConfig, AlertStore
@@ -30,7 +30,7 @@ ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", envvar="DCOPS_ALERTS_CONFIG",
     help="Alerts YAML config (default <state>/alerts.yaml).")]
 AsOpt = Annotated[str | None, typer.Option(
-    "--as", envvar="DCOPS_USER", help="Who does this (recorded in the audit trail).")]
+    "--as", hidden=True, help="Refused: the actor is who authenticated (--token-file).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 IdsArg = Annotated[list[int], typer.Argument(help="Alert id(s).")]
 
@@ -41,6 +41,22 @@ incidents_app = typer.Typer(help="Incidents: related alerts grouped; merge and s
                             no_args_is_help=True)
 alerts_app.add_typer(users_app, name="users")
 alerts_app.add_typer(incidents_app, name="incidents")
+
+
+@alerts_app.callback()
+def _identity(
+    token_file: Annotated[Path | None, typer.Option(
+        "--token-file", envvar="DCOPS_TOKEN_FILE",
+        help="API token of a console user (dcops alerts login USER writes one); default on a "
+             "shared store: <state>/cli-token.")] = None,
+    db_owner: Annotated[bool, typer.Option(
+        "--db-owner", help="User administration as the store's owner (the database login that "
+                           "owns its tables, or the SQLite file's owner): checked.")] = False,
+) -> None:
+    """Alert queue and triage: one queue for SOC and NOC, with an audit trail / Hàng đợi."""
+    from dcops.cli.authn import set_options
+
+    set_options(token_file, db_owner)
 
 
 def load_alerts_config(config: Path | None) -> AlertsConfig:
@@ -73,9 +89,15 @@ def open_store(db: str | None, config: Path | None, alertmanager_url: str | None
                       silencer=AlertmanagerSilencer(am) if am else None)
 
 
-def actor(as_user: str | None) -> str:
-    """--as / $DCOPS_USER, else the OS user."""
-    return as_user or getpass.getuser()
+def actor(as_user: str | None, store: AlertStore, permission: str, command: str) -> str:
+    """The authenticated actor allowed `permission` (a bare --as name is not an identity)."""
+    from dcops.cli.authn import authorise
+
+    if as_user:
+        raise AccessDeniedError("--as is refused: the audit trail records who authenticated "
+                                "(--token-file, $DCOPS_TOKEN_FILE, an OS account mapped by an "
+                                "admin, or the owner of a local SQLite store)")
+    return authorise(store, permission, command)
 
 
 def _time(value: str | None, option: str) -> str:
@@ -125,6 +147,7 @@ def list_cmd(
                     since=_time(since, "--since"), until=_time(until, "--until"), limit=limit)
     store = open_store(db, config)
     try:
+        actor(None, store, "read", "list")
         _list(store, f, as_json)
     finally:
         store.close()
@@ -154,6 +177,7 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
     """One alert with its events, notes, silences and history / Chi tiết cảnh báo."""
     store = open_store(db, config)
     try:
+        actor(None, store, "read", "show")
         a = store.get(alert_id)
         if a is None:
             raise DcopsError(f"alert {alert_id} does not exist")
@@ -196,7 +220,8 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
 
 
 def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: Any,
-          as_json: bool = False, single: bool = False) -> None:
+          as_json: bool = False, single: bool = False, *, as_user: str | None = None,
+          command: str = "", permission: str = "triage") -> None:
     """Apply `fn` to each alert; with --json print the updated alert(s) instead of a line each.
 
     Several ids give a JSON list (the ones that succeeded); one-alert commands an object. The
@@ -206,9 +231,10 @@ def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: An
     failed: list[str] = []
     done: list[Alert] = []
     try:
+        who = actor(as_user, store, permission, command)
         for i in ids:
             try:
-                fn(store, i)
+                fn(store, i, who)
                 if as_json:
                     if (updated := store.get(i)) is not None:
                         done.append(updated)
@@ -228,8 +254,8 @@ def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: An
 def ack(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "", db: DbOpt = None,
         config: ConfigOpt = None, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Acknowledge alert(s) / Xác nhận."""
-    who = actor(as_user)
-    _each(ids, db, config, "acknowledged", lambda s, i: s.acknowledge(i, who, note), as_json)
+    _each(ids, db, config, "acknowledged", lambda s, i, who: s.acknowledge(i, who, note),
+          as_json, as_user=as_user, command="ack")
 
 
 @alerts_app.command("investigate")
@@ -237,27 +263,26 @@ def investigate(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
                 db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None,
                 as_json: JsonOpt = False) -> None:
     """Mark alert(s) as under investigation / Đang điều tra."""
-    who = actor(as_user)
     _each(ids, db, config, "investigating",
-          lambda s, i: s.transition(i, "investigating", who, note), as_json)
+          lambda s, i, who: s.transition(i, "investigating", who, note), as_json,
+          as_user=as_user, command="investigate")
 
 
 @alerts_app.command("assign")
 def assign(alert_id: int, assignee: str, db: DbOpt = None, config: ConfigOpt = None,
            as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Assign an alert to someone ('' to unassign) / Giao xử lý."""
-    who = actor(as_user)
     _each([alert_id], db, config, f"assigned to {assignee or '-'}",
-          lambda s, i: s.assign(i, assignee, who), as_json, single=True)
+          lambda s, i, who: s.assign(i, assignee, who), as_json, single=True, as_user=as_user,
+          command="assign")
 
 
 @alerts_app.command("note")
 def note(alert_id: int, text: str, db: DbOpt = None, config: ConfigOpt = None,
          as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Add a note to an alert / Ghi chú."""
-    who = actor(as_user)
-    _each([alert_id], db, config, "note added", lambda s, i: s.add_note(i, who, text), as_json,
-          single=True)
+    _each([alert_id], db, config, "note added", lambda s, i, who: s.add_note(i, who, text),
+          as_json, single=True, as_user=as_user, command="note")
 
 
 @alerts_app.command("resolve")
@@ -266,9 +291,9 @@ def resolve(ids: IdsArg, note: Annotated[str, typer.Option("--note")] = "",
             db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None,
             as_json: JsonOpt = False) -> None:
     """Resolve alert(s), or close them as false positive / Đã xử lý."""
-    who = actor(as_user)
     verb = "false_positive" if false_positive else "resolved"
-    _each(ids, db, config, verb, lambda s, i: s.resolve(i, who, note, false_positive), as_json)
+    _each(ids, db, config, verb, lambda s, i, who: s.resolve(i, who, note, false_positive),
+          as_json, as_user=as_user, command="resolve")
 
 
 @alerts_app.command("silence")
@@ -283,7 +308,7 @@ def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = 
     until: datetime | None = now() + parse_duration(duration) if duration else None
     store = open_store(db, config, alertmanager_url)
     try:
-        s = store.silence(alert_id, actor(as_user), comment, until)
+        s = store.silence(alert_id, actor(as_user, store, "silence", "silence"), comment, until)
         updated = store.get(alert_id)
     finally:
         store.close()
@@ -298,6 +323,7 @@ def verify_audit(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = 
     """Prove the audit hash chain; exit 1 and name the first altered record if it is broken."""
     store = open_store(db, config)
     try:
+        actor(None, store, "audit", "verify-audit")
         r = store.verify_audit()
     finally:
         store.close()
@@ -320,6 +346,7 @@ def audit_cmd(target: Annotated[str | None, typer.Option("--target", help="alert
     """Show the audit trail, newest first / Nhật ký kiểm toán."""
     store = open_store(db, config)
     try:
+        actor(None, store, "audit", "audit")
         recs = store.audit_records(target, limit, newest_first=True)
     finally:
         store.close()
@@ -344,6 +371,7 @@ def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
 
     store = open_store(db, config)
     try:
+        actor(None, store, "read", "sla")
         rows = sla_report(store.query(AlertFilter(limit=100000)), store.config)
     finally:
         store.close()
@@ -381,10 +409,30 @@ def users_add(username: str,
                                 confirmation_prompt=True)
     store = open_store(db, config)
     try:
-        Users(store.engine).add(username, password, role, actor(as_user))
+        try:
+            who = actor(as_user, store, "users", "users add")
+        except AccessDeniedError:
+            if as_user or Users(store.engine).list_users():
+                raise
+            _bootstrap(store, username, password, role)
+            return
+        Users(store.engine).add(username, password, role, who)
     finally:
         store.close()
     typer.echo(f"user {username}: role {role}")
+
+
+def _bootstrap(store: AlertStore, username: str, password: str, role: str) -> None:
+    """The first admin of a store with no user at all, by whoever can reach it."""
+    from dcops.alerts import Users
+    from dcops.cli.authn import os_account
+
+    if role != "admin":
+        raise AccessDeniedError("this store has no user yet: the first one must be an admin "
+                                "(--role admin), who then adds the others")
+    Users(store.engine).bootstrap(username, password, f"bootstrap:os:{os_account()}")
+    typer.echo(f"user {username}: role admin (first admin of an empty store, bootstrap by "
+               f"os:{os_account()})")
 
 
 @users_app.command("list")
@@ -394,6 +442,7 @@ def users_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = Fa
 
     store = open_store(db, config)
     try:
+        actor(None, store, "users", "users list")
         users = Users(store.engine).list_users()
     finally:
         store.close()
@@ -413,7 +462,8 @@ def users_role(username: str,
 
     store = open_store(db, config)
     try:
-        Users(store.engine).set_role(username, role, actor(as_user))
+        Users(store.engine).set_role(username, role,
+                                     actor(as_user, store, "users", "users role"))
     finally:
         store.close()
     typer.echo(f"user {username}: role {role}")
@@ -427,7 +477,8 @@ def users_disable(username: str, enable: Annotated[bool, typer.Option("--enable"
 
     store = open_store(db, config)
     try:
-        Users(store.engine).set_disabled(username, not enable, actor(as_user))
+        Users(store.engine).set_disabled(username, not enable,
+                                         actor(as_user, store, "users", "users disable"))
     finally:
         store.close()
     typer.echo(f"user {username}: {'enabled' if enable else 'disabled'}")
@@ -438,6 +489,7 @@ def incidents_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt 
     """Open incidents with their alerts / Sự cố."""
     store = open_store(db, config)
     try:
+        actor(None, store, "read", "incidents list")
         incs = store.incidents()
     finally:
         store.close()
@@ -454,7 +506,8 @@ def incidents_merge(target: int, sources: list[int], db: DbOpt = None, config: C
     """Merge incidents SOURCES into TARGET / Gộp sự cố."""
     store = open_store(db, config)
     try:
-        store.merge_incidents(target, sources, actor(as_user))
+        store.merge_incidents(target, sources,
+                              actor(as_user, store, "triage", "incidents merge"))
     finally:
         store.close()
     typer.echo(f"incident(s) {', '.join(map(str, sources))} merged into {target}")
@@ -466,12 +519,16 @@ def incidents_split(ids: IdsArg, title: Annotated[str, typer.Option("--title")] 
     """Move the given alerts into a new incident / Tách sự cố."""
     store = open_store(db, config)
     try:
-        new = store.split_incident(ids, actor(as_user), title)
+        new = store.split_incident(ids, actor(as_user, store, "triage", "incidents split"),
+                                   title)
     finally:
         store.close()
     typer.echo(f"alerts {', '.join(map(str, ids))} now in incident {new}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the alerts commands to the root application."""
+    """Add the alerts commands (and the identity ones of dcops.cli.alerts_auth) to the root."""
+    from dcops.cli import alerts_auth
+
+    alerts_auth.register(alerts_app, users_app)
     app.add_typer(alerts_app, name="alerts")

@@ -243,15 +243,25 @@ def step_lab_up(demo: Demo) -> str:
                               "--udp-port", "514", "--tcp-port", "514", "--detect",
                               "-i", LAB_INVENTORY),
                         log="collect-syslog.log")
+    # The webhook's bearer token: one secrets file read by dcops serve and by Alertmanager (the
+    # house alertmanager.yml with its credentials_file pointed at it).
+    token_file = demo.state / "webhook-token"
+    token_file.unlink(missing_ok=True)
+    token_file.touch(0o600)
+    token_file.write_text(secrets.token_urlsafe(32) + "\n")
+    am_cfg = demo.state / "alertmanager.yml"
+    am_cfg.write_text((demo.root / "monitoring/alertmanager/alertmanager.yml").read_text()
+                      .replace("/etc/prometheus/dcops-webhook-token", str(token_file)))
     hook = demo.spawn(*_ctl(demo, dcops, "serve", "-i", LAB_INVENTORY, "--host", "127.0.0.1",
-                            "--port", "8080"), log="serve-webhook.log")
+                            "--port", "8080", "--webhook-token-file", str(token_file)),
+                      log="serve-webhook.log")
     prom_dir, am_dir = demo.state / "prometheus-data", demo.state / "alertmanager-data"
     prom = demo.spawn(*_ctl(demo, "prometheus",
                             "--config.file=monitoring/prometheus/prometheus.yml",
                             f"--storage.tsdb.path={prom_dir}",
                             "--web.listen-address=127.0.0.1:9090"), log="prometheus.log")
     am = demo.spawn(*_ctl(demo, "prometheus-alertmanager",
-                          "--config.file=monitoring/alertmanager/alertmanager.yml",
+                          f"--config.file={am_cfg}",
                           f"--storage.path={am_dir}", "--cluster.listen-address=",
                           "--web.listen-address=127.0.0.1:9093"), log="alertmanager.log")
     # The analysts' console, reachable from this machine (same alert store as the webhook).
@@ -399,7 +409,7 @@ def step_alerts(demo: Demo) -> str:
     for user, role in DEMO_USERS:
         password = secrets.token_urlsafe(12)
         demo.run(_dcops_exe(), "alerts", "users", "add", user, "--role", role,
-                 "--password-stdin", "--as", "demo", input=password + "\n", capture=True)
+                 "--password-stdin", input=password + "\n", capture=True)
         lines.append(f"{user:10} {password}   ({role})")
     logins.write_text("\n".join(lines) + "\n")
     logins.chmod(0o600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sqlite3
@@ -74,12 +75,50 @@ class SpoolEvents:
         return sorted(out, key=lambda x: x["time"])
 
 
+def _loopback(host: str) -> bool:
+    """Whether a listen address is loopback only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _webhook_token(path: Path | None, configured: str, *, required: bool) -> str:
+    """The bearer token from the secrets file (else the config); required beyond loopback."""
+    from dcops.cli.authn import read_secret
+
+    token = read_secret(path, "webhook token file", private=False) if path else configured
+    if token and len(token) < 16:
+        raise ConfigError("the webhook token is shorter than 16 characters (make one: openssl "
+                          "rand -base64 32)", file=str(path) if path else None,
+                          key=None if path else "alertmanager.webhook_token")
+    if required and not token:
+        raise ConfigError("the Alertmanager webhook needs a bearer token when dcops serve "
+                          "listens beyond loopback or behind a proxy: --webhook-token-file "
+                          "FILE (the file Alertmanager's credentials_file names)",
+                          key="--webhook-token-file")
+    return token
+
+
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate (PKI)")
                         ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key")] = None,
+    webhook_token_file: Annotated[Path | None, typer.Option(
+        "--webhook-token-file", envvar="DCOPS_WEBHOOK_TOKEN_FILE",
+        help="Bearer token Alertmanager must send (required unless bound to loopback)")
+    ] = None,
+    behind_proxy: Annotated[bool, typer.Option(
+        "--behind-proxy", help="A TLS-terminating reverse proxy forwards to this server: "
+                               "cookies always Secure, X-Forwarded-* trusted from it only")
+    ] = False,
+    proxy_address: Annotated[list[str] | None, typer.Option(
+        "--proxy-address", help="Address of that proxy (repeatable; default 127.0.0.1)")
+    ] = None,
     alertmanager_url: Annotated[str | None, typer.Option(
         "--alertmanager-url", help="Where silences go (else alertmanager.url in the config)")
     ] = None,
@@ -91,29 +130,47 @@ def serve(
         help="Event spool whose events alert pages show (default <state>/spool.db)")] = None,
     db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
-    """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển."""
+    """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển.
+
+    Beyond loopback it needs TLS (--tls-cert/--tls-key) or --behind-proxy, and a webhook token.
+    """
     import uvicorn
 
     from dcops.alerts.backend import StoreBackend
     from dcops.triage import create_app
 
+    if proxy_address and not behind_proxy:
+        raise ConfigError("--proxy-address only means something with --behind-proxy",
+                          key="--proxy-address")
     store = open_store(db, config, alertmanager_url, inventory)
-    cfg = store.config
-    cert = tls_cert or (Path(cfg.tls_cert) if cfg.tls_cert else None)
-    key = tls_key or (Path(cfg.tls_key) if cfg.tls_key else None)
-    if bool(cert) != bool(key):
-        raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key)",
-                          file=cfg.source or None, key="console.tls_cert/tls_key")
-    for p in (cert, key):
-        if p is not None and not p.is_file():
-            raise ConfigError("TLS file not found", file=str(p))
-    app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
-                     secure_cookies=cert is not None, webhook_token=cfg.webhook_token,
-                     events=SpoolEvents(spool or state_dir() / "spool.db"))
-    scheme = "https" if cert else "http"
-    typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
-               f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook)")
     try:
+        cfg = store.config
+        cert = tls_cert or (Path(cfg.tls_cert) if cfg.tls_cert else None)
+        key = tls_key or (Path(cfg.tls_key) if cfg.tls_key else None)
+        if bool(cert) != bool(key):
+            raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key)",
+                              file=cfg.source or None, key="console.tls_cert/tls_key")
+        for p in (cert, key):
+            if p is not None and not p.is_file():
+                raise ConfigError("TLS file not found", file=str(p))
+        loopback = _loopback(host)
+        if not loopback and cert is None and not behind_proxy:
+            raise ConfigError(f"refusing to serve on {host} without TLS: give --tls-cert and "
+                              "--tls-key (the project's PKI), or --behind-proxy when a "
+                              "TLS-terminating proxy (--proxy-address) forwards to it",
+                              key="--host")
+        token = _webhook_token(webhook_token_file, cfg.webhook_token,
+                               required=not loopback or behind_proxy)
+        proxies = (proxy_address or ["127.0.0.1"]) if behind_proxy else []
+        app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
+                         secure_cookies=cert is not None or behind_proxy, webhook_token=token,
+                         events=SpoolEvents(spool or state_dir() / "spool.db"),
+                         trusted_proxies=proxies)
+        scheme = "https" if cert else "http"
+        typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
+                   f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook, "
+                   f"{'bearer token required' if token else 'loopback clients only'}"
+                   f"{'; behind the proxy at ' + ', '.join(proxies) if proxies else ''})")
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
                     ssl_certfile=str(cert) if cert else None,
                     ssl_keyfile=str(key) if key else None)

@@ -131,6 +131,25 @@ async def disable_user(request: Request) -> Response:
     return RedirectResponse("/users", status_code=303)
 
 
+async def set_role(request: Request) -> Response:
+    """POST /users/{name}/role (admin): change the role, keeping the password."""
+    user, form, store = await _form(request, "users")
+    await run_in_threadpool(store.set_user_role, request.path_params["name"],
+                            str(form.get("role", "")), user.username)
+    return RedirectResponse("/users", status_code=303)
+
+
+async def unlock(request: Request) -> Response:
+    """POST /users/unlock (admin): end a login lock; `key` is user:NAME or addr:IP."""
+    user, form, store = await _form(request, "users")
+    key = str(form.get("key", ""))
+    if not key.startswith(("user:", "addr:")):
+        raise DcopsError(f"unlock: expected user:NAME or addr:ADDRESS, got {key!r}")
+    if not await run_in_threadpool(store.unlock, key, user.username):
+        raise DcopsError(f"{key} is not locked / không bị khóa")
+    return RedirectResponse("/users", status_code=303)
+
+
 def routes() -> list[Route]:
     """The POST routes of the console."""
     return [
@@ -142,5 +161,7 @@ def routes() -> list[Route]:
         Route("/incidents/merge", merge, methods=["POST"]),
         Route("/incidents/split", split, methods=["POST"]),
         Route("/users", add_user, methods=["POST"]),
+        Route("/users/unlock", unlock, methods=["POST"]),
         Route("/users/{name}/disable", disable_user, methods=["POST"]),
+        Route("/users/{name}/role", set_role, methods=["POST"]),
     ]

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dcops.model.rbac import ROLES
 from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
 from dcops.triage.render import render
 from dcops.triage.security import NotFoundError, require
@@ -166,8 +167,8 @@ async def users_page(request: Request) -> Response:
     """GET /users (admin)."""
     require(request, "users")
     users = await run_in_threadpool(_store(request).list_users)
-    return render(request, "users.html", users=users,
-                  roles=("analyst", "engineer", "auditor", "admin"))
+    locks = await run_in_threadpool(_store(request).login_locks)
+    return render(request, "users.html", users=users, roles=ROLES, locks=locks)
 
 
 def routes() -> list[Route]:

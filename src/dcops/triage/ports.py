@@ -25,6 +25,30 @@ class EventLookup(Protocol):
         ...
 
 
+class LoginOutcome(Protocol):
+    """A login attempt's result: a user and session, or ``retry_after`` seconds to wait."""
+
+    @property
+    def username(self) -> str:
+        """Empty when refused."""
+        ...
+
+    @property
+    def role(self) -> str:
+        """The user's role."""
+        ...
+
+    @property
+    def session(self) -> str:
+        """The new session id (kept in the signed cookie)."""
+        ...
+
+    @property
+    def retry_after(self) -> float:
+        """> 0 when the throttle refused the attempt without checking the password."""
+        ...
+
+
 class ConsoleBackend(Protocol):
     """Queries and actions of the triage console; actions raise DcopsError when refused."""
 
@@ -102,16 +126,29 @@ class ConsoleBackend(Protocol):
         """Alertmanager webhook."""
         ...
 
-    def authenticate(self, username: str, password: str,
-                     client: str = "") -> tuple[str, str, str] | None:
-        """(username, role, stamp) or None; the attempt is recorded in the audit trail."""
+    def login(self, username: str, password: str, client: str = "") -> LoginOutcome:
+        """Check the password through the login throttle; on success a new server session."""
         ...
 
-    def session_check(self, username: str) -> tuple[str, str] | None:
-        """(role, stamp) of an enabled user now; None when disabled or removed.
+    def session_role(self, username: str, session: str) -> str | None:
+        """The role now if the session is live (not logged out, not ended by a password reset,
+        not expired) and the user enabled; else None."""
+        ...
 
-        The stamp changes when the password is reset: sessions holding the old one end.
-        """
+    def logout(self, username: str, session: str) -> None:
+        """End the session on the server."""
+        ...
+
+    def login_locks(self) -> list[Any]:
+        """Locked accounts and addresses (key ``user:NAME``/``addr:IP``, until, last_client)."""
+        ...
+
+    def unlock(self, key: str, actor: str) -> bool:
+        """End a lock; False when the key was not throttled."""
+        ...
+
+    def set_user_role(self, username: str, role: str, actor: str) -> None:
+        """Change a user's role."""
         ...
 
     def list_users(self) -> list[Any]:

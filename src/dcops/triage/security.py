@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "analyst": frozenset({"read", "triage", "silence"}),
-    "engineer": frozenset({"read", "silence"}),
-    "auditor": frozenset({"read", "audit"}),
-    "admin": frozenset({"read", "audit", "users"}),
-}
+from dcops.model.rbac import PERMISSIONS, ROLES, allowed
+
+__all__ = ["PERMISSIONS", "ForbiddenError", "LoginRequiredError", "NotFoundError", "SessionUser",
+           "check_csrf", "csrf_token", "current_user", "require"]
 
 
 class LoginRequiredError(Exception):
@@ -37,14 +35,14 @@ class SessionUser:
     role: str
 
     def can(self, permission: str) -> bool:
-        """Whether the role grants the permission."""
-        return permission in PERMISSIONS.get(self.role, frozenset())
+        """Whether the role grants the permission (the one table of dcops.model.rbac)."""
+        return allowed(self.role, permission)
 
 
 def current_user(request: Request) -> SessionUser | None:
-    """The logged-in user from the session, if any."""
+    """The logged-in user from the session (checked against the server on this request)."""
     data = request.session.get("user")
-    if not isinstance(data, dict) or data.get("role") not in PERMISSIONS:
+    if not isinstance(data, dict) or data.get("role") not in ROLES:
         return None
     return SessionUser(str(data["username"]), str(data["role"]))
 

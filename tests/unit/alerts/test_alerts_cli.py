@@ -1,4 +1,8 @@
-"""`dcops alerts ...` end to end on a SQLite store: actions attributed, filters, verify-audit."""
+"""`dcops alerts ...` end to end on a SQLite store: actions attributed, filters, verify-audit.
+
+The store is local and owned by the test's user: single-user mode (actor ``os:NAME``) unless a
+token says who acts (identity and RBAC in detail: test_cli_identity.py, test_authz_matrix.py).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dcops.alerts import AlertStore, default_url
+from dcops.alerts import AlertStore, Users, default_url
+from dcops.alerts.credentials import Tokens
 from dcops.cli import app
+from dcops.cli.authn import os_user
 from dcops.model.event import Detection
 
 runner = CliRunner()
@@ -35,8 +41,23 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and stdout (stderr says who acted: `acting as ...`)."""
     r = runner.invoke(app, ["alerts", *args])
-    return r.exit_code, r.output
+    return r.exit_code, r.stdout
+
+
+def token_of(state: Path, user: str, role: str) -> Path:
+    """A console user with an API token in a 0600 file."""
+    store = AlertStore(default_url(state))
+    try:
+        Users(store.engine).add(user, f"{user}-password", role, "setup")
+        token = Tokens(store.engine).issue(user, "setup")
+    finally:
+        store.close()
+    path = state / f"{user}.token"
+    path.write_text(token)
+    path.chmod(0o600)
+    return path
 
 
 def test_list_filters_and_json(state: Path) -> None:
@@ -52,51 +73,66 @@ def test_list_filters_and_json(state: Path) -> None:
 
 
 def test_actions_are_attributed(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run("ack", "1", "--as", "ana")[0] == 0
-    assert run("assign", "1", "binh", "--as", "ana")[0] == 0
-    monkeypatch.setenv("DCOPS_USER", "binh")
+    ana, binh = token_of(state, "ana", "analyst"), token_of(state, "binh", "analyst")
+    r = runner.invoke(app, ["alerts", "--token-file", str(ana), "ack", "1"])
+    assert r.exit_code == 0 and "acting as ana (analyst, API token from" in r.stderr
+    assert run("--token-file", str(ana), "assign", "1", "binh")[0] == 0
+    monkeypatch.setenv("DCOPS_TOKEN_FILE", str(binh))
     assert run("note", "1", "blocked source")[0] == 0
-    assert run("resolve", "1")[0] == 0
+    monkeypatch.delenv("DCOPS_TOKEN_FILE")
+    r = runner.invoke(app, ["alerts", "resolve", "1"])
+    assert r.exit_code == 0
+    assert f"acting as os:{os_user()} (local SQLite store, single-user mode)" in r.stderr
     _code, out = run("show", "1", "--json")
     data = json.loads(out)
     assert data["alert"]["status"] == "resolved"
     assert data["alert"]["assignee"] == "binh"
     assert [(h["actor"], h["action"]) for h in data["history"]] == [
         ("detect", "alert.create"), ("ana", "alert.acknowledged"), ("ana", "alert.assign"),
-        ("binh", "alert.note"), ("binh", "alert.resolved")]
+        ("binh", "alert.note"), (f"os:{os_user()}", "alert.resolved")]
     assert [n["text"] for n in data["notes"]] == ["blocked source"]
 
 
+def test_as_is_refused_and_dcops_user_ignored(state: Path, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    r = runner.invoke(app, ["alerts", "ack", "1", "--as", "ana"])
+    assert r.exit_code != 0 and "--as is refused" in str(r.exception)
+    monkeypatch.setenv("DCOPS_USER", "mallory")
+    assert run("ack", "1")[0] == 0
+    _code, out = run("show", "1", "--json")
+    assert json.loads(out)["history"][-1]["actor"] == f"os:{os_user()}"
+
+
 def test_illegal_transition_exits_nonzero(state: Path) -> None:
-    assert run("resolve", "2", "--false-positive", "--as", "ana")[0] == 0
-    code, _ = run("ack", "2", "--as", "ana")
+    assert run("resolve", "2", "--false-positive")[0] == 0
+    code, _ = run("ack", "2")
     assert code != 0
 
 
 def test_verify_audit_names_the_first_altered_record(state: Path) -> None:
-    run("ack", "1", "--as", "ana")
-    run("note", "1", "x", "--as", "ana")
+    run("ack", "1")
+    run("note", "1", "x")
     code, out = run("verify-audit")
     assert code == 0 and "4 records verified" in out
     with sqlite3.connect(state / "alerts.db") as db:
         db.execute("UPDATE audit_log SET detail = '{\"to\":\"resolved\"}' WHERE seq = 3")
-    code, out = run("verify-audit")
-    assert code == 1
-    assert "first bad record #3" in out
+    r = runner.invoke(app, ["alerts", "verify-audit"])
+    assert r.exit_code == 1
+    assert "first bad record #3" in r.stderr
     code, out = run("verify-audit", "--json")
     assert code == 1 and json.loads(out)["first_bad"] == 3
 
 
 def test_users_and_incidents(state: Path) -> None:
     r = runner.invoke(app, ["alerts", "users", "add", "ana", "--role", "analyst",
-                            "--password-stdin", "--as", "root"], input="s3cret-pass\n")
+                            "--password-stdin"], input="s3cret-pass\n")
     assert r.exit_code == 0, r.output
     _, out = run("users", "list", "--json")
     assert json.loads(out)[0]["role"] == "analyst"
     _, out = run("incidents", "list", "--json")
     incs = json.loads(out)
     assert len(incs) == 2
-    assert run("incidents", "merge", str(incs[0]["id"]), str(incs[1]["id"]), "--as", "ana")[0] == 0
+    assert run("incidents", "merge", str(incs[0]["id"]), str(incs[1]["id"]))[0] == 0
     _code, out = run("incidents", "list", "--json")
     assert len(json.loads(out)) == 1
 
@@ -141,26 +177,26 @@ def test_sla_json_exact_figures(state: Path) -> None:
 
 
 def test_action_commands_print_the_updated_alert_as_json(state: Path) -> None:
-    code, out = run("ack", "1", "2", "--as", "ana", "--json")
+    code, out = run("ack", "1", "2", "--json")
     assert code == 0, out
     assert [(a["id"], a["status"]) for a in json.loads(out)] == [
         (1, "acknowledged"), (2, "acknowledged")]
     assert json.loads(out)[0]["acked_at"]
-    code, out = run("investigate", "1", "--as", "ana", "--json")
+    code, out = run("investigate", "1", "--json")
     assert [a["status"] for a in json.loads(out)] == ["investigating"]
-    code, out = run("assign", "1", "binh", "--as", "ana", "--json")
+    code, out = run("assign", "1", "binh", "--json")
     assert code == 0 and json.loads(out)["assignee"] == "binh"
-    code, out = run("note", "1", "source blocked at the firewall", "--as", "binh", "--json")
+    code, out = run("note", "1", "source blocked at the firewall", "--json")
     assert code == 0 and json.loads(out)["id"] == 1
-    code, out = run("resolve", "1", "--as", "binh", "--json")
+    code, out = run("resolve", "1", "--json")
     assert code == 0
     [resolved] = json.loads(out)
     assert resolved["status"] == "resolved" and resolved["resolved_at"]
 
 
 def test_json_action_reports_failures_after_the_successes(state: Path) -> None:
-    assert run("resolve", "1", "--as", "ana")[0] == 0
-    r = runner.invoke(app, ["alerts", "ack", "1", "2", "--as", "ana", "--json"])
+    assert run("resolve", "1")[0] == 0
+    r = runner.invoke(app, ["alerts", "ack", "1", "2", "--json"])
     assert r.exit_code != 0
     assert [a["id"] for a in json.loads(r.stdout)] == [2]
     assert "alert 1 is resolved" in str(r.exception)
@@ -171,9 +207,9 @@ def test_json_action_reports_failures_after_the_successes(state: Path) -> None:
 
 def test_users_role_keeps_the_password_and_is_audited(state: Path) -> None:
     r = runner.invoke(app, ["alerts", "users", "add", "binh", "--role", "analyst",
-                            "--password-stdin", "--as", "adm"], input="binh-password\n")
+                            "--password-stdin"], input="binh-password\n")
     assert r.exit_code == 0, r.output
-    assert run("users", "role", "binh", "--role", "engineer", "--as", "adm")[0] == 0
+    assert run("users", "role", "binh", "--role", "engineer")[0] == 0
     _code, out = run("users", "list", "--json")
     assert [(u["username"], u["role"]) for u in json.loads(out)] == [("binh", "engineer")]
     from dcops.alerts import Users
@@ -182,7 +218,8 @@ def test_users_role_keeps_the_password_and_is_audited(state: Path) -> None:
     try:
         assert Users(store.engine).authenticate("binh", "binh-password") is not None
         [rec] = [x for x in store.audit_records() if x.action == "user.role"]
-        assert (rec.actor, rec.detail) == ("adm", {"from": "analyst", "to": "engineer"})
+        assert (rec.actor, rec.detail) == (f"os:{os_user()}",
+                                           {"from": "analyst", "to": "engineer"})
     finally:
         store.close()
     code, _ = run("users", "role", "binh", "--role", "root")
