@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -168,13 +169,18 @@ def traps(
         "--oid-map", help="Trap OID map (default: monitoring/snmp/traps.yml).")] = None,
     flap_window: Annotated[float, typer.Option(
         help="Seconds in which repeated link traps count as flapping.")] = 60.0,
+    max_message_bytes: Annotated[int, typer.Option(
+        "--max-message-bytes", min=484,
+        help="Larger datagrams are dropped unread (counted as too_large).")] = 65536,
     events_out: EventsOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
 ) -> None:
     """Receive SNMP v1/v2c/v3 traps and informs and turn them into events."""
+    from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.snmp.trapmap import load_trap_map
     from dcops.collectors.snmp.traps import TrapReceiver, users_from_devices
+    from dcops.collectors.snmp.trapwire import Limits
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory, vault_password_file)
@@ -184,23 +190,35 @@ def traps(
                                if d.snmp and d.snmp.community})
     sink = _sink(spool, no_spool, events_out)
     host, port = _hostport(listen, 162)
+    intake = IntakeMetrics()
     receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
                             devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window,
-                            allow_any_community=model.settings.allow_snmp_v2c)
+                            allow_any_community=model.settings.allow_snmp_v2c,
+                            limits=Limits(max_message_bytes=max_message_bytes), intake=intake)
     server = None
     if metrics_listen:
         from prometheus_client import CollectorRegistry
 
         from dcops.collectors.snmp.service import MetricsServer
+        from dcops.pipeline.spool import SpoolMetrics, SqliteSpool
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(receiver.stats)
+        registry.register(intake)
+        for s in sink.sinks if isinstance(sink, _Fanout) else []:
+            if isinstance(s, SqliteSpool):  # own connection: a wedged write must not hang /metrics
+                registry.register(SpoolMetrics(SqliteSpool(s.path)))
         mh, mp = _hostport(metrics_listen, 9717)
         server = MetricsServer(registry, mh, mp)
-    Console(stderr=True).print(f"receiving traps on udp {host}:{receiver.port}")
+    console = Console(stderr=True)
+    console.print(f"receiving traps on udp {host}:{receiver.port}")
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            receiver.run_forever()
+            if not receiver.run_forever():  # the sink is wedged: a thread may still wait on it
+                console.print(f"{receiver.queue.depth()} traps not stored at shutdown / số trap "
+                              "chưa được lưu khi dừng (sink unavailable; see the log)")
+                sys.stderr.flush()
+                os._exit(1)  # within the 5 s shutdown budget, without waiting for that thread
     finally:
         receiver.close()
         if server:

@@ -119,21 +119,56 @@ def read_tlv(data: bytes | memoryview, pos: int) -> tuple[int, int, int]:
     return tag, pos, end
 
 
-def dec_oid(body: bytes | memoryview) -> str:
-    """Decode an OID body to dotted form."""
-    if not body:
+MAX_OID_ARCS = 128  # RFC 2578 section 3.5: at most 128 sub-identifiers
+MAX_SUBID = 2**32 - 1  # each sub-identifier fits 32 bits (5 bytes of 7 bits in BER)
+_LONG_SUBID = 1000  # bytes; longer sub-identifiers are refused even by the lenient decoder
+
+
+def _subid(chunk: bytes) -> int:
+    """One sub-identifier's base-128 bytes as an int, in time linear in its length."""
+    if len(chunk) <= 8:
+        n = 0
+        for b in chunk:
+            n = (n << 7) | (b & 0x7F)
+        return n
+    if len(chunk) > _LONG_SUBID:
+        raise BerError(f"OID sub-identifier of {len(chunk)} bytes")
+    return int("".join(f"{b & 0x7F:07b}" for b in chunk), 2)
+
+
+def dec_oid(body: bytes | memoryview, *, strict: bool = False) -> str:
+    """Decode an OID body to dotted form, in time linear in its length.
+
+    `strict` (untrusted notifications) also refuses more than MAX_OID_ARCS sub-identifiers, one
+    above MAX_SUBID, a non-minimal sub-identifier (leading 0x80) and a body ending mid-arc.
+    """
+    data = bytes(body)
+    if not data:
         raise BerError("empty OID")
+    if strict and len(data) > MAX_OID_ARCS * 5:
+        raise BerError(f"OID of {len(data)} bytes exceeds {MAX_OID_ARCS} sub-identifiers")
     arcs: list[int] = []
-    n = 0
-    for b in body:
-        n = (n << 7) | (b & 0x7F)
-        if not b & 0x80:
-            arcs.append(n)
-            n = 0
-    if not arcs:
+    start = 0
+    for i, b in enumerate(data):
+        if b & 0x80:
+            if strict and i == start and b == 0x80:
+                raise BerError(f"OID sub-identifier at byte {i} is not minimally encoded")
+            continue
+        if strict and i - start >= 5:
+            raise BerError(f"OID sub-identifier at byte {start} has {i - start + 1} bytes "
+                           f"(at most 5: {MAX_SUBID})")
+        arcs.append(_subid(data[start:i + 1]))
+        start = i + 1
+    if not arcs or (strict and start != len(data)):
         raise BerError("OID body ends inside a sub-identifier")
     top = min(arcs[0] // 40, 2)
-    return ".".join(map(str, [top, arcs[0] - 40 * top, *arcs[1:]]))
+    out = [top, arcs[0] - 40 * top, *arcs[1:]]
+    if strict:
+        if len(out) > MAX_OID_ARCS:
+            raise BerError(f"OID has {len(out)} sub-identifiers (at most {MAX_OID_ARCS})")
+        if max(out) > MAX_SUBID:
+            raise BerError(f"OID sub-identifier {max(out)} exceeds {MAX_SUBID}")
+    return ".".join(map(str, out))
 
 
 def dec_value(tag: int, body: bytes | memoryview) -> Value:

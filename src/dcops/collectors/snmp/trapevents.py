@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,10 @@ IF_DESCR = "1.3.6.1.2.1.2.2.1.2."
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1."
 IF_ADMIN = "1.3.6.1.2.1.2.2.1.7."
 IF_OPER = "1.3.6.1.2.1.2.2.1.8."
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MESSAGE_NAME = 200  # characters of an interface name quoted in `message` (varbinds keep it all)
+FLAP_KEYS = 10_000  # interfaces the flapping tracker remembers (least recently seen evicted)
+FLAP_KEY_CHARS = 200  # characters of an interface id/name used as a flapping key
 
 
 def value_json(v: ber.Value) -> Any:
@@ -33,6 +37,8 @@ def value_json(v: ber.Value) -> Any:
         except UnicodeDecodeError:
             return v.value.hex()
         return text if text.isprintable() else v.value.hex()
+    if isinstance(v.value, int) and not INT64_MIN <= v.value <= INT64_MAX:
+        return str(v.value)  # faithful: stores and JSON readers hold 64-bit integers at most
     if v.tag in ber.EXCEPTIONS:
         return {ber.NO_SUCH_OBJECT: "noSuchObject", ber.NO_SUCH_INSTANCE: "noSuchInstance",
                 ber.END_OF_MIB_VIEW: "endOfMibView"}[v.tag]
@@ -64,14 +70,14 @@ def trap_event(data: bytes, addr: tuple[str, int], version: str, user: str, pdu:
         fields["snmp.agent_address"] = value_json(agent)
     for oid, v in pdu.varbinds:
         if oid.startswith(IF_INDEX):
-            fields["interface.id"] = str(v.value)
+            fields["interface.id"] = str(value_json(v))
         elif oid.startswith(IF_NAME) or (oid.startswith(IF_DESCR)
                                          and "interface.name" not in fields):
             fields["interface.name"] = value_json(v)
         elif oid.startswith(IF_OPER):
-            fields["interface.oper_status"] = v.value
+            fields["interface.oper_status"] = value_json(v)
         elif oid.startswith(IF_ADMIN):
-            fields["interface.admin_status"] = v.value
+            fields["interface.admin_status"] = value_json(v)
     if "interface.id" not in fields:
         for oid, _ in pdu.varbinds:
             if oid.startswith((IF_DESCR, IF_NAME, IF_OPER, IF_ADMIN)):
@@ -79,7 +85,7 @@ def trap_event(data: bytes, addr: tuple[str, int], version: str, user: str, pdu:
                 break
     what = tt.description or tt.name
     where = device or addr[0]
-    ifn = fields.get("interface.name") or fields.get("interface.id")
+    ifn = str(fields.get("interface.name") or fields.get("interface.id") or "")[:MESSAGE_NAME]
     fields["message"] = f"{tt.name} from {where}" + (f" ({ifn})" if ifn else "") + f": {what}"
     return Event(id=Event.make_id("snmp_trap", addr[0], addr[1], data),
                  timestamp=datetime.now(UTC), source="snmp_trap", logsource=TRAP,
@@ -87,17 +93,32 @@ def trap_event(data: bytes, addr: tuple[str, int], version: str, user: str, pdu:
 
 
 class FlapTracker:
-    """More than `threshold` link traps for one interface within `window` seconds is flapping."""
+    """More than `threshold` link traps for one interface within `window` seconds is flapping.
 
-    def __init__(self, window: float, threshold: int) -> None:
+    Bounded: at most `max_keys` interfaces (least recently seen evicted, counted in `evictions`),
+    at most threshold + 1 timestamps each, keys cut at FLAP_KEY_CHARS characters.
+    """
+
+    def __init__(self, window: float, threshold: int, max_keys: int = FLAP_KEYS) -> None:
         self.window = window
         self.threshold = threshold
-        self.seen: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.max_keys = max_keys
+        self.seen: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
         self.flapping: set[tuple[str, str]] = set()
+        self.evictions = 0
 
     def observe(self, key: tuple[str, str], now: float) -> str:
         """'pass' (emit), 'start' (emit one flapping event) or 'suppress'."""
-        q = self.seen[key]
+        key = (key[0][:FLAP_KEY_CHARS], key[1][:FLAP_KEY_CHARS])
+        q = self.seen.get(key)
+        if q is None:
+            q = self.seen[key] = deque(maxlen=self.threshold + 1)
+            while len(self.seen) > self.max_keys:
+                old, _ = self.seen.popitem(last=False)
+                self.flapping.discard(old)
+                self.evictions += 1
+        else:
+            self.seen.move_to_end(key)
         q.append(now)
         while q and q[0] < now - self.window:
             q.popleft()
@@ -113,8 +134,9 @@ class FlapTracker:
 class TrapStats(Collector):
     """Receiver counters for /metrics: received by version, refused, malformed, suppressed."""
 
-    def __init__(self, rcvbuf: int) -> None:
+    def __init__(self, rcvbuf: int, flaps: FlapTracker | None = None) -> None:
         self.rcvbuf = rcvbuf
+        self.flaps = flaps
         self.by_version: dict[tuple[str, str], int] = defaultdict(int)
         self.counts: dict[str, int] = defaultdict(int)
         self.refused: dict[str, int] = defaultdict(int)
@@ -150,14 +172,15 @@ class TrapStats(Collector):
             rx.add_metric([v, p], n)
         yield rx
         oc = CounterMetricFamily("dcops_snmp_trap_packets", "Packets by outcome (malformed, "
-                                 "auth_failure, suppressed_flapping, events, ...)",
+                                 "too_large, auth_failure, unexpected_pdu, suppressed_flapping, "
+                                 "events, queue_full, inform_acked, v3_discovery, ...)",
                                  labels=["outcome"])
         for k, n in sorted(self.counts.items()):
             oc.add_metric([k], n)
         yield oc
         rf = CounterMetricFamily("dcops_snmp_trap_refused", "Packets refused by reason "
                                  "(unknown_community, v1v2c_not_allowed, unknown_user, "
-                                 "security_level, usm)", labels=["reason"])
+                                 "security_level, usm, engine_id)", labels=["reason"])
         for k, n in sorted(self.refused.items()):
             rf.add_metric([k], n)
         yield rf
@@ -165,3 +188,12 @@ class TrapStats(Collector):
                               "buffer granted by the kernel")
         g.add_metric([], self.rcvbuf)
         yield g
+        if self.flaps is not None:
+            fk = GaugeMetricFamily("dcops_snmp_trap_flap_interfaces", "Interfaces the flapping "
+                                   "tracker remembers (bounded, least recently seen evicted)")
+            fk.add_metric([], len(self.flaps.seen))
+            yield fk
+            fe = CounterMetricFamily("dcops_snmp_trap_flap_evictions", "Interfaces evicted from "
+                                     "the full flapping tracker")
+            fe.add_metric([], self.flaps.evictions)
+            yield fe

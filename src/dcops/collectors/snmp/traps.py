@@ -2,7 +2,10 @@
 
 The socket is bound before anything else (a busy port is a clear startup error) and its receive
 buffer is forced large (SO_RCVBUFFORCE) so a 10,000-trap burst waits in the kernel, not on the
-floor. Malformed packets are counted and dropped; nothing a sender does can stop the receiver.
+floor. Each datagram is judged before it is decoded (size, then community or v3 user, engine id
+and HMAC; see trapwire and trapv3), decoded within caps, and its event queued until the sink has
+made it durable (trapqueue). Malformed and refused packets are counted and dropped; nothing a
+sender does can stop the receiver, and SIGTERM ends it within 5 s whatever the sink does.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import cast
 
+from dcops.collectors.health import IntakeMetrics
 from dcops.collectors.snmp import ber
-from dcops.collectors.snmp.message import Decoded, EngineState, decode, encode_community, encode_v3
+from dcops.collectors.snmp.message import Decoded, EngineState, encode_community
 from dcops.collectors.snmp.trapevents import FlapTracker, TrapStats, trap_event
 from dcops.collectors.snmp.trapmap import TrapType
-from dcops.collectors.snmp.usm import UnknownUserError, UsmError, UsmUser
+from dcops.collectors.snmp.trapqueue import (
+    QUEUE_BYTES,
+    QUEUE_CAPACITY,
+    Flusher,
+    Item,
+    PendingQueue,
+)
+from dcops.collectors.snmp.trapv3 import V3Gate
+from dcops.collectors.snmp.trapwire import Drop, Limits, decode_pdu, read_header
+from dcops.collectors.snmp.usm import UsmUser
 from dcops.errors import CollectorError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -30,9 +43,9 @@ log = logging.getLogger(__name__)
 
 RCVBUF = 16 * 1024 * 1024
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-UNKNOWN_ENGINE_IDS = "1.3.6.1.6.3.15.1.1.4.0"
-NOT_IN_TIME_WINDOWS = "1.3.6.1.6.3.15.1.1.2.0"
-TIME_WINDOW = 150  # seconds, RFC 3414 section 3.2 step 7
+SHUTDOWN_GRACE = 3.5  # seconds from SIGTERM to giving up on the sink (the exit budget is 5)
+NOTIFICATIONS = (ber.TRAP_V1, ber.TRAP_V2, ber.INFORM)
+DECODE_ERRORS = (ber.BerError, IndexError, ValueError, TypeError)
 
 
 def users_from_devices(devices: Iterable[Device]) -> list[UsmUser]:
@@ -73,32 +86,39 @@ class _Proto(asyncio.DatagramProtocol):
     def __init__(self, rx: TrapReceiver) -> None:
         self.rx = rx
         self.transport: asyncio.DatagramTransport | None = None
+        self.receiving = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        peer = (str(addr[0]), int(addr[1]))
-        reply = self.rx.handle(data, peer)
-        if reply is None or self.transport is None:
+        if not self.receiving:  # shutting down: what is still in the kernel stays there
             return
-        if self.rx.last_was_inform:  # acknowledged once its event is durable (at-least-once)
-            self.rx.acks.append((reply, peer))
-        else:
-            self.transport.sendto(reply, addr)
+        peer = (str(addr[0]), int(addr[1]))
+        try:
+            reply = self.rx.handle(data, peer)
+        except Exception:  # a bug must cost one packet, never the receiver
+            log.exception("trap from %s:%s could not be handled", *peer)
+            self.rx.stats.count("internal_error")
+            self.rx.istats.dropped("malformed")
+            return
+        if reply is not None and not self.rx.last_was_inform:  # informs: acked once durable
+            self.rx.send(reply, peer)
 
     def error_received(self, exc: Exception) -> None:
         self.rx.stats.count("socket_error")
 
 
 class TrapReceiver:
-    """Decodes notifications, acknowledges informs, publishes events in batches."""
+    """Judges and decodes notifications, queues their events, stores them, acknowledges informs."""
 
     def __init__(self, host: str, port: int, *, communities: Sequence[str] = (),
                  users: Sequence[UsmUser] = (), devices: Sequence[Device] = (),
                  trap_map: dict[str, TrapType] | None = None, sink: EventSink | None = None,
                  flap_window: float = 60.0, flap_threshold: int = 4,
-                 rcvbuf: int = RCVBUF, allow_any_community: bool = False) -> None:
+                 rcvbuf: int = RCVBUF, allow_any_community: bool = False,
+                 limits: Limits | None = None, intake: IntakeMetrics | None = None,
+                 queue_capacity: int = QUEUE_CAPACITY, queue_bytes: int = QUEUE_BYTES) -> None:
         self.sock = bind_udp(host, port, rcvbuf)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.communities = {c.encode() for c in communities if c}
@@ -111,102 +131,111 @@ class TrapReceiver:
         self.device_by_addr = {a: n[0] for a, n in by_addr.items() if len(n) == 1}
         self.trap_map = trap_map or {}
         self.sink = sink
+        self.limits = limits or Limits()
         self.flaps = FlapTracker(flap_window, flap_threshold)
-        self.stats = TrapStats(self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        self.stats = TrapStats(self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+                               self.flaps)
+        self.intake = intake or IntakeMetrics()
+        self.istats = self.intake.source("snmp_trap")
+        self.queue = PendingQueue(queue_capacity, queue_bytes)
+        self.istats.queue_depth = self.queue.depth
+        self.istats.queue_capacity = queue_capacity
+        self.istats.oldest_unstored = self.queue.oldest
+        self.flusher = Flusher(self.queue, sink, self.istats, self._send_ack)
         self.engine = EngineState(bytes.fromhex("80001f8804") + b"dcops-" + socket.gethostname()
                                   .encode()[:20], 1, 0, time.monotonic())
-        self.pending: list[Event] = []
-        self.acks: list[tuple[bytes, tuple[str, int]]] = []  # inform responses awaiting flush
-        self.last_was_inform = False
+        self.v3 = V3Gate(self.users, self.engine, self.limits, lambda: self.stats.discoveries)
+        self.last_was_inform = False  # the last reply is an inform ack sent once stored
         self._proto: _Proto | None = None
         self.events: list[Event] | None = None  # set to a list to keep events in memory (tests)
 
-    def _etime(self) -> int:
-        return int(time.monotonic() - self.engine.learnt_at)
-
     def handle(self, data: bytes, addr: tuple[str, int]) -> bytes | None:
-        """Process one datagram; return the reply to send (inform ack, v3 report) or None."""
+        """Process one datagram; return the reply (inform ack, v3 report) or None.
+
+        When `last_was_inform` is then True the reply is an inform ack that `flush` sends once
+        the event is stored or dead-lettered; any other reply is for the caller to send now.
+        """
         self.last_was_inform = False
+        self.istats.received()
         try:
-            msg = decode(data, users=self.users)
-        except UsmError as exc:  # unknown user, wrong auth or priv key
-            self.stats.refuse("unknown_user" if isinstance(exc, UnknownUserError) else "usm")
-            log.debug("trap from %s:%s refused: %s", *addr, exc)
+            msg = self._judge(data)
+        except Drop as d:
+            if d.kind == "auth":
+                self.stats.refuse(d.why)
+            else:
+                self.stats.count(d.kind)
+            self.istats.dropped(d.kind)
+            log.debug("packet from %s:%s dropped (%s): %s", *addr, d.kind, d.why)
             return None
-        except (ber.BerError, IndexError, ValueError, TypeError) as exc:
-            self.stats.count("malformed")
-            log.debug("malformed packet from %s:%s: %s", *addr, exc)
-            return None
-        pdu = msg.pdu
-        if msg.version == 3:
-            reply = self._v3_control(msg.msg_id, msg.flags, msg.user_name, msg.engine, pdu)
-            if reply is not None or pdu.pdu_type not in (ber.TRAP_V2, ber.INFORM):
-                return reply
-        why = self._refusal(msg)
+        if isinstance(msg, bytes):
+            return msg
+        return self._notification(data, addr, msg)
+
+    def _judge(self, data: bytes) -> Decoded | bytes:
+        """Size, then sender (community or v3 user, engine id, HMAC), then the PDU within caps.
+
+        Returns the accepted message or a v3 report to send; raises Drop otherwise.
+        """
+        if len(data) > self.limits.max_message_bytes:
+            raise Drop("too_large", f"{len(data)} bytes > {self.limits.max_message_bytes}")
+        try:
+            h = read_header(data)
+        except DECODE_ERRORS as exc:
+            raise Drop("malformed", str(exc)) from exc
+        if h.version == 3:
+            v = self.v3.check(data, h)
+            if v.reply is not None:
+                self.stats.count(v.outcome)
+                return v.reply
+            assert v.msg is not None
+            return v.msg
+        why = self._community_refusal(h.community)
         if why:
-            self.stats.refuse(why)
-            log.debug("trap from %s:%s refused: %s", *addr, why)
-            return None
-        if pdu.pdu_type not in (ber.TRAP_V1, ber.TRAP_V2, ber.INFORM):
+            raise Drop("auth", why)
+        try:
+            pdu = decode_pdu(data, h.pdu_pos, h.end, self.limits)
+        except DECODE_ERRORS as exc:
+            raise Drop("malformed", str(exc)) from exc
+        return Decoded(h.version, pdu.request_id, pdu, community=h.community)
+
+    def _community_refusal(self, community: bytes) -> str:
+        """Why a v1/v2c notification is refused ("" = accepted).
+
+        A configured community; with none configured, only where the inventory allows v2c (the
+        lab), never by default.
+        """
+        if self.communities:
+            return "" if community in self.communities else "unknown_community"
+        return "" if self.allow_any_community else "v1v2c_not_allowed"
+
+    def _notification(self, data: bytes, addr: tuple[str, int], msg: Decoded) -> bytes | None:
+        pdu = msg.pdu
+        if pdu.pdu_type not in NOTIFICATIONS:
             self.stats.count("unexpected_pdu")
+            self.istats.dropped("malformed")
             return None
         version = {0: "1", 1: "2c", 3: "3"}[msg.version]
-        self.stats.received(version, pdu.pdu_type == ber.INFORM)
-        self._accept(data, addr, version, msg.user_name.decode(errors="replace"), pdu)
-        self.last_was_inform = pdu.pdu_type == ber.INFORM
-        return self._ack(msg) if self.last_was_inform else None
-
-    def _refusal(self, msg: Decoded) -> str:
-        """Why a notification is refused ("" = accepted).
-
-        v3: a known user at its configured level or better. v1/v2c: a configured community; with
-        none configured, only where the inventory allows v2c (the lab), never by default.
-        """
-        if msg.version == 3:
-            user = self.users.get(msg.user_name)
-            if user is None:
-                return "unknown_user"
-            return "security_level" if user.flags & ~msg.flags & 3 else ""
-        if self.communities:
-            return "" if msg.community in self.communities else "unknown_community"
-        return "" if self.allow_any_community else "v1v2c_not_allowed"
+        inform = pdu.pdu_type == ber.INFORM
+        self.stats.received(version, inform)
+        reply = self._ack(msg) if inform else None
+        outcome = self._accept(data, addr, version, msg.user_name.decode(errors="replace"), pdu,
+                               reply)
+        if outcome == "full":
+            return None  # not stored: not acknowledged, the sender retries
+        self.last_was_inform = inform and outcome == "queued"
+        return reply
 
     def _ack(self, msg: Decoded) -> bytes:
         """The Response that acknowledges an inform."""
         pdu = msg.pdu
         resp = ber.enc_response(pdu.request_id, pdu.varbinds)
         if msg.version == 3:
-            user = self.users.get(msg.user_name)
-            return encode_v3(msg.msg_id, user, self.engine, self._etime(), resp,
-                             msg.context_name, reportable=False,
-                             context_engine_id=msg.context_engine_id)
+            return self.v3.ack(msg, resp)
         return encode_community(msg.version, msg.community, resp)
 
-    def _v3_control(self, msg_id: int, flags: int, user_name: bytes, engine: EngineState | None,
-                    pdu: ber.Pdu) -> bytes | None:
-        """Discovery and time-window reports where this receiver is authoritative (informs)."""
-        assert engine is not None
-        is_inform = pdu.pdu_type == ber.INFORM
-        if not (flags & 4) or (pdu.pdu_type == ber.TRAP_V2):
-            return None
-        if engine.engine_id != self.engine.engine_id:
-            self.stats.count("v3_discovery")
-            report = ber.enc_response(pdu.request_id, [(UNKNOWN_ENGINE_IDS, ber.Value(
-                ber.COUNTER32, self.stats.discoveries))], ber.REPORT)
-            return encode_v3(msg_id, None, self.engine, self._etime(), report, reportable=False)
-        if is_inform and (engine.boots != self.engine.boots
-                          or abs(engine.time - self._etime()) > TIME_WINDOW):
-            self.stats.count("not_in_time_window")
-            report = ber.enc_response(pdu.request_id, [(NOT_IN_TIME_WINDOWS, ber.Value(
-                ber.COUNTER32, 1))], ber.REPORT)
-            user = self.users.get(user_name)
-            if user is not None and user.priv_protocol:  # reports go authNoPriv at most
-                user = UsmUser(user.name, user.auth_protocol, user.auth_password)
-            return encode_v3(msg_id, user, self.engine, self._etime(), report, reportable=False)
-        return None
-
     def _accept(self, data: bytes, addr: tuple[str, int], version: str, user: str,
-                pdu: ber.Pdu) -> None:
+                pdu: ber.Pdu, reply: bytes | None) -> str:
+        """Queue the event: 'queued', 'suppressed' (flapping) or 'full' (counted, dropped)."""
         event = trap_event(data, addr, version, user, pdu, self.trap_map,
                            self.device_by_addr.get(addr[0], ""))
         trap = event.fields.get("snmp.trap.name", "")
@@ -217,64 +246,96 @@ class TrapReceiver:
             verdict = self.flaps.observe(key, time.monotonic())
             if verdict == "suppress":
                 self.stats.count("suppressed_flapping")
-                return
+                return "suppressed"
             if verdict == "start":
                 event.fields["event.action"] = "interface-flapping"
                 event.fields["event.severity_label"] = "warning"
-                event.fields["message"] = (f"{event.fields.get('interface.name') or key[1]} on "
-                                           f"{event.fields.get('observer.name') or addr[0]} is "
-                                           f"flapping ({trap}); further link traps suppressed")
+                event.fields["message"] = (f"{event.fields.get('interface.name') or key[1]}"[:200]
+                                           + f" on {event.fields.get('observer.name') or addr[0]}"
+                                           f" is flapping ({trap}); further link traps suppressed")
+        if not self.queue.offer(Item(event, time.time(), len(data),
+                                     (reply, addr) if reply is not None else None)):
+            self.stats.count("queue_full")
+            self.istats.dropped("queue_full")
+            return "full"
         self.stats.count("events")
-        self.pending.append(event)
         if self.events is not None:
             self.events.append(event)
+        return "queued"
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set() or self.pending or self.acks:
-            if self.pending or self.acks:
-                batch, self.pending = self.pending, []
-                acks, self.acks = self.acks, []
-                try:
-                    if self.sink is not None and batch:
-                        await asyncio.to_thread(self.sink.publish, batch)
-                except Exception:  # the sink failing must not lose the batch
-                    log.exception("event sink failed; retrying in 1 s")
-                    self.pending[:0] = batch
-                    self.acks[:0] = acks
-                    await asyncio.sleep(1.0)
-                else:
-                    self._send_acks(acks)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
-
-    def _send_acks(self, acks: list[tuple[bytes, tuple[str, int]]]) -> None:
+    def send(self, reply: bytes, peer: tuple[str, int]) -> bool:
+        """Send a reply now (through the transport while serving, else the bound socket)."""
         transport = self._proto.transport if self._proto is not None else None
-        if transport is None:
-            return
-        for reply, peer in acks:
-            transport.sendto(reply, peer)
+        try:
+            if transport is not None and not transport.is_closing():
+                transport.sendto(reply, peer)
+            else:
+                self.sock.sendto(reply, peer)
+        except OSError:
+            self.stats.count("reply_send_error")
+            return False
+        return True
+
+    def _send_ack(self, reply: bytes, peer: tuple[str, int]) -> None:
+        if self.send(reply, peer):
             self.stats.count("inform_acked")
 
+    def flush(self) -> int:
+        """Store one batch now (tests, tools); return the events kept for retry."""
+        return self.flusher.flush_once()
+
     async def serve(self, stop: asyncio.Event) -> None:
-        """Receive until `stop` is set, then flush the remaining events."""
+        """Receive until `stop` is set, then store what is queued (unbounded: see run_forever)."""
         loop = asyncio.get_running_loop()
         proto = self._proto = _Proto(self)
         transport, _ = await loop.create_datagram_endpoint(lambda: proto, sock=self.sock)
+
+        async def stop_receiving() -> None:
+            await stop.wait()
+            proto.receiving = False
+            with contextlib.suppress(AttributeError, RuntimeError):
+                transport.pause_reading()  # type: ignore[attr-defined]
+
+        stopper = asyncio.create_task(stop_receiving())
         try:
-            await self._flush_loop(stop)
+            await self.flusher.run(stop)
         finally:
+            stopper.cancel()
             transport.close()
 
-    def run_forever(self) -> None:
-        """Serve until SIGINT/SIGTERM."""
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await self.serve(stop)
+    def run_forever(self, grace: float = SHUTDOWN_GRACE) -> bool:
+        """Serve until SIGINT/SIGTERM; True when every queued event was stored.
 
-        asyncio.run(main())
+        The first signal stops receiving and stores what is queued; after `grace` seconds, or at a
+        second signal, it gives up on what the sink has not taken (logged and counted) and returns.
+        """
+        async def main() -> bool:
+            stop, hard = asyncio.Event(), asyncio.Event()
+            loop = asyncio.get_running_loop()
+
+            def on_signal() -> None:
+                (hard if stop.is_set() else stop).set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal)
+            task = asyncio.create_task(self.serve(stop))
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            harder = asyncio.create_task(hard.wait())
+            await asyncio.wait({task, harder}, timeout=grace,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for t in (waiter, harder, task):
+                t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            left = self.queue.depth()
+            if left:
+                log.error("trap receiver stopped with %d events not stored (sink unavailable); "
+                          "informs among them were not acknowledged and will be resent",
+                          left)
+            return left == 0
+
+        return asyncio.run(main())
 
     def close(self) -> None:
         """Release the socket."""

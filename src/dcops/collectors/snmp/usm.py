@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,11 +55,40 @@ def password_to_key(hash_name: str, password: str) -> bytes:
     return h.digest()
 
 
-@lru_cache(maxsize=4096)
+ENGINE_ID_MIN, ENGINE_ID_MAX = 5, 32  # RFC 3411 SnmpEngineID SIZE(5..32)
+_CACHE_ENTRIES = 1024  # localised keys kept (LRU); a busy receiver knows tens of engines
+_CACHE_MAX_INPUT = 256  # bytes of password or engine id beyond which a key is not cached
+_cache: OrderedDict[tuple[str, str, bytes], bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def localize(hash_name: str, password: str, engine_id: bytes) -> bytes:
-    """The key localized to one authoritative engine: H(Ku || engineID || Ku)."""
+    """The key localized to one authoritative engine: H(Ku || engineID || Ku).
+
+    Cached in a bounded LRU (entries and key size): engine ids come from the network, so an
+    unbounded cache would grow with every forged id (the trap receiver also refuses ids outside
+    5..32 bytes before it gets here).
+    """
+    key = (hash_name, password, bytes(engine_id))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
     ku = password_to_key(hash_name, password)
-    return hashlib.new(hash_name, ku + engine_id + ku).digest()
+    out = hashlib.new(hash_name, ku + engine_id + ku).digest()
+    if len(engine_id) <= ENGINE_ID_MAX and len(password) <= _CACHE_MAX_INPUT:
+        with _cache_lock:
+            _cache[key] = out
+            while len(_cache) > _CACHE_ENTRIES:
+                _cache.popitem(last=False)
+    return out
+
+
+def localize_cache_size() -> tuple[int, int]:
+    """Entries in the localised-key cache and the bytes of their keys (for tests and metrics)."""
+    with _cache_lock:
+        return len(_cache), sum(len(p) + len(e) for _, p, e in _cache)
 
 
 @dataclass(frozen=True, slots=True)
