@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,13 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dcops.cli.collect_snmp import _Fanout
 from dcops.collectors.snmp import ber
+from dcops.collectors.snmp.events import JsonlSink
 from dcops.collectors.snmp.message import EngineState, decode, encode_community, encode_v3
 from dcops.collectors.snmp.trapevents import FlapTracker
 from dcops.collectors.snmp.trapmap import load_trap_map
 from dcops.collectors.snmp.traps import TrapReceiver
 from dcops.collectors.snmp.usm import UsmUser
 from dcops.errors import CollectorError, ConfigError
+from dcops.pipeline import SqliteSpool
 
 TRAPS = Path(__file__).parents[3] / "monitoring" / "snmp" / "traps.yml"
 USER = UsmUser("trapper", "SHA", "auth-pass-x", "AES", "priv-pass-x")
@@ -117,9 +123,14 @@ def test_receiver_never_raises_on_garbage_or_mutated_packets(data: bytes, flips:
     for f in flips:
         v3[f % len(v3)] = (v3[f % len(v3)] + 1) % 256
     r.handle(bytes(v3), ADDR)
+    assert r.flush() == 0 and r.queue.depth() == 0  # stored in the real spool and JSONL file
+    assert r.istats.stored_total + r.istats.drops["dead_letter"] == r.stats.counts["events"]
 
 
-_RX = TrapReceiver("127.0.0.1", 0, communities=["lab"], users=[USER])
+_TMP = Path(tempfile.mkdtemp(prefix="dcops-trap-test-"))
+atexit.register(shutil.rmtree, _TMP, True)
+_RX = TrapReceiver("127.0.0.1", 0, communities=["lab"], users=[USER],
+                   sink=_Fanout([SqliteSpool(_TMP / "spool.db"), JsonlSink(_TMP / "ev.jsonl")]))
 _V3_TRAP = encode_v3(1, USER, EngineState(bytes.fromhex("8000000001020304"), 1, 10), 10,
                      ber.enc_response(3, [(ber.SNMP_TRAP_OID_0, ber.Value(
                          ber.OID, "1.3.6.1.6.3.1.1.5.1"))], ber.TRAP_V2))
