@@ -28,9 +28,9 @@ from dcops.collectors.health import (
     ORIGINAL_SIZE_FIELD,
     TRUNCATED_FIELD,
     SourceStats,
-    deliver,
 )
-from dcops.collectors.logfile_lines import Line, LineReader, utf8_text
+from dcops.collectors.logfile_lines import Line, LineReader, last_line_end, utf8_text
+from dcops.collectors.logfile_outbox import Outbox
 from dcops.collectors.logfile_state import FileId, find_copy, find_renamed, load, open_id
 from dcops.collectors.parsers import Normaliser
 from dcops.model.event import Event
@@ -129,9 +129,7 @@ class FileTailer:
         self._trunc_held: int | None = None  # size of a cut line the normaliser holds back
         self._grew_at = -float("inf")  # clock() when the current file last gave bytes
         self._truncating = False
-        self._unsent: list[Event] = []  # events the sink could not take yet
-        self._dead: list[tuple[str, bytes, str, str]] = []  # dead letters not yet written
-        self._since: float | None = None  # time.time() of the oldest undelivered input
+        self._out = Outbox(sink, self.stats, str(self.path))
         self._last_error = ""
         self.published = 0
 
@@ -139,12 +137,12 @@ class FileTailer:
     @property
     def queue_depth(self) -> int:
         """Events read but not yet stored (the sink is down)."""
-        return len(self._unsent) + len(self._dead)
+        return self._out.depth
 
     @property
     def oldest_unstored(self) -> float | None:
         """time.time() of the oldest input read but not stored, or None."""
-        return self._since
+        return self._out.since
 
     @property
     def nul_runs(self) -> int:
@@ -181,7 +179,7 @@ class FileTailer:
             if opened is None:
                 return False
             fd, fid = opened
-            self._adopt(fd, fid, _last_line_end(fd) if self.from_end else 0)
+            self._adopt(fd, fid, last_line_end(fd) if self.from_end else 0)
             return True
         old, offset = saved
         if opened is not None:
@@ -231,7 +229,7 @@ class FileTailer:
             except OSError:
                 raise
             except Exception as exc:  # the checkpoint store is down
-                self._sink_failed(exc)
+                self._out.failed(exc)
                 return
         assert self._fd is not None
         if os.fstat(self._fd).st_size < self._reader.scan or not self._fid.matches(self._fd):
@@ -298,7 +296,7 @@ class FileTailer:
             try:
                 self._save(0)
             except Exception as exc:  # a reused inode is still told apart by its head bytes
-                self._sink_failed(exc)
+                self._out.failed(exc)
             return
         self._adopt(*opened, 0)
         self._drain(stop=stop)
@@ -370,8 +368,8 @@ class FileTailer:
                 _mark(out, ln.size)
         elif self._trunc_held is not None:
             _mark(out, self._trunc_held)
-        if out and self._since is None:
-            self._since = time.time()
+        if out:
+            self._out.read()
         return out
 
     def _normaliser_failed(self, ln: Line, exc: Exception) -> None:
@@ -379,9 +377,7 @@ class FileTailer:
         reason = f"normaliser {type(exc).__name__}: {exc}"
         eid = Event.make_id(self.source, *self._fid.id_parts(ln.start))
         log.warning("%s offset %d: %s; line dead-lettered", self.path, ln.start, reason)
-        self._dead.append((self.source, ln.data, reason, eid))
-        if self._since is None:
-            self._since = time.time()
+        self._out.dead_letter(self.source, ln.data, reason, eid)
 
     def _flush_normaliser(self) -> list[Event]:
         try:
@@ -397,41 +393,18 @@ class FileTailer:
 
     # -- delivery -------------------------------------------------------------------------------
     def _commit(self, events: list[Event]) -> bool:
-        """Deliver pending dead letters and events, then save the position; False if the sink
-        is down (everything undelivered is kept, the position stays)."""
-        self._unsent += events
-        while self._dead:
-            try:
-                self._write_dead(*self._dead[0])
-            except Exception as exc:
-                return self._sink_failed(exc)
-            self.stats.dropped("dead_letter")
-            self._dead.pop(0)
-        if self._unsent:
-            stored = self.stats.stored_total
-            self._unsent = deliver(self.sink, self._unsent, self.stats)
-            self.published += self.stats.stored_total - stored
-            if self._unsent:
-                return False
-        self._since = None
+        """Deliver, then save the position; False if the sink is down (everything undelivered
+        is kept, the position stays)."""
+        delivered = self._out.flush(events)
+        self.published = self._out.delivered
+        if not delivered:
+            return False
         if self._fd is not None and self._safe != self._saved:
             try:
                 self._save(self._safe)
             except Exception as exc:  # events are stored; the position is saved next time
-                self._sink_failed(exc)
+                self._out.failed(exc)
         return True
-
-    def _write_dead(self, source: str, raw: bytes, reason: str, eid: str) -> None:
-        dl = getattr(self.sink, "dead_letter", None)
-        if dl is None:
-            log.error("%s: no dead-letter table; line dropped: %r", self.path, raw[:200])
-            return
-        dl(source, raw, reason, eid)
-
-    def _sink_failed(self, exc: Exception) -> bool:
-        self.stats.sink_error()
-        log.warning("%s: sink unavailable (%s: %s); retrying", self.path, type(exc).__name__, exc)
-        return False
 
     def _save(self, offset: int) -> None:
         self.store.save_checkpoint(self._key, self._fid.dump(offset))
@@ -446,7 +419,7 @@ class FileTailer:
     def close(self) -> None:
         """Publish held-back audit records (if the sink takes them) and close the file."""
         if self._fd is not None:
-            if not self._unsent and not self._dead:
+            if not self._out.depth:
                 self._finish()
             self._close_fd()
 
@@ -455,11 +428,3 @@ def _mark(events: list[Event], size: int) -> None:
     for e in events:
         e.fields[TRUNCATED_FIELD] = True
         e.fields[ORIGINAL_SIZE_FIELD] = size
-
-
-def _last_line_end(fd: int) -> int:
-    """Offset after the last newline in the file's last 64 KiB (its size if there is none)."""
-    size = os.fstat(fd).st_size
-    tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
-    nl = tail.rfind(b"\n")
-    return size if nl < 0 else size - len(tail) + nl + 1

@@ -110,3 +110,11 @@ def utf8_text(data: bytes, cut: bool) -> str:
 
 def _seq_len(lead: int) -> int:
     return 4 if lead >= 0xF0 else 3 if lead >= 0xE0 else 2
+
+
+def last_line_end(fd: int) -> int:
+    """Offset after the last newline in the file's last 64 KiB (its size if there is none)."""
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, min(size, 1 << 16), max(0, size - (1 << 16)))
+    nl = tail.rfind(b"\n")
+    return size if nl < 0 else size - len(tail) + nl + 1
