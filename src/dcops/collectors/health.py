@@ -14,6 +14,7 @@ that (database down, disk full) keeps the batch for a retry.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # Why an input was not stored. Everything else a collector counts is an outcome, not a drop.
 DROP_REASONS = ("too_large", "rate", "queue_full", "auth", "malformed", "dead_letter")
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+# A sink raising one of these is unavailable (database locked or full, disk or I/O error): the
+# batch is kept for a retry at once, never bisected nor dead-lettered (its content is not at fault).
+SINK_DOWN: tuple[type[BaseException], ...] = (sqlite3.OperationalError, OSError)
 TRUNCATED_FIELD = "log.truncated"  # True on events whose input was cut at max_message_bytes
 ORIGINAL_SIZE_FIELD = "log.original_size"  # bytes the input had before it was cut
 
@@ -146,10 +150,11 @@ def clip(data: bytes, limit: int) -> tuple[bytes, bool]:
 def deliver(sink: EventSink, batch: Sequence[Event], stats: SourceStats) -> list[Event]:
     """Publish `batch`; return the events to retry later because the sink is unavailable.
 
-    On failure the batch is bisected; an event that fails alone is dead-lettered (if the sink
-    can: `dead_letter(source, raw, reason, event_id)`) and counted as dropped `dead_letter`. If the
-    dead-letter write fails too, the sink is down: nothing more is tried now and every event not
-    yet stored is returned, in order.
+    A sink that raises one of SINK_DOWN is down: everything not yet stored is returned at once.
+    On any other failure the batch is bisected; an event that fails alone is dead-lettered (if
+    the sink can: `dead_letter(source, raw, reason, event_id)`) and counted as dropped
+    `dead_letter`. If the dead-letter write fails too, the sink is down: nothing more is tried
+    now and every event not yet stored is returned, in order.
     """
     if not batch:
         return []
@@ -160,6 +165,10 @@ def deliver(sink: EventSink, batch: Sequence[Event], stats: SourceStats) -> list
             sink.publish(part)
         except Exception as exc:  # whatever the sink raises, bisect or retry
             stats.sink_error()
+            if isinstance(exc, SINK_DOWN):
+                log.warning("event sink unavailable (%s: %s); %d events kept for retry",
+                            type(exc).__name__, exc, sum(len(p) for p in [part, *todo]))
+                return [e for p in [part, *todo] for e in p]
             if len(part) > 1:
                 mid = len(part) // 2
                 todo[:0] = [part[:mid], part[mid:]]

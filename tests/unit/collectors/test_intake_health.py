@@ -61,6 +61,26 @@ def test_a_sink_that_is_down_keeps_everything_for_retry() -> None:
     assert sink.calls < 15  # gives up as soon as one event cannot even be dead-lettered
 
 
+def test_a_locked_database_is_not_bisected(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    spool = SqliteSpool(path)
+    spool._db.execute("PRAGMA busy_timeout=20")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    stats = IntakeMetrics().source("syslog_tcp")
+    try:
+        batch = evs(64)
+        assert deliver(spool, batch, stats) == batch
+        assert stats.sink_errors_total == 1  # one try, no bisection against a down sink
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert deliver(spool, evs(64), stats) == [] and spool.count() == 64
+    assert spool.dead_letter_count() == 0
+
+
 def test_without_dead_letters_poison_is_returned_not_lost() -> None:
     stats = IntakeMetrics().source("wazuh")
     sink = PickySink(dead=False)

@@ -269,8 +269,11 @@ def test_poison_trap_is_stored_faithfully_and_blocks_nothing(rx: TrapReceiver,
     assert stored[0].raw == POISON.hex()
     assert sinks.lines()[0]["fields"]["snmp.varbinds"]["1.3.6.1.4.1.99999.1.1"] == \
         "18446744073709551616"
-    assert sinks.spool.dead_letter_count() == 0
+    (dl,) = sinks.spool.dead_letters()  # stored, and its raw packet kept for review
+    assert dl["raw"] == POISON and dl["event_id"] == stored[0].id
+    assert "integer beyond 64 bits in varbind 1.3.6.1.4.1.99999.1.1" in str(dl["reason"])
     assert (rx.istats.stored_total, rx.istats.sink_errors_total) == (4, 0)
+    assert rx.istats.drops.get("dead_letter", 0) == 0  # quarantined, not dropped
 
 
 def test_counter64_and_negative_integers_are_kept_within_int64_or_as_strings(

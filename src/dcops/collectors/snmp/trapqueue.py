@@ -44,6 +44,9 @@ class Item:
     at: float  # time.time() it was received
     size: int  # datagram bytes
     ack: tuple[bytes, Peer] | None = None
+    # why the event holds a value in another form than received (e.g. an INTEGER beyond 64 bits
+    # kept as a decimal string): once stored, its raw packet is also recorded as a dead letter
+    quarantine: str = ""
 
 
 class PendingQueue:
@@ -138,11 +141,31 @@ class Flusher:
             return []
         events = [i.event for i in batch]
         try:
-            return deliver(self.sink, events, self.stats)
+            left = deliver(self.sink, events, self.stats)
         except Exception:  # deliver handles sink errors; anything else must not lose the batch
             log.exception("trap delivery failed; %d events kept for retry", len(events))
             self.stats.sink_error()
             return events
+        kept = {id(e) for e in left}
+        for item in batch:
+            if item.quarantine and id(item.event) not in kept:
+                self._quarantine(item)
+        return left
+
+    def _quarantine(self, item: Item) -> None:
+        """Record the raw packet of a stored event whose values had to be re-represented."""
+        dl = getattr(self.sink, "dead_letter", None)
+        if dl is None:
+            return
+        e = item.event
+        try:
+            raw = bytes.fromhex(e.raw)
+        except ValueError:
+            raw = e.raw.encode("utf-8", "replace")
+        try:
+            dl("snmp_trap", raw, f"quarantined: {item.quarantine}; stored as event {e.id}", e.id)
+        except Exception:  # the event itself is stored: losing this record is only logged
+            log.warning("could not record quarantined trap %s as a dead letter", e.id)
 
     def _settle(self, left: Sequence[Event]) -> int:
         for item in self.queue.settle(left):

@@ -109,6 +109,16 @@ class _Proto(asyncio.DatagramProtocol):
         self.rx.stats.count("socket_error")
 
 
+def _beyond_64_bits(pdu: ber.Pdu) -> str:
+    """Why the event cannot hold this PDU's values as received ("" when it can)."""
+    big = [oid for oid, v in pdu.varbinds
+           if isinstance(v.value, int) and not -(1 << 63) <= v.value < (1 << 63)]
+    if not big:
+        return ""
+    more = f" and {len(big) - 1} more" if len(big) > 1 else ""
+    return f"integer beyond 64 bits in varbind {big[0][:200]}{more}, kept as a decimal string"
+
+
 class TrapReceiver:
     """Judges and decodes notifications, queues their events, stores them, acknowledges informs."""
 
@@ -254,7 +264,8 @@ class TrapReceiver:
                                            + f" on {event.fields.get('observer.name') or addr[0]}"
                                            f" is flapping ({trap}); further link traps suppressed")
         if not self.queue.offer(Item(event, time.time(), len(data),
-                                     (reply, addr) if reply is not None else None)):
+                                     (reply, addr) if reply is not None else None,
+                                     _beyond_64_bits(pdu))):
             self.stats.count("queue_full")
             self.istats.dropped("queue_full")
             return "full"
