@@ -157,7 +157,27 @@ def syslog(
             help="Also listen on a datagram socket PATH[=HOST] (e.g. a lab host's /dev/log)."
         ),
     ] = None,
-    queue_size: Annotated[int, typer.Option(help="Messages held in memory at most.")] = 10_000,
+    queue_size: Annotated[
+        int, typer.Option(help="Messages read and not yet stored, per transport, at most.")
+    ] = 10_000,
+    max_message_bytes: Annotated[
+        int, typer.Option(help="Longer messages are cut here and stored marked log.truncated.")
+    ] = 65_536,
+    listen_backlog: Annotated[
+        int, typer.Option(help="TCP/TLS connections queued by the kernel before accept.")
+    ] = 4096,
+    max_connections: Annotated[
+        int, typer.Option(help="Open TCP+TLS connections; more are accepted and closed.")
+    ] = 2048,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Seconds a silent TCP/TLS peer stays connected.")
+    ] = 300.0,
+    stop_timeout: Annotated[
+        float, typer.Option(help="Seconds SIGTERM may take (a second SIGTERM: at once).")
+    ] = 3.5,
+    metrics_listen: Annotated[
+        str | None, typer.Option("--metrics-listen", help="Serve intake metrics on HOST:PORT.")
+    ] = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -166,6 +186,7 @@ def syslog(
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
     """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS) into the spool until SIGTERM."""
+    from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
 
     tls = None
@@ -181,24 +202,74 @@ def syslog(
         tls=tls,
         queue_size=queue_size,
         unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),
+        max_message_bytes=max_message_bytes,
+        listen_backlog=listen_backlog,
+        max_connections=max_connections,
+        idle_timeout=idle_timeout,
+        stop_timeout=stop_timeout,
     )
+    _raise_nofile(max_connections + 256)
     sp = open_spool(spool, max_backlog)
     console = Console(stderr=True)
-    stop = _stop_event()
+    server = SyslogServer(sp, cfg, IntakeMetrics())
+    metrics_http = _syslog_metrics(server, sp, metrics_listen) if metrics_listen else None
 
     async def serve() -> dict[str, int]:
-        server = SyslogServer(sp, cfg)
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+
+        def on_signal() -> None:  # the first stops cleanly, a second one hurries
+            if stopping.is_set():
+                server.hurry()
+            stopping.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
         await server.start()
         ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
         console.print(f"syslog: listening on {listen} ({ports}); spool {sp.path}", highlight=False)
-        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        await stopping.wait()
         await server.stop()
         return dict(server.stats)
 
     with detection(sp, detect, rules, db, inventory):
         stats = asyncio.run(serve())
+    if metrics_http is not None and server.clean:
+        metrics_http.close()  # (else no wait for it: its thread ends with the process)
     console.print(f"syslog: stopped; {stats}", highlight=False)
-    sp.close()
+    if server.clean:  # else the writer may still be inside the spool: the exit closes it
+        sp.close()
+    else:
+        console.print(f"syslog: {server.unstored} messages read were not stored: the spool did "
+                      f"not take them within --stop-timeout {stop_timeout} s", highlight=False)
+
+
+def _raise_nofile(want: int) -> None:
+    """Let the process hold `want` descriptors (the soft limit is often 1024), up to the hard."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str) -> Any:
+    """/metrics on HOST:PORT: intake per transport, connections, spool dead letters."""
+    from prometheus_client import CollectorRegistry
+
+    from dcops.collectors.snmp.service import MetricsServer
+    from dcops.collectors.syslog import SyslogMetrics
+    from dcops.pipeline.spool import SpoolMetrics
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9718")
+    registry = CollectorRegistry(auto_describe=False)
+    for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(sp)):
+        registry.register(c)
+    return MetricsServer(registry, host.strip("[]"), int(port))
 
 
 def logs(

@@ -1,31 +1,47 @@
 """Syslog server: RFC 3164 and RFC 5424 over UDP, TCP (octet counting or newline framing) and TLS.
 
-Messages go through a bounded queue to one writer that normalises them and publishes batches to
-the EventSink; a full queue stops reading from TCP peers (backpressure) and drops UDP datagrams
-(counted: UDP has no flow control). A message is accepted once `publish` returned.
+The event loop only accepts, reads and frames (syslog_net, syslog_stream); one writer thread
+parses and publishes (syslog_writer). Per stream connection, a read is stored in the sink before
+the next read, so SIGKILL loses nothing dcops had read from a connection except a frame it had
+not received completely; a slow sink pushes back on the kernel buffers, then the sender. UDP has
+no flow control: datagrams beyond a source's queue are dropped and counted (`queue_full`). A
+message longer than `max_message_bytes` is cut there and stored marked (log.truncated,
+log.original_size). Stop is bounded: `stop_timeout` seconds whatever the peers or the sink do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
+from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, IntakeMetrics, SourceStats, clip
 from dcops.collectors.parsers import Normaliser
+from dcops.collectors.syslog_net import (
+    READ_SIZE,
+    Datagrams,
+    StreamConn,
+    SyslogMetrics,
+    big_rcvbuf,
+    count_refusals,
+    server_tls_context,
+)
+from dcops.collectors.syslog_stream import Frame, split_frames
+from dcops.collectors.syslog_writer import Item, Writer
 from dcops.errors import CollectorError
-from dcops.model.event import Event
 from dcops.model.sinks import EventSink
 
-_Item = tuple[list[bytes], str, float] | None
-_MAX_LEN_DIGITS = 9
+__all__ = ["SyslogConfig", "SyslogMetrics", "SyslogServer", "server_tls_context", "split_frames"]
+
+log = logging.getLogger(__name__)
+_QUIET = 0.2  # on stop, a peer that sent nothing for this long is closed
 
 
 @dataclass(slots=True)
@@ -38,141 +54,85 @@ class SyslogConfig:
     tls_port: int | None = None
     tls: ssl.SSLContext | None = None
     unix_sockets: dict[str, str] = field(default_factory=dict)  # socket path -> host name
-    queue_size: int = 10_000
-    batch: int = 500
-    max_message: int = 64 * 1024
+    queue_size: int = 10_000  # messages read and not yet stored, per source
+    batch: int = 2_000  # messages per spool transaction at most
+    cycle: float = 0.04  # seconds of parsing per spool transaction at most
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
+    listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
+    max_connections: int = 2048  # open TCP+TLS connections; more are accepted and closed
+    idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed
+    tls_handshake_timeout: float = 10.0
     audit_idle: float = 1.0  # seconds after which held-back audit records are flushed
-    drain_timeout: float = 5.0  # on stop, seconds to keep reading from connected peers
+    drain_timeout: float = 2.0  # on stop, seconds to keep reading from peers still sending
+    stop_timeout: float = 3.5  # on stop, seconds until stop() returns whatever the sink does
     stats: Counter[str] = field(default_factory=Counter)
 
 
-def server_tls_context(
-    cert: str | Path,
-    key: str | Path,
-    ca: str | Path | None = None,
-    *,
-    require_client_cert: bool = False,
-) -> ssl.SSLContext:
-    """TLS context for the listener (the PKI role's server certificate; optional client auth).
-
-    `cert` should be the full chain (host certificate then issuing CA, the pki_cert role's
-    fullchain.pem) so that forwarders trusting only the root can verify it. With
-    `require_client_cert`, `ca` (the PKI chain) is the only trust for client certificates.
-    """
-    if require_client_cert and not ca:
-        raise CollectorError(
-            "mutual TLS (--require-client-cert) needs --tls-ca, the CA chain that issues the "
-            "forwarders' certificates"
-        )
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(str(cert), str(key))
-        if ca:
-            ctx.load_verify_locations(str(ca))
-    except (OSError, ssl.SSLError) as exc:
-        raise CollectorError(f"TLS certificate {cert} / key {key}: {exc}") from exc
-    if require_client_cert:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def _count_refusals(ctx: ssl.SSLContext, stats: Counter[str]) -> None:
-    """Count TLS handshakes the listener refuses (no or untrusted client certificate, not TLS).
-
-    asyncio only logs a failed server handshake at debug level and never calls the connection
-    handler, so the count is taken where the handshake runs: in the context's SSLObject.
-    """
-
-    class _Counted(ssl.SSLObject):
-        def do_handshake(self) -> None:
-            try:
-                super().do_handshake()
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                raise
-            except ssl.SSLError:
-                stats["tls_refused"] += 1
-                raise
-
-    ctx.sslobject_class = _Counted
-
-
-def _big_rcvbuf(sock: Any, size: int = 8 << 20) -> None:
-    """Bursts overflow the default UDP receive buffer (~200 KB); force 8 MiB when allowed."""
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, force or socket.SO_RCVBUF, size)
-    except (OSError, AttributeError):
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-
-def split_frames(buf: bytes) -> tuple[list[bytes], bytes]:
-    """Split complete RFC 6587 frames (octet counting or newline) off; return them and the rest."""
-    frames: list[bytes] = []
-    pos, end = 0, len(buf)
-    while pos < end:
-        if 48 <= buf[pos] <= 57:  # a digit: octet counting, LEN SP MSG
-            sp = buf.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
-            if sp > pos and buf[pos:sp].isdigit():
-                n = int(buf[pos:sp])
-                if end < sp + 1 + n:
-                    break
-                frames.append(buf[sp + 1 : sp + 1 + n].rstrip(b"\r\n"))
-                pos = sp + 1 + n
-                continue
-            if sp < 0 and end - pos <= _MAX_LEN_DIGITS:
-                break
-        nl = buf.find(b"\n", pos)
-        if nl < 0:
-            break
-        frame = buf[pos:nl].rstrip(b"\r\x00")
-        pos = nl + 1
-        if frame:
-            frames.append(frame)
-    return frames, buf[pos:]
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, server: SyslogServer, host: str | None = None) -> None:
-        self.server = server
-        self.host = host  # a local socket names its host; UDP uses the sender address
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        peer = self.host if self.host is not None else str(addr[0])
-        self.server.offer(data.rstrip(b"\r\n\x00"), peer)
-
-
 class SyslogServer:
-    """Asyncio syslog listener feeding an EventSink."""
+    """Asyncio syslog listener feeding an EventSink through one writer thread."""
 
-    def __init__(self, sink: EventSink, config: SyslogConfig | None = None) -> None:
+    def __init__(
+        self, sink: EventSink, config: SyslogConfig | None = None,
+        metrics: IntakeMetrics | None = None,
+    ) -> None:
         self.sink = sink
         self.cfg = config or SyslogConfig()
         self.stats = self.cfg.stats
-        self.normaliser = Normaliser("syslog")
+        self.metrics = metrics or IntakeMetrics()
         self.ports: dict[str, int] = {}
-        # Items are the frames of one read (up to 64 KiB), so the bound is in reads, not messages.
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max(1, self.cfg.queue_size // 64))
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
+        self.conns: set[StreamConn] = set()
+        self.clean = True  # False when stop() gave up on messages the sink never took
+        self._held: list[StreamConn] = []  # waiting for their source's queue to go down
         self._servers: list[asyncio.Server] = []
-        self._udp: asyncio.DatagramTransport | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._seq = 0
-        self._handlers: set[asyncio.Task[Any]] = set()
-        self._unix_transports: list[asyncio.BaseTransport] = []
+        self._datagrams: list[asyncio.BaseTransport] = []
+        self._writer: Writer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
+        self._stopping = False
+        self._last_datagram = 0.0
+
+    @property
+    def normaliser(self) -> Normaliser:
+        """The writer's normaliser (parse statistics)."""
+        assert self._writer is not None, "start() first"
+        return self._writer.normaliser
+
+    @property
+    def raw_count(self) -> int:
+        """Lines kept as raw events because no format matched."""
+        return self.normaliser.stats["raw"]
+
+    @property
+    def unstored(self) -> int:
+        """Messages read and not (yet) stored."""
+        return sum(self._writer.depth.values()) if self._writer is not None else 0
+
+    def intake(self, source: str) -> SourceStats:
+        """The health counters of one source (syslog_udp, syslog_tcp, syslog_tls, syslog_unix)."""
+        return self.metrics.source(source)
+
+    def now(self) -> float:
+        """The loop's clock."""
+        assert self._loop is not None
+        return self._loop.time()
 
     async def start(self) -> None:
         """Bind every enabled transport and start the writer."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         c = self.cfg
+        writer = self._writer = Writer(self.sink, self.metrics, loop, batch=c.batch,
+                                       cycle=c.cycle, idle=c.audit_idle, legacy=self.stats)
         try:
             if c.udp_port is not None:
                 tr, _ = await loop.create_datagram_endpoint(
-                    lambda: _Udp(self), (c.host, c.udp_port)
+                    lambda: Datagrams(self, "syslog_udp"), (c.host, c.udp_port)
                 )
-                self._udp = tr
-                _big_rcvbuf(tr.get_extra_info("socket"))
+                self._datagrams.append(tr)
+                big_rcvbuf(tr.get_extra_info("socket"))
                 self.ports["udp"] = tr.get_extra_info("sockname")[1]
+                self._watch("syslog_udp")
             for path, host in c.unix_sockets.items():
                 await self._unix(path, host)
             if c.tcp_port is not None:
@@ -180,12 +140,20 @@ class SyslogServer:
             if c.tls_port is not None:
                 if c.tls is None:
                     raise CollectorError("a TLS port needs a certificate (--tls-cert, --tls-key)")
-                _count_refusals(c.tls, self.stats)
+                count_refusals(c.tls, self.stats)
                 await self._listen("tls", c.tls_port, c.tls)
         except OSError as exc:
             await self.stop()
             raise CollectorError(f"syslog: cannot listen on {c.host}: {exc}") from exc
-        self._writer = asyncio.create_task(self._write_loop())
+        writer.start(self._on_stored)
+        self._sweeper = loop.create_task(self._sweep())
+
+    def _watch(self, source: str) -> None:
+        st, w = self.intake(source), self._writer
+        assert w is not None
+        st.queue_depth = lambda: w.depth[source]
+        st.queue_capacity = self.cfg.queue_size
+        st.oldest_unstored = lambda: w.oldest(source)
 
     async def _unix(self, path: str, host: str) -> None:
         """A datagram socket like /dev/log (e.g. inside a lab host's root), for local daemons."""
@@ -195,125 +163,173 @@ class SyslogServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
         os.chmod(path, 0o666)  # noqa: S103 - /dev/log must be writable by every local daemon
-        _big_rcvbuf(sock)
-        tr, _ = await loop.create_datagram_endpoint(lambda: _Udp(self, host), sock=sock)
-        self._unix_transports.append(tr)
+        big_rcvbuf(sock)
+        tr, _ = await loop.create_datagram_endpoint(
+            lambda: Datagrams(self, "syslog_unix", host), sock=sock
+        )
+        self._datagrams.append(tr)
         self.ports[f"unix:{path}"] = 0
+        self._watch("syslog_unix")
 
     async def _listen(self, name: str, port: int, tls: ssl.SSLContext | None) -> None:
-        srv = await asyncio.start_server(
-            self._handle, self.cfg.host, port, ssl=tls, limit=self.cfg.max_message * 2
+        loop = asyncio.get_running_loop()
+        source = f"syslog_{name}"
+        srv = await loop.create_server(
+            lambda: StreamConn(self, source), self.cfg.host, port, ssl=tls,
+            backlog=self.cfg.listen_backlog,
+            ssl_handshake_timeout=self.cfg.tls_handshake_timeout if tls else None,
         )
         self._servers.append(srv)
         self.ports[name] = srv.sockets[0].getsockname()[1]
+        self._watch(source)
 
-    def offer(self, data: bytes, peer: str) -> None:
-        """Queue a UDP datagram without blocking; count it as dropped if the queue is full."""
-        self.stats["received"] += 1
-        try:
-            self._queue.put_nowait(([data], peer, time.time()))
-        except asyncio.QueueFull:
+    # -- called by the protocols, on the loop ------------------------------------------------
+
+    def opened(self, conn: StreamConn) -> None:
+        """Admit a connection, or close it at once over `max_connections` or while stopping."""
+        assert conn.transport is not None
+        if self._stopping or len(self.conns) >= self.cfg.max_connections:
+            self.stats["connections_refused"] += 1
+            conn.closed = True
+            conn.transport.abort()
+            return
+        self.conns.add(conn)
+        conn.last = self.now()
+        if conn.source == "syslog_tls":
+            self.stats["tls_accepted"] += 1
+
+    def forget(self, conn: StreamConn) -> None:
+        """A connection closed."""
+        self.conns.discard(conn)
+
+    def _count(self, source: str, frames: list[Frame]) -> list[Frame]:
+        st = self.intake(source)
+        kept = [f for f in frames if f.data]
+        if len(kept) < len(frames):  # an empty octet-counted frame ("0 ")
+            st.dropped("malformed", len(frames) - len(kept))
+        cut = sum(f.truncated for f in kept)
+        st.received(len(kept))
+        self.stats["received"] += len(kept)
+        if cut:
+            st.truncated(cut)
+            self.stats["truncated"] += cut
+        return kept
+
+    def submit_stream(
+        self, conn: StreamConn | None, frames: list[Frame], source: str = "", peer: str = ""
+    ) -> None:
+        """Hand the frames of one read to the writer; `conn` reads again once they are stored."""
+        assert self._writer is not None
+        src = conn.source if conn is not None else source
+        kept = self._count(src, frames)
+        if not kept:
+            if conn is not None:
+                conn.stored()
+            return
+        done = conn.stored if conn is not None else None
+        self._writer.put(Item(src, conn.peer if conn else peer, time.time(), kept, done))
+
+    def submit_datagram(self, source: str, data: bytes, peer: str) -> None:
+        """Queue one datagram, cut at the cap; a full queue drops it (counted)."""
+        assert self._writer is not None
+        self._last_datagram = self.now()
+        size = len(data)
+        data, cut = clip(data, self.cfg.max_message_bytes)
+        frames = self._count(source, [Frame(data.rstrip(b"\r\n\x00"), size, cut)])
+        if frames and not self._writer.put(
+            Item(source, peer, time.time(), frames), self.cfg.queue_size
+        ):
+            self.intake(source).dropped("queue_full")
             self.stats["dropped_udp"] += 1
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
-        if writer.get_extra_info("ssl_object") is not None:
-            self.stats["tls_accepted"] += 1
-        buf = b""
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                frames, buf = split_frames(buf + data)
-                if len(buf) > self.cfg.max_message * 2:
-                    self.stats["framing_errors"] += 1
-                    frames.append(buf)
-                    buf = b""
-                if frames:
-                    await self._put(frames, peer)
-            if buf.strip():
-                await self._put([buf.rstrip(b"\r\n")], peer)
-        except (ConnectionError, ssl.SSLError):
-            self.stats["connection_errors"] += 1
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await writer.wait_closed()
+    def resume(self, conn: StreamConn) -> None:
+        """Let a connection read again, unless its source already holds a full queue."""
+        assert self._writer is not None
+        assert conn.transport is not None
+        if self._writer.depth[conn.source] >= self.cfg.queue_size:
+            conn.waiting = True
+            self._held.append(conn)
+        elif not conn.transport.is_closing():
+            conn.transport.resume_reading()
 
-    async def _put(self, frames: list[bytes], peer: str) -> None:
-        """Queue the frames of one read; waits while the queue is full (TCP backpressure)."""
-        self.stats["received"] += len(frames)
-        await self._queue.put((frames, peer, time.time()))
+    def _on_stored(self, acks: list[Callable[[], None]]) -> None:
+        for done in acks:
+            done()
+        held, self._held = self._held, []
+        for conn in held:
+            if not conn.closed:
+                conn.waiting = False
+                conn.last = self.now()
+                self.resume(conn)
 
-    def _normalise(self, item: tuple[list[bytes], str, float]) -> list[Event]:
-        frames, peer, t = item
-        received = datetime.fromtimestamp(t, UTC)
-        rt = repr(t)
-        out: list[Event] = []
-        for data in frames:
-            self._seq += 1
-            out += self.normaliser.line(
-                data.decode("utf-8", "replace"),
-                id_parts=(peer, rt, self._seq),
-                received=received,
-                peer=peer,
-            )
-        return out
+    async def _sweep(self) -> None:
+        """Close connections silent for longer than `idle_timeout`."""
+        period = max(0.05, min(self.cfg.idle_timeout / 4, 5.0))
+        while True:
+            await asyncio.sleep(period)
+            now = self.now()
+            for conn in list(self.conns):
+                if not conn.waiting and now - conn.last > self.cfg.idle_timeout:
+                    self.stats["idle_closed"] += 1
+                    conn.finish()
 
-    async def _write_loop(self) -> None:
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def hurry(self) -> None:
+        """A second stop request: end reading now and give the writer only a moment more."""
+        self._hurry.set()
+
+    async def stop(self) -> bool:
+        """Stop accepting, read what peers still send (briefly), store it; bounded in time.
+
+        Returns False if the sink did not take everything before `stop_timeout` (or `hurry`).
+        """
         loop = asyncio.get_running_loop()
-        done = False
-        while not done:
-            batch: list[Event] = []
-            try:
-                item = await asyncio.wait_for(self._queue.get(), self.cfg.audit_idle)
-            except TimeoutError:
-                item = None
-                batch = self.normaliser.flush()
-            else:
-                if item is None:
-                    done = True
-                else:
-                    batch = self._normalise(item)
-                while not done and len(batch) < self.cfg.batch and not self._queue.empty():
-                    nxt = self._queue.get_nowait()
-                    if nxt is None:
-                        done = True
-                    else:
-                        batch += self._normalise(nxt)
-            if done:
-                batch += self.normaliser.flush()
-            if batch:
-                await loop.run_in_executor(None, self.sink.publish, batch)
-                self.stats["published"] += len(batch)
-
-    async def stop(self) -> None:
-        """Stop listening, then publish everything already queued."""
+        self._loop = self._loop or loop
+        c, t0 = self.cfg, loop.time()
+        self._stopping = True
         for srv in self._servers:
             srv.close()
-        if self._handlers:  # let connected peers' data already sent be read, for a while
-            _, late = await asyncio.wait(set(self._handlers), timeout=self.cfg.drain_timeout)
-            for t in late:
-                t.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        if self._udp:
-            self._udp.close()
-        for tr in self._unix_transports:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self._drain(t0 + min(c.drain_timeout, c.stop_timeout / 2))
+        for tr in self._datagrams:
             tr.close()
-        for path in self.cfg.unix_sockets:
+        for path in c.unix_sockets:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        if self._writer:
-            await self._queue.put(None)
-            await self._writer
-            self._writer = None
+        if self._writer is not None and self._writer.started:
+            await self._flush(t0 + c.stop_timeout)
+        return self.clean
 
-    @property
-    def raw_count(self) -> int:
-        """Lines kept as raw events because no format matched."""
-        return self.normaliser.stats["raw"]
+    async def _drain(self, until: float) -> None:
+        """Keep reading from peers still sending until `until`; close the quiet ones."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < until and not self._hurry.is_set():
+            now = loop.time()
+            for conn in list(self.conns):
+                if not conn.waiting and now - conn.last > _QUIET:
+                    conn.finish()
+            if not self.conns and now - self._last_datagram > _QUIET:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), 0.05)
+        for conn in list(self.conns):
+            conn.finish(abort=True)
+
+    async def _flush(self, deadline: float) -> None:
+        """Let the writer store everything read, until `deadline` (0.25 s more once hurried)."""
+        loop, w = asyncio.get_running_loop(), self._writer
+        assert w is not None
+        w.stop()
+        hurried = False
+        while not w.finished.is_set() and loop.time() < deadline:
+            if self._hurry.is_set() and not hurried:
+                hurried, deadline = True, min(deadline, loop.time() + 0.25)
+            await asyncio.sleep(0.01)
+        if not w.finished.is_set():
+            w.abandon()
+            await asyncio.sleep(0.1)
+            self.clean = w.finished.is_set() and self.clean
+            if not self.clean:
+                log.error("syslog: stopped before the sink took every message read")

@@ -207,6 +207,10 @@ def test_tcp_backpressure_loses_nothing() -> None:
         await writer.drain()
         writer.close()
         await writer.wait_closed()
+        for _ in range(2400):  # stopping is bounded in time: let it catch up first
+            if len(sink.events) >= n:
+                break
+            await asyncio.sleep(0.05)
         await server.stop()
 
     asyncio.run(scenario())

@@ -1,0 +1,202 @@
+"""The syslog server's sockets: stream and datagram protocols, the TLS context, connection metrics.
+
+A stream connection reads into one shared buffer (at most `READ_SIZE` bytes per recv), frames
+what it read, hands the complete frames to the writer and stops reading until they are stored:
+per connection, at most one read is in memory and not yet in the spool, and a slow spool pushes
+back on the kernel's receive buffer, then on the sender. TLS is held to the same rule by asking
+the TLS layer to stop reading the socket as soon as it holds any undelivered ciphertext.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from dcops.collectors.syslog_stream import StreamFramer
+from dcops.errors import CollectorError
+
+if TYPE_CHECKING:
+    from dcops.collectors.syslog import SyslogServer
+
+READ_SIZE = 16 * 1024  # per recv: what one connection may have read and not yet stored
+
+
+class StreamConn(asyncio.BufferedProtocol):
+    """One TCP or TLS peer."""
+
+    def __init__(self, server: SyslogServer, source: str) -> None:
+        self.server, self.source = server, source
+        self.framer = StreamFramer(server.cfg.max_message_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.waiting = False  # a read is with the writer; reading resumes once it is stored
+        self.closed = False
+        self.last = 0.0  # loop time of the last read (or of the last store, when waiting ended)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the peer (or refuse it over the connection limit)."""
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if peer else "?"
+        if transport.get_extra_info("ssl_object") is not None:
+            # Keep no ciphertext read from the socket beyond what was delivered to us.
+            with contextlib.suppress(AttributeError, ValueError):
+                self.transport.set_read_buffer_limits(high=0)  # type: ignore[attr-defined]
+        self.server.opened(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Every connection reads into the server's one buffer (filled and used synchronously)."""
+        return self.server.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """A recv: frame it and hand the complete frames to the writer."""
+        self.last = self.server.now()
+        frames = self.framer.feed(bytes(self.server.read_buffer[:nbytes]))
+        if frames:
+            self.waiting = True
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.pause_reading()
+            self.server.submit_stream(self, frames)
+
+    def stored(self) -> None:
+        """The writer stored our last read: read again (unless the server holds us back)."""
+        self.waiting = False
+        self.last = self.server.now()
+        if not self.closed:
+            self.server.resume(self)
+
+    def eof_received(self) -> bool | None:
+        """The peer is done sending: close."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """A last unterminated line is kept; half an octet-counted frame is malformed."""
+        self.finish(error=exc is not None)
+
+    def finish(self, *, error: bool = False, abort: bool = False) -> None:
+        """Close (once): keep what the framer completes, count what it cannot."""
+        if self.closed:
+            return
+        self.closed = True
+        frames = self.framer.close()
+        if self.framer.malformed:
+            self.server.intake(self.source).dropped("malformed", self.framer.malformed)
+            self.server.stats["framing_errors"] += self.framer.malformed
+        if error:
+            self.server.stats["connection_errors"] += 1
+        if frames:
+            self.server.submit_stream(None, frames, self.source, self.peer)
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+        self.server.forget(self)
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    """UDP or a local datagram socket (/dev/log style): one message per datagram."""
+
+    def __init__(self, server: SyslogServer, source: str, host: str | None = None) -> None:
+        self.server, self.source = server, source
+        self.host = host  # a local socket names its host; UDP uses the sender address
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        """Queue it, or count it dropped if this source's queue is full."""
+        peer = self.host if self.host is not None else str(addr[0])
+        self.server.submit_datagram(self.source, data, peer)
+
+
+def count_refusals(ctx: ssl.SSLContext, stats: Counter[str]) -> None:
+    """Count TLS handshakes the listener refuses (no or untrusted client certificate, not TLS).
+
+    asyncio only logs a failed server handshake at debug level and never calls the connection
+    handler, so the count is taken where the handshake runs: in the context's SSLObject.
+    """
+
+    class _Counted(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError:
+                stats["tls_refused"] += 1
+                raise
+
+    ctx.sslobject_class = _Counted
+
+
+def big_rcvbuf(sock: Any, size: int = 8 << 20) -> None:
+    """Bursts overflow the default UDP receive buffer (~200 KB); force 8 MiB when allowed."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force or socket.SO_RCVBUF, size)
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def server_tls_context(
+    cert: str | Path,
+    key: str | Path,
+    ca: str | Path | None = None,
+    *,
+    require_client_cert: bool = False,
+) -> ssl.SSLContext:
+    """TLS context for the listener (the PKI role's server certificate; optional client auth).
+
+    `cert` should be the full chain (host certificate then issuing CA, the pki_cert role's
+    fullchain.pem) so that forwarders trusting only the root can verify it. With
+    `require_client_cert`, `ca` (the PKI chain) is the only trust for client certificates.
+    """
+    if require_client_cert and not ca:
+        raise CollectorError(
+            "mutual TLS (--require-client-cert) needs --tls-ca, the CA chain that issues the "
+            "forwarders' certificates"
+        )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+        if ca:
+            ctx.load_verify_locations(str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise CollectorError(f"TLS certificate {cert} / key {key}: {exc}") from exc
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class SyslogMetrics:
+    """Connections of a syslog server, for /metrics beside IntakeMetrics (Collector)."""
+
+    def __init__(self, server: SyslogServer) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client Collector protocol."""
+        s = self.server.stats
+        open_ = Counter(c.source for c in list(self.server.conns))
+        g = GaugeMetricFamily("dcops_syslog_connections", "Open TCP/TLS connections",
+                              labels=["source"])
+        for src in ("syslog_tcp", "syslog_tls"):
+            g.add_metric([src], open_.get(src, 0))
+        yield g
+        for name, key, doc in (
+            ("dcops_syslog_connections_refused", "connections_refused",
+             "Connections closed at accept (over max_connections, or stopping)"),
+            ("dcops_syslog_connections_idle_closed", "idle_closed",
+             "Connections closed after idle_timeout without data"),
+            ("dcops_syslog_tls_handshakes_refused", "tls_refused",
+             "TLS handshakes refused (no or untrusted client certificate, not TLS)"),
+        ):
+            yield CounterMetricFamily(name, doc, value=s.get(key, 0))

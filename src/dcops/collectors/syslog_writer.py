@@ -1,0 +1,268 @@
+"""The syslog server's writer: one thread that parses and stores what the listeners read.
+
+The listeners on the event loop only read and frame; they hand every read to `Writer.put` (one
+FIFO per source: syslog_udp, syslog_unix, syslog_tcp, syslog_tls). The writer thread takes from
+them fairly (the source served least goes next, counted in messages), so a TCP backlog cannot
+starve UDP nor the reverse; it normalises off the event loop (a slow message never stalls
+accepting or reading), publishes one batch per cycle (a cycle ends after `cycle` seconds or
+`batch` messages) and then runs each read's `done` callback on the loop: a stream connection reads
+again only once what it read before is in the sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dcops.collectors.health import (
+    ORIGINAL_SIZE_FIELD,
+    TRUNCATED_FIELD,
+    IntakeMetrics,
+    deliver,
+)
+from dcops.collectors.parsers import Normaliser
+from dcops.collectors.syslog_stream import Frame
+from dcops.model.event import Event
+from dcops.model.sinks import EventSink
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("syslog_udp", "syslog_unix", "syslog_tcp", "syslog_tls")
+
+
+@dataclass(slots=True)
+class Item:
+    """The frames of one read (a datagram, or one recv on a stream connection)."""
+
+    source: str
+    peer: str
+    t: float  # time.time() when it was read
+    frames: list[Frame]
+    done: Callable[[], None] | None = None  # run on the event loop once stored
+    pos: int = 0  # frames already normalised (a big read may take several cycles)
+
+
+class Writer:
+    """Fair per-source queues in front of one parse-and-publish thread."""
+
+    def __init__(
+        self,
+        sink: EventSink,
+        metrics: IntakeMetrics,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        batch: int,
+        cycle: float,
+        idle: float,
+        legacy: Counter[str],
+    ) -> None:
+        self.sink, self.loop = sink, loop
+        self.batch, self.cycle, self.idle = batch, cycle, idle
+        self.normaliser = Normaliser("syslog")
+        self.metrics = metrics
+        self.depth: dict[str, int] = dict.fromkeys(SOURCES, 0)  # read, not yet stored
+        self.legacy = legacy
+        self.finished = threading.Event()
+        self._queues: dict[str, deque[Item]] = {s: deque() for s in SOURCES}
+        self._inflight: dict[str, float] = {}  # oldest read time per source in this cycle
+        self._served: dict[str, int] = dict.fromkeys(SOURCES, 0)  # messages taken, for fairness
+        self._busy: set[str] = set()  # sources that had reads queued at the last pick
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._abandon = threading.Event()
+        self._seq = 0
+        self._held = "syslog_tcp"  # source of the last line held back (auditd joining)
+        self._on_stored: Callable[[list[Callable[[], None]]], None] = lambda acks: None
+        self._thread = threading.Thread(target=self._run, name="syslog-writer", daemon=True)
+
+    def start(self, on_stored: Callable[[list[Callable[[], None]]], None]) -> None:
+        """Start the thread; `on_stored(callbacks)` is scheduled on the loop after each batch."""
+        self._on_stored = on_stored
+        self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        """start() was called."""
+        return self._thread.ident is not None
+
+    def put(self, item: Item, capacity: int = 0) -> bool:
+        """Queue a read; with a `capacity`, refuse it (False) when the source holds that many."""
+        n = len(item.frames)
+        with self._cond:
+            if capacity and self.depth[item.source] + n > capacity:
+                return False
+            self._queues[item.source].append(item)
+            self.depth[item.source] += n
+            self._cond.notify()
+        return True
+
+    def oldest(self, source: str) -> float | None:
+        """Read time of the oldest message of `source` not yet stored."""
+        with self._cond:
+            q = self._queues[source]
+            times = [t for t in (self._inflight.get(source), q[0].t if q else None) if t]
+        return min(times) if times else None
+
+    def stop(self) -> None:
+        """Store everything queued, then end the thread (see `finished`)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def abandon(self) -> None:
+        """Stop retrying a sink that is down (shutdown deadline): what is unstored is lost."""
+        self._abandon.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._pending() and not self._stopping:
+                        if not self._cond.wait(self.idle):
+                            break
+                    busy, stopping = self._pending(), self._stopping
+                if busy:
+                    self._cycle()
+                elif stopping:
+                    break
+                elif self.normaliser.pending:  # idle: complete held-back auditd events
+                    self._store({self._held: self.normaliser.flush()})
+            self._store({self._held: self.normaliser.flush()})
+        except Exception:
+            log.exception("syslog writer failed; messages read and not stored are lost")
+        finally:
+            self.finished.set()
+
+    def _pending(self) -> bool:
+        return any(self._queues.values())
+
+    def _pick(self) -> Item | None:
+        """The next read of the source served least (under the lock).
+
+        Service is counted in messages across cycles; a source that had nothing queued joins
+        again level with the least served busy one, so it neither starves nor saves up credit.
+        """
+        ready = [s for s in SOURCES if self._queues[s]]
+        if not ready:
+            self._busy.clear()
+            return None
+        busy = [s for s in ready if s in self._busy]
+        floor = min(self._served[s] for s in busy) if busy else 0
+        for s in ready:
+            if s not in self._busy:
+                self._served[s] = floor
+        self._busy = set(ready)
+        src = min(ready, key=lambda s: self._served[s])
+        item = self._queues[src].popleft()
+        self._inflight.setdefault(src, item.t)
+        return item
+
+    def _cycle(self) -> None:
+        """Normalise for up to `cycle` seconds or `batch` messages, then publish once.
+
+        A big read may be spread over several cycles (its `pos` says how far it got); its
+        connection is told only once all of it is stored.
+        """
+        complete: list[Item] = []
+        events: dict[str, list[Event]] = {}
+        taken: dict[str, int] = {}
+        start, n = time.monotonic(), 0
+        while (n < self.batch and time.monotonic() - start < self.cycle) or n == 0:
+            with self._cond:
+                item = self._pick()
+            if item is None:
+                break
+            first = item.pos
+            out = events.setdefault(item.source, [])
+            while item.pos < len(item.frames):
+                out += self._normalise(item, item.frames[item.pos])
+                item.pos += 1
+                if n + item.pos - first >= self.batch or time.monotonic() - start >= self.cycle:
+                    break
+            k = item.pos - first
+            n += k
+            taken[item.source] = taken.get(item.source, 0) + k
+            with self._cond:
+                self._served[item.source] += k
+                if item.pos < len(item.frames):
+                    self._queues[item.source].appendleft(item)
+            if item.pos == len(item.frames):
+                complete.append(item)
+        if not self._store(events):
+            return  # abandoned at shutdown: these stay counted as read and not stored
+        with self._cond:
+            for src, k in taken.items():
+                self.depth[src] -= k
+            self._inflight.clear()
+        acks = [it.done for it in complete if it.done is not None]
+        if acks:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self.loop.call_soon_threadsafe(self._on_stored, acks)
+
+    def _normalise(self, item: Item, f: Frame) -> list[Event]:
+        self._seq += 1
+        try:
+            evs = self.normaliser.line(f.data.decode("utf-8", "replace"),
+                                       id_parts=(item.peer, repr(item.t), self._seq),
+                                       received=datetime.fromtimestamp(item.t, UTC),
+                                       peer=item.peer)
+        except Exception as exc:  # a parser bug costs this message, never the server
+            self._dead_letter(item.source, f.data, exc)
+            return []
+        if not evs:
+            self._held = item.source
+        if f.truncated:
+            for e in evs:
+                e.fields[TRUNCATED_FIELD] = True
+                e.fields[ORIGINAL_SIZE_FIELD] = f.size
+        return evs
+
+    def _dead_letter(self, source: str, raw: bytes, exc: Exception) -> None:
+        log.warning("syslog: %s message not parsed (%s: %s)", source, type(exc).__name__, exc)
+        dl = getattr(self.sink, "dead_letter", None)
+        try:
+            if dl is None:
+                raise TypeError("the sink keeps no dead letters")
+            dl(source, raw, f"parse: {type(exc).__name__}: {exc}")
+        except Exception:  # no dead-letter table or it is down: counted, not kept
+            self.metrics.source(source).dropped("malformed")
+        else:
+            self.metrics.source(source).dropped("dead_letter")
+
+    def _store(self, by_source: dict[str, list[Event]]) -> bool:
+        """Publish (one transaction when all goes well); retry a down sink until abandoned."""
+        parts = {s: evs for s, evs in by_source.items() if evs}
+        if not parts:
+            return True
+        try:
+            self.sink.publish([e for evs in parts.values() for e in evs])
+        except Exception as exc:  # bisect per source below: poison is dead-lettered
+            log.warning("syslog: batch not stored at once (%s: %s)", type(exc).__name__, exc)
+        else:
+            for s, evs in parts.items():
+                self.metrics.source(s).stored(len(evs))
+            self.legacy["published"] += sum(map(len, parts.values()))
+            return True
+        delay = 0.05
+        while parts:
+            for s in list(parts):
+                before = len(parts[s])
+                left = deliver(self.sink, parts[s], self.metrics.source(s))
+                self.legacy["published"] += before - len(left)
+                if left:
+                    parts[s] = left
+                else:
+                    del parts[s]
+            if parts and self._abandon.wait(delay):
+                lost = sum(map(len, parts.values()))
+                log.error("syslog: sink still down at shutdown; %d events not stored", lost)
+                return False
+            delay = min(delay * 2, 2.0)
+        return True
