@@ -131,6 +131,7 @@ class FileTailer:
         self._truncating = False
         self._out = Outbox(sink, self.stats, str(self.path))
         self._last_error = ""
+        self._received = 0  # lines read since the last commit (counted in stats there)
         self.published = 0
 
     # -- health ---------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ class FileTailer:
         out: list[Event] = []
         serials = self.normaliser.pending_serials
         if ln.data.strip():
-            self.stats.received()
+            self._received += 1
             out = self._normalise(ln)
         now = self.normaliser.pending_serials
         if not now:
@@ -351,16 +352,18 @@ class FileTailer:
         return out
 
     def _normalise(self, ln: Line) -> list[Event]:
-        text = utf8_text(ln.data, ln.cut)
-        malformed = self.normaliser.stats["malformed"]
+        cut = ln.cut
+        text = utf8_text(ln.data, cut)
+        nstats = self.normaliser.stats
+        malformed = nstats.get("malformed", 0)
         out: list[Event] = []
         try:
             out = self.normaliser.line(text, id_parts=self._fid.id_parts(ln.start))
         except Exception as exc:  # a parser bug must not stop the file: keep the line aside
             self._normaliser_failed(ln, exc)
-        if (n := self.normaliser.stats["malformed"] - malformed) > 0:
+        if (n := nstats.get("malformed", 0) - malformed) > 0:
             self.stats.dropped("malformed", n)
-        if ln.cut and (out or self.normaliser.pending):
+        if cut and (out or self.normaliser.pending):
             self.stats.truncated()
             if not out:  # an audit record held back: its event is marked when it comes out
                 self._trunc_held = ln.size
@@ -368,7 +371,7 @@ class FileTailer:
                 _mark(out, ln.size)
         elif self._trunc_held is not None:
             _mark(out, self._trunc_held)
-        if out:
+        if out and self._out.since is None:
             self._out.read()
         return out
 
@@ -395,6 +398,9 @@ class FileTailer:
     def _commit(self, events: list[Event]) -> bool:
         """Deliver, then save the position; False if the sink is down (everything undelivered
         is kept, the position stays)."""
+        if self._received:
+            self.stats.received(self._received)
+            self._received = 0
         delivered = self._out.flush(events)
         self.published = self._out.delivered
         if not delivered:

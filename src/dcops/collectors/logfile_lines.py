@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CHUNK = 1 << 20  # bytes read per system call
 _NOT_NUL = re.compile(rb"[^\x00]")
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One line of a file: where it is, its first `cap` bytes and its full length."""
 
     start: int  # offset of its first byte
@@ -77,6 +76,12 @@ class LineReader:
                     self.nul_runs += 1
                     continue
                 nl = chunk.find(b"\n", pos)
+                if nl >= 0 and not head:  # the whole line is in this chunk (the usual case)
+                    start, end = self.start, base + nl + 1
+                    self.start = self.scan = end
+                    yield Line(start, end, chunk[pos : min(nl, pos + cap)], nl - pos)
+                    pos = nl + 1
+                    continue
                 stop = n if nl < 0 else nl
                 room = cap - len(head)
                 if room > 0:
