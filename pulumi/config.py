@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pulumi
@@ -20,6 +21,26 @@ def _network_id(name: str) -> pulumi.Output[str]:
     return openstack.networking.get_network_output(name=name, external=True).id
 
 
+def refuse_examples(model: SiteModel, stack: str) -> None:
+    """`pulumi up` never runs with an example inventory or the example stack secrets (sealed
+    with the published passphrase); a preview only warns (docs/security.md)."""
+    from dcops.errors import ExampleSecretError
+    from dcops.inventory.examples import passphrase_from, stack_findings
+
+    found = [f.label() for f in stack_findings(PROJECT_DIR / f"Pulumi.{stack}.yaml",
+                                               passphrase_from(os.environ), base=PROJECT_DIR)]
+    if model.settings.example:
+        found.insert(0, "the inventory declares itself an example (dcops_example: true)")
+    if not found:
+        return
+    message = "committed example secrets / khóa mẫu: " + "; ".join(found)
+    if pulumi.runtime.is_dry_run():
+        pulumi.log.warn(f"{message}. `pulumi up` refuses this stack.")
+        return
+    raise ExampleSecretError(f"refusing `pulumi up`: {message}. Make real secrets: README.md, "
+                             "\"Real secrets\"", file=f"Pulumi.{stack}.yaml")
+
+
 def load(model: SiteModel | None = None) -> StackConfig:
     """Stack settings; the stack name (primary or backup) says which DC this is."""
     cfg = pulumi.Config("dcops")
@@ -32,6 +53,7 @@ def load(model: SiteModel | None = None) -> StackConfig:
         vault = cfg.get("vaultPasswordFile") or None
         model = load_inventory(PROJECT_DIR / (cfg.get("inventory") or "../inventories/production"),
                                vault_password_file=PROJECT_DIR / vault if vault else None)
+    refuse_examples(model, stack)
     return StackConfig(
         stack=stack,
         model=model,

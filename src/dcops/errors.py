@@ -47,3 +47,15 @@ class ComplianceError(DcopsError):
 
 class AccessDeniedError(DcopsError):
     """No acceptable identity, or the identity's role may not do this (CLI and console alike)."""
+
+
+class HostKeyError(DcopsError):
+    """An SSH host key is unknown or changed: the host is not trusted, nothing is collected."""
+
+
+class ExampleSecretError(InventoryError):
+    """An example inventory (or its committed example secrets) would touch real machines."""
+
+
+class DcopsWarning(UserWarning):
+    """A warning dcops gives on purpose; the CLI prints its message alone, on stderr."""

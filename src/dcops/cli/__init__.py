@@ -7,11 +7,13 @@ commands or sub-command group to the root application.
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from dcops.errors import DcopsError
+from dcops.errors import DcopsError, DcopsWarning
 
 app = typer.Typer(
     name="dcops",
@@ -34,6 +36,15 @@ _register_all()
 
 def main() -> None:
     """Entry point: run the CLI and turn DcopsError into a clear message and exit code 1."""
+    default_show = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, DcopsWarning):  # its own words, on stderr, every time
+            sys.stderr.write(f"warning: {message}\n")
+        else:
+            default_show(message, category, *args, **kw)
+
+    warnings.showwarning = show
     try:
         app()
     except DcopsError as exc:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from ansible.vars.manager import VariableManager
 from ansible.vars.plugins import get_vars_from_inventory_sources
 from yaml import MarkedYAMLError
 
+from dcops.errors import InventoryError
 from dcops.model import SourceRef
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -50,6 +53,21 @@ class RawInventory:
     globals: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     vault_open: bool = False
+    vault_files: list[Path] = field(default_factory=list)  # the Vault keys that were given
+    loader: Any = None  # ansible's DataLoader with the vault secrets (templates connection vars)
+
+    @property
+    def example(self) -> bool:
+        """The inventory declares itself an example (`dcops_example: true`)."""
+        return declares_example(self.globals)
+
+
+def declares_example(variables: dict[str, Any]) -> bool:
+    """`dcops_example` set true (YAML boolean, or a string Ansible reads as true)."""
+    value = variables.get("dcops_example", False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return value is True or value == 1
 
 
 def position(value: object, base: Path | None = None) -> SourceRef | None:
@@ -75,16 +93,33 @@ def key_position(mapping: object, key: str, base: Path | None = None) -> SourceR
     return position(mapping, base)
 
 
+COLLECTOR_KEY_PREFIX = ".vault-pass-collector-"
+
+
 def find_vault_password_file(inventory: Path) -> Path | None:
-    """The vault password file: $DCOPS_VAULT_PASSWORD_FILE, $ANSIBLE_VAULT_PASSWORD_FILE, or the
-    single `.vault-pass-*` file of the inventory directory (the lab and example province keys)."""
+    """The main vault password file: $DCOPS_VAULT_PASSWORD_FILE, $ANSIBLE_VAULT_PASSWORD_FILE, or
+    the single `.vault-pass-*` file (other than `.vault-pass-collector-*`) of the inventory
+    directory (the lab and example province keys)."""
     for env in ("DCOPS_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE"):
         value = os.environ.get(env)
         if value:
             return Path(value)
     directory = inventory if inventory.is_dir() else inventory.parent
-    candidates = sorted(directory.glob(".vault-pass-*"))
+    candidates = [p for p in sorted(directory.glob(".vault-pass-*"))
+                  if not p.name.startswith(COLLECTOR_KEY_PREFIX)]
     return candidates[0] if len(candidates) == 1 else None
+
+
+def find_vault_password_files(inventory: Path) -> list[tuple[str, Path]]:
+    """(vault id, file) of every key to try: the main key (see find_vault_password_file) and,
+    when the keys come from the inventory directory, its `.vault-pass-collector-*` key (vault id
+    `collector`: the SNMP credentials the SOC server's collectors decrypt, and nothing else)."""
+    main = find_vault_password_file(inventory)
+    keys = [("default", main)] if main is not None else []
+    directory = inventory if inventory.is_dir() else inventory.parent
+    if main is None or main.parent.resolve() == directory.resolve():
+        keys += [("collector", p) for p in sorted(directory.glob(COLLECTOR_KEY_PREFIX + "*"))]
+    return keys
 
 
 def _yaml_files(path: Path) -> Iterator[Path]:
@@ -127,11 +162,14 @@ def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
     raw.problems.extend(scan_yaml(path, base))
 
     loader = DataLoader()
-    vault_file = vault_password_file or find_vault_password_file(path)
-    if vault_file is not None:
-        secret = vault_file.read_text(encoding="utf-8").strip().encode()
-        loader.set_vault_secrets([("default", VaultSecret(secret))])
+    keys = ([("default", vault_password_file)] if vault_password_file
+            else find_vault_password_files(path))
+    if keys:
+        loader.set_vault_secrets([(vault_id, VaultSecret(
+            file.read_text(encoding="utf-8").strip().encode())) for vault_id, file in keys])
         raw.vault_open = True
+        raw.vault_files = [file for _, file in keys]
+    raw.loader = loader
     try:
         inventory = InventoryManager(loader=loader, sources=[str(path)])
     except AnsibleError as exc:
@@ -158,6 +196,37 @@ def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
         raw.host_groups[host.name] = tuple(sorted(
             g.name for g in host.get_groups() if g.name not in ("all", "ungrouped")))
     return raw
+
+
+@cache
+def _plugins_ready() -> bool:
+    """Ansible's plugin loader (lookups such as ansible.builtin.env), initialised once."""
+    from ansible.plugins.loader import init_plugin_loader
+
+    with warnings.catch_warnings():  # "already configured" when ansible did it first
+        warnings.simplefilter("ignore")
+        init_plugin_loader()
+    return True
+
+
+def render(value: object, variables: dict[str, Any], loader: Any = None) -> str:
+    """`value` templated with `variables` (a host's variables) as Ansible would, lookups included.
+
+    Used for connection variables such as `ansible_ssh_common_args`, which may name files
+    through other variables (the lab's `{{ dcops_lab_dir }}/known_hosts`).
+    """
+    text = str(value)
+    if "{{" not in text and "{%" not in text:
+        return text
+    from ansible.template import Templar
+
+    _plugins_ready()
+    templar = Templar(loader=loader or DataLoader(), variables=variables)
+    try:
+        return str(templar.template(value))
+    except AnsibleError as exc:
+        name = variables.get("inventory_hostname", "?")
+        raise InventoryError(f"host {name}: cannot template {text!r}: {exc}") from exc
 
 
 def clear_text(value: object) -> tuple[bool, str | None]:

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dcops.inventory.ansible_io import Problem, RawInventory, clear_text, key_position, position
+from dcops.inventory.ansible_io import (
+    Problem,
+    RawInventory,
+    clear_text,
+    declares_example,
+    key_position,
+    position,
+)
 from dcops.model import (
     Device,
     Flow,
@@ -71,6 +78,7 @@ class _Builder:
             ntp_servers=tuple(str(s) for s in g.get("dcops_ntp_servers") or ()),
             soc_collector=str(g.get("dcops_soc_collector", "")),
             allow_snmp_v2c=bool(g.get("dcops_allow_snmp_v2c", False)),
+            example=declares_example(g),
         )
 
     def sites(self) -> dict[str, Site]:

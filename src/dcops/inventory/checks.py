@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 
+from dcops.inventory import examples
 from dcops.inventory.ansible_io import Problem, RawInventory
 from dcops.inventory.build import system_groups
 from dcops.model import SiteKind, SiteModel, SourceRef
@@ -138,4 +140,20 @@ def check_dc_distance(model: SiteModel, raw: RawInventory) -> list[Problem]:
     return out
 
 
-CHECKS = (check_references, check_snmp, check_addresses, check_dc_distance)
+def check_example_secrets(model: SiteModel, raw: RawInventory) -> list[Problem]:
+    """No committed example or lab secret outside an example inventory (lab secrets: the lab).
+
+    An inventory that declares itself an example passes, but every command warns loudly and
+    names the example secrets it found.
+    """
+    del model
+    found = examples.scan(raw)
+    if raw.example:
+        warnings.warn(examples.ExampleInventoryWarning(
+            examples.banner(raw.path, found, examples.example_source(raw))), stacklevel=2)
+    return [Problem("example-secret", examples.example_problem_message(f), f.source, f.key)
+            for f in found if not examples.allowed(raw, f)]
+
+
+CHECKS = (check_references, check_snmp, check_addresses, check_dc_distance,
+          check_example_secrets)

@@ -206,6 +206,7 @@ class Settings:
     ntp_servers: tuple[str, ...] = ()
     soc_collector: str = ""  # address receiving syslog and SNMP traps
     allow_snmp_v2c: bool = False  # only the lab may set this
+    example: bool = False  # dcops_example: committed example secrets, never real machines
 
 
 @dataclass(frozen=True, slots=True)
