@@ -147,6 +147,9 @@ def syslog(
     udp_port: Annotated[int, typer.Option(help="UDP port (-1 disables).")] = 514,
     tcp_port: Annotated[int, typer.Option(help="TCP port (-1 disables).")] = 514,
     tls_port: Annotated[int, typer.Option(help="TLS port (-1 disables).")] = -1,
+    relp_port: Annotated[
+        int, typer.Option(help="RELP port (rsyslog omrelp; answered once stored; -1 disables).")
+    ] = -1,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates.")] = None,
@@ -185,7 +188,7 @@ def syslog(
     inventory: SiteModelOpt = None,
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
-    """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS) into the spool until SIGTERM."""
+    """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS, RELP) into the spool until SIGTERM."""
     from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
 
@@ -199,6 +202,7 @@ def syslog(
         udp_port=udp_port if udp_port >= 0 else None,
         tcp_port=tcp_port if tcp_port >= 0 else None,
         tls_port=tls_port if tls_port >= 0 else None,
+        relp_port=relp_port if relp_port >= 0 else None,
         tls=tls,
         queue_size=queue_size,
         unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),

@@ -33,6 +33,7 @@ from dcops.collectors.syslog_net import (
     count_refusals,
     server_tls_context,
 )
+from dcops.collectors.syslog_relp import RelpConn
 from dcops.collectors.syslog_stream import Frame, split_frames
 from dcops.collectors.syslog_writer import Item, Writer
 from dcops.errors import CollectorError
@@ -53,6 +54,7 @@ class SyslogConfig:
     tcp_port: int | None = 514
     tls_port: int | None = None
     tls: ssl.SSLContext | None = None
+    relp_port: int | None = None  # RELP (rsyslog omrelp): answered once stored
     unix_sockets: dict[str, str] = field(default_factory=dict)  # socket path -> host name
     queue_size: int = 10_000  # messages read and not yet stored, per source
     batch: int = 2_000  # messages per spool transaction at most
@@ -137,6 +139,8 @@ class SyslogServer:
                 await self._unix(path, host)
             if c.tcp_port is not None:
                 await self._listen("tcp", c.tcp_port, None)
+            if c.relp_port is not None:
+                await self._listen("relp", c.relp_port, None)
             if c.tls_port is not None:
                 if c.tls is None:
                     raise CollectorError("a TLS port needs a certificate (--tls-cert, --tls-key)")
@@ -174,8 +178,9 @@ class SyslogServer:
     async def _listen(self, name: str, port: int, tls: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()
         source = f"syslog_{name}"
+        proto = RelpConn if name == "relp" else StreamConn
         srv = await loop.create_server(
-            lambda: StreamConn(self, source), self.cfg.host, port, ssl=tls,
+            lambda: proto(self, source), self.cfg.host, port, ssl=tls,
             backlog=self.cfg.listen_backlog,
             ssl_handshake_timeout=self.cfg.tls_handshake_timeout if tls else None,
         )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from dcops.collectors.syslog_stream import StreamFramer
+from dcops.collectors.syslog_stream import Frame, StreamFramer
 from dcops.errors import CollectorError
 
 if TYPE_CHECKING:
@@ -81,15 +81,19 @@ class StreamConn(asyncio.BufferedProtocol):
         """A last unterminated line is kept; half an octet-counted frame is malformed."""
         self.finish(error=exc is not None)
 
+    def end_of_stream(self) -> tuple[list[Frame], int]:
+        """The frames the framer completes at the end, and how many it had to give up."""
+        return self.framer.close(), self.framer.malformed
+
     def finish(self, *, error: bool = False, abort: bool = False) -> None:
         """Close (once): keep what the framer completes, count what it cannot."""
         if self.closed:
             return
         self.closed = True
-        frames = self.framer.close()
-        if self.framer.malformed:
-            self.server.intake(self.source).dropped("malformed", self.framer.malformed)
-            self.server.stats["framing_errors"] += self.framer.malformed
+        frames, malformed = self.end_of_stream()
+        if malformed:
+            self.server.intake(self.source).dropped("malformed", malformed)
+            self.server.stats["framing_errors"] += malformed
         if error:
             self.server.stats["connection_errors"] += 1
         if frames:
@@ -186,9 +190,9 @@ class SyslogMetrics:
         """prometheus_client Collector protocol."""
         s = self.server.stats
         open_ = Counter(c.source for c in list(self.server.conns))
-        g = GaugeMetricFamily("dcops_syslog_connections", "Open TCP/TLS connections",
+        g = GaugeMetricFamily("dcops_syslog_connections", "Open TCP/TLS/RELP connections",
                               labels=["source"])
-        for src in ("syslog_tcp", "syslog_tls"):
+        for src in ("syslog_tcp", "syslog_tls", "syslog_relp"):
             g.add_metric([src], open_.get(src, 0))
         yield g
         for name, key, doc in (

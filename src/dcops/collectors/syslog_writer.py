@@ -34,7 +34,7 @@ from dcops.model.sinks import EventSink
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("syslog_udp", "syslog_unix", "syslog_tcp", "syslog_tls")
+SOURCES = ("syslog_udp", "syslog_unix", "syslog_tcp", "syslog_tls", "syslog_relp")
 
 
 @dataclass(slots=True)

@@ -1,5 +1,5 @@
-"""Hostile syslog streams: the framer caps every message and never buffers beyond the cap; the
-writer serves UDP and TCP fairly; a parser failure costs one message, never the writer."""
+"""Hostile syslog streams: the framers (RFC 6587, RELP) cap every message and never buffer
+beyond the cap; the writer serves UDP and TCP fairly; a parser failure costs one message only."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dcops.collectors.health import (
     TRUNCATED_FIELD,
     IntakeMetrics,
 )
+from dcops.collectors.syslog_relp import RelpFramer
 from dcops.collectors.syslog_stream import Frame, StreamFramer, split_frames
 from dcops.collectors.syslog_writer import Item, Writer
 from dcops.model.event import Event
@@ -211,3 +212,35 @@ def test_fair_across_short_cycles_in_both_directions(loop: asyncio.AbstractEvent
                    for e in [e for b in sink.batches for e in b][:1200])
     assert head["udp"] >= 500 and head["tcp"] >= 500, head
     assert dict(first) == {"tcp": 3000, "udp": 3000}
+
+
+_relp_frame = st.tuples(st.integers(1, 999_999_999), st.sampled_from(["syslog", "open", "close"]),
+                        st.binary(max_size=60))
+
+
+@given(st.lists(_relp_frame, max_size=15), st.lists(st.integers(0, 1500), max_size=20),
+       st.integers(1, 80))
+def test_relp_frames_survive_any_split_and_are_capped(
+    frames: list[tuple[int, str, bytes]], cuts: list[int], cap: int
+) -> None:
+    stream = b"".join(b"%d %s %d %s\n" % (t, c.encode(), len(d), d) if d
+                      else b"%d %s 0\n" % (t, c.encode()) for t, c, d in frames)
+    framer = RelpFramer(cap)
+    got = []
+    pos = 0
+    for c in [*sorted(cuts), len(stream)]:
+        if c > pos:
+            got += framer.feed(stream[pos:c])
+            pos = c
+    assert not framer.broken
+    assert [(f.txnr, f.command, f.data, f.size) for f in got] == [
+        (t, c, d[:cap], len(d)) for t, c, d in frames]
+
+
+@pytest.mark.parametrize("junk", [b"<13>plain syslog\n", b"1 syslog 5 abc\n",
+                                  b"12345678901 x 1 a\n", b"1 syslog 3\n",
+                                  b"1 " + b"a" * 40 + b" 0\n"])
+def test_relp_framer_refuses_what_is_not_relp(junk: bytes) -> None:
+    framer = RelpFramer(100)
+    framer.feed(junk + b"2 syslog 1 x\n")
+    assert framer.broken
