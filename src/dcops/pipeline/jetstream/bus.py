@@ -1,0 +1,280 @@
+"""The JetStream bus: `Bus`, `Checkpoints` and dead letters over a NATS JetStream cluster.
+
+The API is synchronous like the SQLite spool's: every call runs a coroutine on the bus's own
+event loop thread (`LoopThread`) and waits for it, so collectors and the detection runner use
+either engine unchanged. Positions are stream sequences of `<PREFIX>_EVENTS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from dcops.errors import DcopsError
+from dcops.model.event import Event
+from dcops.pipeline.codec import decode, encode
+from dcops.pipeline.jetstream import store
+from dcops.pipeline.jetstream.config import JetStreamConfig
+from dcops.pipeline.jetstream.loop import LoopThread
+from dcops.pipeline.jetstream.publisher import (
+    Outgoing,
+    PublishTimeout,
+    Refused,
+    Stored,
+    publish_all,
+)
+from dcops.pipeline.jetstream.session import RETRYABLE, Session, is_retryable, retrying
+from dcops.pipeline.jetstream.subjects import deadletter_subject, event_subject
+
+T = TypeVar("T")
+HEADROOM_SECONDS = 1.0  # how long a backlog measurement is trusted before measuring again
+BACKPRESSURE_POLL = 0.05
+DEAD_LETTER_ROOM = 4096  # bytes of a dead letter's envelope besides its raw input
+
+
+class BusError(DcopsError):
+    """The event bus refused an operation (configuration, permissions)."""
+
+
+class BusUnavailableError(BusError, ConnectionError):
+    """The event bus did not answer in time: keep the events and retry (collectors do)."""
+
+
+class JetStreamBus:
+    """Bus and checkpoint store on a NATS JetStream cluster (see docs/scale.md)."""
+
+    def __init__(self, config: JetStreamConfig | str, **overrides: Any) -> None:
+        cfg = JetStreamConfig.from_url(config, **overrides) if isinstance(config, str) \
+            else config.with_(**overrides) if overrides else config
+        self.config = cfg
+        self._loop = LoopThread()
+        self._session = Session(cfg)
+        self._headroom = 0
+        self._headroom_until = 0.0
+        self._closed = False
+        try:
+            self._call(self._session.open(), "connect", cfg.publish_timeout + 10)
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], what: str, timeout: float | None = None) -> T:
+        limit = timeout if timeout is not None else self.config.publish_timeout + 10
+        try:
+            return self._loop.run(coro, limit)
+        except (TimeoutError, PublishTimeout) as exc:
+            raise BusUnavailableError(f"{self._where()}: {what}: {exc or 'timed out'}") from exc
+        except DcopsError:
+            raise
+        except Exception as exc:
+            if _retryable(exc):
+                raise BusUnavailableError(f"{self._where()}: {what}: {type(exc).__name__}: "
+                                     f"{exc}") from exc
+            raise BusError(f"{self._where()}: {what}: {type(exc).__name__}: {exc}") from exc
+
+    def _where(self) -> str:
+        return f"bus {','.join(self.config.servers)}"
+
+    def _retry(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        return self._call(retrying(fn, self.config.publish_timeout), what)
+
+    def close(self) -> None:
+        """Close readers and the connection, stop the loop thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):  # closing a lost connection has nothing to say
+            self._loop.run(self._session.close(), 15)
+        self._loop.stop()
+
+    def __enter__(self) -> JetStreamBus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Store events (acknowledged by the stream); blocks while the backlog is full.
+
+        Idempotent by Event.id within the duplicate window (`Nats-Msg-Id`). An event that cannot
+        be stored as it is (encoding, size) goes to the dead letters; only an unreachable bus
+        raises (BusUnavailableError, after `publish_timeout`).
+        """
+        if not events:
+            return
+        self._wait_for_room(len(events))
+        items: list[Outgoing] = []
+        sent: list[Event] = []
+        poison: list[tuple[Event, str]] = []
+        prefix = self.config.prefix
+        for e in events:
+            try:
+                items.append(Outgoing(event_subject(prefix, e), encode(e), str(e.id)))
+                sent.append(e)
+            except Exception as exc:  # any encoding failure is this event's
+                poison.append((e, f"{type(exc).__name__}: {exc}"))
+        deadline = time.monotonic() + self.config.publish_timeout
+        results = self._call(self._publish(items, deadline), f"publish {len(items)} events")
+        poison += [(e, r.reason) for e, r in zip(sent, results, strict=True)
+                   if isinstance(r, Refused)]
+        for e, reason in poison:
+            raw = e.raw if isinstance(e.raw, str) else repr(e.raw)
+            self.dead_letter(str(e.source), raw.encode("utf-8", "replace"), reason, str(e.id))
+
+    async def _publish(self, items: list[Outgoing], deadline: float) -> list[Stored | Refused]:
+        s = self._session
+        cfg = self.config
+        return await publish_all(s.nc, items, stream=cfg.events_stream,
+                                 inflight=cfg.max_inflight, ack_timeout=cfg.ack_timeout,
+                                 deadline=deadline)
+
+    def _wait_for_room(self, n: int) -> None:
+        """Backpressure: block while the slowest registered cursor lags `max_backlog` events."""
+        limit = self.config.max_backlog
+        if limit is None:
+            return
+        if self._headroom >= n and time.monotonic() < self._headroom_until:
+            self._headroom -= n
+            return
+        while True:
+            lag = self.backlog()
+            if lag < limit:
+                self._headroom = limit - lag - n
+                self._headroom_until = time.monotonic() + HEADROOM_SECONDS
+                return
+            time.sleep(BACKPRESSURE_POLL)
+
+    def backlog(self) -> int:
+        """Events not yet acked by the slowest registered consumer (0 with no consumer)."""
+        return self._retry("backlog", self._session.backlog)
+
+    def count(self) -> int:
+        """Events in the stream."""
+        return self._retry("count", self._session.event_count)
+
+    # -- dead letters ---------------------------------------------------------------------------
+
+    def dead_letter(self, source: str, raw: bytes, reason: str, event_id: str = "") -> None:
+        """Keep one item that could not be stored as an event, with its raw bytes and why."""
+        room = max(1024, self._session.max_payload - DEAD_LETTER_ROOM)
+        raw = bytes(raw)
+        cut = len(raw) > room * 3 // 4
+        body = json.dumps({
+            "at": time.time(), "source": str(source), "event_id": str(event_id),
+            "reason": str(reason)[:1000] + (" (raw input cut)" if cut else ""),
+            "raw": base64.b64encode(raw[: room * 3 // 4]).decode("ascii"),
+        }).encode()
+        item = Outgoing(deadletter_subject(self.config.prefix, source), body, uuid.uuid4().hex)
+        deadline = time.monotonic() + self.config.publish_timeout
+        cfg = self.config
+        self._call(publish_all(self._session.nc, [item], stream=cfg.deadletter_stream,
+                               inflight=1, ack_timeout=cfg.ack_timeout, deadline=deadline),
+                   "dead letter")
+
+    def dead_letter_count(self) -> int:
+        """Dead letters kept."""
+        return self._retry("dead letter count", self._session.dead_letter_count)
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        """The newest dead letters: time, source, event id, reason and raw bytes."""
+        bodies = self._retry("dead letters", lambda: self._session.newest_dead(limit))
+        out: list[dict[str, object]] = []
+        for b in bodies:
+            d = json.loads(b)
+            out.append({"at": d["at"], "source": d["source"], "event_id": d["event_id"],
+                        "reason": d["reason"], "raw": base64.b64decode(d["raw"])})
+        return out
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    def register(self, consumer: str) -> None:
+        """Create a consumer cursor at the start of the stream if it does not exist."""
+        self._retry("register", lambda: store.register_cursor(self._session.cursors, consumer))
+
+    def cursor(self, consumer: str) -> int:
+        """The consumer's acked position (0 if new)."""
+        cur = self._retry("cursor", lambda: store.read_cursor(self._session.cursors, consumer))
+        return cur.seq
+
+    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
+        """Events after the consumer's cursor."""
+        return self.fetch_after(self.cursor(consumer), limit)
+
+    def fetch_after(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events after `position` (and at or before `upto`), in order."""
+        if limit <= 0 or (upto is not None and upto <= position):
+            return []
+        return self._retry("fetch", lambda: self._session.read(position, limit, upto))
+
+    def ack(self, consumer: str, position: int) -> None:
+        """Advance the cursor (never backwards)."""
+        s = self._session
+        self._retry("ack", lambda: store.advance_cursor(s.cursors, consumer, position,
+                                                        s.newest_ts))
+
+    def last_acked_time(self, consumer: str) -> datetime | None:
+        """Timestamp of the newest acked event."""
+        cur = self._retry("cursor", lambda: store.read_cursor(self._session.cursors, consumer))
+        if not cur.seq or cur.ts is None:
+            return None
+        return datetime.fromtimestamp(cur.ts, UTC)
+
+    def replay(self, consumer: str, since: datetime) -> list[Event]:
+        """Acked events with timestamp >= since, in stream order.
+
+        Reads from publish time `since - replay_slack` (all of the stream when the slack is
+        None): an event published before that whose own time is at or after `since` (a source
+        clock ahead by more than the slack) is not replayed.
+        """
+        upto = self.cursor(consumer)
+        if not upto:
+            return []
+        slack = self.config.replay_slack
+        start = None if slack is None else since - timedelta(seconds=slack)
+        bodies = self._retry("replay", lambda: self._session.scan(start, upto))
+        out = []
+        for _, body in bodies:
+            e = decode(body)
+            if e.timestamp >= since:
+                out.append(e)
+        return out
+
+    # -- state and checkpoints -------------------------------------------------------------------
+
+    def save_state(self, consumer: str, position: int, state: bytes) -> None:
+        """Save a consumer's in-memory state as it was after handling `position`."""
+        self._retry("save state", lambda: store.save_state(self._session.state, consumer,
+                                                           position, state))
+
+    def load_state(self, consumer: str) -> tuple[int, bytes] | None:
+        """The last saved state and its position."""
+        return self._retry("load state", lambda: store.load_state(self._session.state, consumer))
+
+    def load_checkpoint(self, name: str) -> str | None:
+        """A saved checkpoint value."""
+        return self._retry("load checkpoint",
+                           lambda: store.load_checkpoint(self._session.checkpoints, name))
+
+    def save_checkpoint(self, name: str, value: str) -> None:
+        """Save a checkpoint durably (replicated like the stream)."""
+        self._retry("save checkpoint",
+                    lambda: store.save_checkpoint(self._session.checkpoints, name, value))
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RETRYABLE) and is_retryable(exc)
+
+
+__all__ = ["BusError", "BusUnavailableError", "JetStreamBus"]

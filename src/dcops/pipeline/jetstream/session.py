@@ -1,0 +1,279 @@
+"""One connection to the cluster and what the bus keeps on it: streams, buckets and readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext, api
+from nats.js.errors import (
+    BucketNotFoundError,
+    InvalidBucketNameError,
+    InvalidKeyError,
+    InvalidObjectNameError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from dcops.model.event import Event, LogSource
+from dcops.pipeline.codec import decode
+from dcops.pipeline.jetstream.config import JetStreamConfig
+from dcops.pipeline.jetstream.reader import Reader, ReaderBroken
+from dcops.pipeline.jetstream.store import all_cursors
+from dcops.pipeline.jetstream.window import FetchWindow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_READERS = 8  # open readers (one per position being read from: runner, refeed, scans)
+SCAN_BATCH = 1000
+RETRYABLE: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError, ReaderBroken,
+                                              OSError)
+_PERMANENT = (InvalidKeyError, InvalidBucketNameError, InvalidObjectNameError,
+              nats.errors.BadSubjectError, nats.errors.BadHeaderError,
+              nats.errors.MaxPayloadError)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors a failover or a busy cluster explains (not our own mistakes)."""
+    return isinstance(exc, RETRYABLE) and not isinstance(exc, _PERMANENT)
+
+
+async def retrying(fn: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """Run `fn` until it succeeds, retrying transient errors for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        try:
+            return await fn()
+        except RETRYABLE as exc:
+            if not is_retryable(exc) or time.monotonic() >= deadline:
+                raise
+            log.debug("bus: retrying after %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def undecodable(seq: int, body: bytes) -> Event:
+    """An event for a message someone else put on our subjects: kept raw, never dropped."""
+    return Event(id=f"bus-undecodable-{seq}", timestamp=datetime.now(UTC), source="bus",
+                 logsource=LogSource(), raw=body.decode("utf-8", "replace"), parsed=False)
+
+
+class Session:
+    """The connection, the JetStream objects of one prefix and the open readers."""
+
+    def __init__(self, cfg: JetStreamConfig) -> None:
+        self.cfg = cfg
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._kv: dict[str, KeyValue] = {}
+        self._obj: ObjectStore | None = None
+        self._readers: OrderedDict[int, Reader] = OrderedDict()
+        self._read_lock = asyncio.Lock()
+        self.window = FetchWindow()
+
+    @property
+    def nc(self) -> Client:
+        """The connection (open)."""
+        if self._nc is None:
+            raise nats.errors.ConnectionClosedError
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context (open)."""
+        if self._js is None:
+            raise nats.errors.ConnectionClosedError
+        return self._js
+
+    @property
+    def cursors(self) -> KeyValue:
+        """KV bucket of consumer cursors."""
+        return self._kv["cursors"]
+
+    @property
+    def checkpoints(self) -> KeyValue:
+        """KV bucket of checkpoints."""
+        return self._kv["checkpoints"]
+
+    @property
+    def state(self) -> ObjectStore:
+        """Object store of consumer state."""
+        if self._obj is None:
+            raise nats.errors.ConnectionClosedError
+        return self._obj
+
+    @property
+    def max_payload(self) -> int:
+        """Largest message the server takes."""
+        return self.nc.max_payload
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.info("bus connection: %s: %s", type(exc).__name__, exc)
+
+    async def open(self) -> None:
+        """Connect, then find or create the streams and buckets."""
+        cfg = self.cfg
+        opts = cfg.connect_options()
+        self._nc = await asyncio.wait_for(nats.connect(error_cb=self._on_error, **opts),
+                                          cfg.publish_timeout)
+        self._js = self._nc.jetstream(timeout=cfg.request_timeout)
+        await retrying(self._ensure, cfg.publish_timeout)
+
+    async def _ensure(self) -> None:
+        cfg = self.cfg
+        storage = api.StorageType.FILE if cfg.storage == "file" else api.StorageType.MEMORY
+        for name, subject in ((cfg.events_stream, f"{cfg.prefix}.events.>"),
+                              (cfg.deadletter_stream, f"{cfg.prefix}.deadletters.>")):
+            try:
+                await self.js.stream_info(name)
+            except NotFoundError:
+                if not cfg.create:
+                    raise
+                await self.js.add_stream(api.StreamConfig(
+                    name=name, subjects=[subject], retention=api.RetentionPolicy.LIMITS,
+                    max_age=cfg.max_age, max_bytes=cfg.max_bytes, storage=storage,
+                    num_replicas=cfg.replicas, duplicate_window=cfg.duplicate_window,
+                    discard=api.DiscardPolicy.OLD, allow_direct=True))
+        for role, bucket in (("cursors", cfg.cursor_bucket),
+                             ("checkpoints", cfg.checkpoint_bucket)):
+            try:
+                self._kv[role] = await self.js.key_value(bucket)
+            except BucketNotFoundError:
+                if not cfg.create:
+                    raise
+                self._kv[role] = await self.js.create_key_value(api.KeyValueConfig(
+                    bucket=bucket, history=1, replicas=cfg.replicas, storage=storage))
+        try:
+            self._obj = await self.js.object_store(cfg.state_bucket)
+        except NotFoundError:
+            if not cfg.create:
+                raise
+            self._obj = await self.js.create_object_store(
+                cfg.state_bucket, api.ObjectStoreConfig(replicas=cfg.replicas, storage=storage))
+
+    async def close(self) -> None:
+        """Close readers and the connection."""
+        for r in list(self._readers.values()):
+            await r.close()
+        self._readers.clear()
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.close(), 5)
+        self._nc = None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def read(self, position: int, limit: int, upto: int | None) -> list[tuple[int, Event]]:
+        """Events after `position` (at or before `upto`) from the reader left there."""
+        async with self._read_lock:
+            reader = self._readers.pop(position, None)
+            if reader is None:
+                reader = Reader(self.nc, self.js, self.cfg.events_stream, position)
+                await reader.open(self.cfg.request_timeout)
+            try:
+                got = await reader.pull(limit, self.cfg.request_timeout)
+            except ReaderBroken:
+                await reader.close()
+                raise
+            if upto is not None and got and got[-1][0] > upto:
+                keep = [g for g in got if g[0] <= upto]
+                reader.give_back(got[len(keep):])
+                got = keep
+            if got:
+                reader.after = got[-1][0]
+            await self._keep(reader)
+        events = [(seq, _decode(seq, body)) for seq, body in got]
+        self.window.add(position, [(seq, e.timestamp.timestamp()) for seq, e in events])
+        return events
+
+    async def _keep(self, reader: Reader) -> None:
+        old = self._readers.pop(reader.after, None)
+        if old is not None and old is not reader:
+            await old.close()
+        self._readers[reader.after] = reader
+        while len(self._readers) > MAX_READERS:
+            _, oldest = self._readers.popitem(last=False)
+            await oldest.close()
+
+    async def scan(self, since: datetime | None, upto: int) -> list[tuple[int, bytes]]:
+        """Every message at or before `upto`, from publish time `since` (or the start)."""
+        reader = Reader(self.nc, self.js, self.cfg.events_stream, 0, since=since)
+        out: list[tuple[int, bytes]] = []
+        try:
+            await reader.open(self.cfg.request_timeout)
+            while True:
+                got = await reader.pull(SCAN_BATCH, self.cfg.request_timeout)
+                out += [g for g in got if g[0] <= upto]
+                if not got or got[-1][0] >= upto:
+                    return out
+        finally:
+            await reader.close()
+
+    async def newest_ts(self, old: int, new: int) -> float | None:
+        """The newest event time in positions (old, new]."""
+        if self.window.covers(old, new):
+            return self.window.newest(old, new)
+        reader = Reader(self.nc, self.js, self.cfg.events_stream, old)
+        best: float | None = None
+        try:
+            await reader.open(self.cfg.request_timeout)
+            while True:
+                got = await reader.pull(SCAN_BATCH, self.cfg.request_timeout)
+                for seq, body in got:
+                    if seq <= new:
+                        ts = _decode(seq, body).timestamp.timestamp()
+                        best = ts if best is None else max(best, ts)
+                if not got or got[-1][0] >= new:
+                    return best
+        finally:
+            await reader.close()
+
+    # -- counts ------------------------------------------------------------------------------
+
+    async def event_count(self) -> int:
+        """Messages in the events stream."""
+        return int((await self.js.stream_info(self.cfg.events_stream)).state.messages)
+
+    async def dead_letter_count(self) -> int:
+        """Messages in the dead-letter stream."""
+        return int((await self.js.stream_info(self.cfg.deadletter_stream)).state.messages)
+
+    async def backlog(self) -> int:
+        """Newest position minus the slowest cursor (0 with no cursor)."""
+        cursors = await all_cursors(self.cursors)
+        if not cursors:
+            return 0
+        last = (await self.js.stream_info(self.cfg.events_stream)).state.last_seq
+        return max(0, int(last) - min(cursors))
+
+    async def newest_dead(self, limit: int) -> list[bytes]:
+        """Bodies of the newest `limit` dead letters, newest first."""
+        st = (await self.js.stream_info(self.cfg.deadletter_stream)).state
+        if not st.messages or limit <= 0:
+            return []
+        after = max(int(st.first_seq) - 1, int(st.last_seq) - limit)
+        reader = Reader(self.nc, self.js, self.cfg.deadletter_stream, after)
+        try:
+            await reader.open(self.cfg.request_timeout)
+            got = await reader.pull(limit, self.cfg.request_timeout)
+        finally:
+            await reader.close()
+        return [body for _, body in reversed(got)]
+
+
+def _decode(seq: int, body: bytes) -> Event:
+    try:
+        return decode(body)
+    except Exception:  # not one of ours: keep it raw
+        return undecodable(seq, body)

@@ -1,0 +1,131 @@
+"""Consumer cursors and checkpoints (JetStream KV) and consumer state (JetStream object store).
+
+A cursor is `{"seq": <stream sequence>, "ts": <newest event time acked, epoch seconds>}` under
+the consumer's key; it only moves forward (compare-and-set on the key's revision), so two
+workers acking out of order can never move it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    ObjectDeletedError,
+    ObjectNotFoundError,
+)
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from dcops.pipeline.jetstream.subjects import kv_key
+
+_POS = struct.Struct(">Q")  # a state object starts with its position (8 bytes, big endian)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A consumer's acked position and the newest event time it acked."""
+
+    seq: int = 0
+    ts: float | None = None
+    revision: int | None = None  # KV revision (None: no key yet)
+
+
+async def read_cursor(kv: KeyValue, consumer: str) -> Cursor:
+    """The stored cursor (position 0 when the consumer is new)."""
+    try:
+        entry = await kv.get(kv_key(consumer))
+    except KeyNotFoundError:
+        return Cursor()
+    if entry.value is None:
+        return Cursor(revision=entry.revision)
+    doc = json.loads(entry.value)
+    ts = doc.get("ts")
+    return Cursor(int(doc["seq"]), float(ts) if ts is not None else None, entry.revision)
+
+
+async def all_cursors(kv: KeyValue) -> list[int]:
+    """Every consumer's position (for the backlog)."""
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return []
+    out = []
+    for k in keys:
+        try:
+            entry = await kv.get(k)
+        except KeyNotFoundError:
+            continue
+        if entry.value:
+            out.append(int(json.loads(entry.value)["seq"]))
+    return out
+
+
+async def advance_cursor(
+    kv: KeyValue, consumer: str, seq: int,
+    newest_ts: Callable[[int, int], Awaitable[float | None]],
+) -> None:
+    """Move the cursor to `seq` unless it is already there or beyond (compare-and-set).
+
+    `newest_ts(old, new)` gives the newest event time in (old, new]; it is kept with the cursor.
+    """
+    key = kv_key(consumer)
+    while True:
+        cur = await read_cursor(kv, consumer)
+        if cur.revision is not None and cur.seq >= seq:
+            return
+        ts = await newest_ts(cur.seq, seq)
+        if cur.ts is not None:
+            ts = cur.ts if ts is None else max(ts, cur.ts)
+        value = json.dumps({"seq": seq, "ts": ts}).encode()
+        try:
+            if cur.revision is None:
+                await kv.create(key, value)
+            else:
+                await kv.update(key, value, last=cur.revision)
+        except KeyWrongLastSequenceError:
+            continue  # another writer moved it: read again
+        return
+
+
+async def register_cursor(kv: KeyValue, consumer: str) -> None:
+    """Create the cursor at position 0 if it does not exist."""
+    with contextlib.suppress(KeyWrongLastSequenceError):  # it exists: leave it
+        await kv.create(kv_key(consumer), json.dumps({"seq": 0, "ts": None}).encode())
+
+
+async def load_checkpoint(kv: KeyValue, name: str) -> str | None:
+    """A checkpoint's value, or None."""
+    try:
+        entry = await kv.get(kv_key(name))
+    except KeyNotFoundError:
+        return None
+    return None if entry.value is None else entry.value.decode("utf-8")
+
+
+async def save_checkpoint(kv: KeyValue, name: str, value: str) -> None:
+    """Replace a checkpoint's value."""
+    await kv.put(kv_key(name), value.encode("utf-8"))
+
+
+async def save_state(obj: ObjectStore, consumer: str, position: int, state: bytes) -> None:
+    """Replace the consumer's state object (position first, then the state bytes)."""
+    await obj.put(kv_key(consumer), _POS.pack(position) + state)
+
+
+async def load_state(obj: ObjectStore, consumer: str) -> tuple[int, bytes] | None:
+    """The consumer's last state and its position."""
+    try:
+        res = await obj.get(kv_key(consumer))
+    except (ObjectNotFoundError, ObjectDeletedError):
+        return None
+    data = res.data or b""
+    if len(data) < _POS.size:
+        return None
+    return _POS.unpack_from(data)[0], bytes(data[_POS.size:])

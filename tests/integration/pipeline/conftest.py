@@ -1,0 +1,27 @@
+"""A real 3-node nats-server cluster (JetStream, R3 streams) for the bus tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from natscluster import NatsCluster
+
+
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nodes on loopback, each with its own store_dir; stopped after the module."""
+    cluster = NatsCluster(Path(tmp_path_factory.mktemp("nats")))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def bus_prefix() -> str:
+    """A subject and stream prefix of the test's own (streams do not leak between tests)."""
+    return f"t{secrets.token_hex(4)}"

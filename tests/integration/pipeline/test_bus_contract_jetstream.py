@@ -1,0 +1,58 @@
+"""The Bus contract against a real 3-node JetStream cluster, with R3 streams and buckets."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from natscluster import NatsCluster
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "pipeline"))  # the contract
+from bus_contract import CONTRACT, ContractBus, Opener
+
+from dcops.pipeline import open_bus
+from dcops.pipeline.jetstream import JetStreamBus
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def opener(nats_cluster: NatsCluster, bus_prefix: str) -> Iterator[Opener]:
+    opened: list[JetStreamBus] = []
+
+    def make(**options: Any) -> ContractBus:
+        url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}"
+        bus = open_bus(url, publish_timeout=30, **options)
+        assert isinstance(bus, JetStreamBus)
+        opened.append(bus)
+        return bus
+
+    yield make
+    for b in opened:
+        b.close()
+
+
+@pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_contract(check: Callable[[Opener], None], opener: Opener) -> None:
+    check(opener)
+
+
+def test_streams_are_r3_with_the_configured_window(nats_cluster: NatsCluster,
+                                                   bus_prefix: str) -> None:
+    bus = JetStreamBus(f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}"
+                       "&duplicate_window=90s&max_age=2d")
+    try:
+        streams = {s["name"]: s for a in nats_cluster.jsz(nats_cluster.nodes[0])
+                   .get("account_details", [])  # type: ignore[union-attr]
+                   for s in a.get("stream_detail", [])}
+        ev = streams[bus.config.events_stream]
+        assert ev["config"]["num_replicas"] == 3
+        assert ev["config"]["duplicate_window"] == 90 * 10**9
+        assert ev["config"]["max_age"] == 2 * 86400 * 10**9
+        assert ev["config"]["subjects"] == [f"{bus_prefix}.events.>"]
+        assert len(ev["cluster"]["replicas"]) == 2  # a leader and two replicas
+    finally:
+        bus.close()
