@@ -1,8 +1,14 @@
-"""Tamper-evident audit trail: every action is a record chained to the previous one by SHA-256."""
+"""Tamper-evident audit trail: each record chained to the previous one by an HMAC-SHA-256.
+
+The HMAC key lives outside the database (`dcops.alerts.trailkey`), its id is stored with each
+record, and the chain head is anchored outside the database with a PKI signature
+(`dcops.alerts.anchor`, cadence in `dcops.alerts.trail`). Records written before keyed chaining
+(``key_id = ''``) keep the old unkeyed SHA-256; the first keyed record after them is a
+``trail.keyed`` record that names them, and verification reports them as legacy.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +19,23 @@ from sqlalchemy import Connection, Engine, select, update
 
 from dcops.alerts import schema
 from dcops.alerts.timeutil import iso, now
+from dcops.alerts.trail import trail_of
+from dcops.alerts.trailkey import TrailKey, keyed_hash
+from dcops.alerts.trailkey import legacy_hash as record_hash
+from dcops.errors import AlertStoreError
 
 GENESIS = "0" * 64
+KEYED = "trail.keyed"  # first keyed record after legacy ones: detail names them
+ROTATE = "trail.key_rotate"  # signed by the old key; detail new_key_id signs from the next one
+SYSTEM_ACTOR = "dcops"
+
+__all__ = ["GENESIS", "KEYED", "ROTATE", "AuditRecord", "VerifyResult", "append", "canonical",
+           "lock", "record_hash", "records", "rotate_key", "seal", "verify", "writing"]
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One audited action: who did what to which target, when."""
+    """One audited action: who did what to which target, when (and with which trail key)."""
 
     seq: int
     ts: str
@@ -29,16 +45,29 @@ class AuditRecord:
     detail: dict[str, Any]
     prev_hash: str
     hash: str
+    key_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """Outcome of a chain verification; `first_bad` names the first altered or missing record."""
+    """Outcome of a verification.
+
+    `first_bad` is the first altered, missing or unvouched record and `reason` says what is wrong
+    with it (or the first problem when no record can be named, e.g. a forged anchor). `checked`
+    counts the records that verify before the first bad one. `warnings` are not failures but must
+    be shown: legacy records, no anchors, records not yet anchored.
+    """
 
     ok: bool
     checked: int
     first_bad: int | None = None
     reason: str = ""
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    legacy_through: int = 0
+    anchors_checked: int = 0
+    last_anchor_seq: int | None = None
+    key_ids: tuple[str, ...] = ()
 
 
 def canonical(detail: dict[str, Any]) -> str:
@@ -47,23 +76,17 @@ def canonical(detail: dict[str, Any]) -> str:
                       default=str)
 
 
-def record_hash(prev_hash: str, *, seq: int, ts: str, actor: str, action: str, target: str,
-                detail_text: str) -> str:
-    """SHA-256 over the previous hash and every field of the record."""
-    payload = "\x1f".join([prev_hash, str(seq), ts, actor, action, target, detail_text])
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction that holds the chain-head lock from its start.
 
     Every writer takes this one lock first, so lock order is the same everywhere (no deadlocks)
-    and dedup decisions never race.
+    and dedup decisions never race. After the commit the head is anchored when due.
     """
     with engine.begin() as conn:
         lock(conn)
         yield conn
+    trail_of(engine).committed(engine)
 
 
 def lock(conn: Connection) -> None:
@@ -72,24 +95,87 @@ def lock(conn: Connection) -> None:
                  .with_for_update()).one()
 
 
+def _head(conn: Connection) -> Any:
+    h = schema.audit_head.c
+    return conn.execute(select(h.seq, h.hash, h.key_id).where(h.id == 1).with_for_update()).one()
+
+
+def _write(conn: Connection, head_seq: int, head_hash: str, key: TrailKey, actor: str,
+           action: str, target: str, detail: dict[str, Any], next_key_id: str) -> AuditRecord:
+    seq = head_seq + 1
+    ts = iso(now())
+    text = canonical(detail)
+    digest = keyed_hash(key.secret, key_id=key.key_id, prev_hash=head_hash, seq=seq, ts=ts,
+                        actor=actor, action=action, target=target, detail_text=text)
+    conn.execute(schema.audit.insert().values(
+        seq=seq, ts=ts, actor=actor, action=action, target=target, detail=text,
+        prev_hash=head_hash, hash=digest, key_id=key.key_id))
+    conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1)
+                 .values(seq=seq, hash=digest, key_id=next_key_id))
+    return AuditRecord(seq, ts, actor, action, target, detail, head_hash, digest, key.key_id)
+
+
+def _signing_key(conn: Connection) -> tuple[Any, TrailKey, AuditRecord | None]:
+    """The locked head, the key the next record must be signed with, and the seal record if made.
+
+    The chain decides (the head names the key since the last rotation); the key file's current key
+    starts the chain. Legacy records are first sealed by a `trail.keyed` record.
+    """
+    trail = trail_of(conn.engine)
+    ring = trail.keyring()
+    head = _head(conn)
+    if head.key_id:
+        key = ring.get(head.key_id)
+        if key is None:
+            raise AlertStoreError(f"the audit trail is signed with key {head.key_id}, which is "
+                                  f"not in {ring.source}: restore that key (old keys are needed "
+                                  "to write and to verify)")
+        return head, key, None
+    key = ring.current
+    marker = None
+    if head.seq > 0:
+        marker = _write(conn, head.seq, head.hash, key, SYSTEM_ACTOR, KEYED, "trail",
+               {"legacy_through": head.seq, "legacy_head": head.hash,
+                "scheme": "hmac-sha256"}, key.key_id)
+        trail.appended(force_anchor=True)
+        head = _head(conn)
+    return head, key, marker
+
+
 def append(conn: Connection, actor: str, action: str, target: str,
            detail: dict[str, Any] | None = None) -> AuditRecord:
     """Append one record inside the caller's transaction (locks the chain head)."""
-    head = conn.execute(
-        select(schema.audit_head.c.seq, schema.audit_head.c.hash)
-        .where(schema.audit_head.c.id == 1).with_for_update()
-    ).one()
-    seq = int(head.seq) + 1
-    ts = iso(now())
-    text = canonical(detail or {})
-    digest = record_hash(head.hash, seq=seq, ts=ts, actor=actor, action=action, target=target,
-                         detail_text=text)
-    conn.execute(schema.audit.insert().values(
-        seq=seq, ts=ts, actor=actor, action=action, target=target, detail=text,
-        prev_hash=head.hash, hash=digest))
-    conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1)
-                 .values(seq=seq, hash=digest))
-    return AuditRecord(seq, ts, actor, action, target, detail or {}, head.hash, digest)
+    head, key, _ = _signing_key(conn)
+    rec = _write(conn, head.seq, head.hash, key, actor, action, target, detail or {}, key.key_id)
+    trail_of(conn.engine).appended()
+    return rec
+
+
+def seal(engine: Engine) -> AuditRecord | None:
+    """Start keyed chaining now: legacy records get their `trail.keyed` record (None if none)."""
+    with writing(engine) as conn:
+        head = _head(conn)
+        if head.key_id or head.seq == 0:
+            return None
+        _, _, marker = _signing_key(conn)
+    return marker
+
+
+def rotate_key(engine: Engine, actor: str, reason: str = "") -> AuditRecord:
+    """Rotate the HMAC key: a new key is saved, a rotation record signed by the old key names it,
+    then the key file names it current. A crash in between leaves a trail that still verifies.
+    """
+    trail = trail_of(engine)
+    ring = trail.keyring()
+    new = ring.add_key()
+    with writing(engine) as conn:
+        head, key, _ = _signing_key(conn)
+        detail = {"new_key_id": new.key_id, "reason": reason} if reason else {
+            "new_key_id": new.key_id}
+        rec = _write(conn, head.seq, head.hash, key, actor, ROTATE, "trail", detail, new.key_id)
+        trail.appended(force_anchor=True)
+    ring.set_current(new.key_id)
+    return rec
 
 
 def _row_to_record(row: Any) -> AuditRecord:
@@ -98,7 +184,7 @@ def _row_to_record(row: Any) -> AuditRecord:
     except ValueError:
         detail = {"_unparseable": row.detail}
     return AuditRecord(row.seq, row.ts, row.actor, row.action, row.target, detail,
-                       row.prev_hash, row.hash)
+                       row.prev_hash, row.hash, row.key_id)
 
 
 def records(conn: Connection, target: str | None = None, limit: int | None = None,
@@ -114,28 +200,7 @@ def records(conn: Connection, target: str | None = None, limit: int | None = Non
 
 
 def verify(conn: Connection) -> VerifyResult:
-    """Recompute the chain from genesis; report the first record whose content or link is wrong."""
-    prev = GENESIS
-    expected_seq = 1
-    checked = 0
-    for row in conn.execute(select(schema.audit).order_by(schema.audit.c.seq)):
-        if row.seq != expected_seq:
-            return VerifyResult(False, checked, expected_seq,
-                                f"record {expected_seq} is missing (next is {row.seq})")
-        if row.prev_hash != prev:
-            return VerifyResult(False, checked, row.seq,
-                                "link to the previous record is broken (prev_hash differs)")
-        digest = record_hash(prev, seq=row.seq, ts=row.ts, actor=row.actor, action=row.action,
-                             target=row.target, detail_text=row.detail)
-        if digest != row.hash:
-            return VerifyResult(False, checked, row.seq,
-                                "content was altered (hash does not match the fields)")
-        prev = row.hash
-        expected_seq += 1
-        checked += 1
-    head = conn.execute(select(schema.audit_head).where(schema.audit_head.c.id == 1)).one()
-    if head.seq != checked or head.hash != prev:
-        return VerifyResult(False, checked, checked + 1 if head.seq > checked else checked,
-                            f"chain head says {head.seq} records but {checked} verify "
-                            "(records were deleted at the end)")
-    return VerifyResult(True, checked)
+    """Check every record, HMAC, link, the head and every anchor; name the first bad record."""
+    from dcops.alerts.trailverify import verify_trail
+
+    return verify_trail(conn, trail_of(conn.engine))

@@ -105,15 +105,18 @@ audit = Table(
     Column("target", String(100), nullable=False),
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),  # HMAC-SHA-256 (key_id) or legacy SHA-256 ('')
+    Column("key_id", String(40), nullable=False, server_default=""),
 )
 
 # One row (id=1) holding the chain head; appends lock it so concurrent writers stay in order.
+# key_id: the key the next record is signed with ('' until the first keyed record).
 audit_head = Table(
     "audit_head", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(40), nullable=False, server_default=""),
 )
 
 # ---- authentication and authorisation (console sessions, API tokens, OS users, throttle) ----

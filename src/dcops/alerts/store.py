@@ -21,6 +21,7 @@ from dcops.alerts.db import open_engine
 from dcops.alerts.models import OPEN_STATUSES, Alert, AlertFilter, normalise_severity
 from dcops.alerts.silencer import Silencer
 from dcops.alerts.timeutil import iso, now, parse
+from dcops.alerts.trail import TrailConfig, attach, trail_of
 from dcops.errors import AlertStoreError
 from dcops.model.event import Detection
 from dcops.model.sinks import DetectionSink
@@ -53,14 +54,17 @@ class AlertStore(Actions):
     """SQLite or PostgreSQL through SQLAlchemy Core; schema kept current by Alembic on open."""
 
     def __init__(self, url: str, config: AlertsConfig | None = None,
-                 silencer: Silencer | None = None) -> None:
+                 silencer: Silencer | None = None, trail: TrailConfig | None = None) -> None:
         self.url = url
         self.config = config or AlertsConfig()
         self.silencer = silencer
         self.engine: Engine = open_engine(url)
+        # Trail keys and anchors (dcops.alerts.trail); None: the embedded default for SQLite.
+        self.trail = attach(self.engine, trail) if trail is not None else trail_of(self.engine)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Anchor what this process added to the trail, then release the connection pool."""
+        self.trail.close(self.engine)
         self.engine.dispose()
 
     # ---- ingestion -------------------------------------------------------------------------
@@ -232,7 +236,7 @@ class AlertStore(Actions):
             return audit.records(conn, target, limit, newest_first)
 
     def verify_audit(self) -> audit.VerifyResult:
-        """Recompute the hash chain."""
+        """Check the trail: records, HMACs, key rotations, head and anchors."""
         with self.engine.connect() as conn:
             return audit.verify(conn)
 

@@ -22,6 +22,7 @@ from dcops.errors import AccessDeniedError, DcopsError
 
 if TYPE_CHECKING:
     from dcops.alerts import Alert, AlertFilter, AlertsConfig, AlertStore
+    from dcops.alerts.trail import TrailConfig
 
 DbOpt = Annotated[str | None, typer.Option(
     "--db", envvar="DCOPS_DB_URL",
@@ -67,7 +68,7 @@ def load_alerts_config(config: Path | None) -> AlertsConfig:
 
 
 def open_store(db: str | None, config: Path | None, alertmanager_url: str | None = None,
-               inventory: Path | None = None) -> AlertStore:
+               inventory: Path | None = None, trail: TrailConfig | None = None) -> AlertStore:
     """Open the store with the configuration and, when configured, the Alertmanager silencer.
 
     With an inventory, the security level (cấp độ) of each information system comes from the site
@@ -76,6 +77,7 @@ def open_store(db: str | None, config: Path | None, alertmanager_url: str | None
     from dataclasses import replace
 
     from dcops.alerts import AlertmanagerSilencer, AlertStore, default_url
+    from dcops.cli.alerts_trail import trail_config
 
     cfg = load_alerts_config(config)
     if inventory is not None:
@@ -86,7 +88,8 @@ def open_store(db: str | None, config: Path | None, alertmanager_url: str | None
         cfg = replace(cfg, system_levels={**levels, **cfg.system_levels})
     am = alertmanager_url or os.environ.get("DCOPS_ALERTMANAGER_URL") or cfg.alertmanager_url
     return AlertStore(db or default_url(state_dir()), cfg,
-                      silencer=AlertmanagerSilencer(am) if am else None)
+                      silencer=AlertmanagerSilencer(am) if am else None,
+                      trail=trail or trail_config())
 
 
 def actor(as_user: str | None, store: AlertStore, permission: str, command: str) -> str:
@@ -319,9 +322,19 @@ def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = 
 
 
 @alerts_app.command("verify-audit")
-def verify_audit(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Prove the audit hash chain; exit 1 and name the first altered record if it is broken."""
-    store = open_store(db, config)
+def verify_audit(
+    anchors: Annotated[list[Path] | None, typer.Option(
+        "--anchors", help="More anchor copies to check, e.g. the syslog server's file")] = None,
+    anchor_cert: Annotated[list[Path] | None, typer.Option(
+        "--anchor-cert", help="More trusted anchor certificates (e.g. before a renewal)")] = None,
+    anchor_ca: Annotated[Path | None, typer.Option(
+        "--anchor-ca", help="Anchor certificates must be issued by this CA (PEM bundle)")] = None,
+    db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Check records, HMACs, key rotations and anchors; exit 1 naming the first bad record."""
+    from dcops.cli.alerts_trail import print_verify, verify_trail_config
+
+    store = open_store(db, config, trail=verify_trail_config(anchors, anchor_cert, anchor_ca))
     try:
         actor(None, store, "audit", "verify-audit")
         r = store.verify_audit()
@@ -329,12 +342,8 @@ def verify_audit(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = 
         store.close()
     if as_json:
         _print_json(asdict(r))
-    elif r.ok:
-        typer.echo(f"audit trail OK / nhật ký toàn vẹn: {r.checked} records verified")
     else:
-        typer.echo(f"audit trail ALTERED / nhật ký bị sửa đổi: first bad record "
-                   f"#{r.first_bad}: {r.reason} ({r.checked} records before it verify)",
-                   err=True)
+        print_verify(r)
     if not r.ok:
         raise typer.Exit(1)
 
@@ -531,4 +540,7 @@ def register(app: typer.Typer) -> None:
     from dcops.cli import alerts_auth
 
     alerts_auth.register(alerts_app, users_app)
+    from dcops.cli.alerts_trail import register_trail
+
+    register_trail(alerts_app)
     app.add_typer(alerts_app, name="alerts")

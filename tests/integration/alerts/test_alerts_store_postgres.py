@@ -15,6 +15,6 @@ _spec.loader.exec_module(_suite)
 
 # Tests and fixtures of the suite, collected here against this directory's `db_url` (PostgreSQL).
 globals().update({k: v for k, v in vars(_suite).items()
-                  if k.startswith("test_") or k in ("store", "silencer")})
+                  if k.startswith("test_") or k in ("store", "silencer", "trail")})
 
 pytestmark = pytest.mark.integration

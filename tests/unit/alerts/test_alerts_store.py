@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from dcops.alerts import (
     WebhookPayloadError,
     ingest_webhook,
 )
+from dcops.alerts.trail import TrailConfig
 from dcops.errors import AlertStoreError
 from dcops.model.event import Detection
 
@@ -51,11 +53,26 @@ def silencer() -> FakeSilencer:
 
 
 @pytest.fixture
-def store(db_url: str, silencer: FakeSilencer) -> Iterator[AlertStore]:
+def trail(tmp_path: Path) -> TrailConfig:
+    """The trail's HMAC key file (outside the database, whichever database it is)."""
+    return TrailConfig(key_file=tmp_path / "trail.key")
+
+
+@pytest.fixture
+def store(db_url: str, silencer: FakeSilencer, trail: TrailConfig) -> Iterator[AlertStore]:
     cfg = AlertsConfig(system_levels={"lgsp": 3})
-    s = AlertStore(db_url, cfg, silencer=silencer)
+    s = AlertStore(db_url, cfg, silencer=silencer, trail=trail)
     yield s
     s.close()
+
+
+def tamper(store: AlertStore, sql: str) -> None:
+    """Change the trail as someone with database access (on PostgreSQL a superuser switching the
+    append-only trigger off for the session; the application role cannot do even that)."""
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(sql))
 
 
 def det(rule: str = "r-ssh-brute", key: str = "web01", events: tuple[str, ...] = ("e1",),
@@ -233,8 +250,7 @@ def test_audit_chain_verifies_and_detects_edit(store: AlertStore) -> None:
     store.add_note(a.id, "ana", "first note")
     ok = store.verify_audit()
     assert ok.ok and ok.checked == 3
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"))
+    tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
     bad = store.verify_audit()
     assert not bad.ok
     assert bad.first_bad == 2
@@ -243,12 +259,10 @@ def test_audit_chain_verifies_and_detects_edit(store: AlertStore) -> None:
 def test_audit_chain_detects_deleted_record(store: AlertStore) -> None:
     store.accept([det(events=("e1",)), det(key="x", host="x", events=("e2",))])
     store.add_note(store.query()[0].id, "ana", "n")
-    with store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
+    tamper(store, "DELETE FROM audit_log WHERE seq = 2")
     bad = store.verify_audit()
     assert not bad.ok and bad.first_bad == 2
-    with store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    tamper(store, "DELETE FROM audit_log WHERE seq = 3")
     tail = store.verify_audit()
     assert not tail.ok and tail.first_bad == 2
 
@@ -314,9 +328,10 @@ def test_users_argon2_and_roles(store: AlertStore) -> None:
     assert [r.action for r in store.audit_records()] == ["user.add", "user.disable"]
 
 
-def test_reopening_store_keeps_data_and_schema(store: AlertStore, db_url: str) -> None:
+def test_reopening_store_keeps_data_and_schema(store: AlertStore, db_url: str,
+                                               trail: TrailConfig) -> None:
     store.accept([det()])
-    again = AlertStore(db_url)
+    again = AlertStore(db_url, trail=trail)
     try:
         assert len(again.query()) == 1
         assert again.verify_audit().ok
