@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from dcops.alerts import AlertmanagerSilencer, AlertsConfig, AlertStore, Users
 from dcops.alerts.backend import StoreBackend
+from dcops.alerts.credentials import Tokens
 from dcops.cli import app as app_cli
 from dcops.model.event import Detection
 from dcops.triage import create_app
@@ -159,11 +160,15 @@ def test_engineer_silences_noc_alert_only(tmp_path: Path, port: int, alertmanage
         assert store.silences(soc.id) == []
         assert len(httpx.get(f"{am}/api/v2/silences", timeout=5).json()) == 1
 
-        # the same from the CLI, printing the alert and the new silence as JSON
+        # the same from the CLI as eng (an API token), printing the alert and silence as JSON
+        eng_token = tmp_path / "eng.token"
+        eng_token.write_text(Tokens(store.engine).issue("eng", "setup"))
+        eng_token.chmod(0o600)
         r = CliRunner().invoke(app_cli, [
-            "alerts", "silence", str(noc.id), "--comment", "extend", "--duration", "30m",
-            "--as", "eng", "--json", "--db", f"sqlite:///{tmp_path / 'alerts.db'}",
-            "--alertmanager-url", am])
+            "alerts", "--token-file", str(eng_token), "silence", str(noc.id), "--comment",
+            "extend", "--duration", "30m", "--json", "--db",
+            f"sqlite:///{tmp_path / 'alerts.db'}", "--alertmanager-url", am],
+            env={"DCOPS_TRAIL_KEY_FILE": str(tmp_path / "trail.key")})  # the store's key
         assert r.exit_code == 0, r.output
         out = json.loads(r.stdout)
         assert out["alert"]["id"] == noc.id and out["silence"]["created_by"] == "eng"

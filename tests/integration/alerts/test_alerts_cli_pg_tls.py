@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import text
 
-from dcops.alerts import AlertStore
+from dcops.alerts import AlertStore, Users
+from dcops.alerts.credentials import Tokens
 from dcops.model.event import Detection
 
 pytestmark = pytest.mark.integration
@@ -31,9 +32,13 @@ def dcops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_verify_audit_on_postgres_names_altered_record(db_url: str, tmp_path: Path) -> None:
+    token = tmp_path / "aud.token"  # a shared store: the CLI acts as a console user (auditor)
     env = {**os.environ, "DCOPS_STATE_DIR": str(tmp_path), "DCOPS_DB_URL": db_url,
-           "DCOPS_USER": "ana"}
+           "DCOPS_TOKEN_FILE": str(token)}
     store = AlertStore(db_url)
+    Users(store.engine).add("aud", "aud-password", "auditor", "setup")
+    token.write_text(Tokens(store.engine).issue("aud", "setup"))
+    token.chmod(0o600)
     store.accept([Detection("r1", "SSH brute force", "high", dt.datetime.now(dt.UTC), ("e1",),
                             key="web01", host="web01")])
     store.acknowledge(1, "ana")
@@ -42,14 +47,14 @@ def test_verify_audit_on_postgres_names_altered_record(db_url: str, tmp_path: Pa
     store.close()
     ok = dcops("alerts", "verify-audit", env=env)
     assert ok.returncode == 0, ok.stderr
-    assert "4 records verified" in ok.stdout
+    assert "6 records verified" in ok.stdout  # user.add, token.issue, then the alert's four
     store = AlertStore(db_url)
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3"))
+        conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 5"))
     store.close()
     bad = dcops("alerts", "verify-audit", env=env)
     assert bad.returncode == 1
-    assert "first bad record #3" in bad.stderr
+    assert "first bad record #5" in bad.stderr
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:

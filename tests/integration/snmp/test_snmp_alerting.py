@@ -1,9 +1,9 @@
 """A real interface goes down: snmpd, dcops poller, Prometheus rule, Alertmanager, webhook.
 
 Alertmanager runs the house monitoring/alertmanager/alertmanager.yml with only its receiver URLs
-pointed at the test's webhook, so its routing by severity and site (and its timings) is what
-delivers: a warning in a DC, a critical in a DC and a critical in a district each reach their own
-receiver.
+pointed at the test's webhook (and its bearer-token secrets file at the test's), so its routing by
+severity and site (and its timings) is what delivers: a warning in a DC, a critical in a DC and a
+critical in a district each reach their own receiver, each with the token.
 """
 
 from __future__ import annotations
@@ -40,9 +40,14 @@ MON = Path(__file__).parents[3] / "monitoring"
 
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]]
+    token = "snmp-alerting-test-token-0123456789"
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.send_response(401)  # as dcops serve answers without the token
+            self.end_headers()
+            return
         self.received.append(json.loads(body))
         self.send_response(200)
         self.end_headers()
@@ -127,9 +132,13 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
         am_cfg = tmp_path / "am.yml"
         house = yaml.safe_load((MON / "alertmanager" / "alertmanager.yml").read_text())
         hook_url = f"http://127.0.0.1:{hook.server_port}/api/v1/alertmanager/webhook"
+        token_file = tmp_path / "dcops-webhook-token"
+        token_file.write_text(_Hook.token + "\n")
         for recv in house["receivers"]:
             for wh in recv.get("webhook_configs", []):
-                wh["url"] = hook_url  # the only change to the house file
+                # the only changes to the house file: the URL and the token's secrets file
+                wh["url"] = hook_url
+                wh["http_config"]["authorization"]["credentials_file"] = str(token_file)
         am_cfg.write_text(yaml.safe_dump(house))
         procs.append(subprocess.Popen(
             ["prometheus-alertmanager", f"--config.file={am_cfg}",
