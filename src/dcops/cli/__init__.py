@@ -25,9 +25,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from dcops.cli import alerts, audit, collect, demo, detect, iac, inventory, lab, serve
+    from dcops.cli import alerts, audit, collect, demo, detect, hosts, iac, inventory, lab, serve
 
-    for module in (inventory, lab, iac, collect, detect, alerts, serve, audit, demo):
+    for module in (inventory, lab, iac, collect, detect, alerts, serve, audit, hosts, demo):
         module.register(app)
 
 

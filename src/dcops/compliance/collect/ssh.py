@@ -1,4 +1,9 @@
-"""Collect host evidence over SSH, all hosts in parallel (Fabric ThreadingGroup), with progress."""
+"""Collect host evidence over SSH, all hosts in parallel (Fabric ThreadingGroup), with progress.
+
+Every session checks the host's key against known_hosts (hostkeys.py): an unknown or changed key
+refuses the whole collection with the host and both fingerprints named, and an inventory that
+declares itself an example is refused before any connection.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dcops.compliance.collect import hostkeys
 from dcops.compliance.collect.hostparse import parse_host
 from dcops.compliance.collect.hostscript import SECTIONS, script, split
 from dcops.compliance.evidence import Evidence, iso, utcnow
+from dcops.errors import HostKeyError
+from dcops.inventory.ansible_io import render
+from dcops.inventory.examples import refuse_example
 from dcops.model import SiteModel
 
 Progress = Callable[[str, bool], None]  # host name, ok
@@ -21,7 +30,11 @@ Progress = Callable[[str, bool], None]  # host name, ok
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """How to reach one host: address, user, port, key, ProxyCommand, known_hosts, sudo."""
+    """How to reach one host: address, user, port, key, ProxyCommand, known_hosts, sudo.
+
+    An empty known_hosts means OpenSSH's defaults (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts):
+    a host key is always checked, never accepted on first sight.
+    """
 
     name: str
     address: str
@@ -40,15 +53,19 @@ def _opt(args: str, name: str) -> str:
 
 def targets_from_hostvars(model: SiteModel, hostvars: dict[str, dict[str, Any]]
                           ) -> list[Target]:
-    """Targets from Ansible host variables (ansible_host/user/port/key and ssh args)."""
+    """Targets from Ansible host variables (ansible_host/user/port/key and ssh args), templated
+    as Ansible would (e.g. `UserKnownHostsFile={{ inventory_dir }}/known_hosts`)."""
     out = []
     for host in model.hosts.values():
         hv = hostvars.get(host.name, {})
-        args = f"{hv.get('ansible_ssh_common_args', '')} {hv.get('ansible_ssh_extra_args', '')}"
-        user = str(hv.get("ansible_user", "root"))
-        out.append(Target(host.name, str(hv.get("ansible_host", host.address)), user,
-                          int(hv.get("ansible_port", 22)),
-                          str(hv.get("ansible_ssh_private_key_file", "")),
+
+        def var(name: str, default: object, hv: dict[str, Any] = hv) -> str:
+            return render(hv.get(name, default), hv)
+
+        args = f"{var('ansible_ssh_common_args', '')} {var('ansible_ssh_extra_args', '')}"
+        user = var("ansible_user", "root")
+        out.append(Target(host.name, var("ansible_host", host.address), user,
+                          int(var("ansible_port", 22)), var("ansible_ssh_private_key_file", ""),
                           _opt(args, "ProxyCommand"), _opt(args, "UserKnownHostsFile"),
                           sudo=user != "root"))
     return out
@@ -69,13 +86,18 @@ def targets_from_ssh_config(model: SiteModel, path: Path) -> list[Target]:
         user = str(c.get("user", "root"))
         out.append(Target(host.name, str(c.get("hostname", host.address)), user,
                           int(c.get("port", 22)), str(keys[0]), str(c.get("proxycommand", "")),
-                          str(c.get("userknownhostsfile", "")), sudo=user != "root"))
+                          str(c.get("userknownhostsfile", "")).strip(), sudo=user != "root"))
     return out
+
+
+def host_id(target: Target) -> hostkeys.HostId:
+    """Which host a target is, for host key checks and their messages."""
+    return hostkeys.HostId(target.name, target.address, target.port, target.known_hosts)
 
 
 def _connection(target: Target, timeout: float) -> Any:
     from fabric import Connection
-    from paramiko import ProxyCommand, RejectPolicy
+    from paramiko import ProxyCommand
 
     kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
     if target.key_file:
@@ -87,9 +109,7 @@ def _connection(target: Target, timeout: float) -> Any:
         kwargs["sock"] = ProxyCommand(cmd)
     conn = Connection(target.address, user=target.user, port=target.port,
                       connect_kwargs=kwargs, connect_timeout=timeout)
-    if target.known_hosts and Path(target.known_hosts).exists():
-        conn.client.load_host_keys(target.known_hosts)
-        conn.client.set_missing_host_key_policy(RejectPolicy())
+    conn.client = hostkeys.verifying_client(host_id(target))  # never Fabric's AutoAddPolicy
     conn.dcops_target = target
     return conn
 
@@ -105,16 +125,34 @@ class SshCollector:
         self.timeout = timeout
         self.progress = progress
 
+    def _connections(self, wanted: list[Target]) -> list[Any]:
+        """One verifying connection per target; HostKeyError if a known_hosts is missing."""
+        conns, refused = [], []
+        for target in wanted:
+            try:
+                conns.append(_connection(target, self.timeout))
+            except HostKeyError as exc:
+                refused.append(str(exc))
+        if refused:
+            raise HostKeyError("\n".join(refused))
+        return conns
+
     def collect(self, model: SiteModel, evidence: Evidence) -> None:
-        """Probe every target; unreachable hosts become notes (their controls: no evidence)."""
+        """Probe every target; unreachable hosts become notes (their controls: no evidence).
+
+        Raises ExampleSecretError for an example inventory, and HostKeyError (every refused host
+        with its expected and presented fingerprints) when a host key is unknown or changed.
+        """
         from fabric import ThreadingGroup
         from fabric.exceptions import GroupException
 
         wanted = [t for t in self.targets if t.name in model.hosts]
         if not wanted:
             return
+        refuse_example(model, "collect evidence over SSH from real hosts")
+        conns = self._connections(wanted)
+        refused: list[str] = []
         body = script()
-        conns = [_connection(t, self.timeout) for t in wanted]
         group = ThreadingGroup.from_connections(conns)
         report = self.progress
         spans: dict[str, tuple[datetime, datetime]] = {}  # host -> session start, end
@@ -150,6 +188,9 @@ class SshCollector:
                             f"({(end - begin).total_seconds():.2f} s)",
                             ran_at=iso(begin), name="session")
             if isinstance(result, BaseException):
+                key_error = hostkeys.as_host_key_error(host_id(target), result)
+                if key_error is not None:
+                    refused.append(str(key_error))
                 evidence.notes.append(f"{target.name}: SSH failed ({where}): "
                                       f"{type(result).__name__}: {result}")
                 continue
@@ -158,6 +199,8 @@ class SshCollector:
                                              rc=rc, ran_at=iso(begin), name=name)
                        for name, (out, rc) in sections.items()}
             parse_host(evidence, target.name, records, sections)
+        if refused:
+            raise HostKeyError("\n".join(sorted(refused)))
         total = sum((e - b).total_seconds() for b, e in spans.values())
         evidence.notes.append(f"ssh: {len(results)} host(s) probed in parallel in "
                               f"{elapsed:.1f} s (sum of per-host sessions {total:.1f} s)")
