@@ -1,7 +1,9 @@
 """dcops.iac.policies wrapped as CrossGuard policies (written once, used by pytest and Pulumi).
 
 Set DCOPS_INVENTORY to the inventory directory so stack checks know the other DC's subnets and
-the DR twins to expect (default: ../../inventories/production next to this file).
+the DR twins to expect (default: ../../inventories/production next to this file). The pack fails
+closed: when that inventory cannot be read, every stack policy reports why and the preview fails
+(a silent fallback would drop the inventory-aware policies, dr-twins and wan-endpoints).
 """
 
 from __future__ import annotations
@@ -39,16 +41,22 @@ class View:
         self.refs = {prop: [d.urn for d in deps] for prop, deps in (dependencies or {}).items()}
 
 
+class ContextUnavailableError(Exception):
+    """The inventory context of the stack policies cannot be built (the preview must fail)."""
+
+
 def context_for(views: list[View]) -> PolicyContext:
-    """Context from the inventory; without one, only the stack's own resources are known."""
+    """Context from the inventory; raises ContextUnavailableError when it cannot be built."""
     stack = "backup" if any(v.tags.get("dc") == "backup" for v in views) else "primary"
     inventory = Path(os.environ.get("DCOPS_INVENTORY", HERE / "../../inventories/production"))
     try:
         from dcops.inventory import load_inventory
 
         return PolicyContext.from_model(load_inventory(inventory), stack)
-    except Exception:  # an unreadable inventory degrades to stack-only checks
-        return PolicyContext()
+    except Exception as exc:  # whatever it is, the preview fails with its reason
+        raise ContextUnavailableError(
+            f"cannot build the inventory context from {inventory} (DCOPS_INVENTORY): "
+            f"{type(exc).__name__}: {exc}") from exc
 
 
 def _resource_validator(check: ResourceCheck) -> Callable[[ResourceValidationArgs, Report], None]:
@@ -66,7 +74,11 @@ def _stack_validator(check: StackCheck, context: PolicyContext | None) -> StackV
     def validate(args: StackValidationArgs, report_violation: Report) -> None:
         views = [View(r.resource_type, r.name, r.props, r.urn, r.property_dependencies)
                  for r in args.resources]
-        ctx = context if context is not None else context_for(views)
+        try:
+            ctx = context if context is not None else context_for(views)
+        except ContextUnavailableError as exc:
+            report_violation(f"policy pack fails closed, stack not checked: {exc}", None)
+            return
         for view, message in check(views, ctx):
             report_violation(f"{view.name}: {message}", getattr(view, "urn", None) or None)
     return validate

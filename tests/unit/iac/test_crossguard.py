@@ -167,3 +167,24 @@ def test_pack_follows_references_through_property_dependencies(
     policy.validate(args, lambda m, urn=None: seen.append(m))
     assert len(seen) == 1 and seen[0].startswith("backup-dc-docmgmt-replication-subnet: ")
     assert "not a local endpoint of the DC-DC VPN connection" in seen[0]
+
+
+@pytest.mark.parametrize("broken", ["missing", "malformed"])
+def test_pack_fails_closed_when_the_inventory_context_cannot_be_built(
+        pack: ModuleType, plans: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Any, broken: str) -> None:
+    """No silent fallback: every stack policy reports why, so a preview with the pack fails."""
+    inventory = tmp_path / "inventory"
+    if broken == "malformed":
+        (inventory / "group_vars" / "all").mkdir(parents=True)
+        (inventory / "hosts.yml").write_text("all:\n  hosts:\n    web1: {ansible_host: [\n")
+        (inventory / "group_vars" / "all" / "main.yml").write_text("dcops_sites: 3\n")
+    monkeypatch.setenv("DCOPS_INVENTORY", str(inventory))
+    policies = [p for p in pack.build_policies() if isinstance(p, StackValidationPolicy)]
+    assert policies
+    found = _run(policies, plans["backup"])
+    assert sorted(n for n, _ in found) == sorted(p.name for p in policies)  # every one fails
+    for _, message in found:
+        assert message.startswith("policy pack fails closed, stack not checked: cannot build "
+                                  f"the inventory context from {inventory} (DCOPS_INVENTORY): ")
+        assert "InventoryError" in message
