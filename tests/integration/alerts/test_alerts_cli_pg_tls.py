@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from dcops.alerts import AlertStore, Users
 from dcops.alerts.credentials import Tokens
+from dcops.alerts.trail import TrailConfig
 from dcops.model.event import Detection
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,8 @@ def test_verify_audit_on_postgres_names_altered_record(db_url: str, tmp_path: Pa
     token = tmp_path / "aud.token"  # a shared store: the CLI acts as a console user (auditor)
     env = {**os.environ, "DCOPS_STATE_DIR": str(tmp_path), "DCOPS_DB_URL": db_url,
            "DCOPS_TOKEN_FILE": str(token)}
-    store = AlertStore(db_url)
+    trail = TrailConfig(key_file=tmp_path / "trail.key")  # the CLI's default key file
+    store = AlertStore(db_url, trail=trail)
     Users(store.engine).add("aud", "aud-password", "auditor", "setup")
     token.write_text(Tokens(store.engine).issue("aud", "setup"))
     token.chmod(0o600)
@@ -48,8 +50,9 @@ def test_verify_audit_on_postgres_names_altered_record(db_url: str, tmp_path: Pa
     ok = dcops("alerts", "verify-audit", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "6 records verified" in ok.stdout  # user.add, token.issue, then the alert's four
-    store = AlertStore(db_url)
-    with store.engine.begin() as conn:
+    store = AlertStore(db_url, trail=trail)
+    with store.engine.begin() as conn:  # a superuser past the append-only trigger
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 5"))
     store.close()
     bad = dcops("alerts", "verify-audit", env=env)
