@@ -177,7 +177,7 @@ def _exit(code: int) -> None:
 
 
 def paths_exist(paths: Sequence[Path]) -> None:
-    """Warn-free check: a directory given as a log file is refused at start."""
+    """Refuse, at start, a directory given as a log file."""
     for p in paths:
         if p.is_dir():
             raise ConfigError(f"{p}: a directory; expected a log file")
