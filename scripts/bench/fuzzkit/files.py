@@ -78,15 +78,20 @@ class Writer:
             return st.st_size  # not started, still on the old file, or truncation not seen
         return st.st_size - cp[1]
 
-    def pace(self, most: int = LAG, timeout: float = 60.0) -> bool:
-        """Wait until the tailer is at most `most` bytes behind; False on timeout."""
-        t0 = time.monotonic()
-        while self._lag() > most:
-            if time.monotonic() - t0 > timeout or not self.alive():
-                self.ledger.notes.append(f"{self.path.name}: tailer still {self._lag()} bytes "
-                                         f"behind after {timeout:.0f} s")
-                return False
+    def pace(self, most: int = LAG, stall: float = 60.0) -> bool:
+        """Wait until the tailer is at most `most` bytes behind; False if it made no progress
+        for `stall` seconds (or died)."""
+        t0 = moved = time.monotonic()
+        low = self._lag()
+        while low > most:
             time.sleep(0.01)
+            lag, now = self._lag(), time.monotonic()
+            if lag < low:
+                low, moved = lag, now
+            elif now - moved > stall or not self.alive():
+                self.ledger.notes.append(f"{self.path.name}: tailer still {lag:,} bytes behind, "
+                                         f"no progress for {now - moved:.0f} s")
+                return False
         self.waited += time.monotonic() - t0
         return True
 
@@ -107,7 +112,7 @@ class Writer:
 
     def copytruncate(self) -> bool:
         """logrotate `copytruncate`, once the tailer has read everything (False: not done)."""
-        if not self.pace(0, timeout=30):
+        if not self.pace(0):
             return False
         self.rotations += 1
         shutil.copyfile(self.path, self.path.with_name(f"{self.path.name}.{self.rotations}"))
@@ -140,13 +145,15 @@ def feed(writer: Writer, count: int, every: int, rng: random.Random, ledger: Led
             kind, data = hostile()
             batch.append(data + (b"\r\n" if i % 7 == 0 else b"\n"))
             ledger.hostile[f"{collector}/{path}:{kind}"] += 1
+        ledger.tick(path, i, count)
         if i % every == 0:
             add_canary(batch)
         if len(batch) >= 64:
             writer.write(b"".join(batch))
             batch = []
-            if not writer.pace(timeout=max(1.0, deadline - time.monotonic())):
-                ledger.abort(path, f"tailer stalled after {i:,} of {count:,} lines")
+            if not writer.pace() or time.monotonic() > deadline:
+                ledger.abort(path, f"tailer stalled or phase deadline reached after {i:,} of "
+                             f"{count:,} lines")
                 break
             if writer.size() > ROTATE_AT:
                 _rotate(writer, rng, ledger, path, collector, copytruncate, add_canary)

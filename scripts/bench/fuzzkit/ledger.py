@@ -7,6 +7,7 @@ inputs never contain `FZC-` (random bytes could, with odds below 1e-12 for the w
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class Ledger:
     aborted: dict[str, str] = field(default_factory=dict)  # phase -> why it stopped early
     where: dict[tuple[str, int], str] = field(default_factory=dict)  # how a canary was sent
     _next: Counter[str] = field(default_factory=Counter)
+    _t0: dict[str, float] = field(default_factory=dict)
 
     def canary(self, path: str) -> tuple[int, str]:
         """A fresh number and its marker; it counts as sent once `confirm` is called."""
@@ -41,6 +43,14 @@ class Ledger:
     def confirm(self, path: str, n: int) -> None:
         """Canary `n` on `path` left this process (sendto/send returned)."""
         self.sent[path].append(n)
+
+    def tick(self, phase: str, i: int, count: int) -> None:
+        """Print progress at every tenth of a phase (long runs on a shared machine)."""
+        step = count // 10
+        if count >= 10_000 and i % step == 0:
+            t = time.monotonic()
+            self._t0.setdefault(phase, t - 1e-9)
+            print(f"    {phase}: {i:,} / {count:,} in {t - self._t0[phase]:.0f} s", flush=True)
 
     def abort(self, phase: str, why: str) -> None:
         """A phase stopped before sending everything (collector unresponsive or gone)."""

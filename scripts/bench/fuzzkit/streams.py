@@ -252,6 +252,7 @@ class StreamDriver:
             if i == count // 2:
                 self.idle(idle_n - idle_n // 2)  # more idle connections in the middle of it
             self.one(i, pool, breaker_ratio)
+            self.ledger.tick(self.source, i, count)
             if i % every == 0:
                 if (i // every) % 2:
                     self.canary(main)

@@ -82,7 +82,7 @@ class LineGen:
 
     def _soup(self) -> bytes:
         r = self.rng
-        n = r.choice((5, 30, 200, 1500, 6000))
+        n = r.choices((5, 30, 200, 1500, 6000), (30, 30, 20, 8, 2))[0]
         return self._head() + b"".join(TOKENS[r.randrange(len(TOKENS))]
                                        for _ in range(r.randint(1, n)))
 

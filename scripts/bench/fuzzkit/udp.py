@@ -18,7 +18,11 @@ from fuzzkit.ledger import Ledger
 from fuzzkit.procs import Collector, sample_sum, udp_socket
 
 QUEUE_BYTES_LIMIT = 1 << 20  # kernel bytes queued (skb truesize) before the sender waits
-MAX_WAIT = 10.0  # seconds a gate waits for the collector before going on (and noting it)
+STALL = 60.0  # seconds without the collector taking anything off a queue: it is stuck
+
+
+class StalledError(Exception):
+    """The collector stopped draining its queues."""
 
 
 class Pacer:
@@ -38,21 +42,23 @@ class Pacer:
         self.sent += 1
         if self.sent & 31:
             return
-        t0 = time.monotonic()
-        while udp_socket(self.port)[0] > QUEUE_BYTES_LIMIT:
-            now = time.monotonic()
-            if now - t0 > MAX_WAIT or now > self.deadline:
-                self.ledger.notes.append(f"{self.source}: kernel queue did not drain in "
-                                         f"{now - t0:.0f} s")
-                break
+        t0 = moved = time.monotonic()
+        low = udp_socket(self.port)[0]
+        while low > QUEUE_BYTES_LIMIT:
             time.sleep(0.0005)
+            q = udp_socket(self.port)[0]
+            now = time.monotonic()
+            if q < low:
+                low, moved = q, now
+            elif now - moved > STALL or not self.collector.alive():
+                raise StalledError(f"its kernel queue held {q:,} bytes for {now - moved:.0f} s")
         if t0 - self._scraped > 0.05:
             self._intake_gate()
             self._scraped = time.monotonic()
         self.waited += time.monotonic() - t0
 
     def _intake_gate(self) -> None:
-        t0 = time.monotonic()
+        moved, low = time.monotonic(), float("inf")
         while True:
             s = self.collector.scrape(2.0)
             depth = sample_sum(s, "dcops_intake_queue_depth", source=self.source)
@@ -60,9 +66,14 @@ class Pacer:
             if depth is None or not cap:
                 return
             self.uses_intake_queue = True
-            now = time.monotonic()
-            if depth < cap / 4 or now - t0 > MAX_WAIT or now > self.deadline:
+            if depth < cap / 4:
                 return
+            now = time.monotonic()
+            if depth < low:
+                low, moved = depth, now
+            elif now - moved > STALL:
+                raise StalledError(f"its intake queue held {depth:,.0f} of {cap:,.0f} for "
+                              f"{now - moved:.0f} s")
             time.sleep(0.005)
 
     def drain(self, timeout: float = 30.0) -> None:
@@ -121,7 +132,12 @@ def blast(port: int, count: int, every: int, collector: Collector, source: str, 
                     break
                 continue
             ledger.hostile[f"{collector_name}/{source}:{kind}"] += 1
-            pacer.gate()
+            ledger.tick(source, i, count)
+            try:
+                pacer.gate()
+            except StalledError as exc:
+                ledger.abort(source, f"collector stuck after {i:,} of {count:,} inputs: {exc}")
+                break
             if not i & 255 and time.monotonic() > deadline:
                 ledger.abort(source, f"phase deadline reached after {i:,} of {count:,} inputs "
                              f"({pacer.waited:.0f} s waiting for the collector)")
