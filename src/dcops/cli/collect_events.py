@@ -177,7 +177,7 @@ def syslog(
     ] = 300.0,
     stop_timeout: Annotated[
         float, typer.Option(help="Seconds SIGTERM may take (a second SIGTERM: at once).")
-    ] = 3.5,
+    ] = 3.0,
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="Serve intake metrics on HOST:PORT.")
     ] = None,

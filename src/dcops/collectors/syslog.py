@@ -1,12 +1,14 @@
-"""Syslog server: RFC 3164 and RFC 5424 over UDP, TCP (octet counting or newline framing) and TLS.
+"""Syslog server: RFC 3164 and RFC 5424 over UDP, TCP (octet counting or newline framing), TLS
+and RELP (acknowledged, rsyslog omrelp).
 
-The event loop only accepts, reads and frames (syslog_net, syslog_stream); one writer thread
-parses and publishes (syslog_writer). Per stream connection, a read is stored in the sink before
-the next read, so SIGKILL loses nothing dcops had read from a connection except a frame it had
-not received completely; a slow sink pushes back on the kernel buffers, then the sender. UDP has
-no flow control: datagrams beyond a source's queue are dropped and counted (`queue_full`). A
-message longer than `max_message_bytes` is cut there and stored marked (log.truncated,
-log.original_size). Stop is bounded: `stop_timeout` seconds whatever the peers or the sink do.
+The event loop only accepts, reads and frames (syslog_net, syslog_stream, syslog_relp); a parse
+thread and a commit thread store (syslog_writer, syslog_commit). A stream connection is read again
+only once its last read (at most 16 KiB) is in the sink, so a SIGKILL loses at most that read and
+a frame not yet complete, never anything read before; a slow sink pushes back on the kernel
+buffers, then the sender. RELP answers a message only once it is stored. UDP has no flow control:
+datagrams beyond a source's queue are dropped and counted (`queue_full`). A message longer than
+`max_message_bytes` is cut there and stored marked (log.truncated, log.original_size). Stop is
+bounded: `stop_timeout` seconds whatever the peers or the sink do.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class SyslogConfig:
     unix_sockets: dict[str, str] = field(default_factory=dict)  # socket path -> host name
     queue_size: int = 10_000  # messages read and not yet stored, per source
     batch: int = 2_000  # messages per spool transaction at most
-    cycle: float = 0.04  # seconds of parsing per spool transaction at most
+    cycle: float = 0.05  # seconds of parsing per spool transaction at most
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
     max_connections: int = 2048  # open TCP+TLS connections; more are accepted and closed
@@ -66,7 +68,7 @@ class SyslogConfig:
     tls_handshake_timeout: float = 10.0
     audit_idle: float = 1.0  # seconds after which held-back audit records are flushed
     drain_timeout: float = 2.0  # on stop, seconds to keep reading from peers still sending
-    stop_timeout: float = 3.5  # on stop, seconds until stop() returns whatever the sink does
+    stop_timeout: float = 3.0  # on stop, seconds until stop() returns whatever the sink does
     stats: Counter[str] = field(default_factory=Counter)
 
 

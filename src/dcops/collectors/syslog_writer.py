@@ -4,9 +4,10 @@ The listeners on the event loop only read and frame; they hand every read to `Wr
 FIFO per source: syslog_udp, syslog_unix, syslog_tcp, syslog_tls). The writer thread takes from
 them fairly (the source served least goes next, counted in messages), so a TCP backlog cannot
 starve UDP nor the reverse; it normalises off the event loop (a slow message never stalls
-accepting or reading), publishes one batch per cycle (a cycle ends after `cycle` seconds or
-`batch` messages) and then runs each read's `done` callback on the loop: a stream connection reads
-again only once what it read before is in the sink.
+accepting or reading) and hands one batch per cycle (a cycle ends after `cycle` seconds or
+`batch` messages) to the commit thread (syslog_commit), which publishes it and then runs each
+read's `done` callback on the loop: a stream connection reads again only once what it read before
+is in the sink.
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dcops.collectors.health import (
-    ORIGINAL_SIZE_FIELD,
-    TRUNCATED_FIELD,
-    IntakeMetrics,
-    deliver,
-)
+from dcops.collectors.health import ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD, IntakeMetrics
 from dcops.collectors.parsers import Normaliser
+from dcops.collectors.syslog_commit import Batch, Committer
 from dcops.collectors.syslog_stream import Frame
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -50,7 +47,7 @@ class Item:
 
 
 class Writer:
-    """Fair per-source queues in front of one parse-and-publish thread."""
+    """Fair per-source queues in front of a parse thread and a commit thread."""
 
     def __init__(
         self,
@@ -71,12 +68,12 @@ class Writer:
         self.legacy = legacy
         self.finished = threading.Event()
         self._queues: dict[str, deque[Item]] = {s: deque() for s in SOURCES}
-        self._inflight: dict[str, float] = {}  # oldest read time per source in this cycle
+        self._inflight: list[dict[str, float]] = []  # oldest read time per source per batch
         self._served: dict[str, int] = dict.fromkeys(SOURCES, 0)  # messages taken, for fairness
         self._busy: set[str] = set()  # sources that had reads queued at the last pick
         self._cond = threading.Condition()
         self._stopping = False
-        self._abandon = threading.Event()
+        self._committer = Committer(sink, metrics, legacy, self._done, self.finished)
         self._seq = 0
         self._held = "syslog_tcp"  # source of the last line held back (auditd joining)
         self._on_stored: Callable[[list[Callable[[], None]]], None] = lambda acks: None
@@ -85,6 +82,7 @@ class Writer:
     def start(self, on_stored: Callable[[list[Callable[[], None]]], None]) -> None:
         """Start the thread; `on_stored(callbacks)` is scheduled on the loop after each batch."""
         self._on_stored = on_stored
+        self._committer.start()
         self._thread.start()
 
     @property
@@ -107,7 +105,9 @@ class Writer:
         """Read time of the oldest message of `source` not yet stored."""
         with self._cond:
             q = self._queues[source]
-            times = [t for t in (self._inflight.get(source), q[0].t if q else None) if t]
+            times = [b[source] for b in self._inflight if source in b]
+            if q:
+                times.append(q[0].t)
         return min(times) if times else None
 
     def stop(self) -> None:
@@ -118,7 +118,7 @@ class Writer:
 
     def abandon(self) -> None:
         """Stop retrying a sink that is down (shutdown deadline): what is unstored is lost."""
-        self._abandon.set()
+        self._committer.abandon()
 
     def _run(self) -> None:
         try:
@@ -133,17 +133,17 @@ class Writer:
                 elif stopping:
                     break
                 elif self.normaliser.pending:  # idle: complete held-back auditd events
-                    self._store({self._held: self.normaliser.flush()})
-            self._store({self._held: self.normaliser.flush()})
+                    self._committer.submit(Batch({self._held: self.normaliser.flush()}))
+            self._committer.submit(Batch({self._held: self.normaliser.flush()}))
         except Exception:
             log.exception("syslog writer failed; messages read and not stored are lost")
         finally:
-            self.finished.set()
+            self._committer.submit(None)
 
     def _pending(self) -> bool:
         return any(self._queues.values())
 
-    def _pick(self) -> Item | None:
+    def _pick(self, oldest: dict[str, float]) -> Item | None:
         """The next read of the source served least (under the lock).
 
         Service is counted in messages across cycles; a source that had nothing queued joins
@@ -161,26 +161,26 @@ class Writer:
         self._busy = set(ready)
         src = min(ready, key=lambda s: self._served[s])
         item = self._queues[src].popleft()
-        self._inflight.setdefault(src, item.t)
+        oldest.setdefault(src, item.t)
         return item
 
     def _cycle(self) -> None:
-        """Normalise for up to `cycle` seconds or `batch` messages, then publish once.
+        """Normalise for up to `cycle` seconds or `batch` messages; hand the batch on.
 
         A big read may be spread over several cycles (its `pos` says how far it got); its
         connection is told only once all of it is stored.
         """
-        complete: list[Item] = []
-        events: dict[str, list[Event]] = {}
-        taken: dict[str, int] = {}
+        b = Batch()
+        with self._cond:
+            self._inflight.append(b.oldest)
         start, n = time.monotonic(), 0
         while (n < self.batch and time.monotonic() - start < self.cycle) or n == 0:
             with self._cond:
-                item = self._pick()
+                item = self._pick(b.oldest)
             if item is None:
                 break
             first = item.pos
-            out = events.setdefault(item.source, [])
+            out = b.events.setdefault(item.source, [])
             while item.pos < len(item.frames):
                 out += self._normalise(item, item.frames[item.pos])
                 item.pos += 1
@@ -188,20 +188,22 @@ class Writer:
                     break
             k = item.pos - first
             n += k
-            taken[item.source] = taken.get(item.source, 0) + k
+            b.taken[item.source] = b.taken.get(item.source, 0) + k
             with self._cond:
                 self._served[item.source] += k
                 if item.pos < len(item.frames):
                     self._queues[item.source].appendleft(item)
             if item.pos == len(item.frames):
-                complete.append(item)
-        if not self._store(events):
-            return  # abandoned at shutdown: these stay counted as read and not stored
+                b.complete.append(item)
+        self._committer.submit(b)
+
+    def _done(self, b: Batch) -> None:
+        """(commit thread) A batch is stored: account for it and acknowledge its reads."""
         with self._cond:
-            for src, k in taken.items():
+            for src, k in b.taken.items():
                 self.depth[src] -= k
-            self._inflight.clear()
-        acks = [it.done for it in complete if it.done is not None]
+            self._inflight = [o for o in self._inflight if o is not b.oldest]
+        acks = [it.done for it in b.complete if it.done is not None]
         if acks:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
                 self.loop.call_soon_threadsafe(self._on_stored, acks)
@@ -235,34 +237,3 @@ class Writer:
             self.metrics.source(source).dropped("malformed")
         else:
             self.metrics.source(source).dropped("dead_letter")
-
-    def _store(self, by_source: dict[str, list[Event]]) -> bool:
-        """Publish (one transaction when all goes well); retry a down sink until abandoned."""
-        parts = {s: evs for s, evs in by_source.items() if evs}
-        if not parts:
-            return True
-        try:
-            self.sink.publish([e for evs in parts.values() for e in evs])
-        except Exception as exc:  # bisect per source below: poison is dead-lettered
-            log.warning("syslog: batch not stored at once (%s: %s)", type(exc).__name__, exc)
-        else:
-            for s, evs in parts.items():
-                self.metrics.source(s).stored(len(evs))
-            self.legacy["published"] += sum(map(len, parts.values()))
-            return True
-        delay = 0.05
-        while parts:
-            for s in list(parts):
-                before = len(parts[s])
-                left = deliver(self.sink, parts[s], self.metrics.source(s))
-                self.legacy["published"] += before - len(left)
-                if left:
-                    parts[s] = left
-                else:
-                    del parts[s]
-            if parts and self._abandon.wait(delay):
-                lost = sum(map(len, parts.values()))
-                log.error("syslog: sink still down at shutdown; %d events not stored", lost)
-                return False
-            delay = min(delay * 2, 2.0)
-        return True

@@ -35,11 +35,25 @@ def test_udp_is_not_starved_by_a_tcp_backlog(tmp_path: Path) -> None:
         while d.metric("dcops_intake_received_total", source="syslog_tcp") < 2000:
             assert time.monotonic() < deadline, "no TCP intake"
             time.sleep(0.05)
+        ages: list[float] = []
+        sending = threading.Event()
+        sending.set()
+
+        def sample() -> None:  # how long datagrams wait in memory, as /metrics says
+            while sending.is_set():
+                ages.append(d.metric("dcops_intake_oldest_unstored_age_seconds",
+                                     source="syslog_udp"))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for i in range(n_udp):  # paced: 1,000 datagrams over about 3 s
             udp.sendto(line("udp", i), ("127.0.0.1", d.ports["udp"]))
             time.sleep(0.003)
         udp.close()
+        sending.clear()
+        sampler.join()
         backlog = d.metric("dcops_intake_received_total", source="syslog_tcp")
         tcp_stored = d.metric("dcops_intake_stored_total", source="syslog_tcp")
         deadline = time.monotonic() + 30
@@ -57,9 +71,11 @@ def test_udp_is_not_starved_by_a_tcp_backlog(tmp_path: Path) -> None:
     tags = Counter(str(e["f"]["message"]).split()[0] for e in stored(spool))
     print(f"\nUDP stored {tags['udp']}/{n_udp} while TCP had a backlog (TCP stored "
           f"{tcp_stored:.0f} of {conns * n_tcp} sent when UDP ended; {udp_stored_early:.0f} UDP "
-          f"stored before the TCP backlog cleared); SIGTERM exit {took:.2f} s")
+          f"stored before the TCP backlog cleared); oldest unstored datagram at most "
+          f"{max(ages):.3f} s old over {len(ages)} scrapes; SIGTERM exit {took:.2f} s")
     assert tcp_stored < conns * n_tcp and backlog > 0  # the TCP backlog was real
     assert udp_stored_early == n_udp and drops == 0
+    assert max(ages) < 2.0  # a datagram waits for a batch or two, not for the TCP backlog
     assert tags["udp"] == n_udp and all(tags[f"tcp{c}"] == n_tcp for c in range(conns))
 
 
