@@ -94,8 +94,11 @@ class NatsCluster:
 
     def _spawn(self, n: Node) -> None:
         with n.log.open("ab") as log:
-            n.proc = subprocess.Popen(["nats-server", "-c", str(n.conf)], stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            # setpriv execs nats-server with SIGKILL as its parent-death signal: no node
+            # outlives a killed pytest
+            n.proc = subprocess.Popen(
+                ["setpriv", "--pdeathsig", "KILL", "--", "nats-server", "-c", str(n.conf)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def healthz(self, n: Node) -> tuple[int, str]:
         url = f"http://{HOST}:{n.http_port}/healthz"

@@ -132,9 +132,8 @@ class JetStreamBus:
             self.dead_letter(str(e.source), raw.encode("utf-8", "replace"), reason, str(e.id))
 
     async def _publish(self, items: list[Outgoing], deadline: float) -> list[Stored | Refused]:
-        s = self._session
         cfg = self.config
-        return await publish_all(s.nc, items, stream=cfg.events_stream,
+        return await publish_all(self._session.mux, items, stream=cfg.events_stream,
                                  inflight=cfg.max_inflight, ack_timeout=cfg.ack_timeout,
                                  deadline=deadline)
 
@@ -177,7 +176,7 @@ class JetStreamBus:
         item = Outgoing(deadletter_subject(self.config.prefix, source), body, uuid.uuid4().hex)
         deadline = time.monotonic() + self.config.publish_timeout
         cfg = self.config
-        self._call(publish_all(self._session.nc, [item], stream=cfg.deadletter_stream,
+        self._call(publish_all(self._session.mux, [item], stream=cfg.deadletter_stream,
                                inflight=1, ack_timeout=cfg.ack_timeout, deadline=deadline),
                    "dead letter")
 

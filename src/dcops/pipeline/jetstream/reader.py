@@ -7,6 +7,7 @@ with `no_wait`, so a caught-up reader answers at once with what there is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections import deque
@@ -31,18 +32,26 @@ class Reader:
 
     def __init__(
         self, nc: Client, js: JetStreamContext, stream: str, after: int,
-        since: datetime | None = None,
+        since: datetime | None = None, *, last_per_subject: str = "",
     ) -> None:
         self.nc, self.js, self.stream = nc, js, stream
         self.after = after
         self.since = since
+        self.last_per_subject = last_per_subject
         self.name = ""
         self.buffer: deque[tuple[int, bytes]] = deque()
         self._sub: Subscription | None = None
+        self._want = 0
+        self._got: list[tuple[int, bytes]] = []
+        self._error: str | None = None
+        self._done: asyncio.Future[None] | None = None
 
     async def open(self, wait: float) -> None:
         """Create the consumer and the inbox its batches arrive on."""
-        if self.since is not None:
+        if self.last_per_subject:
+            start: dict[str, object] = {"deliver_policy": api.DeliverPolicy.LAST_PER_SUBJECT,
+                                        "filter_subject": self.last_per_subject}
+        elif self.since is not None:
             start = {"deliver_policy": api.DeliverPolicy.BY_START_TIME,
                      "opt_start_time": self.since}
         else:
@@ -54,7 +63,7 @@ class Reader:
         )
         info = await self.js.add_consumer(self.stream, cfg, timeout=wait)
         self.name = info.name
-        self._sub = await self.nc.subscribe(self.nc.new_inbox())
+        self._sub = await self.nc.subscribe(self.nc.new_inbox(), cb=self._on_msg)
 
     async def pull(self, n: int, wait: float) -> list[tuple[int, bytes]]:
         """Up to `n` messages available now (buffered ones first), in stream order."""
@@ -68,24 +77,36 @@ class Reader:
     async def _request(self, n: int, wait: float) -> list[tuple[int, bytes]]:
         if self._sub is None:
             raise ReaderBroken("reader not open")
+        self._want, self._got, self._error = n, [], None
+        self._done = asyncio.get_running_loop().create_future()
         req = json.dumps({"batch": n, "no_wait": True}).encode()
         await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.name}", req,
                               reply=self._sub.subject)
-        got: list[tuple[int, bytes]] = []
-        while len(got) < n:
-            try:
-                msg = await self._sub.next_msg(wait)
-            except TimeoutError as exc:
-                raise ReaderBroken(f"no answer from consumer {self.name}") from exc
-            status = _status(msg)
-            if status == _HEARTBEAT:
-                continue
-            if status in _END:
-                break
-            if status is not None:
-                raise ReaderBroken(f"consumer {self.name}: status {status}")
-            got.append((msg.metadata.sequence.stream, msg.data))
-        return got
+        try:
+            await asyncio.wait_for(self._done, wait)
+        except TimeoutError as exc:
+            raise ReaderBroken(f"no answer from consumer {self.name}") from exc
+        finally:
+            self._done = None
+        if self._error:
+            raise ReaderBroken(self._error)
+        return self._got
+
+    async def _on_msg(self, msg: Msg) -> None:
+        """Collect one batch's messages; a status message or the count ends the batch."""
+        done = self._done
+        if done is None or done.done():
+            return  # a late message of an abandoned batch
+        status = _status(msg)
+        if status == _HEARTBEAT:
+            return
+        if status is None:
+            self._got.append((msg.metadata.sequence.stream, msg.data))
+            if len(self._got) < self._want:
+                return
+        elif status not in _END:
+            self._error = f"consumer {self.name}: status {status}"
+        done.set_result(None)
 
     def give_back(self, items: list[tuple[int, bytes]]) -> None:
         """Put read-ahead items back in front of the buffer (they were past `upto`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -16,6 +17,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     InvalidBucketNameError,
     InvalidKeyError,
@@ -28,8 +30,8 @@ from nats.js.object_store import ObjectStore
 from dcops.model.event import Event, LogSource
 from dcops.pipeline.codec import decode
 from dcops.pipeline.jetstream.config import JetStreamConfig
+from dcops.pipeline.jetstream.publisher import AckMux
 from dcops.pipeline.jetstream.reader import Reader, ReaderBroken
-from dcops.pipeline.jetstream.store import all_cursors
 from dcops.pipeline.jetstream.window import FetchWindow
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ MAX_READERS = 8  # open readers (one per position being read from: runner, refee
 SCAN_BATCH = 1000
 RETRYABLE: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError, ReaderBroken,
                                               OSError)
-_PERMANENT = (InvalidKeyError, InvalidBucketNameError, InvalidObjectNameError,
+_PERMANENT = (BadRequestError, InvalidKeyError, InvalidBucketNameError, InvalidObjectNameError,
               nats.errors.BadSubjectError, nats.errors.BadHeaderError,
               nats.errors.MaxPayloadError)
 
@@ -48,13 +50,19 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE) and not isinstance(exc, _PERMANENT)
 
 
-async def retrying(fn: Callable[[], Awaitable[T]], seconds: float) -> T:
-    """Run `fn` until it succeeds, retrying transient errors for up to `seconds`."""
+async def retrying(fn: Callable[[], Awaitable[T]], seconds: float, attempt: float = 20.0) -> T:
+    """Run `fn` until it succeeds, retrying transient errors for up to `seconds`.
+
+    Each attempt is cut after `attempt` seconds: some nats-py calls (KV key listing, object
+    reads) iterate a subscription with no timeout of their own and would wait forever for a
+    node that was killed under them.
+    """
     deadline = time.monotonic() + seconds
     delay = 0.05
     while True:
         try:
-            return await fn()
+            return await asyncio.wait_for(fn(), max(1.0, min(attempt,
+                                                             deadline - time.monotonic())))
         except RETRYABLE as exc:
             if not is_retryable(exc) or time.monotonic() >= deadline:
                 raise
@@ -78,6 +86,7 @@ class Session:
         self._js: JetStreamContext | None = None
         self._kv: dict[str, KeyValue] = {}
         self._obj: ObjectStore | None = None
+        self._mux: AckMux | None = None
         self._readers: OrderedDict[int, Reader] = OrderedDict()
         self._read_lock = asyncio.Lock()
         self.window = FetchWindow()
@@ -95,6 +104,13 @@ class Session:
         if self._js is None:
             raise nats.errors.ConnectionClosedError
         return self._js
+
+    @property
+    def mux(self) -> AckMux:
+        """Where publish acknowledgements arrive."""
+        if self._mux is None:
+            raise nats.errors.ConnectionClosedError
+        return self._mux
 
     @property
     def cursors(self) -> KeyValue:
@@ -128,6 +144,8 @@ class Session:
         self._nc = await asyncio.wait_for(nats.connect(error_cb=self._on_error, **opts),
                                           cfg.publish_timeout)
         self._js = self._nc.jetstream(timeout=cfg.request_timeout)
+        self._mux = AckMux(self._nc)
+        await self._mux.start()
         await retrying(self._ensure, cfg.publish_timeout)
 
     async def _ensure(self) -> None:
@@ -249,9 +267,22 @@ class Session:
         """Messages in the dead-letter stream."""
         return int((await self.js.stream_info(self.cfg.deadletter_stream)).state.messages)
 
+    async def cursor_positions(self) -> list[int]:
+        """Every consumer's position, read from the cursor bucket's stream (last per key)."""
+        bucket = self.cfg.cursor_bucket
+        reader = Reader(self.nc, self.js, f"KV_{bucket}", 0, last_per_subject=f"$KV.{bucket}.>")
+        out: list[int] = []
+        try:
+            await reader.open(self.cfg.request_timeout)
+            while got := await reader.pull(SCAN_BATCH, self.cfg.request_timeout):
+                out += [json.loads(body)["seq"] for _, body in got if body]
+        finally:
+            await reader.close()
+        return out
+
     async def backlog(self) -> int:
         """Newest position minus the slowest cursor (0 with no cursor)."""
-        cursors = await all_cursors(self.cursors)
+        cursors = await self.cursor_positions()
         if not cursors:
             return 0
         last = (await self.js.stream_info(self.cfg.events_stream)).state.last_seq

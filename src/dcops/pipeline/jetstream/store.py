@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from nats.js.errors import (
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
     ObjectDeletedError,
     ObjectNotFoundError,
 )
@@ -48,23 +47,6 @@ async def read_cursor(kv: KeyValue, consumer: str) -> Cursor:
     doc = json.loads(entry.value)
     ts = doc.get("ts")
     return Cursor(int(doc["seq"]), float(ts) if ts is not None else None, entry.revision)
-
-
-async def all_cursors(kv: KeyValue) -> list[int]:
-    """Every consumer's position (for the backlog)."""
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return []
-    out = []
-    for k in keys:
-        try:
-            entry = await kv.get(k)
-        except KeyNotFoundError:
-            continue
-        if entry.value:
-            out.append(int(json.loads(entry.value)["seq"]))
-    return out
 
 
 async def advance_cursor(
