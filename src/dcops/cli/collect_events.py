@@ -11,6 +11,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +59,10 @@ MaxBacklogOpt = Annotated[
 ]
 
 
+# Seconds a stopping collector keeps detecting what it stored last (within the 5 s SIGTERM bound).
+DETECT_DRAIN = 1.0
+
+
 def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
     """The spool at `path` or `<state>/spool.db`."""
     from dcops.pipeline import SqliteSpool
@@ -68,9 +73,14 @@ def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
 @contextlib.contextmanager
 def detection(
     spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None,
-    inventory: Path | None = None,
+    inventory: Path | None = None, drain: float | None = None,
 ) -> Iterator[None]:
-    """Run spool -> engine -> alert store in a thread while the body runs."""
+    """Run spool -> engine -> alert store in a thread while the body runs.
+
+    When the body ends, what the sources stored last is detected for at most `drain` seconds
+    (None: all of it, for --once). A bounded drain keeps SIGTERM bounded; what is left is not
+    lost: the detector's cursor is in the spool, so the next start detects it.
+    """
     if not enabled:
         yield
         return
@@ -85,7 +95,9 @@ def detection(
             raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
     engine = Engine.from_dirs(dirs)
     window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
-    store = AlertStore(db or default_url(state_dir()))
+    from dcops.cli.alerts_trail import trail_config
+
+    store = AlertStore(db or default_url(state_dir()), trail=trail_config())
     sink: Any = store
     if inventory is not None:
         from dcops.alerts.enrich import SiteEnricher
@@ -111,10 +123,12 @@ def detection(
         yield
     finally:
         stop.set()
-        t.join(30)
-        while runner.step():  # whatever the sources accepted last
-            pass
-        store.close()
+        until = None if drain is None else time.monotonic() + drain
+        t.join(30 if until is None else drain)
+        if not t.is_alive():  # else it is inside a batch: the exit ends it, the cursor resumes
+            while (until is None or time.monotonic() < until) and runner.step():
+                pass  # whatever the sources accepted last
+            store.close()
         if failure:
             raise failure[0]
 
@@ -236,7 +250,7 @@ def syslog(
         await server.stop()
         return dict(server.stats)
 
-    with detection(sp, detect, rules, db, inventory):
+    with detection(sp, detect, rules, db, inventory, drain=DETECT_DRAIN):
         stats = asyncio.run(serve())
     if metrics_http is not None and server.clean:
         metrics_http.close()  # (else no wait for it: its thread ends with the process)
@@ -312,7 +326,7 @@ def logs(
     tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program,
                           max_message_bytes=cap, rotate_wait=rotate_wait, stats=run.stats)
                for p in paths]
-    with detection(sp, detect, rules, db, inventory):
+    with detection(sp, detect, rules, db, inventory, drain=None if once else DETECT_DRAIN):
         stored = run.run(tailers, once=once, interval=interval, shutdown_timeout=shutdown_timeout)
     raw = sum(t.normaliser.stats["raw"] for t in tailers)
     total = sum(t.published for t in tailers)
@@ -438,7 +452,7 @@ def wazuh_alerts(
     run = tail.Tail("wazuh", sp, metrics_listen)
     t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser(),
                    max_message_bytes=cap, rotate_wait=rotate_wait, stats=run.stats)
-    with detection(sp, detect, rules, db, inventory):
+    with detection(sp, detect, rules, db, inventory, drain=None if once else DETECT_DRAIN):
         stored = run.run([t], once=once, interval=interval, shutdown_timeout=shutdown_timeout)
     more = run.summary([t])
     Console(stderr=True).print(
