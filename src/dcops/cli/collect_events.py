@@ -283,7 +283,7 @@ def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str) -> Any:
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9718")
+        raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9719")
     registry = CollectorRegistry(auto_describe=False)
     for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(sp)):
         registry.register(c)
