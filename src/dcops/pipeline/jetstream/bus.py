@@ -71,17 +71,23 @@ class JetStreamBus:
         try:
             return self._loop.run(coro, limit)
         except (TimeoutError, PublishTimeout) as exc:
-            raise BusUnavailableError(f"{self._where()}: {what}: {exc or 'timed out'}") from exc
+            raise BusUnavailableError(f"{self._where()}: {what}: {str(exc) or 'timed out'}"
+                                      f"{self._why()}") from exc
         except DcopsError:
             raise
         except Exception as exc:
             if _retryable(exc):
                 raise BusUnavailableError(f"{self._where()}: {what}: {type(exc).__name__}: "
-                                     f"{exc}") from exc
-            raise BusError(f"{self._where()}: {what}: {type(exc).__name__}: {exc}") from exc
+                                          f"{exc}{self._why()}") from exc
+            raise BusError(f"{self._where()}: {what}: {type(exc).__name__}: {exc}"
+                           f"{self._why()}") from exc
 
     def _where(self) -> str:
         return f"bus {','.join(self.config.servers)}"
+
+    def _why(self) -> str:
+        last = self._session.last_error
+        return f" (last connection error: {last})" if last else ""
 
     def _retry(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         return self._call(retrying(fn, self.config.publish_timeout), what)

@@ -90,6 +90,7 @@ class Session:
         self._readers: OrderedDict[int, Reader] = OrderedDict()
         self._read_lock = asyncio.Lock()
         self.window = FetchWindow()
+        self.last_error = ""
 
     @property
     def nc(self) -> Client:
@@ -135,7 +136,9 @@ class Session:
         return self.nc.max_payload
 
     async def _on_error(self, exc: Exception) -> None:
-        log.info("bus connection: %s: %s", type(exc).__name__, exc)
+        """Remember the server's last complaint (permissions, authorization, TLS) for errors."""
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.info("bus connection: %s", self.last_error)
 
     async def open(self) -> None:
         """Connect, then find or create the streams and buckets."""
