@@ -78,8 +78,8 @@ class NatsCluster:
                 f'server_name: "{name}"\nlisten: "{HOST}:{p}"\nhttp: "{HOST}:{h}"\n'
                 f'jetstream {{\n  store_dir: "{store}"\n  max_memory_store: 256MB\n'
                 f'  max_file_store: 4GB\n}}\n'
-                f'cluster {{\n  name: "dcops-test"\n  listen: "{HOST}:{c}"\n'
-                f"  routes: [{routes}]\n}}\n", encoding="utf-8")
+                + (f'cluster {{\n  name: "dcops-test"\n  listen: "{HOST}:{c}"\n'
+                   f"  routes: [{routes}]\n}}\n" if self.size > 1 else ""), encoding="utf-8")
             self.nodes.append(Node(name, p, c, h, conf, self.root / name / "nats.log"))
 
     @property
