@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD
+from dcops.collectors.parsers.normalise import cut
 from dcops.errors import CollectorError
 from dcops.model.event import Event, LogSource
 
@@ -135,20 +137,74 @@ def _detail(resp: httpx.Response) -> str:
         return resp.text[:120]
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = value
+_MAX_DEPTH = 16  # objects nested deeper keep their JSON text under the name they reached
+_MAX_FIELDS = 1024  # flattened values per alert; the others stay in `raw` only (counted)
+_MAX_NAME = 512  # an object whose dotted name grew longer is kept as JSON text too
+
+
+def _flatten(doc: dict[str, Any], out: dict[str, Any], stats: Counter[str]) -> None:
+    """Nested objects as dotted names (rule.level), depth first, without recursion: at most
+    _MAX_FIELDS values, objects and lists nested deeper than _MAX_DEPTH kept as JSON text."""
+    stack: list[tuple[str, Any, Any, int]] = [("", k, v, 1) for k, v in reversed(doc.items())]
+    while stack:
+        prefix, key, value, depth = stack.pop()
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and depth < _MAX_DEPTH and len(name) <= _MAX_NAME:
+            stack.extend((name, k, v, depth + 1) for k, v in reversed(value.items()))
+        elif len(out) >= _MAX_FIELDS:
+            stats["fields_dropped"] += 1
+        elif isinstance(value, dict | list) and _deeper(value, _MAX_DEPTH - depth):
+            stats["deep_values"] += 1
+            out[name] = _json_text(value)
+        else:
+            out[name] = value
+
+
+def _deeper(value: Any, limit: int) -> bool:
+    """True when containers nest inside `value` more than `limit` levels (iterative)."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if d > limit:
+            return True
+        if isinstance(v, dict):
+            todo.extend((x, d + 1) for x in v.values() if isinstance(x, dict | list))
+        elif isinstance(v, list):
+            todo.extend((x, d + 1) for x in v if isinstance(x, dict | list))
+    return False
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        return "<nested too deep>"
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class WazuhAlertNormaliser:
-    """alerts.json lines -> Events (logsource product wazuh, service alerts; flattened fields)."""
+    """alerts.json lines -> Events (logsource product wazuh, service alerts; flattened fields).
 
-    def __init__(self, source: str = "wazuh", default_host: str = "") -> None:
+    Bounded whatever the line: it is cut at `max_message_chars` characters (marked
+    `log.truncated`, `log.original_size`; counted in `stats["truncated"]`, and a cut line is no
+    longer JSON), a line that is not a JSON object (broken, cut, nested deeper than the parser's
+    recursion limit) becomes a raw event counted in `stats["malformed"]`, and flattening is
+    iterative and bounded (see _flatten). Wazuh's `full_log` is carried once, as `message`.
+    """
+
+    def __init__(
+        self,
+        source: str = "wazuh",
+        default_host: str = "",
+        *,
+        max_message_chars: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.source = source
         self.default_host = default_host
+        self.max_message_chars = max_message_chars
         self.stats: Counter[str] = Counter()
         self.pending = False
         self.pending_serials: tuple[str, ...] = ()
@@ -167,30 +223,46 @@ class WazuhAlertNormaliser:
     ) -> list[Event]:
         """One alert; a line that is not a JSON object becomes a raw event."""
         received = received or datetime.now(UTC)
+        raw, cut_bytes = cut(raw, self.max_message_chars)
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than ~1000
             doc = None
         if not isinstance(doc, dict):
             self.stats["raw"] += 1
-            return [
-                Event(
-                    Event.make_id(self.source, raw, *id_parts),
-                    received,
-                    self.source,
-                    LogSource(),
-                    {"message": raw},
-                    raw,
-                    parsed=False,
-                )
-            ]
+            self.stats["malformed"] += 1
+            event = Event(
+                Event.make_id(self.source, raw, *id_parts),
+                received,
+                self.source,
+                LogSource(),
+                {},  # the text is `raw`, stored once
+                raw,
+                parsed=False,
+            )
+        else:
+            event = self._alert(doc, raw, id_parts, received, peer)
+        if cut_bytes:
+            self.stats["truncated"] += 1
+            event.fields |= {TRUNCATED_FIELD: True, ORIGINAL_SIZE_FIELD: cut_bytes}
+        return [event]
+
+    def _alert(
+        self,
+        doc: dict[str, Any],
+        raw: str,
+        id_parts: tuple[Any, ...],
+        received: datetime,
+        peer: str,
+    ) -> Event:
         f: dict[str, Any] = {}
-        _flatten("", doc, f)
-        agent = doc.get("agent") or {}
-        rule = doc.get("rule") or {}
-        data = doc.get("data") or {}
-        f["host.name"] = agent.get("name") or self.default_host or peer
+        _flatten(doc, f, self.stats)
+        agent, rule, data = _obj(doc.get("agent")), _obj(doc.get("rule")), _obj(doc.get("data"))
+        name = agent.get("name")
+        f["host.name"] = (name if isinstance(name, str) else "") or self.default_host or peer
         f["message"] = doc.get("full_log") or rule.get("description", "")
+        if f.get("full_log") is f["message"]:
+            del f["full_log"]  # carried once, as `message`
         f["event.severity"] = rule.get("level")
         f["event.action"] = rule.get("description", "")
         for src, dst in (
@@ -201,14 +273,16 @@ class WazuhAlertNormaliser:
             if data.get(src):
                 f[dst] = data[src]
         ts = _ts(doc.get("timestamp")) or received
-        alert_id = doc.get("id")
+        alert_id, agent_id = doc.get("id"), agent.get("id", "")
+        if not isinstance(agent_id, str | int):
+            agent_id = ""
         eid = (
-            Event.make_id(self.source, agent.get("id", ""), alert_id)
-            if alert_id
+            Event.make_id(self.source, agent_id, alert_id)
+            if alert_id and isinstance(alert_id, str | int)
             else Event.make_id(self.source, raw, *id_parts)
         )
         self.stats["parsed"] += 1
-        return [Event(eid, ts, self.source, LogSource("wazuh", "alerts"), f, raw)]
+        return Event(eid, ts, self.source, LogSource("wazuh", "alerts"), f, raw)
 
 
 def _ts(value: Any) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Parsers for Linux programs: sshd, sudo, su, shadow-utils (useradd...), cron, kernel netfilter."""
+"""Parsers for Linux programs: sshd, sudo, su, shadow-utils (useradd...), cron; netfilter beside."""
 
 from __future__ import annotations
 
@@ -6,50 +6,51 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from dcops.collectors.parsers.netfilter import parse_netfilter
+
 Fields = dict[str, Any]
 
+# Every pattern is searched in untrusted text, so each one is linear in it: after its literal
+# head, only runs that stop at a character they cannot contain (made possessive: giving any
+# back can never help), so two candidate heads never rescan the same text. Patterns whose
+# candidates would rescan (netfilter `IN=`, cron's parentheses) are read with str.find instead.
 _SSH_AUTH = re.compile(
-    r"(?P<res>Accepted|Failed) (?P<method>[\w/-]+) for (?P<invalid>invalid user )?(?P<user>\S*) "
-    r"from (?P<ip>[0-9A-Fa-f.:]+) port (?P<port>\d+)"
+    r"(?P<res>Accepted|Failed) (?P<method>[\w/-]++) for (?P<invalid>invalid user )?(?P<user>\S*+) "
+    r"from (?P<ip>[0-9A-Fa-f.:]++) port (?P<port>\d++)"
 )
 _SSH_INVALID = re.compile(
-    r"Invalid user (?P<user>\S*) from (?P<ip>[0-9A-Fa-f.:]+)(?: port (?P<port>\d+))?"
+    r"Invalid user (?P<user>\S*+) from (?P<ip>[0-9A-Fa-f.:]++)(?: port (?P<port>\d++))?"
 )
 _SSH_CLOSED = re.compile(
     r"(?:Connection closed|Disconnected) (?:by|from) (?:(?:authenticating|invalid) )?"
-    r"(?:user (?P<user>\S+) )?"
-    r"(?P<ip>[0-9A-Fa-f.:]+) port (?P<port>\d+)"
+    r"(?:user (?P<user>\S++) )?"
+    r"(?P<ip>[0-9A-Fa-f.:]++) port (?P<port>\d++)"
 )
 _SSH_MAXAUTH = re.compile(
-    r"maximum authentication attempts exceeded for (?:invalid user )?(?P<user>\S+) "
-    r"from (?P<ip>\S+) port (?P<port>\d+)"
+    r"maximum authentication attempts exceeded for (?:invalid user )?(?P<user>\S++) "
+    r"from (?P<ip>\S++) port (?P<port>\d++)"
 )
-_PAM_FAIL = re.compile(r"pam_unix\((?P<svc>[\w-]+):auth\): authentication failure;(?P<kv>.*)")
+_PAM_FAIL = re.compile(r"pam_unix\((?P<svc>[\w-]++):auth\): authentication failure;(?P<kv>.*)")
 _PAM_SESSION = re.compile(
-    r"pam_unix\((?P<svc>[\w-]+):session\): session (?P<what>opened|closed) "
-    r"for user (?P<user>[^\s(]+)"
-    r"(?:\(uid=\d+\))?(?: by (?P<by>[^\s(]*)(?:\(uid=\d+\))?)?"
+    r"pam_unix\((?P<svc>[\w-]++):session\): session (?P<what>opened|closed) "
+    r"for user (?P<user>[^\s(]++)"
+    r"(?:\(uid=\d++\))?(?: by (?P<by>[^\s(]*+)(?:\(uid=\d++\))?)?"
 )
 _PAM_PASSWD = re.compile(
-    r"pam_unix\((?P<svc>[\w-]+):chauthtok\): password changed for (?P<user>\S+)"
+    r"pam_unix\((?P<svc>[\w-]++):chauthtok\): password changed for (?P<user>\S++)"
 )
-_KV_SEMI = re.compile(r"\s*(\w+)=(\S*)")
-_SUDO = re.compile(r"^\s*(?P<user>\S+) : (?P<rest>.*)$")
+# `\s*(\w+)=(\S*)` restarted inside every word run (quadratic); a run is tried from its start
+_KV_SEMI = re.compile(r"(?<!\w)(\w++)=(\S*+)")
+_SUDO = re.compile(r"^\s*+(?P<user>\S++) : (?P<rest>.*)$")
 _SU = re.compile(
-    r"^(?P<failed>FAILED SU |FAILED su )?\(to (?P<target>[^)]+)\) (?P<user>\S+) on (?P<tty>\S+)"
+    r"^(?P<failed>FAILED SU |FAILED su )?\(to (?P<target>[^)]++)\) (?P<user>\S++) on (?P<tty>\S++)"
 )
 _NEW_USER = re.compile(r"new user: (?P<kv>.*)")
 _NEW_GROUP = re.compile(r"(?:new group|group added to \S+): (?P<kv>.*)")
-_ADD_GROUP = re.compile(r"add '(?P<user>[^']+)' to (?:shadow )?group '(?P<group>[^']+)'")
-_DEL_USER = re.compile(r"delete user '(?P<user>[^']+)'")
-_CHANGE_USER = re.compile(r"change user '(?P<user>[^']+)' (?P<what>\w+)")
-_CRON_CMD = re.compile(r"\((?P<user>[^)]+)\) CMD \((?P<cmd>.*)\)\s*$")
-_CRONTAB = re.compile(
-    r"\((?P<user>[^)]+)\) (?P<op>BEGIN EDIT|REPLACE|END EDIT|DELETE|LIST) \((?P<target>[^)]+)\)"
-)
-_NETFILTER = re.compile(
-    r"(?:^\[\s*\d+\.\d+\]\s*)?(?P<prefix>.*?)\s*IN=(?P<in>\S*) OUT=(?P<out>\S*)(?P<rest>.*)"
-)
+_ADD_GROUP = re.compile(r"add '(?P<user>[^']++)' to (?:shadow )?group '(?P<group>[^']++)'")
+_DEL_USER = re.compile(r"delete user '(?P<user>[^']++)'")
+_CHANGE_USER = re.compile(r"change user '(?P<user>[^']++)' (?P<what>\w++)")
+_CRONTAB_HEAD = re.compile(r"\) (?P<op>BEGIN EDIT|REPLACE|END EDIT|DELETE|LIST) \(")
 
 
 def _kv_commas(text: str) -> dict[str, str]:
@@ -246,63 +247,59 @@ def parse_shadow_utils(msg: str) -> Fields | None:
     return f
 
 
+def _cron_cmd(msg: str) -> tuple[str, str] | None:
+    """`(user) CMD (command)` ending the message: what `\\((?P<user>[^)]+)\\) CMD
+    \\((?P<cmd>.*)\\)\\s*$` finds, found from each `) CMD (` instead of from every `(`."""
+    last = len(msg.rstrip()) - 1  # the command's closing parenthesis: the last visible character
+    if last < 0 or msg[last] != ")":
+        return None
+    newline = msg.rfind("\n", 0, last)  # the command cannot span a line
+    j = msg.find(") CMD (")
+    while j != -1 and j + 7 <= last:
+        opening = msg.find("(", msg.rfind(")", 0, j) + 1, j)
+        if opening != -1 and opening < j - 1 and j + 7 > newline:
+            return msg[opening + 1 : j], msg[j + 7 : last]
+        j = msg.find(") CMD (", j + 1)
+    return None
+
+
+def _crontab(msg: str) -> tuple[str, str, str] | None:
+    """`(user) OP (target)`: (user, op, target), without rescanning from every `(`."""
+    for m in _CRONTAB_HEAD.finditer(msg):
+        j, start = m.start(), m.end()
+        close = msg.find(")", start)
+        if close == -1:
+            return None  # no later head can close its target either
+        opening = msg.find("(", msg.rfind(")", 0, j) + 1, j)
+        if opening != -1 and opening < j - 1 and close > start:
+            return msg[opening + 1 : j], m["op"], msg[start:close]
+    return None
+
+
 def parse_cron(msg: str) -> Fields | None:
     """cron jobs run and crontab edits."""
-    if m := _CRON_CMD.search(msg):
+    if cmd := _cron_cmd(msg):
+        user, line = cmd
         return {
             "event.action": "cron_command",
             "event.category": "process",
-            "user.name": m["user"],
-            "User": m["user"],
-            "process.command_line": m["cmd"],
-            "CommandLine": m["cmd"],
+            "user.name": user,
+            "User": user,
+            "process.command_line": line,
+            "CommandLine": line,
         }
-    if m := _CRONTAB.search(msg):
+    if tab := _crontab(msg):
+        user, op, target = tab
         return {
-            "event.action": f"crontab_{m['op'].lower().replace(' ', '_')}",
+            "event.action": f"crontab_{op.lower().replace(' ', '_')}",
             "event.category": "configuration",
-            "user.name": m["user"],
-            "user.target.name": m["target"],
+            "user.name": user,
+            "user.target.name": target,
         }
     return _pam(msg)
 
 
-def parse_netfilter(msg: str) -> Fields | None:
-    """Kernel nftables/iptables LOG lines: `PREFIX IN=eth0 OUT= SRC=.. DST=.. DPT=..`."""
-    m = _NETFILTER.search(msg)
-    if not m or "SRC=" not in m["rest"]:
-        return None
-    kv: dict[str, str] = {}
-    for tok in m["rest"].split():
-        k, sep, v = tok.partition("=")
-        if sep:
-            kv[k] = v
-    prefix = m["prefix"].strip().rstrip(":")
-    f: Fields = {
-        "event.category": "network",
-        "event.action": prefix or "netfilter_log",
-        "observer.ingress.interface.name": m["in"],
-        "observer.egress.interface.name": m["out"],
-    }
-    low = prefix.lower()
-    if any(w in low for w in ("drop", "reject", "deny", "block")):
-        f["event.outcome"] = "failure"
-        f["action"] = "drop" if "drop" in low else "reject" if "reject" in low else "deny"
-    elif "accept" in low or "allow" in low:
-        f["action"] = "accept"
-    for src, ecs, sigma in (("SRC", "source.ip", "src_ip"), ("DST", "destination.ip", "dst_ip")):
-        if src in kv:
-            f[ecs] = f[sigma] = kv[src]
-    for src, ecs, sigma in (
-        ("SPT", "source.port", "src_port"),
-        ("DPT", "destination.port", "dst_port"),
-    ):
-        if kv.get(src, "").isdigit():
-            f[ecs] = f[sigma] = int(kv[src])
-    if "PROTO" in kv:
-        f["network.transport"] = kv["PROTO"].lower()
-    return f
-
+__all__ = ["PROGRAMS", "parse_netfilter"]
 
 PROGRAMS: dict[str, tuple[Callable[[str], Fields | None], str]] = {
     "sshd": (parse_sshd, "sshd"),

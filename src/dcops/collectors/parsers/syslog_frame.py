@@ -1,4 +1,9 @@
-"""Syslog framing: RFC 5424, RFC 3164 (BSD) and the ISO-timestamp file format rsyslog writes."""
+"""Syslog framing: RFC 5424, RFC 3164 (BSD) and the ISO-timestamp file format rsyslog writes.
+
+Every expression here runs in time linear in the line: anchored (`match`), bounded repetitions,
+possessive quantifiers where a greedy run is followed by a character it cannot contain, and no
+search whose candidates rescan the same text (find_bsd_time, _split_sd were rewritten for that).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ _MONTHS = {
 
 _PRI = re.compile(r"<(\d{1,3})>")
 _R5424 = re.compile(
-    r"(?P<ver>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<ver>[1-9]\d{0,2}) (?P<ts>\S++) (?P<host>\S++) (?P<app>\S++) (?P<procid>\S++) "
+    r"(?P<msgid>\S++) "
 )
 _BSD_TS = re.compile(
-    r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2})"
+    r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ++(?P<day>\d{1,2})"
     r"(?: (?P<year>\d{4}))? (?P<time>\d{2}:\d{2}:\d{2})(?:\.\d+)?:? "
 )
 _ISO_TS = re.compile(
@@ -51,6 +57,13 @@ KNOWN_TAGS = frozenset(
     }
 )
 _HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
+# Cisco's `host: *Mon DD ...`: the run of host characters that ends where the search stops
+_HOST_RUN = re.compile(r"(?<![\w.-])[\w.-]++\Z")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+# RFC 5424 STRUCTURED-DATA (what _split_sd's state machine accepts): anything up to the first
+# `[` (escapes skip a character), then `[...]` elements whose quoted values may hold `]`.
+_SD_BODY = r'(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*+")*+\]'
+_SD = re.compile(r"(?:[^\[\\]|\\.)*+\[" + _SD_BODY + r"(?:\[" + _SD_BODY + ")*+", re.S)
 
 
 @dataclass(slots=True)
@@ -98,34 +111,34 @@ def _bsd_time(m: re.Match[str], now: datetime) -> datetime | None:
 
 
 def find_bsd_time(text: str, now: datetime) -> tuple[datetime | None, str]:
-    """Find a BSD timestamp inside text (Cisco puts it after a sequence number and host)."""
-    m = re.search(r"(?:(?P<h>[A-Za-z][\w.-]*): )?[*.]?" + _BSD_TS.pattern, text)
+    """Find a BSD timestamp inside text (Cisco puts it after a sequence number and host).
+
+    The same result as searching `(?:(?P<h>[A-Za-z][\\w.-]*): )?[*.]?` + the timestamp, without
+    its quadratic retries inside long words: the first timestamp, then the host before it.
+    """
+    m = _BSD_TS.search(text)
     if not m:
         return None, ""
-    return _bsd_time(m, now), m["h"] or ""
+    end = m.start()
+    if end and text[end - 1] in "*.":
+        end -= 1
+    host = ""
+    if end >= 2 and text[end - 2 : end] == ": ":
+        run = _HOST_RUN.search(text, 0, end - 2)
+        letter = _ASCII_LETTER.search(text, run.start(), end - 2) if run else None
+        if letter:
+            host = text[letter.start() : end - 2]
+    return _bsd_time(m, now), host
 
 
 def _split_sd(rest: str) -> tuple[str, str]:
     """Split RFC 5424 STRUCTURED-DATA ('-' or [..][..]) from the MSG that follows it."""
     if rest.startswith("-"):
         return "", rest[2:] if rest.startswith("- ") else rest[1:]
-    i, depth, esc = 0, 0, False
-    while i < len(rest):
-        c = rest[i]
-        if esc:
-            esc = False
-        elif c == "\\":
-            esc = True
-        elif c == "[" and depth == 0:
-            depth = 1
-        elif c == "]" and depth == 1:
-            depth = 0
-            if i + 1 >= len(rest) or rest[i + 1] != "[":
-                return rest[: i + 1], rest[i + 2 :]
-        elif c == '"' and depth:
-            depth = 2 if depth == 1 else 1
-        i += 1
-    return rest, ""
+    m = _SD.match(rest)
+    if m is None or rest.startswith("[", m.end()):  # unclosed element or value: all SD
+        return rest, ""
+    return rest[: m.end()], rest[m.end() + 1 :]
 
 
 def _tag(msg: SyslogMessage, rest: str) -> str:
