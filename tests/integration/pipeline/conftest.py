@@ -1,4 +1,4 @@
-"""A real 3-node nats-server cluster (JetStream, R3 streams) for the bus tests."""
+"""A real 3-node nats-server cluster (JetStream, R3) in network namespaces, for the bus tests."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from natscluster import NatsCluster
 
 @pytest.fixture(scope="module")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    """Three nodes on loopback, each with its own store_dir; stopped after the module."""
-    cluster = NatsCluster(Path(tmp_path_factory.mktemp("nats")))
+    """Three nodes, each in its own network namespace with its own store_dir; module-wide."""
+    cluster = NatsCluster(Path(tmp_path_factory.mktemp("nats")), netns=True)
     try:
         cluster.start()
         yield cluster

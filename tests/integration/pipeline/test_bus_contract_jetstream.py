@@ -1,4 +1,4 @@
-"""The Bus contract against a real 3-node JetStream cluster, with R3 streams and buckets."""
+"""The Bus contract against a real 3-node JetStream cluster (network namespaces), R3 streams."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def opener(nats_cluster: NatsCluster, bus_prefix: str) -> Iterator[Opener]:
 
     def make(**options: Any) -> ContractBus:
         url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}"
-        bus = open_bus(url, publish_timeout=30, **options)
+        bus = nats_cluster.run(lambda: open_bus(url, publish_timeout=30, **options))
         assert isinstance(bus, JetStreamBus)
         opened.append(bus)
         return bus
@@ -42,8 +42,8 @@ def test_contract(check: Callable[[Opener], None], opener: Opener) -> None:
 
 def test_streams_are_r3_with_the_configured_window(nats_cluster: NatsCluster,
                                                    bus_prefix: str) -> None:
-    bus = JetStreamBus(f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}"
-                       "&duplicate_window=90s&max_age=2d")
+    bus = nats_cluster.run(lambda: JetStreamBus(f"{nats_cluster.url}?replicas=3&prefix="
+                                                f"{bus_prefix}&duplicate_window=90s&max_age=2d"))
     try:
         streams = {s["name"]: s for a in nats_cluster.jsz(nats_cluster.nodes[0])
                    .get("account_details", [])  # type: ignore[union-attr]

@@ -43,7 +43,7 @@ def stream_view(cluster: NatsCluster, node: Node, name: str) -> dict[str, object
 def test_sigkill_stream_leader_while_publishing(nats_cluster: NatsCluster,
                                                 bus_prefix: str) -> None:
     url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&publish_timeout=90s"
-    pub, sub = JetStreamBus(url), JetStreamBus(url)
+    pub, sub = nats_cluster.run(lambda: (JetStreamBus(url), JetStreamBus(url)))
     stream = pub.config.events_stream
     seen: Counter[int] = Counter()
     errors: list[BaseException] = []
