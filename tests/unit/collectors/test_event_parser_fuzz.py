@@ -1,12 +1,15 @@
-"""Hypothesis: the syslog and auditd parsers never raise, whatever the input."""
+"""Hypothesis: the syslog, auditd and Wazuh alert parsers never raise, whatever the input."""
 
 from __future__ import annotations
+
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcops.collectors.parsers import Normaliser, parse_syslog
 from dcops.collectors.parsers.auditd import parse_record
+from dcops.collectors.wazuh import WazuhAlertNormaliser
 
 _PREFIXES = st.sampled_from(
     [
@@ -49,3 +52,36 @@ def test_normaliser_never_raises_and_never_drops(prefix: str, text: str, more: s
 def test_auditd_record_parser_never_raises(text: str) -> None:
     parse_record("type=SYSCALL msg=audit(1700000000.123:1): " + text)
     parse_record(text)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "agent", "rule", "data", "full_log", "timestamp", "x"]), _JSON
+    ),
+    st.integers(min_value=0, max_value=400),
+)
+def test_wazuh_reader_never_raises_and_keeps_every_line(doc: dict[str, object], cut: int) -> None:
+    w = WazuhAlertNormaliser(max_message_chars=300)
+    text = json.dumps(doc)
+    for line in (text, text[:cut]):
+        (e,) = w.line(line, id_parts=(1,))
+        assert e.id and e.raw == line[:300]
+        assert e.parsed == isinstance(_loads(line[:300]), dict)
+    assert w.stats["parsed"] + w.stats["malformed"] == 2
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
