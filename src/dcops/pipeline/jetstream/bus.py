@@ -29,7 +29,8 @@ from dcops.pipeline.jetstream.publisher import (
     Stored,
     publish_all,
 )
-from dcops.pipeline.jetstream.session import RETRYABLE, Session, is_retryable, retrying
+from dcops.pipeline.jetstream.retry import RETRYABLE, is_retryable, retrying
+from dcops.pipeline.jetstream.session import Session
 from dcops.pipeline.jetstream.subjects import deadletter_subject, event_subject
 
 T = TypeVar("T")

@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -17,11 +15,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import (
-    BadRequestError,
     BucketNotFoundError,
-    InvalidBucketNameError,
-    InvalidKeyError,
-    InvalidObjectNameError,
     NotFoundError,
 )
 from nats.js.kv import KeyValue
@@ -32,45 +26,13 @@ from dcops.pipeline.codec import decode
 from dcops.pipeline.jetstream.config import JetStreamConfig
 from dcops.pipeline.jetstream.publisher import AckMux
 from dcops.pipeline.jetstream.reader import Reader, ReaderBroken
+from dcops.pipeline.jetstream.retry import retrying
 from dcops.pipeline.jetstream.window import FetchWindow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READERS = 8  # open readers (one per position being read from: runner, refeed, scans)
 SCAN_BATCH = 1000
-RETRYABLE: tuple[type[BaseException], ...] = (nats.errors.Error, TimeoutError, ReaderBroken,
-                                              OSError)
-_PERMANENT = (BadRequestError, InvalidKeyError, InvalidBucketNameError, InvalidObjectNameError,
-              nats.errors.BadSubjectError, nats.errors.BadHeaderError,
-              nats.errors.MaxPayloadError)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for errors a failover or a busy cluster explains (not our own mistakes)."""
-    return isinstance(exc, RETRYABLE) and not isinstance(exc, _PERMANENT)
-
-
-async def retrying(fn: Callable[[], Awaitable[T]], seconds: float, attempt: float = 20.0) -> T:
-    """Run `fn` until it succeeds, retrying transient errors for up to `seconds`.
-
-    Each attempt is cut after `attempt` seconds: some nats-py calls (KV key listing, object
-    reads) iterate a subscription with no timeout of their own and would wait forever for a
-    node that was killed under them.
-    """
-    deadline = time.monotonic() + seconds
-    delay = 0.05
-    while True:
-        try:
-            return await asyncio.wait_for(fn(), max(1.0, min(attempt,
-                                                             deadline - time.monotonic())))
-        except RETRYABLE as exc:
-            if not is_retryable(exc) or time.monotonic() >= deadline:
-                raise
-            log.debug("bus: retrying after %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-
 def undecodable(seq: int, body: bytes) -> Event:
     """An event for a message someone else put on our subjects: kept raw, never dropped."""
     return Event(id=f"bus-undecodable-{seq}", timestamp=datetime.now(UTC), source="bus",
