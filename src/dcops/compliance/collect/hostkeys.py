@@ -48,9 +48,10 @@ class HostId:
 
 
 def known_hosts_files(configured: str) -> list[Path]:
-    """The file(s) to check against: the configured one, else OpenSSH's defaults that exist."""
-    if configured:
-        return [Path(configured).expanduser()]
+    """The file(s) to check against: the configured ones (whitespace-separated, as in
+    ssh_config), else OpenSSH's defaults that exist."""
+    if configured.strip():
+        return [Path(p).expanduser() for p in configured.split()]
     return [p for p in (Path(d).expanduser() for d in DEFAULT_KNOWN_HOSTS) if p.is_file()]
 
 

@@ -95,7 +95,7 @@ def host_id(target: Target) -> hostkeys.HostId:
     return hostkeys.HostId(target.name, target.address, target.port, target.known_hosts)
 
 
-def _connection(target: Target, timeout: float) -> Any:
+def _connection(target: Target, timeout: float, client: Any) -> Any:
     from fabric import Connection
     from paramiko import ProxyCommand
 
@@ -109,7 +109,7 @@ def _connection(target: Target, timeout: float) -> Any:
         kwargs["sock"] = ProxyCommand(cmd)
     conn = Connection(target.address, user=target.user, port=target.port,
                       connect_kwargs=kwargs, connect_timeout=timeout)
-    conn.client = hostkeys.verifying_client(host_id(target))  # never Fabric's AutoAddPolicy
+    conn.client = client  # a verifying client, never Fabric's AutoAddPolicy
     conn.dcops_target = target
     return conn
 
@@ -126,16 +126,17 @@ class SshCollector:
         self.progress = progress
 
     def _connections(self, wanted: list[Target]) -> list[Any]:
-        """One verifying connection per target; HostKeyError if a known_hosts is missing."""
-        conns, refused = [], []
+        """One verifying connection per target; HostKeyError (before any proxy or socket is
+        opened) when a host has no known_hosts to check its key against."""
+        clients, refused = [], []
         for target in wanted:
             try:
-                conns.append(_connection(target, self.timeout))
+                clients.append(hostkeys.verifying_client(host_id(target)))
             except HostKeyError as exc:
                 refused.append(str(exc))
         if refused:
             raise HostKeyError("\n".join(refused))
-        return conns
+        return [_connection(t, self.timeout, c) for t, c in zip(wanted, clients, strict=True)]
 
     def collect(self, model: SiteModel, evidence: Evidence) -> None:
         """Probe every target; unreachable hosts become notes (their controls: no evidence).
