@@ -104,7 +104,7 @@ def test_cli_check_of_the_example_names_the_keys_on_stderr() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("OK ")
     assert proc.stderr.startswith("warning: \n" + "!" * 78)
-    assert "Example secrets found / khóa mẫu (12):" in proc.stderr
+    assert "Example secrets found / khóa mẫu (13):" in proc.stderr
     assert "vault key (.vault-pass-EXAMPLE-ONLY): Ansible Vault key of the example" in proc.stderr
 
 
@@ -255,5 +255,6 @@ def test_playbooks_refuse_the_example_and_its_copy_before_touching_a_host(
     copy = _guard(real, PRODUCTION / ".vault-pass-EXAMPLE-ONLY", "--limit", "lgsp-app1")
     assert copy.returncode != 0
     assert ("backup_restic_password, pki_ca_root_key_passphrase, snmp_agent_noc_auth_key, "
-            "snmp_agent_noc_priv_key: published") in " ".join(copy.stdout.split())
+            "snmp_agent_noc_priv_key, monitoring_server_webhook_token: published"
+            ) in " ".join(copy.stdout.split())
     assert "Gathering Facts" not in copy.stdout
