@@ -30,7 +30,7 @@ NOISE_FLOOR = 0.002  # seconds: a 64 KiB line parsed faster than this is fine wh
 # Seconds (wall clock) after which a measurement is stopped: backtracking would take hours.
 # A real-time timer, because an armed CPU-time timer (ITIMER_PROF) makes this kernel count
 # process CPU time in whole ticks.
-BUDGET = 20.0
+BUDGET = 10.0
 
 
 class OverBudgetError(Exception):
@@ -79,7 +79,12 @@ def superlinear(fn: Callable[[str], Any], family: str, head: str) -> str | None:
 @pytest.mark.parametrize("entry", list(ENTRIES))
 def test_parser_cost_is_linear_on_every_hostile_family(entry: str) -> None:
     head, fn = ENTRIES[entry]
-    slow = [why for family in FAMILIES if (why := superlinear(fn, family, head))]
+    slow: list[str] = []
+    for family in FAMILIES:
+        if why := superlinear(fn, family, head):
+            slow.append(why)
+            if len(slow) == 3:  # enough to show it; a backtracking parser is slow to measure
+                break
     assert not slow, f"{entry} is super-linear on: " + "; ".join(slow)
 
 
