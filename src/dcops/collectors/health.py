@@ -47,6 +47,7 @@ class SourceStats:
     received_total: int = 0
     stored_total: int = 0
     truncated_total: int = 0
+    unparsed_total: int = 0
     sink_errors_total: int = 0
     drops: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     queue_depth: Callable[[], int] | None = None
@@ -76,6 +77,12 @@ class SourceStats:
         """Inputs cut at max_message_bytes (stored, with the truncated mark)."""
         with self._lock:
             self.truncated_total += n
+
+    def unparsed(self, n: int = 1) -> None:
+        """Inputs no parser understood (e.g. an alerts.json line that is not JSON): stored as raw
+        events, so not a drop, but counted so a broken sender shows."""
+        with self._lock:
+            self.unparsed_total += n
 
     def sink_error(self, n: int = 1) -> None:
         """A publish to the sink raised."""
@@ -113,6 +120,8 @@ class IntakeMetrics(Collector):
         counter("dcops_intake_stored", "Events made durable by the sink", lambda s: s.stored_total)
         counter("dcops_intake_truncated", "Inputs cut at max_message_bytes (stored, marked)",
                 lambda s: s.truncated_total)
+        counter("dcops_intake_unparsed", "Inputs no parser understood, stored as raw events",
+                lambda s: s.unparsed_total)
         counter("dcops_intake_sink_errors", "Publishes to the sink that raised",
                 lambda s: s.sink_errors_total)
         dropped = CounterMetricFamily(

@@ -362,7 +362,7 @@ class FileTailer:
         except Exception as exc:  # a parser bug must not stop the file: keep the line aside
             self._normaliser_failed(ln, exc)
         if (n := nstats.get("malformed", 0) - malformed) > 0:
-            self.stats.dropped("malformed", n)
+            self.stats.unparsed(n)  # kept as raw events: counted, not dropped
         if cut and (out or self.normaliser.pending):
             self.stats.truncated()
             if not out:  # an audit record held back: its event is marked when it comes out

@@ -1,5 +1,6 @@
 """alerts.json with malformed lines among valid alerts, tailed into a real SqliteSpool: every valid
-alert stored once, every malformed line counted as dropped `malformed`, the reader never stops."""
+alert stored once, every malformed line kept as a raw event and counted as unparsed (not dropped),
+the reader never stops."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_malformed_lines_are_counted_and_every_valid_alert_is_stored(tmp_path: P
     assert ids == {f"1763762400.{i}" for i in range(61)}
     malformed = 6 + len(MALFORMED)
     assert norm.stats["malformed"] == malformed
-    assert stats.drops["malformed"] == malformed
+    assert stats.unparsed_total == malformed and stats.drops.get("malformed", 0) == 0
     assert stats.received_total == 61 + malformed
     assert spool.dead_letter_count() == 0 and t.events["normaliser_error"] == 0
     t.close()  # the unterminated line is not complete yet: neither stored nor counted
