@@ -450,8 +450,9 @@ def wazuh_alerts(
     cap = tail.check_max_message_bytes(max_message_bytes)
     sp = open_spool(spool, max_backlog)
     run = tail.Tail("wazuh", sp, metrics_listen)
-    t = FileTailer(path, sp, sp, source="wazuh", normaliser=WazuhAlertNormaliser(),
-                   max_message_bytes=cap, rotate_wait=rotate_wait, stats=run.stats)
+    t = FileTailer(path, sp, sp, source="wazuh",
+                   normaliser=WazuhAlertNormaliser(max_message_chars=cap), max_message_bytes=cap,
+                   rotate_wait=rotate_wait, stats=run.stats)
     with detection(sp, detect, rules, db, inventory, drain=None if once else DETECT_DRAIN):
         stored = run.run([t], once=once, interval=interval, shutdown_timeout=shutdown_timeout)
     more = run.summary([t])

@@ -107,7 +107,8 @@ class FileTailer:
         self.path = Path(path)
         self.sink, self.store, self.source = sink, store, source
         self.normaliser: LineNormaliser = normaliser or Normaliser(
-            source, default_host=host, default_program=program
+            source, default_host=host, default_program=program,
+            max_message_chars=max_message_bytes,  # never cuts again what the reader kept
         )
         self.stats = stats or SourceStats(source)
         self.events: Counter[str] = Counter()  # rotations and other file incidents, by kind

@@ -127,7 +127,8 @@ class SyslogServer:
         loop = self._loop = asyncio.get_running_loop()
         c = self.cfg
         writer = self._writer = Writer(self.sink, self.metrics, loop, batch=c.batch,
-                                       cycle=c.cycle, idle=c.audit_idle, legacy=self.stats)
+                                       cycle=c.cycle, idle=c.audit_idle, legacy=self.stats,
+                                       max_chars=c.max_message_bytes)
         try:
             if c.udp_port is not None:
                 tr, _ = await loop.create_datagram_endpoint(

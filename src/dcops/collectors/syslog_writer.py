@@ -22,7 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dcops.collectors.health import ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD, IntakeMetrics
+from dcops.collectors.health import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    ORIGINAL_SIZE_FIELD,
+    TRUNCATED_FIELD,
+    IntakeMetrics,
+)
 from dcops.collectors.parsers import Normaliser
 from dcops.collectors.syslog_commit import Batch, Committer
 from dcops.collectors.syslog_stream import Frame
@@ -59,10 +64,11 @@ class Writer:
         cycle: float,
         idle: float,
         legacy: Counter[str],
+        max_chars: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.sink, self.loop = sink, loop
         self.batch, self.cycle, self.idle = batch, cycle, idle
-        self.normaliser = Normaliser("syslog")
+        self.normaliser = Normaliser("syslog", max_message_chars=max_chars)  # frames already cut
         self.metrics = metrics
         self.depth: dict[str, int] = dict.fromkeys(SOURCES, 0)  # read, not yet stored
         self.legacy = legacy
