@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -174,6 +175,14 @@ def _anchors(cfg: TrailConfig, w_problems: list[tuple[int | None, str]]
     return by_seq, len(found)
 
 
+def _has_anchor(path: Path) -> bool:
+    """Whether the store's own anchor file holds at least one anchor line (valid or not)."""
+    if not path.is_file():
+        return False
+    got, bad = read_anchors(path)
+    return bool(got or bad)
+
+
 def verify_trail(conn: Connection, trail: Trail) -> VerifyResult:
     """Walk the trail in seq order; see the module docstring."""
     ring, key_problem = None, ""
@@ -187,6 +196,11 @@ def verify_trail(conn: Connection, trail: Trail) -> VerifyResult:
     for row in conn.execute(select(schema.audit).order_by(schema.audit.c.seq)):
         _record(w, row)
     last = w.expected - 1
+    c = trail.config
+    if c.anchoring and last and c.anchor_file is not None and not _has_anchor(c.anchor_file):
+        w.bad(None, f"anchoring is configured but the anchor file {c.anchor_file} is missing or "
+                    "holds no anchor: deleted or emptied (a new store: run `dcops alerts "
+                    "anchor`); removal of the newest records cannot be ruled out")
     _finish(w, conn, last, anchors_read)
     return _result(w, last)
 

@@ -210,3 +210,20 @@ def test_cli_init_anchor_verify_rotate_and_truncation(tmp_path: Path,
     r = runner.invoke(app, ["alerts", "verify-audit", "--json"])
     assert r.exit_code == 1
     assert json.loads(r.output[r.output.index("{"):])["first_bad"] == 3
+
+
+@pytest.mark.parametrize("how", ["delete", "empty"])
+def test_deleted_anchor_file_with_truncation_is_not_ok(anchored: AlertStore, tmp_path: Path,
+                                                       how: str) -> None:
+    """Review attack: drop the newest records, fix the head, delete (or empty) the anchor file.
+    With anchoring configured that must not verify as a clean, merely unanchored trail."""
+    tamper(anchored.engine, "DELETE FROM audit_log WHERE seq > 2")
+    tamper(anchored.engine, "UPDATE audit_head SET seq = 2, hash = "
+                            "(SELECT hash FROM audit_log WHERE seq = 2)")
+    f = tmp_path / "anchors.jsonl"
+    if how == "delete":
+        f.unlink()
+    else:
+        f.write_text("")
+    r = anchored.verify_audit()
+    assert not r.ok and "anchor file" in r.reason and "missing or holds no anchor" in r.reason, r
