@@ -142,6 +142,13 @@ def scan(raw: RawInventory) -> list[Found]:
         except OSError:
             continue
         scanner.add(secret, "vault key", SourceRef(_relative(file, scanner.base)))
+    for file in _small_files(raw.path, raw.vault_files):  # a renamed key file is still the key
+        try:
+            secret = lookup(file.read_bytes())
+        except OSError:
+            continue
+        if secret is not None:
+            scanner.add(secret, "vault key", SourceRef(_relative(file, scanner.base)))
     scanner.walk(raw.globals, "")
     for hostvars in raw.hostvars.values():
         scanner.walk(hostvars, "")
@@ -149,6 +156,24 @@ def scan(raw: RawInventory) -> list[Found]:
         for found in stack_findings(stack, base=scanner.base):
             scanner.add(found.secret, found.key, found.source)
     return list(scanner.found.values())
+
+
+MAX_KEY_FILE = 4096  # Vault key files are one line; bigger files are not keys
+
+
+def _small_files(inventory: Path, known: list[Path]) -> list[Path]:
+    """Files of the inventory directory small enough to be a key, minus those already read."""
+    base = inventory if inventory.is_dir() else inventory.parent
+    seen = {k.resolve() for k in known}
+    out = []
+    for file in sorted(base.rglob("*")):
+        try:
+            if file.is_file() and not file.is_symlink() and file.stat().st_size <= MAX_KEY_FILE \
+                    and file.resolve() not in seen:
+                out.append(file)
+        except OSError:
+            continue
+    return out
 
 
 def stacks_of(inventory: Path) -> list[Path]:
