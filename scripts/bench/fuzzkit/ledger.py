@@ -46,11 +46,11 @@ class Ledger:
 
     def tick(self, phase: str, i: int, count: int) -> None:
         """Print progress at every tenth of a phase (long runs on a shared machine)."""
-        step = count // 10
-        if count >= 10_000 and i % step == 0:
-            t = time.monotonic()
-            self._t0.setdefault(phase, t - 1e-9)
-            print(f"    {phase}: {i:,} / {count:,} in {t - self._t0[phase]:.0f} s", flush=True)
+        if i == 1:
+            self._t0[phase] = time.monotonic()
+        if count >= 10_000 and i % (count // 10) == 0:
+            print(f"    {phase}: {i:,} / {count:,} in {time.monotonic() - self._t0[phase]:.0f} s",
+                  flush=True)
 
     def abort(self, phase: str, why: str) -> None:
         """A phase stopped before sending everything (collector unresponsive or gone)."""

@@ -237,7 +237,7 @@ class StreamDriver:
             breaker_ratio: float = 0.02) -> None:
         """Send `count` hostile inputs with canaries; idle and slowloris connections stay open."""
         main = Conn(self.port, self.tls, name="canary-only")
-        pool = [Conn(self.port, self.tls, name=f"hostile-{k}") for k in range(POOL)]
+        pool = [Conn(self.port, self.tls, timeout=15, name=f"hostile-{k}") for k in range(POOL)]
         for c in [main, *pool]:
             try:
                 c.open()
