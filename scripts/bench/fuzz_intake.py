@@ -236,15 +236,19 @@ class Campaign:
         c, every, sy = self.counts, self.args.canary_every, self.procs["syslog"]
         rng = random.Random(self.args.seed * 7 + 2)
         lines = LineGen(rng)
+        drivers = {name: StreamDriver(int(sy.marks[name[7:]]), tls, name, rng, lines, self.ledger)
+                   for name, tls in (("syslog_tcp", None), ("syslog_tls", self.client_tls))}
+        for drv in drivers.values():  # forwarders connected before the attack starts
+            drv.connect()
+            self.streams.append(drv)
         self.phase("syslog_udp", lambda d: udp.blast(
             self.udp_port, c["syslog_udp"], every, sy, "syslog_udp", self.ledger,
             lambda: lines.line(stream_safe=False, limit=65000), self.syslog_canary,
             self.usock, d))
-        for name, tls, idle, ratio in (("syslog_tcp", None, self.idle, 0.02),
-                                       ("syslog_tls", self.client_tls, self.idle // 4, 0.01)):
-            drv = StreamDriver(int(sy.marks[name[7:]]), tls, name, rng, lines, self.ledger)
-            self.streams.append(drv)
-            self.phase(name, functools.partial(_stream_phase, drv, c[name], every, idle, ratio))
+        for name, idle, ratio in (("syslog_tcp", self.idle, 0.02),
+                                  ("syslog_tls", self.idle // 4, 0.01)):
+            self.phase(name, functools.partial(_stream_phase, drivers[name], c[name], every,
+                                               idle, ratio))
 
     def file_group(self) -> None:
         """The log tailer, then the Wazuh alerts reader, with rotations while writing."""

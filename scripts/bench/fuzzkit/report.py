@@ -45,7 +45,8 @@ def canary_figures(o: Outcome, ledger: Ledger) -> dict[str, dict[str, int]]:
                "lost": sum(1 for n in sent if not found[(p, n)] and n not in kd),
                "duplicates": sum(found[(p, n)] - 1 for n in sent if found[(p, n)] > 1),
                "kernel_dropped": sum(1 for n in kd if not found[(p, n)]),
-               "dead_lettered": sum(1 for n in sent if o.spool and o.spool.dead_canaries[(p, n)])}
+               "dead_lettered": sum(1 for n in sent if o.spool and o.spool.dead_canaries[(p, n)]),
+               "not_sent": len(ledger.unsendable[p])}
         if o.jsonl is not None:
             row["jsonl_stored"] = sum(1 for n in sent if o.jsonl[(p, n)] >= 1)
             row["jsonl_lost"] = sum(1 for n in sent if not o.jsonl[(p, n)] and n not in kd)
@@ -71,6 +72,8 @@ def other_counters(metrics: list[tuple[str, dict[str, str], float]]) -> dict[str
         if n in ("dcops_intake_received_total", "dcops_intake_stored_total",
                  "dcops_intake_truncated_total", "dcops_intake_sink_errors_total"):
             out[f"{n.removeprefix('dcops_intake_').removesuffix('_total')}/{lab.get('source')}"] = v
+        elif n.startswith("dcops_syslog_") and n.endswith("_total") and v:
+            out[n.removeprefix("dcops_syslog_").removesuffix("_total")] = v
         elif n in ("dcops_snmp_trap_refused_total", "dcops_snmp_trap_packets_total") and v:
             key = lab.get("reason") or lab.get("outcome")
             out[f"{n.removeprefix('dcops_snmp_').removesuffix('_total')}/{key}"] = v
@@ -94,6 +97,9 @@ def verdict(outcomes: list[Outcome], ledger: Ledger, rss_bound_mib: float,
             if row["kernel_dropped"]:
                 bad.append(f"{p}: {row['kernel_dropped']} canaries dropped by the kernel "
                            "(pacing too fast for this machine)")
+            if row["not_sent"]:
+                bad.append(f"{p}: {row['not_sent']} canaries could not be sent (the collector "
+                           "closed every new connection: see connections_refused)")
             if row.get("jsonl_lost"):
                 bad.append(f"{p}: {row['jsonl_lost']} canaries missing from the JSONL sink")
         if not o.alive_at_end:
@@ -135,7 +141,8 @@ def render(outcomes: list[Outcome], ledger: Ledger, wall: float) -> str:
                      else "")
             lines.append(f"  canaries {p}: stored {row['stored']:,} / sent {row['sent']:,}; "
                          f"lost {row['lost']}, duplicates {row['duplicates']}, kernel-dropped "
-                         f"{row['kernel_dropped']}, dead-lettered {row['dead_lettered']}{extra}")
+                         f"{row['kernel_dropped']}, dead-lettered {row['dead_lettered']}, "
+                         f"not sent {row['not_sent']}{extra}")
             lost = [n for n in ledger.sent[p] if not found_in(o, p, n)
                     and n not in ledger.kernel_dropped[p]][:5]
             for n in lost:

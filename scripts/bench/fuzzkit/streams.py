@@ -25,6 +25,10 @@ POOL = 4
 FLUSH_AT = 64 * 1024
 
 
+class RefusedError(OSError):
+    """The server accepted the connection and closed it at once (over its connection limit)."""
+
+
 class Conn:
     """A client connection (plain or TLS) that sends whole frames."""
 
@@ -62,11 +66,23 @@ class Conn:
         except OSError:
             return True
 
+    def admitted(self, tries: int = 5) -> None:
+        """Connect until the server keeps the connection (it closes it at once when full)."""
+        for k in range(tries):
+            self.close(reset=False)
+            with contextlib.suppress(OSError):
+                self.open()
+                time.sleep(0.05)
+                if not self.closed_by_peer():
+                    return
+            time.sleep(0.2 * (k + 1))
+        self.close(reset=False)
+        raise RefusedError(f"{self.name}: {tries} connections in a row closed at once")
+
     def ensure(self) -> None:
         """Reconnect if the server closed this connection."""
         if self.closed_by_peer():
-            self.close(reset=False)
-            self.open()
+            self.admitted()
             self.reconnects += 1
 
     def flush(self) -> bool:
@@ -78,10 +94,7 @@ class Conn:
             assert self.sock is not None
             self.sock.sendall(data)
         except (OSError, AssertionError):
-            self.close(reset=False)
-            with contextlib.suppress(OSError):
-                self.open()
-                self.reconnects += 1
+            self.close(reset=True)  # ensure() reconnects before the next canary
             return False
         return True
 
@@ -133,6 +146,9 @@ class StreamDriver:
                 conn.ensure()
             except OSError as exc:
                 self._fail(f"canary connection ({type(exc).__name__})")
+                n, _ = self.ledger.canary(self.source)
+                self.ledger.unsendable[self.source].add(n)
+                self.ledger.where[(self.source, n)] = f"not sent: {exc}"
                 continue
             n, mark = self.ledger.canary(self.source)
             self.ledger.where[(self.source, n)] = (
@@ -233,17 +249,25 @@ class StreamDriver:
         if len(c.buf) > FLUSH_AT and not c.flush():
             self._fail("pool send")
 
+    def connect(self) -> bool:
+        """Open the canary and hostile connections, like forwarders connected before an attack."""
+        self.main = Conn(self.port, self.tls, name="canary-only")
+        self.pool = [Conn(self.port, self.tls, timeout=15, name=f"hostile-{k}")
+                     for k in range(POOL)]
+        for c in [self.main, *self.pool]:
+            try:
+                c.admitted()
+            except OSError as exc:
+                self.ledger.abort(self.source, f"cannot connect: {type(exc).__name__} {exc}")
+                return False
+        return True
+
     def run(self, count: int, every: int, idle_n: int, slow_n: int, deadline: float,
             breaker_ratio: float = 0.02) -> None:
         """Send `count` hostile inputs with canaries; idle and slowloris connections stay open."""
-        main = Conn(self.port, self.tls, name="canary-only")
-        pool = [Conn(self.port, self.tls, timeout=15, name=f"hostile-{k}") for k in range(POOL)]
-        for c in [main, *pool]:
-            try:
-                c.open()
-            except OSError as exc:
-                self.ledger.abort(self.source, f"cannot connect: {type(exc).__name__} {exc}")
-                return
+        if not hasattr(self, "main") and not self.connect():
+            return
+        main, pool = self.main, self.pool
         self.idle(idle_n // 2)
         self.slowloris(slow_n)
         next_tick = time.monotonic()
@@ -266,7 +290,7 @@ class StreamDriver:
                                       f"{count:,} inputs")
                     break
         for c in pool:
-            if not c.flush():
+            if c.buf and (c.closed_by_peer() or not c.flush()):
                 self._fail("pool send")
         self.canary(main)
         for c in [main, *pool]:
