@@ -46,10 +46,10 @@ class StreamConn(asyncio.BufferedProtocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
-        if transport.get_extra_info("ssl_object") is not None:
-            # Keep no ciphertext read from the socket beyond what was delivered to us.
-            with contextlib.suppress(AttributeError, ValueError):
-                self.transport.set_read_buffer_limits(high=0)  # type: ignore[attr-defined]
+        # TLS: asyncio's SSL layer keeps its default read-ahead (up to 64 KiB of decrypted data
+        # not yet delivered, lost with the process like kernel buffers). A read-buffer limit of 0
+        # paused the socket after every record, and a read ending inside a line then never
+        # resumed: the connection stalled for good (found by scripts/bench/fuzz_intake.py).
         self.server.opened(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
