@@ -40,7 +40,7 @@ class Event:
         """A stable event id from the parts that identify the accepted input."""
         h = hashlib.blake2b(digest_size=16)
         for p in parts:
-            h.update(p if isinstance(p, bytes) else str(p).encode())
+            h.update(p if isinstance(p, bytes) else str(p).encode("utf-8", "surrogatepass"))
             h.update(b"\x1f")
         return h.hexdigest()
 

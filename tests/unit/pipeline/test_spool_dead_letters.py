@@ -105,3 +105,8 @@ def test_an_unavailable_database_raises_and_stores_nothing(tmp_path: Path) -> No
         blocker.close()
     s.publish([ev(1)])
     assert s.count() == 1 and s.dead_letter_count() == 0
+
+
+def test_event_ids_accept_lone_surrogates() -> None:
+    """A Wazuh alert id such as "\\ud800" must not make the event unidentifiable."""
+    assert Event.make_id("wazuh", "\ud800") != Event.make_id("wazuh", "\ud801")
