@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.trapmap import UNKNOWN, TrapType
-from dcops.model.event import Event, LogSource
+from dcops.model.event import INT64_MAX, INT64_MIN, Event, LogSource
 
 TRAP = LogSource(product="snmp", service="trap", category="network")
 IF_INDEX = "1.3.6.1.2.1.2.2.1.1."
@@ -21,7 +21,6 @@ IF_DESCR = "1.3.6.1.2.1.2.2.1.2."
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1."
 IF_ADMIN = "1.3.6.1.2.1.2.2.1.7."
 IF_OPER = "1.3.6.1.2.1.2.2.1.8."
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MESSAGE_NAME = 200  # characters of an interface name quoted in `message` (varbinds keep it all)
 FLAP_KEYS = 10_000  # interfaces the flapping tracker remembers (least recently seen evicted)
 FLAP_KEY_CHARS = 200  # characters of an interface id/name used as a flapping key

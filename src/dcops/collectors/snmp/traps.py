@@ -35,7 +35,7 @@ from dcops.collectors.snmp.trapv3 import V3Gate
 from dcops.collectors.snmp.trapwire import Drop, Limits, decode_pdu, read_header
 from dcops.collectors.snmp.usm import UsmUser
 from dcops.errors import CollectorError
-from dcops.model.event import Event
+from dcops.model.event import INT64_MAX, INT64_MIN, Event
 from dcops.model.sinks import EventSink
 from dcops.model.site import Device
 
@@ -112,7 +112,7 @@ class _Proto(asyncio.DatagramProtocol):
 def _beyond_64_bits(pdu: ber.Pdu) -> str:
     """Why the event cannot hold this PDU's values as received ("" when it can)."""
     big = [oid for oid, v in pdu.varbinds
-           if isinstance(v.value, int) and not -(1 << 63) <= v.value < (1 << 63)]
+           if isinstance(v.value, int) and not INT64_MIN <= v.value <= INT64_MAX]
     if not big:
         return ""
     more = f" and {len(big) - 1} more" if len(big) > 1 else ""
