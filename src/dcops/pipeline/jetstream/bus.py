@@ -140,9 +140,11 @@ class JetStreamBus:
 
     async def _publish(self, items: list[Outgoing], deadline: float) -> list[Stored | Refused]:
         cfg = self.config
-        return await publish_all(self._session.mux, items, stream=cfg.events_stream,
-                                 inflight=cfg.max_inflight, ack_timeout=cfg.ack_timeout,
-                                 deadline=deadline)
+        results = await publish_all(self._session.mux, items, stream=cfg.events_stream,
+                                    inflight=cfg.max_inflight, ack_timeout=cfg.ack_timeout,
+                                    deadline=deadline)
+        self._session.stored([r.seq for r in results if isinstance(r, Stored)])
+        return results
 
     def _wait_for_room(self, n: int) -> None:
         """Backpressure: block while the slowest registered cursor lags `max_backlog` events."""

@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READERS = 8  # open readers (one per position being read from: runner, refeed, scans)
 SCAN_BATCH = 1000
+# A reader's consumer may live on a replica that has not applied a write the leader already
+# acknowledged: a read that comes back short of what this session stored asks again this long.
+READ_YOUR_WRITES_SECONDS = 2.0
+READ_RETRY_SECONDS = 0.02
+
+
 def undecodable(seq: int, body: bytes) -> Event:
     """An event for a message someone else put on our subjects: kept raw, never dropped."""
     return Event(id=f"bus-undecodable-{seq}", timestamp=datetime.now(UTC), source="bus",
@@ -53,6 +59,12 @@ class Session:
         self._read_lock = asyncio.Lock()
         self.window = FetchWindow()
         self.last_error = ""
+        self.newest_stored = 0  # highest stream sequence a publish of this session was given
+
+    def stored(self, seqs: list[int]) -> None:
+        """Remember the newest position this session's publishes were acknowledged at."""
+        if seqs:
+            self.newest_stored = max(self.newest_stored, *seqs)
 
     @property
     def nc(self) -> Client:
@@ -165,7 +177,7 @@ class Session:
                 reader = Reader(self.nc, self.js, self.cfg.events_stream, position)
                 await reader.open(self.cfg.request_timeout)
             try:
-                got = await reader.pull(limit, self.cfg.request_timeout)
+                got = await self._pull_own_writes(reader, position, limit, upto)
             except ReaderBroken:
                 await reader.close()
                 raise
@@ -179,6 +191,24 @@ class Session:
         events = [(seq, _decode(seq, body)) for seq, body in got]
         self.window.add(position, [(seq, e.timestamp.timestamp()) for seq, e in events])
         return events
+
+    async def _pull_own_writes(
+        self, reader: Reader, position: int, limit: int, upto: int | None
+    ) -> list[tuple[int, bytes]]:
+        """A pull that sees every event this session stored after `position` (read your writes).
+
+        The stream acknowledges a write once a quorum has it; the reader's consumer may sit on a
+        replica that applies it a moment later and answers a no-wait pull with nothing yet.
+        """
+        got = await reader.pull(limit, self.cfg.request_timeout)
+        want = self.newest_stored if upto is None else min(upto, self.newest_stored)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READ_YOUR_WRITES_SECONDS
+        while (len(got) < limit and (got[-1][0] if got else position) < want
+               and loop.time() < deadline):
+            await asyncio.sleep(READ_RETRY_SECONDS)
+            got += await reader.pull(limit - len(got), self.cfg.request_timeout)
+        return got
 
     async def _keep(self, reader: Reader) -> None:
         old = self._readers.pop(reader.after, None)
