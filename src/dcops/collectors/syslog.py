@@ -28,6 +28,7 @@ from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, IntakeMetrics, So
 from dcops.collectors.parsers import Normaliser
 from dcops.collectors.syslog_net import (
     READ_SIZE,
+    CopiedReads,
     Datagrams,
     StreamConn,
     SyslogMetrics,
@@ -195,11 +196,16 @@ class SyslogServer:
     async def _listen(self, name: str, port: int, tls: ssl.SSLContext | None) -> None:
         loop = asyncio.get_running_loop()
         source = f"syslog_{name}"
-        proto = RelpConn if name == "relp" else StreamConn
+        conn = RelpConn if name == "relp" else StreamConn
+
+        def proto() -> asyncio.BaseProtocol:
+            c = conn(self, source)
+            return c if tls is None else CopiedReads(c)
+
         if tls is not None:
             _small_tls_buffers()
         srv = await loop.create_server(
-            lambda: proto(self, source), self.cfg.host, port, ssl=tls,
+            proto, self.cfg.host, port, ssl=tls,
             backlog=self.cfg.listen_backlog,
             ssl_handshake_timeout=self.cfg.tls_handshake_timeout if tls else None,
         )

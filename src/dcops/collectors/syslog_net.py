@@ -3,8 +3,9 @@
 A stream connection reads into one shared buffer (at most `READ_SIZE` bytes per recv), frames
 what it read, hands the complete frames to the writer and stops reading until they are stored:
 per connection, at most one read is in memory and not yet in the spool, and a slow spool pushes
-back on the kernel's receive buffer, then on the sender. TLS is held to the same rule by asking
-the TLS layer to stop reading the socket as soon as it holds any undelivered ciphertext.
+back on the kernel's receive buffer, then on the sender. TLS connections take their data through
+`CopiedReads`: asyncio's TLS layer then hands over all it decrypted at once, so nothing it read
+ahead is left behind when the peer closes (see there).
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class StreamConn(asyncio.BufferedProtocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
-        # TLS: asyncio's SSL layer keeps its default read-ahead (up to 64 KiB of decrypted data
-        # not yet delivered, lost with the process like kernel buffers). A read-buffer limit of 0
-        # paused the socket after every record, and a read ending inside a line then never
-        # resumed: the connection stalled for good (found by scripts/bench/fuzz_intake.py).
+        # TLS: asyncio's SSL layer keeps its default read-ahead (ciphertext not yet decrypted,
+        # lost with the process like kernel buffers). A read-buffer limit of 0 paused the socket
+        # after every record, and a read ending inside a line then never resumed: the
+        # connection stalled for good (found by scripts/bench/fuzz_intake.py).
         self.server.opened(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -57,9 +58,13 @@ class StreamConn(asyncio.BufferedProtocol):
         return self.server.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        """A recv: frame it and hand the complete frames to the writer."""
+        """A recv into the shared buffer."""
+        self.received(bytes(self.server.read_buffer[:nbytes]))
+
+    def received(self, data: bytes) -> None:
+        """Bytes read: frame them and hand the complete frames to the writer."""
         self.last = self.server.now()
-        frames = self.framer.feed(bytes(self.server.read_buffer[:nbytes]))
+        frames = self.framer.feed(data)
         if frames:
             self.waiting = True
             if self.transport is not None and not self.transport.is_closing():
@@ -104,6 +109,44 @@ class StreamConn(asyncio.BufferedProtocol):
             else:
                 self.transport.close()
         self.server.forget(self)
+
+
+class CopiedReads(asyncio.Protocol):
+    """A TLS connection's protocol: hands what the TLS layer decrypted to its StreamConn.
+
+    With a BufferedProtocol, asyncio's TLS layer (3.11, sslproto) delivers one buffer per read;
+    when the peer closes while the connection waits for the writer, its flush delivers one more
+    buffer and drops the rest of the decrypted data: a forwarder's last messages before it hung
+    up were lost (found by scripts/bench/fuzz_intake.py). With data_received it delivers all it
+    holds in one call, at most its read-ahead (bounded by the TLS read-buffer limits).
+    """
+
+    def __init__(self, conn: StreamConn) -> None:
+        self.conn = conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit (or refuse) the peer."""
+        self.conn.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Decrypted bytes."""
+        self.conn.received(data)
+
+    def eof_received(self) -> bool | None:
+        """The peer is done sending."""
+        return self.conn.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Closed."""
+        self.conn.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The peer does not read what we send (RELP answers)."""
+        self.conn.pause_writing()
+
+    def resume_writing(self) -> None:
+        """It reads again."""
+        self.conn.resume_writing()
 
 
 class Datagrams(asyncio.DatagramProtocol):

@@ -120,11 +120,11 @@ class RelpConn(StreamConn):
         if isinstance(transport, asyncio.WriteTransport):
             transport.set_write_buffer_limits(high=256 * 1024)
 
-    def buffer_updated(self, nbytes: int) -> None:
-        """Frames of one recv: answer `open` now, hand `syslog` data to the writer."""
+    def received(self, data: bytes) -> None:
+        """Frames of one read: answer `open` now, hand `syslog` data to the writer."""
         self.last = self.server.now()
         frames: list[Frame] = []
-        for f in self.relp.feed(bytes(self.server.read_buffer[:nbytes])):
+        for f in self.relp.feed(data):
             if self._close_txnr is not None:
                 break
             if f.command == "syslog":

@@ -5,11 +5,9 @@ Runs scripts/bench/fuzz_intake.py with 20,000 hostile inputs against `dcops coll
 and the figures behind it: every canary stored exactly once, every collector alive until SIGTERM
 and gone within 5 s of it, resident memory growth within the bound.
 
-The TLS listener gets its canaries here but not the hostile stream: after two TLS fixes found by
-the full campaign (a stall on reads ending inside a line; 256 KiB per pre-handshake connection) a
-70,000-input TLS attack still lost the last 4 of 1,402 canaries sent behind hostile lines on one
-connection, and the 20k smoke lost TLS canaries in 1 of 4 runs. Until that is found, run the TLS
-attack by hand: `scripts/bench/fuzz_intake.py --only syslog_tls` (known open, issue 13 note).
+Every path is attacked, TLS included: the full campaign found the TLS listener losing a
+forwarder's last lines when it hung up while the spool was busy (asyncio's TLS flush handed a
+buffered protocol one buffer and dropped the rest); test_syslog_tls_close.py pins that case.
 """
 
 from __future__ import annotations
@@ -33,13 +31,12 @@ def test_fuzz_campaign_20k_keeps_every_canary(tmp_path: Path) -> None:
     out = tmp_path / "fuzz.json"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--total", "20000", "--seed", "20260101", "--serial",
-         "--only", "traps,syslog_udp,syslog_tcp,logfile,wazuh",
          "--phase-timeout", "60", "--json", str(out)],
         capture_output=True, text=True, timeout=600, cwd=REPO, check=False)
     report = proc.stdout[-6000:] + proc.stderr[-3000:]
     assert out.exists(), report
     res = json.loads(out.read_text())
-    assert res["total"] >= 15000, report  # 20,000 less the TLS share
+    assert res["total"] >= 19000, report  # 20,000 planned; a few kinds round down
     per = res["collectors"]
     assert set(per) == {"traps", "syslog", "logs", "wazuh"}
     for name, c in per.items():
