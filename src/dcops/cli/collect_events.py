@@ -180,6 +180,11 @@ def syslog(
     max_message_bytes: Annotated[
         int, typer.Option(help="Longer messages are cut here and stored marked log.truncated.")
     ] = 65_536,
+    max_frame_bytes: Annotated[
+        int, typer.Option(help="Largest RFC 6587 octet count believed; a larger one is a framing "
+                          "error and that message is read up to its newline (rsyslog's "
+                          "MaxFrameSize).")
+    ] = 200_000,
     listen_backlog: Annotated[
         int, typer.Option(help="TCP/TLS connections queued by the kernel before accept.")
     ] = 4096,
@@ -221,6 +226,7 @@ def syslog(
         queue_size=queue_size,
         unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),
         max_message_bytes=max_message_bytes,
+        max_frame_bytes=max_frame_bytes,
         listen_backlog=listen_backlog,
         max_connections=max_connections,
         idle_timeout=idle_timeout,

@@ -37,7 +37,7 @@ from dcops.collectors.syslog_net import (
     server_tls_context,
 )
 from dcops.collectors.syslog_relp import RelpConn
-from dcops.collectors.syslog_stream import Frame, split_frames
+from dcops.collectors.syslog_stream import DEFAULT_MAX_FRAME, Frame, split_frames
 from dcops.collectors.syslog_writer import Item, Writer
 from dcops.errors import CollectorError
 from dcops.model.sinks import EventSink
@@ -63,6 +63,7 @@ class SyslogConfig:
     batch: int = 2_000  # messages per spool transaction at most
     cycle: float = 0.05  # seconds of parsing per spool transaction at most
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
+    max_frame_bytes: int = DEFAULT_MAX_FRAME  # larger octet counts are read as newline-framed
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
     max_connections: int = 2048  # open TCP+TLS connections; more are accepted and closed
     idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed

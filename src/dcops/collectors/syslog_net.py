@@ -35,7 +35,7 @@ class StreamConn(asyncio.BufferedProtocol):
 
     def __init__(self, server: SyslogServer, source: str) -> None:
         self.server, self.source = server, source
-        self.framer = StreamFramer(server.cfg.max_message_bytes)
+        self.framer = StreamFramer(server.cfg.max_message_bytes, server.cfg.max_frame_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.waiting = False  # a read is with the writer; reading resumes once it is stored
@@ -64,7 +64,10 @@ class StreamConn(asyncio.BufferedProtocol):
     def received(self, data: bytes) -> None:
         """Bytes read: frame them and hand the complete frames to the writer."""
         self.last = self.server.now()
+        errors = self.framer.framing_errors
         frames = self.framer.feed(data)
+        if self.framer.framing_errors != errors:
+            self.server.stats["framing_errors"] += self.framer.framing_errors - errors
         if frames:
             self.waiting = True
             if self.transport is not None and not self.transport.is_closing():
@@ -245,5 +248,8 @@ class SyslogMetrics:
              "Connections closed after idle_timeout without data"),
             ("dcops_syslog_tls_handshakes_refused", "tls_refused",
              "TLS handshakes refused (no or untrusted client certificate, not TLS)"),
+            ("dcops_syslog_framing_errors", "framing_errors",
+             "TCP/TLS framing errors: octet counts beyond max_frame_bytes (read as lines), "
+             "octet-counted frames cut short by the end of the connection"),
         ):
             yield CounterMetricFamily(name, doc, value=s.get(key, 0))

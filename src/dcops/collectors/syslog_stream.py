@@ -5,6 +5,11 @@ marked with its original size, and the rest of it is discarded as it arrives (ne
 a peer sending 10 MB without a newline costs the cap in memory, not 10 MB. Every byte is looked at
 a constant number of times whatever the read boundaries (bytearray appends, searches only in new
 data), so a peer trickling one byte per segment cannot make framing quadratic.
+
+An octet count larger than `max_frame` is not believed (rsyslog's MaxFrameSize, 200,000 by
+default): `99999999 x` would otherwise swallow the next 100 MB of the connection, every message
+in it. Like rsyslog, the framer counts a framing error and reads that message with newline
+framing (the digits stay part of it), so the messages after it are kept.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 _MAX_LEN_DIGITS = 9  # an octet count of up to 999,999,999 bytes
+DEFAULT_MAX_FRAME = 200_000  # rsyslog imtcp's MaxFrameSize default
 
 
 class Frame(NamedTuple):
@@ -23,11 +29,16 @@ class Frame(NamedTuple):
 
 
 class StreamFramer:
-    """Frames of one TCP/TLS connection; `cap` 0 means no limit."""
+    """Frames of one TCP/TLS connection; `cap` 0 means no limit.
 
-    def __init__(self, cap: int) -> None:
+    `max_frame`: the largest octet count believed (at least `cap`; None: the default).
+    """
+
+    def __init__(self, cap: int, max_frame: int | None = None) -> None:
         self.cap = cap if cap > 0 else 1 << 62
+        self.max_frame = max(self.cap, DEFAULT_MAX_FRAME if max_frame is None else max_frame)
         self.malformed = 0  # half octet-counted frames at the end of the stream
+        self.framing_errors = 0  # octet counts beyond max_frame, read as newline-framed
         self._head = b""  # a few digits at the end of a read: maybe an octet count, maybe not
         self._body: bytearray | None = None  # the frame in progress (its first `cap` bytes)
         self._size = 0  # bytes of the frame in progress so far
@@ -49,19 +60,12 @@ class StreamFramer:
                 pos = self._continue(data, pos, out)
                 continue
             if 48 <= data[pos] <= 57:  # a digit: octet counting, LEN SP MSG
-                sp = data.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
-                if sp > pos and data[pos:sp].isdigit():
-                    n, start = int(data[pos:sp]), sp + 1
-                    if n <= self.cap and end - start >= n:
-                        out.append(Frame(data[start : start + n].rstrip(b"\r\n"), n, False))
-                        pos = start + n
-                    else:
-                        self._begin(n)
-                        pos = start
-                    continue
-                if sp < 0 and end - pos <= _MAX_LEN_DIGITS:
-                    self._head = data[pos:]
+                nxt = self._counted(data, pos, out)
+                if nxt is not None and nxt < 0:
                     break
+                if nxt is not None:
+                    pos = nxt
+                    continue
             nl = data.find(b"\n", pos)
             if nl < 0:
                 self._begin(-1)
@@ -74,6 +78,25 @@ class StreamFramer:
                 out.append(Frame(data[pos : pos + self.cap].rstrip(b"\r\x00"), nl - pos, True))
             pos = nl + 1
         return out
+
+    def _counted(self, data: bytes, pos: int, out: list[Frame]) -> int | None:
+        """An octet-counted frame at `pos`: where the next one starts (-1: digits kept for the
+        next read), or None when it is newline-framed after all."""
+        sp = data.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
+        if sp > pos and data[pos:sp].isdigit():
+            n, start = int(data[pos:sp]), sp + 1
+            if n > self.max_frame:
+                self.framing_errors += 1  # not a count we believe: a line
+                return None
+            if n <= self.cap and len(data) - start >= n:
+                out.append(Frame(data[start : start + n].rstrip(b"\r\n"), n, False))
+                return start + n
+            self._begin(n)
+            return start
+        if sp < 0 and len(data) - pos <= _MAX_LEN_DIGITS:
+            self._head = data[pos:]
+            return -1
+        return None
 
     def close(self) -> list[Frame]:
         """The end of the stream: a last unterminated line is a frame; half a counted one is not."""

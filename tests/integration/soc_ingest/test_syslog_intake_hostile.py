@@ -135,15 +135,17 @@ def test_oversized_frames_are_cut_marked_counted_and_cost_no_memory(tmp_path: Pa
             for _ in range(big >> 20):
                 s.sendall(chunk)
             s.sendall(b"\n<13>Nov 22 05:00:00 h app: after-big\n")
-            body = b"<13>Nov 22 05:00:00 h oct: " + b"B" * 5_000_000
+            body = b"<13>Nov 22 05:00:00 h oct: " + b"B" * 150_000  # counted, beyond the cap
             s.sendall(b"%d %s" % (len(body), body))
+            # a count beyond --max-frame-bytes (200,000) is not believed: read as a line
+            s.sendall(b"99999999 <13>Nov 22 05:00:00 h huge: count too large\n")
             s.sendall(b"28 <13>Nov 22 05:00:00 h app: z")
         with socket.create_connection(("127.0.0.1", d.ports["tcp"])) as s:
             s.sendall(b"100 <13>Nov 22 05:00:00 h app: half a frame, then EOF")
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.sendto(b"<13>Nov 22 05:00:00 h dgram: " + b"C" * 20_000, ("127.0.0.1", d.ports["udp"]))
         udp.close()
-        assert wait_count(spool, 5, 60) == 5
+        assert wait_count(spool, 6, 60) == 6
         done.set()
         sampler.join()
         deadline = time.monotonic() + 10
@@ -153,6 +155,9 @@ def test_oversized_frames_are_cut_marked_counted_and_cost_no_memory(tmp_path: Pa
         m = d.metrics()
         d.term()
     events = stored(spool)
+    huge = [e for e in events if e["raw"].startswith("99999999 <13>")]
+    assert len(huge) == 1 and "count too large" in huge[0]["raw"], events
+    events = [e for e in events if e not in huge]
     by_app = {e["f"].get("process.name"): e for e in events}
     print(f"\nRSS {rss0} KiB before, peak {peak[0]} KiB while 55 MB of oversized frames arrived")
     assert set(by_app) == {"big", "app", "oct", "dgram"}
@@ -165,6 +170,7 @@ def test_oversized_frames_are_cut_marked_counted_and_cost_no_memory(tmp_path: Pa
     assert not any("log.truncated" in e["f"] for e in small)
     assert m[("dcops_intake_truncated_total", (("source", "syslog_tcp"),))] == 2
     assert m[("dcops_intake_truncated_total", (("source", "syslog_udp"),))] == 1
-    assert m[("dcops_intake_received_total", (("source", "syslog_tcp"),))] == 4
+    assert m[("dcops_intake_received_total", (("source", "syslog_tcp"),))] == 5
+    assert m[("dcops_syslog_framing_errors_total", ())] == 2  # the huge count, the half frame
     assert m[("dcops_spool_dead_letters", ())] == 0
     assert peak[0] - rss0 < 16 * 1024  # 55 MB streamed through, nothing of it kept

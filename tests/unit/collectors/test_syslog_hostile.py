@@ -88,7 +88,7 @@ def test_ten_megabytes_without_newline_cost_the_cap_only() -> None:
 
 
 def test_octet_count_beyond_the_cap_is_read_and_discarded_as_it_streams() -> None:
-    framer = StreamFramer(1000)
+    framer = StreamFramer(1000, max_frame=10_000_000)
     n = 5_000_000
     assert framer.feed(b"%d <13>" % n) == []
     sent = 4
@@ -99,6 +99,30 @@ def test_octet_count_beyond_the_cap_is_read_and_discarded_as_it_streams() -> Non
     frames = framer.feed(b"y" * (n - sent) + b"12 <13>h app: z")
     got = [(len(f.data), f.size, f.truncated) for f in frames]
     assert got == [(1000, n, True), (12, 12, False)]
+
+
+def test_octet_count_beyond_max_frame_is_a_framing_error_read_as_a_line() -> None:
+    # `99999999 x` must not swallow the next 100 MB of the connection (rsyslog's MaxFrameSize)
+    framer = StreamFramer(1000)
+    assert framer.max_frame == 200_000
+    stream = b"99999999 <13>h big: count too large\n12 <13>h app: z<13>h app: after\n"
+    frames = [f.data for f in framer.feed(stream)]
+    assert frames == [b"99999999 <13>h big: count too large", b"<13>h app: z",
+                      b"<13>h app: after"]
+    assert framer.framing_errors == 1 and framer.malformed == 0
+    # a count at max_frame is still believed (cut at the cap, the rest read and discarded)
+    framer = StreamFramer(1000)
+    body = b"x" * 200_000
+    got = framer.feed(b"200000 " + body + b"5 <13>z")
+    assert [(len(f.data), f.size, f.truncated) for f in got] == [(1000, 200_000, True),
+                                                                 (5, 5, False)]
+    assert framer.framing_errors == 0
+
+
+def test_a_count_split_across_reads_is_judged_once_whole() -> None:
+    framer = StreamFramer(100)
+    got = [f.data for b in (b"9999", b"9999", b"9 <13>h a: long count\n") for f in framer.feed(b)]
+    assert got == [b"999999999 <13>h a: long count"] and framer.framing_errors == 1
 
 
 def test_end_of_stream_half_octet_frame_is_malformed_and_a_last_line_is_kept() -> None:
