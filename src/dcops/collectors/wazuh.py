@@ -17,6 +17,7 @@ import httpx
 
 from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD
 from dcops.collectors.parsers.normalise import cut
+from dcops.collectors.parsers.windows import from_wazuh
 from dcops.errors import CollectorError
 from dcops.model.event import Event, LogSource
 
@@ -188,6 +189,10 @@ def _obj(value: Any) -> dict[str, Any]:
 class WazuhAlertNormaliser:
     """alerts.json lines -> Events (logsource product wazuh, service alerts; flattened fields).
 
+    An alert about a Windows event (`data.win`) is a Sigma Windows event as well: its logsource
+    is windows/<service from the channel>/<category from the EventID>, also wazuh/alerts, and
+    its fields carry SigmaHQ's names (Image, CommandLine, …; see parsers/windows.py).
+
     Bounded whatever the line: it is cut at `max_message_chars` characters (marked
     `log.truncated`, `log.original_size`; counted in `stats["truncated"]`, and a cut line is no
     longer JSON), a line that is not a JSON object (broken, cut, nested deeper than the parser's
@@ -282,7 +287,24 @@ class WazuhAlertNormaliser:
             else Event.make_id(self.source, raw, *id_parts)
         )
         self.stats["parsed"] += 1
-        return Event(eid, ts, self.source, LogSource("wazuh", "alerts"), f, raw)
+        win = data.get("win")
+        if isinstance(win, dict):  # a Windows eventchannel alert: also a Sigma Windows event
+            self.stats["windows"] += 1
+            return Event(eid, ts, self.source, _windows(win, f), f, raw)
+        return Event(eid, ts, self.source, _ALERTS, f, raw)
+
+
+_ALERTS = LogSource("wazuh", "alerts")
+
+
+def _windows(win: dict[str, Any], f: dict[str, Any]) -> LogSource:
+    """Add the Sigma Windows fields of `data.win` to `f`; the logsource is Windows first, and
+    still wazuh/alerts so rules on the Wazuh alert (rule.level) see it too."""
+    ls, wf = from_wazuh(win)
+    host = f["host.name"]
+    f.update(wf)
+    f["host.name"] = host or wf.get("host.name", "")
+    return LogSource(ls.product, ls.service, ls.category, (*ls.also, _ALERTS))
 
 
 def _ts(value: Any) -> datetime | None:

@@ -60,8 +60,8 @@ class Engine:
         """The indexed rules that apply to one event logsource (built once, then cached)."""
         b = self._buckets.get(ls)
         if b is None:
-            p, s, c = ls.product.lower(), ls.service.lower(), ls.category.lower()
-            b = RuleBucket([r for r in self.rules if r.accepts(p, s, c)])
+            views = ls.views()  # the logsource, its umbrella categories and its `also`
+            b = RuleBucket([r for r in self.rules if any(r.accepts(*v) for v in views)])
             self._buckets[ls] = b
         return b
 

@@ -19,10 +19,18 @@ def _logsource(d: Any) -> LogSource:
         return _ls_slow(d) if isinstance(d, dict) else _EMPTY_LS
     get = d.get
     key = (get("product") or "", get("service") or "", get("category") or "")
+    if len(d) > 3 and get("also"):  # further logsources of the same event (rare)
+        return _with_also(key, get("also"))
     ls = _LS_CACHE.get(key)
     if ls is None:
         ls = _LS_CACHE.setdefault(key, LogSource(*key))
     return ls
+
+
+def _with_also(key: tuple[str, str, str], also: Any) -> LogSource:
+    items = also if isinstance(also, list) else []
+    extra = [_logsource(a) for a in items if isinstance(a, dict)]
+    return LogSource(*key, also=tuple(LogSource(a.product, a.service, a.category) for a in extra))
 
 
 def _ls_slow(d: dict[str, Any]) -> LogSource:  # a dict subclass
@@ -95,10 +103,17 @@ def event_to_obj(ev: Event) -> dict[str, Any]:
         "id": ev.id,
         "timestamp": ev.timestamp.isoformat(),
         "source": ev.source,
-        "logsource": {"product": ls.product, "service": ls.service, "category": ls.category},
+        "logsource": _ls_obj(ls),
         "fields": ev.fields,
         "raw": ev.raw,
     }
+
+
+def _ls_obj(ls: LogSource) -> dict[str, Any]:
+    out: dict[str, Any] = {"product": ls.product, "service": ls.service, "category": ls.category}
+    if ls.also:
+        out["also"] = [_ls_obj(a) for a in ls.also]
+    return out
 
 
 def detection_to_obj(d: Detection) -> dict[str, Any]:

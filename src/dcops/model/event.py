@@ -8,14 +8,49 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Sigma's umbrella categories: an event of the key category is also one of these (SigmaHQ's
+# `registry_event` rules cover Sysmon EventIDs 12, 13 and 14, whose own categories are below).
+UMBRELLA_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "registry_add": ("registry_event",),
+    "registry_delete": ("registry_event",),
+    "registry_set": ("registry_event",),
+    "registry_rename": ("registry_event",),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class LogSource:
-    """The Sigma logsource an event belongs to (product, service, category)."""
+    """The Sigma logsource an event belongs to (product, service, category).
+
+    `also` lists further logsources the same event belongs to (a Wazuh alert about a Windows
+    event is a `windows` event and also a `wazuh`/`alerts` one); `views()` adds the umbrella
+    categories, so every rule for any of them sees the event.
+    """
 
     product: str = ""
     service: str = ""
     category: str = ""
+    also: tuple[LogSource, ...] = ()
+
+    def views(self) -> tuple[tuple[str, str, str], ...]:
+        """Every (product, service, category) this event can be matched as, lowercase."""
+        out: list[tuple[str, str, str]] = []
+        for ls in (self, *self.also):
+            p, s, c = ls.product.lower(), ls.service.lower(), ls.category.lower()
+            for cat in (c, *UMBRELLA_CATEGORIES.get(c, ())):
+                if (p, s, cat) not in out:
+                    out.append((p, s, cat))
+        return tuple(out)
+
+    def to_list(self) -> list[Any]:
+        """JSON form: [product, service, category] then one such list per `also` logsource."""
+        return [self.product, self.service, self.category, *(a.to_list()[:3] for a in self.also)]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> LogSource:
+        """The inverse of `to_list` (a plain three-item list too)."""
+        p, s, c = ([str(x) for x in v[:3]] + ["", "", ""])[:3]
+        return cls(p, s, c, tuple(cls.from_list(a[:3]) for a in v[3:] if isinstance(a, list)))
 
 
 @dataclass(slots=True)
