@@ -189,7 +189,8 @@ def syslog(
         int, typer.Option(help="TCP/TLS connections queued by the kernel before accept.")
     ] = 4096,
     max_connections: Annotated[
-        int, typer.Option(help="Open TCP+TLS connections; more are accepted and closed.")
+        int, typer.Option(help="Open connections per listener (TCP, TLS with handshakes in "
+                          "progress, RELP); more are accepted and closed.")
     ] = 2048,
     idle_timeout: Annotated[
         float, typer.Option(help="Seconds a silent TCP/TLS peer stays connected.")

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, IntakeMetrics, SourceStats, clip
 from dcops.collectors.parsers import Normaliser
+from dcops.collectors.syslog_accept import TlsListener
 from dcops.collectors.syslog_net import (
     READ_SIZE,
-    CopiedReads,
     Datagrams,
     StreamConn,
     SyslogMetrics,
@@ -65,7 +65,7 @@ class SyslogConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
     max_frame_bytes: int = DEFAULT_MAX_FRAME  # larger octet counts are read as newline-framed
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
-    max_connections: int = 2048  # open TCP+TLS connections; more are accepted and closed
+    max_connections: int = 2048  # per listener (TCP, TLS, RELP); more are accepted and closed
     idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed
     tls_handshake_timeout: float = 10.0
     audit_idle: float = 1.0  # seconds after which held-back audit records are flushed
@@ -102,6 +102,8 @@ class SyslogServer:
         self.ports: dict[str, int] = {}
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self.conns: set[StreamConn] = set()
+        self.open_by: Counter[str] = Counter()  # open connections per source
+        self.tls_listeners: list[TlsListener] = []
         self.clean = True  # False when stop() gave up on messages the sink never took
         self._held: list[StreamConn] = []  # waiting for their source's queue to go down
         self._servers: list[asyncio.Server] = []
@@ -198,40 +200,54 @@ class SyslogServer:
         loop = asyncio.get_running_loop()
         source = f"syslog_{name}"
         conn = RelpConn if name == "relp" else StreamConn
-
-        def proto() -> asyncio.BaseProtocol:
-            c = conn(self, source)
-            return c if tls is None else CopiedReads(c)
-
         if tls is not None:
             _small_tls_buffers()
-        srv = await loop.create_server(
-            proto, self.cfg.host, port, ssl=tls,
-            backlog=self.cfg.listen_backlog,
-            ssl_handshake_timeout=self.cfg.tls_handshake_timeout if tls else None,
-        )
-        self._servers.append(srv)
-        self.ports[name] = srv.sockets[0].getsockname()[1]
+            listener = TlsListener(self, tls, conn, source)
+            self.tls_listeners.append(listener)
+            self.ports[name] = listener.listen(self.cfg.host, port, self.cfg.listen_backlog)
+        else:
+            srv = await loop.create_server(lambda: conn(self, source), self.cfg.host, port,
+                                           backlog=self.cfg.listen_backlog)
+            self._servers.append(srv)
+            self.ports[name] = srv.sockets[0].getsockname()[1]
         self._watch(source)
 
     # -- called by the protocols, on the loop ------------------------------------------------
 
-    def opened(self, conn: StreamConn) -> None:
-        """Admit a connection, or close it at once over `max_connections` or while stopping."""
-        assert conn.transport is not None
-        if self._stopping or len(self.conns) >= self.cfg.max_connections:
+    def admit(self, source: str, pending: int = 0) -> bool:
+        """May one more connection of `source` open? (Its own limit: a flood of plain TCP
+        connections never locks out TLS or RELP forwarders.) Counts the refusal if not."""
+        if self._stopping or self.open_by[source] + pending >= self.cfg.max_connections:
             self.stats["connections_refused"] += 1
+            return False
+        return True
+
+    def opened(self, conn: StreamConn) -> None:
+        """Admit a connection, or close it at once over `max_connections` or while stopping.
+
+        A TLS connection was admitted at TCP accept (TlsListener), before its handshake.
+        """
+        assert conn.transport is not None
+        if conn.in_handshake:
+            ok = not self._stopping
+            self.stats["connections_refused"] += not ok
+        else:
+            ok = self.admit(conn.source)
+        if not ok:
             conn.closed = True
             conn.transport.abort()
             return
         self.conns.add(conn)
+        self.open_by[conn.source] += 1
         conn.last = self.now()
         if conn.source == "syslog_tls":
             self.stats["tls_accepted"] += 1
 
     def forget(self, conn: StreamConn) -> None:
         """A connection closed."""
-        self.conns.discard(conn)
+        if conn in self.conns:
+            self.conns.discard(conn)
+            self.open_by[conn.source] -= 1
 
     def _count(self, source: str, frames: list[Frame]) -> list[Frame]:
         st = self.intake(source)
@@ -321,6 +337,8 @@ class SyslogServer:
         self._stopping = True
         for srv in self._servers:
             srv.close()
+        for listener in self.tls_listeners:
+            await listener.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self._drain(t0 + min(c.drain_timeout, c.stop_timeout / 2))

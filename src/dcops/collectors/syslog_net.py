@@ -39,6 +39,7 @@ class StreamConn(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.waiting = False  # a read is with the writer; reading resumes once it is stored
+        self.in_handshake = False  # TLS: admitted at accept, handshake running (TlsListener)
         self.closed = False
         self.last = 0.0  # loop time of the last read (or of the last store, when waiting ended)
 
@@ -241,9 +242,14 @@ class SyslogMetrics:
         for src in ("syslog_tcp", "syslog_tls", "syslog_relp"):
             g.add_metric([src], open_.get(src, 0))
         yield g
+        yield GaugeMetricFamily(
+            "dcops_syslog_tls_handshakes", "TLS connections accepted, handshake in progress "
+            "(they count against max_connections of the TLS listener)",
+            value=sum(t.handshaking for t in self.server.tls_listeners))
         for name, key, doc in (
             ("dcops_syslog_connections_refused", "connections_refused",
-             "Connections closed at accept (over max_connections, or stopping)"),
+             "Connections closed at accept (over their listener's max_connections, or "
+             "stopping)"),
             ("dcops_syslog_connections_idle_closed", "idle_closed",
              "Connections closed after idle_timeout without data"),
             ("dcops_syslog_tls_handshakes_refused", "tls_refused",

@@ -1,0 +1,116 @@
+"""The TLS port: connections count against the limit from TCP accept, handshake included.
+
+With `loop.create_server(ssl=...)` asyncio runs the handshake before the protocol hears of the
+connection, so a connection in handshake (or one that never sends a ClientHello) was invisible to
+`max_connections` and cost ~80 KiB each until the handshake timeout. Here the listener accepts by
+itself: over the TLS limit a connection is closed at once (counted refused); otherwise it takes a
+slot, and `loop.connect_accepted_socket` runs the handshake (bounded by the handshake timeout).
+The slot passes to the open connection when the handshake completes and is freed if it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from dcops.collectors.syslog_net import CopiedReads, StreamConn
+
+if TYPE_CHECKING:
+    from dcops.collectors.syslog import SyslogServer
+
+log = logging.getLogger(__name__)
+_ACCEPT_PAUSE = 0.1  # after EMFILE/ENFILE, like asyncio's own servers (which wait 1 s)
+
+
+class TlsListener:
+    """Accepts on the TLS port and runs each handshake as its own task."""
+
+    def __init__(
+        self, server: SyslogServer, ctx: ssl.SSLContext,
+        conn: Callable[[SyslogServer, str], StreamConn], source: str,
+    ) -> None:
+        self.server, self.ctx, self.conn, self.source = server, ctx, conn, source
+        self.sock: socket.socket | None = None
+        self.port = 0
+        self._accepting: asyncio.Task[None] | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
+
+    def listen(self, host: str, port: int, backlog: int) -> int:
+        """Bind and listen; returns the port."""
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self.port = int(sock.getsockname()[1])
+        self._accepting = asyncio.get_running_loop().create_task(self._accept())
+        return self.port
+
+    @property
+    def handshaking(self) -> int:
+        """Connections accepted whose handshake is not done."""
+        return len(self._handshakes)
+
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.sock is not None
+        while True:
+            try:
+                peer, _ = await loop.sock_accept(self.sock)
+            except (ConnectionAbortedError, InterruptedError):
+                continue
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: wait a moment, keep serving
+                log.warning("syslog TLS: accept failed (%s); retrying", exc)
+                self.server.stats["accept_errors"] += 1
+                await asyncio.sleep(_ACCEPT_PAUSE)
+                continue
+            if not self.server.admit(self.source, pending=self.handshaking):
+                with contextlib.suppress(OSError):
+                    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                peer.close()
+                continue
+            task = loop.create_task(self._handshake(peer))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, peer: socket.socket) -> None:
+        """The handshake; on success the protocol's connection_made has admitted the peer."""
+        loop = asyncio.get_running_loop()
+        conn = self.conn(self.server, self.source)
+        conn.in_handshake = True
+        try:
+            await loop.connect_accepted_socket(
+                lambda: CopiedReads(conn), peer, ssl=self.ctx,
+                ssl_handshake_timeout=self.server.cfg.tls_handshake_timeout)
+        except (OSError, ssl.SSLError, TimeoutError, EOFError) as exc:
+            # refused certificate, not TLS, timeout, peer gone: asyncio closed the socket
+            log.debug("syslog TLS handshake failed: %s", exc)
+            with contextlib.suppress(OSError):
+                peer.close()
+        finally:
+            conn.in_handshake = False
+
+    async def close(self) -> None:
+        """Stop accepting and abandon the handshakes in progress."""
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+        for task in list(self._handshakes):
+            task.cancel()
+        if self._handshakes:
+            await asyncio.gather(*self._handshakes, return_exceptions=True)
+        if self.sock is not None:
+            self.sock.close()
