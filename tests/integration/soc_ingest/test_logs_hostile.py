@@ -158,7 +158,7 @@ def test_collect_logs_survives_hostile_files_and_counts_them(tmp_path: Path,
     assert v("dcops_logfile_nul_runs_total", file=str(log)) == 1
     assert m[("dcops_spool_dead_letters", ())] == 0
     rc, took, err = c.stop()
-    assert rc == 0 and took < 5, (rc, took, err)
+    assert rc == 0 and took < 10, (rc, took, err)  # bounded (loaded CI: not 5 s)
     assert "22 events spooled" in err and "1 truncated" in err
     assert sorted(stored_canaries(spool)) == sorted(f"canary{i}" for i in range(19))
 
@@ -184,7 +184,7 @@ def test_sigterm_with_the_spool_locked_exits_in_time_and_a_restart_loses_nothing
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert rc == 1 and took < 5, (rc, took, err)
+    assert rc == 1 and took < 10, (rc, took, err)  # bounded (loaded CI: not 5 s)
     assert "were not stored within 2s" in err
     r = subprocess.run([DCOPS, "collect", "logs", str(log), "--spool", str(spool), "--once"],
                        check=False, capture_output=True, text=True, timeout=120, cwd=REPO,

