@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from windows_samples import (
     NXLOG_SECURITY_4732,
     NXLOG_SYSMON_12,
@@ -83,6 +86,7 @@ def test_security_channel_and_4688_as_process_creation() -> None:
         "C:\\Windows\\System32\\whoami.exe", "C:\\Windows\\System32\\cmd.exe",
         "DONGNAI\\nguyenvana")  # fmt: skip
     assert f["NewProcessName"] == f["Image"]  # Security's own names stay for security rules
+    assert f["IntegrityLevel"] == "Medium"  # from MandatoryLabel S-1-16-8192
 
 
 def test_powershell_and_defender_services_names_with_spaces() -> None:
@@ -158,3 +162,29 @@ def test_codec_keeps_every_logsource() -> None:
     assert back.logsource == ev.logsource and back.logsource.also == (ALERTS,)
     assert LogSource.from_list(["linux", "", "process_creation"]) == LogSource(
         "linux", "", "process_creation")  # fmt: skip
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4)
+    | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+    max_leaves=30,
+)
+_KEYS = st.sampled_from(["EventID", "Channel", "SourceName", "EventType", "Data", "eventID",
+                         "channel", "eventdata", "system", "winlog", "event_data", "win", "data",
+                         "event_id", "log_name", "MandatoryLabel", "product Name", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_KEYS, _JSON | st.dictionaries(_KEYS, _JSON, max_size=6), max_size=8))
+def test_hostile_shapes_never_raise(doc: dict[str, Any]) -> None:
+    """Any JSON object in a Windows-ish shape: an event or a raw line, never an exception."""
+    for wrapped in (doc, {"data": {"win": doc}}, {"winlog": doc}, {"win": doc}):
+        got = windows_event(wrapped)
+        if got is not None:
+            ls, fields = got
+            assert ls.product == "windows" and isinstance(fields, dict)
+    [ev] = WazuhAlertNormaliser().line(line({"data": {"win": doc}}), id_parts=("f", 0))
+    [ev2] = WindowsExportNormaliser().line(line(doc), id_parts=("f", 0))
+    assert decode(encode(ev)).logsource == ev.logsource
+    assert decode(encode(ev2)).id == ev2.id

@@ -47,6 +47,14 @@ _SERVICE_CATEGORIES: dict[str, dict[int, str]] = {
 # Security 4688 carries the process under other names than Sysmon's; SigmaHQ's process_creation
 # rules read Sysmon's, so both are kept.
 _SECURITY_4688 = {"NewProcessName": "Image", "ParentProcessName": "ParentImage"}
+_INTEGRITY = {  # 4688's MandatoryLabel -> Sysmon's IntegrityLevel
+    "S-1-16-0": "Untrusted",
+    "S-1-16-4096": "Low",
+    "S-1-16-8192": "Medium",
+    "S-1-16-8448": "MediumPlus",
+    "S-1-16-12288": "High",
+    "S-1-16-16384": "System",
+}
 _SYSTEM_NAMES = {  # Wazuh's data.win.system names -> Sigma's
     "eventID": "EventID",
     "channel": "Channel",
@@ -118,6 +126,9 @@ def _finish(out: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
         for src, dst in _SECURITY_4688.items():
             if src in out:
                 out.setdefault(dst, out[src])
+        label = out.get("MandatoryLabel")
+        if isinstance(label, str) and label.upper() in _INTEGRITY:
+            out.setdefault("IntegrityLevel", _INTEGRITY[label.upper()])
         user, dom = out.get("SubjectUserName"), out.get("SubjectDomainName")
         if user:
             out.setdefault("User", f"{dom}\\{user}" if dom else user)
