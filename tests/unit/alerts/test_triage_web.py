@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from collections.abc import Iterator
@@ -149,6 +150,10 @@ def test_auditor_read_only(store: AlertStore) -> None:
                                         "csrf_token": token}).status_code == 403
     audit = c.get("/audit")
     assert audit.status_code == 200 and "Chain intact" in audit.text
+    # what `alerts verify-audit` warns about is on the page too (this store has no anchoring)
+    warnings = store.verify_audit().warnings
+    assert warnings and 'id="verify-warnings"' in audit.text
+    assert all(html.escape(w) in audit.text for w in warnings)
     assert c.get("/users").status_code == 403
 
 
@@ -385,7 +390,9 @@ def test_forged_cookie_claims_are_not_trusted(store: AlertStore) -> None:
 def test_logins_are_audited_failures_counted_not_audited(store: AlertStore) -> None:
     """A login is one record; a failure is counted by the throttle, not written (only a lock
     is: tests/unit/alerts/test_login_throttle.py), and a throttled attempt is not even checked."""
-    c = client(store)
+    frozen = now()  # the 1 s back-off must not run out between two requests on a loaded machine
+    c = TestClient(create_app(StoreBackend(store, clock=lambda: frozen), "test-secret"),
+                   follow_redirects=False, client=("127.0.0.1", 50000))
     token = csrf_of(c.get("/login").text)
     before = len(store.audit_records())
     assert c.post("/login", data={"username": "ghost", "password": "whatever1",
