@@ -206,10 +206,12 @@ class WazuhAlertNormaliser:
         default_host: str = "",
         *,
         max_message_chars: int = DEFAULT_MAX_MESSAGE_BYTES,
+        undouble_backslashes: bool = True,
     ) -> None:
         self.source = source
         self.default_host = default_host
         self.max_message_chars = max_message_chars
+        self.undouble = undouble_backslashes  # Windows values: see parsers.windows.from_wazuh
         self.stats: Counter[str] = Counter()
         self.pending = False
         self.pending_serials: tuple[str, ...] = ()
@@ -290,17 +292,17 @@ class WazuhAlertNormaliser:
         win = data.get("win")
         if isinstance(win, dict):  # a Windows eventchannel alert: also a Sigma Windows event
             self.stats["windows"] += 1
-            return Event(eid, ts, self.source, _windows(win, f), f, raw)
+            return Event(eid, ts, self.source, _windows(win, f, self.undouble), f, raw)
         return Event(eid, ts, self.source, _ALERTS, f, raw)
 
 
 _ALERTS = LogSource("wazuh", "alerts")
 
 
-def _windows(win: dict[str, Any], f: dict[str, Any]) -> LogSource:
+def _windows(win: dict[str, Any], f: dict[str, Any], undouble: bool) -> LogSource:
     """Add the Sigma Windows fields of `data.win` to `f`; the logsource is Windows first, and
     still wazuh/alerts so rules on the Wazuh alert (rule.level) see it too."""
-    ls, wf = from_wazuh(win)
+    ls, wf = from_wazuh(win, undouble=undouble)
     host = f["host.name"]
     f.update(wf)
     f["host.name"] = host or wf.get("host.name", "")

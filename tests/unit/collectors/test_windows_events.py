@@ -20,6 +20,7 @@ from windows_samples import (
     WAZUH_SYSMON_13,
     WINLOGBEAT6_4624,
     WINLOGBEAT_SYSMON_22,
+    doubled,
     line,
 )
 
@@ -57,7 +58,19 @@ def test_wazuh_sysmon_process_creation() -> None:
         1, "Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon")  # fmt: skip
     assert f["Computer"] == "UB-KETOAN-PC07.dongnai.gov.vn"
     assert f["host.name"] == "ub-ketoan-pc07"  # the Wazuh agent, as for every Wazuh alert
-    assert f["rule.level"] == 4 and f["data.win.eventdata.image"] == f["Image"]  # kept as well
+    assert f["rule.level"] == 4  # the Wazuh alert's own fields are kept as Wazuh wrote them
+    assert f["data.win.eventdata.image"] == "C:\\\\Windows\\\\System32\\\\findstr.exe"
+
+
+def test_wazuh_doubled_backslashes_read_back() -> None:
+    unc = dict(WAZUH_SYSMON_1, id="1763950351.99")
+    unc["data"] = {"win": doubled({"system": {"channel": "Security", "eventID": "5145"},
+                                   "eventdata": {"shareName": "\\\\*\\ADMIN$"}})}
+    [ev] = WazuhAlertNormaliser().line(line(unc), id_parts=("alerts.json", 0))
+    assert ev.fields["ShareName"] == "\\\\*\\ADMIN$"  # \\*\ADMIN$ as Windows logged it
+    [kept] = WazuhAlertNormaliser(undouble_backslashes=False).line(
+        line(WAZUH_SYSMON_1), id_parts=("alerts.json", 0))  # fmt: skip
+    assert kept.fields["Image"] == "C:\\\\Windows\\\\System32\\\\findstr.exe"
 
 
 def test_registry_events_carry_their_umbrella_category() -> None:

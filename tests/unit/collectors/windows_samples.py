@@ -10,10 +10,19 @@ from typing import Any
 AGENT = {"id": "017", "name": "ub-ketoan-pc07", "ip": "10.20.7.17"}
 
 
+def doubled(v: Any) -> Any:
+    """Backslashes written twice, as Wazuh 4.x writes eventchannel values (wazuh issue 4509)."""
+    if isinstance(v, dict):
+        return {k: doubled(x) for k, x in v.items()}
+    return v.replace("\\", "\\\\") if isinstance(v, str) else v
+
+
 def wazuh_alert(
     rule_id: str, level: int, description: str, groups: list[str], win: dict[str, Any]
 ) -> dict[str, Any]:
-    """A Wazuh 4.x alerts.json alert from the windows_eventchannel decoder."""
+    """A Wazuh 4.x alerts.json alert from the windows_eventchannel decoder (values as Wazuh
+    writes them: backslashes doubled)."""
+    win = doubled(win)
     return {
         "timestamp": "2026-11-24T09:12:31.482+0700",
         "rule": {"level": level, "description": description, "id": rule_id, "firedtimes": 1,

@@ -78,7 +78,8 @@ def test_umbrella_registry_event_rule_sees_registry_set(engine: Engine) -> None:
     excl = dict(ws.WAZUH_SYSMON_13, id="1763950351.77")
     excl["data"] = {"win": {**ws.WAZUH_SYSMON_13["data"]["win"], "eventdata": {
         **ws.WAZUH_SYSMON_13["data"]["win"]["eventdata"],
-        "targetObject": "HKLM\\SOFTWARE\\Microsoft\\Windows Defender\\Exclusions\\Paths\\C:\\Temp"}}}
+        "targetObject": ws.doubled(
+            "HKLM\\SOFTWARE\\Microsoft\\Windows Defender\\Exclusions\\Paths\\C:\\Temp")}}}
     assert _fired(engine, _wazuh(excl)) == {DEF_EXCL}
 
 

@@ -137,8 +137,13 @@ def _finish(out: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
     return logsource_of(out), out
 
 
-def from_wazuh(win: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
-    """Wazuh's eventchannel `data.win` object (system + eventdata) as Sigma fields."""
+def from_wazuh(win: dict[str, Any], *, undouble: bool = True) -> tuple[LogSource, dict[str, Any]]:
+    """Wazuh's eventchannel `data.win` object (system + eventdata) as Sigma fields.
+
+    Wazuh 4.x writes every backslash of an eventchannel value twice (`C:\\\\Windows`, wazuh
+    issue 4509), so a rule's `\\Windows Defender\\Exclusions` would never match; with `undouble`
+    each pair is read back as one (a UNC path's leading pair arrives as four and stays two).
+    """
     out: dict[str, Any] = {}
     system = win.get("system")
     if isinstance(system, dict):
@@ -148,6 +153,10 @@ def from_wazuh(win: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
         if isinstance(system.get("message"), str):
             out["message"] = system["message"].strip('"')
     _data(out, win.get("eventdata"), wazuh=True)
+    if undouble:
+        for k, v in out.items():
+            if isinstance(v, str) and "\\\\" in v:
+                out[k] = v.replace("\\\\", "\\")
     return _finish(out)
 
 
