@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from dcops.iac.layout import check_flows, stack_site
+from dcops.iac.layout import check_model, stack_site
 from dcops.iac.stackconfig import StackConfig
 
 from .datacentre import DataCentre, DataCentreArgs
@@ -13,7 +13,7 @@ from .wan import Wan, WanArgs
 
 def build(cfg: StackConfig) -> tuple[DataCentre, Wan]:
     """Create the DataCentre and Wan of the stack and export their identifiers."""
-    check_flows(cfg.model)
+    check_model(cfg.model)
     site = stack_site(cfg.model, cfg.stack)
     dc = DataCentre(site.name, DataCentreArgs(
         model=cfg.model, site=site, image_name=cfg.image_name,

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from dcops.iac.flows import RuleSpec
-from dcops.iac.layout import TwinUnit, dhcp_pool, host_address_problem, subnet_cidr
+from dcops.iac.layout import IacInputError, TwinUnit, dhcp_pool, host_address_problem, subnet_cidr
 from dcops.model.site import Host, Site, SiteKind, SiteModel, System, Zone
 
 from .common import child, desc, tags
@@ -111,7 +111,7 @@ class SystemTenant(pulumi.ComponentResource):
                     policies="anti-affinity", opts=in_tenant)
         self.instances: dict[str, openstack.compute.Instance] = {}
         for host in args.hosts:
-            zone = host.zone or Zone.APP
+            zone = _zone(host, self.networks)
             self._server(name, args, host.name, zone, host.flavor, host.volume_gb,
                          _fixed_ip(host, args.model, site, system.name, zone),
                          groups.get(host.ha_group), {"host": host.name, "role": host.role},
@@ -132,8 +132,6 @@ class SystemTenant(pulumi.ComponentResource):
                 volume_gb: int, fixed_ip: str | None,
                 group: openstack.compute.ServerGroup | None, extra: dict[str, str],
                 opts: pulumi.ResourceOptions, power_state: str = "active") -> None:
-        if zone not in self.networks:
-            zone = next(iter(self.networks))
         meta = {**{k: str(v) for k, v in self.base.items()}, "zone": zone.value, **extra}
         inst = openstack.compute.Instance(
             f"{name}-{server}", name=server, flavor_name=flavor or args.default_flavor,
@@ -153,8 +151,28 @@ class SystemTenant(pulumi.ComponentResource):
                 f"{name}-{server}-data-attach", instance_id=inst.id, volume_id=vol.id, opts=opts)
 
 
+def _zone(host: Host, networks: dict[Zone, openstack.networking.Network]) -> Zone:
+    """The host's zone, which its tenant must have (`inventory check` reports it otherwise)."""
+    if host.zone is None or host.zone not in networks:
+        raise IacInputError(f"host {host.name} is in zone "
+                            f"{host.zone.value if host.zone else None!r}, which its tenant lacks "
+                            f"(zones: {', '.join(z.value for z in networks)}); run `dcops "
+                            "inventory check`", file=host.source.file if host.source else None,
+                            line=host.source.line if host.source else None,
+                            key=f"{host.name}.dcops_zone")
+    return host.zone
+
+
 def _fixed_ip(host: Host, model: SiteModel, site: Site, system: str, zone: Zone) -> str | None:
-    """The inventory address when it is a free host address of the zone subnet, else None
-    (the address comes from DHCP; `dcops iac plan` warns)."""
-    problem = host_address_problem(host.address, subnet_cidr(model, site, system, zone))
-    return host.address if problem is None else None
+    """The inventory address, or None (DHCP) for a host marked `dcops_dhcp: true`; an address
+    outside the zone subnet is an error, never a silent DHCP fallback."""
+    if host.dhcp:
+        return None
+    cidr = subnet_cidr(model, site, system, zone)
+    problem = host_address_problem(host.address, cidr)
+    if problem is not None:
+        raise IacInputError(f"host {host.name}: {problem}; run `dcops inventory check`",
+                            file=host.source.file if host.source else None,
+                            line=host.source.line if host.source else None,
+                            key=f"{host.name}.ansible_host")
+    return host.address

@@ -132,7 +132,7 @@ def plan_cmd(
     Exits 1 when a policy fails, like `pulumi preview --policy-pack pulumi/policy` would.
     """
     from dcops.iac import PolicyContext, evaluate, plan
-    from dcops.iac.layout import STACK_KINDS, IacInputError, address_mismatches
+    from dcops.iac.layout import STACK_KINDS, IacInputError
     from dcops.iac.svg import render
     from dcops.inventory import load_inventory
 
@@ -141,7 +141,7 @@ def plan_cmd(
     model = load_inventory(inventory, vault_password_file)
     result = plan(model, stack)
     violations = evaluate(result, PolicyContext.from_model(model, stack))
-    warnings = address_mismatches(model, [stack])
+    warnings: list[str] = []  # address-plan mistakes are errors now (load_inventory/plan)
     svg_path: Path | None = None
     if not no_svg:
         other = plan(model, "backup" if stack == "primary" else "primary")

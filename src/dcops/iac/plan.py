@@ -16,7 +16,7 @@ from typing import Any
 from dcops.errors import DcopsError
 from dcops.model.site import SiteModel
 
-from .layout import IacInputError, check_flows, stack_site
+from .layout import IacInputError, check_model, stack_site
 from .stackconfig import StackConfig
 from .tags import UNTAGGABLE_TYPES, short_type, tags_of
 
@@ -148,7 +148,7 @@ def load_components(program_dir: Path | None = None) -> ModuleType:
 def plan(model: SiteModel, stack: str = "primary", *, config: StackConfig | None = None,
          program_dir: Path | None = None) -> Plan:
     """Run the program for `stack` under Pulumi mocks; no CLI, plugin, cloud or network."""
-    check_flows(model)
+    check_model(model)
     site = stack_site(model, stack)
     cfg = config or StackConfig(stack=stack, model=model, external_network_id="ext-net-id",
                                 vpn_psk=MOCK_PSK)

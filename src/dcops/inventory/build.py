@@ -199,6 +199,14 @@ class _Builder:
         return systems, groups
 
     # -- hosts and devices ---------------------------------------------------------------------
+    def _flag(self, hv: dict[str, Any], host: str, var: str, where: SourceRef | None) -> bool:
+        value = hv.get(var, False)
+        if isinstance(value, bool):
+            return value
+        self.problem("wrong-type", f"host {host}: {var} must be true or false, found {value!r}",
+                     self.where(value) or where, f"{host}.{var}")
+        return False
+
     def snmp(self, name: str, hv: dict[str, Any]) -> SnmpCredentials | None:
         spec = hv.get("dcops_snmp")
         if not isinstance(spec, dict):
@@ -271,7 +279,7 @@ class _Builder:
                 flavor=str(hv.get("dcops_flavor", "")),
                 volume_gb=int(hv.get("dcops_volume_gb", 0) or 0),
                 services=tuple(str(s) for s in hv.get("dcops_services") or ()),
-                source=where)
+                source=where, dhcp=self._flag(hv, name, "dcops_dhcp", where))
         return hosts, devices
 
 

@@ -8,11 +8,20 @@ from collections import defaultdict
 from dcops.inventory import examples
 from dcops.inventory.ansible_io import Problem, RawInventory
 from dcops.inventory.build import system_groups
+from dcops.inventory.planchecks import check_plan
+from dcops.inventory.sitechecks import (
+    check_devices,
+    check_dr_levels,
+    check_host_variables,
+    check_routers,
+    check_site_subnets,
+)
 from dcops.model import SiteKind, SiteModel, SourceRef
 
 
 def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
-    """Every site, group, system and zone a declaration names must exist (hosts: see build)."""
+    """Every parent site and system group named must exist (hosts: see build; systems' sites
+    and flows: planchecks, shared with the IaC)."""
     out: list[Problem] = []
     for site in model.sites.values():
         if site.parent is not None and site.parent not in model.sites:
@@ -22,29 +31,11 @@ def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
     groups = system_groups(raw)
     for system in model.systems.values():
         key = f"dcops_systems.{system.name}"
-        if system.site not in model.sites:
-            out.append(Problem("unknown-site",
-                               f"system {system.name} names unknown site {system.site!r}",
-                               system.source, f"{key}.site"))
         group, where = groups.get(system.name, (system.name, system.source))
         if group not in raw.groups:
             out.append(Problem("unknown-group",
                                f"system {system.name} names group {group!r}, which the inventory "
                                "does not define", where, f"{key}.group"))
-        for index, flow in enumerate(system.flows):
-            fkey = f"{key}.flows[{index}]"
-            for end, name, zone in (("from", flow.source_system, flow.source_zone),
-                                    ("to", flow.dest_system, flow.dest_zone)):
-                other = model.systems.get(name or system.name)
-                if other is None:
-                    out.append(Problem("unknown-system",
-                                       f"flow names unknown system {name!r}", system.source,
-                                       f"{fkey}.{end}_system"))
-                elif zone not in other.zones:
-                    out.append(Problem("unknown-zone",
-                                       f"flow {end} zone {zone.value!r}: system {other.name} has "
-                                       f"zones {', '.join(z.value for z in other.zones)}",
-                                       system.source, f"{fkey}.{end}"))
     return out
 
 
@@ -155,5 +146,6 @@ def check_example_secrets(model: SiteModel, raw: RawInventory) -> list[Problem]:
             for f in found if not examples.allowed(raw, f)]
 
 
-CHECKS = (check_references, check_snmp, check_addresses, check_dc_distance,
+CHECKS = (check_references, check_plan, check_site_subnets, check_routers, check_devices,
+          check_dr_levels, check_host_variables, check_snmp, check_addresses, check_dc_distance,
           check_example_secrets)

@@ -177,6 +177,7 @@ class Host:
     volume_gb: int = 0
     services: tuple[str, ...] = ()  # postgresql, nginx, ...
     source: SourceRef | None = None
+    dhcp: bool = False  # dcops_dhcp: its address comes from DHCP, not the zone address plan
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,11 +145,11 @@ def test_adding_a_system_adds_its_zones_groups_and_twin() -> None:
 
 
 def test_hosts_outside_their_zone_subnet_are_reported() -> None:
-    from dcops.iac.layout import address_mismatches
+    from dcops.inventory.planchecks import plan_problems
 
     base = build_model()
-    assert address_mismatches(base) == []
+    assert plan_problems(base) == []
     moved = replace(base.hosts["lgsp-db1"], address="10.10.31.11")
-    found = address_mismatches(replace(base, hosts={**base.hosts, "lgsp-db1": moved}),
-                               ["primary"])
-    assert len(found) == 1 and "lgsp-db1" in found[0] and "10.10.30.0/24" in found[0]
+    found = plan_problems(replace(base, hosts={**base.hosts, "lgsp-db1": moved}))
+    assert len(found) == 1 and "lgsp-db1" in found[0].message
+    assert "10.10.30.0/24" in found[0].message and found[0].key == "lgsp-db1.ansible_host"

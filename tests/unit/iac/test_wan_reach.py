@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from dcops.iac import Plan, PolicyContext, PolicyViolation, evaluate, plan
-from dcops.iac.layout import address_mismatches, host_address_problem, stack_site
+from dcops.iac.layout import IacInputError, host_address_problem, stack_site
 from dcops.iac.reach import dhcp_pool, wan_port_address, wan_zones
+from dcops.inventory.planchecks import plan_problems
 from dcops.model.site import SiteModel
 
 
@@ -122,7 +125,11 @@ def test_router_addresses_are_not_host_addresses(model: SiteModel) -> None:
     assert "outside" in str(host_address_problem("10.10.31.5", "10.10.30.0/24"))
     taken = replace(model.hosts["lgsp-db1"], address="10.10.30.254")
     grown = replace(model, hosts={**model.hosts, "lgsp-db1": taken})
-    warnings = address_mismatches(grown, ["primary"])
-    assert len(warnings) == 1 and "lgsp-db1" in warnings[0] and "VPN router" in warnings[0]
-    db1 = plan(grown, "primary").named("primary-dc-lgsp-lgsp-db1")
-    assert "fixedIpV4" not in db1.props["networks"][0]  # DHCP, not the VPN router's address
+    problems = plan_problems(grown)
+    assert [p.kind for p in problems] == ["address-outside-zone"]
+    assert "lgsp-db1" in problems[0].message and "VPN router" in problems[0].message
+    with pytest.raises(IacInputError, match="VPN router"):  # an error, not a silent DHCP
+        plan(grown, "primary")
+    dhcp = replace(grown, hosts={**grown.hosts, "lgsp-db1": replace(taken, dhcp=True)})
+    db1 = plan(dhcp, "primary").named("primary-dc-lgsp-lgsp-db1")
+    assert "fixedIpV4" not in db1.props["networks"][0]  # marked dcops_dhcp: DHCP, as declared
