@@ -132,6 +132,8 @@ class Assessor:
                 return Observation(subject, "n/a", None, f"not applicable ({check.when['fact']})")
         fact = self.evidence.get(subject, check.fact)
         if fact is None:
+            if check.op == "info":  # nothing to report is not missing evidence for the verdict
+                return Observation(subject, "n/a", None, "not reported (no evidence)")
             return Observation(subject, "missing", None, "no evidence")
         host = self.model.hosts.get(subject)
         outcome = compare(check.op, fact.value, expected, host.services if host else ())

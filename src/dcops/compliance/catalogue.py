@@ -23,7 +23,7 @@ GROUPS = {
     "MON": ("Giám sát, ứng cứu sự cố", "Monitoring and incident response"),
 }
 OPS = {"eq", "ne", "le", "ge", "lt", "gt", "between", "true", "false", "empty", "nonempty",
-       "superset", "within_baseline"}
+       "superset", "within_baseline", "info"}
 SUBJECTS = {"host", "system", "global"}
 _ID = re.compile(r"^[A-Z]{3}-\d{2}$")
 

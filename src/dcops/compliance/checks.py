@@ -85,6 +85,8 @@ def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch
         extra = sorted(set(observed or []) - allowed)
         ok = not extra
         detail = f"not in baseline: {', '.join(extra)}" if extra else ""
+    elif op == "info":  # read and shown beside the judged checks, never part of the verdict
+        return Outcome("n/a", observed, "reported, not judged")
     else:  # pragma: no cover - the catalogue loader rejects unknown ops
         raise ValueError(op)
     return Outcome("pass" if ok else "fail", observed, detail)
@@ -100,4 +102,5 @@ def expected_text(check: Check, value: Any) -> str:
     if check.op in {"superset", "within_baseline"}:
         rel = "includes" if check.op == "superset" else "within"
         return f"{rel} {', '.join(map(str, value))}"
-    return {"true": "yes", "false": "no", "empty": "none", "nonempty": "present"}[check.op]
+    return {"true": "yes", "false": "no", "empty": "none", "nonempty": "present",
+            "info": "reported, not judged"}[check.op]

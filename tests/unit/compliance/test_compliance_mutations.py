@@ -70,6 +70,8 @@ def test_auditd_fixture_is_realistic() -> None:
                     "backlog", "backlog_wait_time", "backlog_wait_time_actual",
                     "loginuid_immutable"]  # auditctl -s of audit 3.0.x, in its order
     loaded, _, configured = sections["audit_rules"][0].partition("--- configured\n")
+    loaded, _, rc = loaded.partition("--- auditctl rc ")
+    assert rc == "0\n"  # auditctl -l's own exit status, recorded by the probe
     for line in loaded.splitlines():  # auditctl -l normalises -k to -F key= on syscall rules
         assert (line.startswith("-w ") and line.split()[-2] == "-k") or (
             line.startswith("-a always,exit ") and " -F key=" in line), line

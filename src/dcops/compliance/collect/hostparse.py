@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from dcops.compliance.collect.hostruntime import audit_rules, nft, pam_nullok, sysctl
 from dcops.compliance.collect.pkiparse import pki, tls
 from dcops.compliance.evidence import Evidence
 
@@ -136,7 +137,7 @@ def inactive(out: str, put: Setter) -> None:
 
 
 def audit(sections: dict[str, str], put: Puts) -> None:
-    """auditd process and kernel status (`auditctl -s`), and its rules.
+    """auditd process and kernel status (`auditctl -s`), and its loaded rules (hostruntime).
 
     Running means the process exists and, when the kernel answered `auditctl -s`, the kernel
     names a non-zero auditd pid (a killed or stopped daemon leaves `pid 0`).
@@ -148,12 +149,8 @@ def audit(sections: dict[str, str], put: Puts) -> None:
     put("auditd")("auditd.running", running,
                   "\n".join([*lines[:1], *(ln for ln in lines[1:]
                                            if re.match(r"(enabled|pid|lost|Error) ", ln))]))
-    rules = sections.get("audit_rules", "")
-    watched = set(re.findall(r"-w (\S+)", rules))
-    watched |= set(re.findall(r"-F path=(\S+)", rules))
-    need = {"/etc/passwd", "/etc/shadow", "/etc/group"}
-    put("audit_rules")("auditd.identity_watched", need <= watched,
-        _lines(rules, "/etc/(passwd|shadow|group)") or "no identity watches")
+    if "audit_rules" in sections:
+        audit_rules(sections["audit_rules"], put("audit_rules"))
 
 
 def chrony(out: str, put: Setter) -> None:
@@ -166,24 +163,6 @@ def chrony(out: str, put: Setter) -> None:
         put("time.synced", synced, _lines(out, "^(Reference ID|Leap status)"))
         if m and synced:
             put("time.offset_s", float(m.group(1)), _lines(out, "^(System time|Leap status)"))
-
-
-def nft(out: str, put: Setter) -> None:
-    """`nft -j list ruleset`: the policy of the input-hook chain(s) of the inet/ip family."""
-    try:
-        items = json.loads(out).get("nftables", [])
-    except (ValueError, AttributeError):
-        put("firewall.input_policy", "none", out[:200] or "no ruleset")
-        return
-    policies = [i["chain"].get("policy", "accept") for i in items
-                if "chain" in i and i["chain"].get("hook") == "input"
-                and i["chain"].get("family") in ("inet", "ip")]
-    policy = "drop" if policies and all(p == "drop" for p in policies) else (
-        policies[0] if policies else "none")
-    put("firewall.input_policy", policy,
-        "; ".join(f"{i['chain']['family']} {i['chain']['table']} {i['chain']['name']} "
-                  f"policy {i['chain'].get('policy', 'accept')}" for i in items
-                  if "chain" in i and i["chain"].get("hook") == "input") or "no input chain")
 
 
 def ports(out: str, put: Setter) -> None:
@@ -260,13 +239,6 @@ def protection(sections: dict[str, str], puts: Puts) -> None:
             _lines(clam, "^db "))
 
 
-def sysctl(out: str, put: Setter) -> None:
-    """`sysctl name...`: `name = value` lines."""
-    for key, value in _kv(out).items():
-        if value.lstrip("-").isdigit():
-            put(f"sysctl.{key}", int(value), f"{key} = {value}")
-
-
 def sudo(out: str, put: Setter) -> None:
     """sudoers Defaults logfile."""
     m = re.search(r'logfile\s*=\s*"?([^",\s]+)', out)
@@ -304,6 +276,7 @@ def parse_host(ev: Evidence, host: str, records: dict[str, str],
     handlers: list[tuple[tuple[str, ...], Callable[[], None]]] = [
         (("sshd",), lambda: sshd(text.get("sshd", ""), setter("sshd"))),
         (("pam_password", "pam_auth", "pwquality", "faillock"), lambda: pam(text, setter)),
+        (("pam_unix",), lambda: pam_nullok(text.get("pam_unix", ""), setter("pam_unix"))),
         (("passwd", "shadow", "useradd", "inactive", "login_defs"),
          lambda: accounts(text, setter)),
         (("auditd", "audit_rules"), lambda: audit(text, setter)),

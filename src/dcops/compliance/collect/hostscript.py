@@ -11,6 +11,8 @@ SECTIONS: dict[str, str] = {
     "sshd": "sshd -T 2>&1",
     "pam_password": "cat /etc/pam.d/common-password 2>&1",
     "pam_auth": "cat /etc/pam.d/common-auth 2>&1",
+    # every service's stack: the active pam_unix lines of all of /etc/pam.d (nullok)
+    "pam_unix": "grep -HnE '^[[:space:]]*[^#[:space:]].*pam_unix\\.so' /etc/pam.d/* 2>&1",
     "pwquality": "cat /etc/security/pwquality.conf /etc/security/pwquality.conf.d/*.conf "
                  "2>/dev/null",
     "faillock": "cat /etc/security/faillock.conf 2>&1",
@@ -22,8 +24,9 @@ SECTIONS: dict[str, str] = {
     "inactive": "awk -F: '{print $1\":\"substr($2,1,3)\":\"$3\":\"$5\":\"$7}' /etc/shadow 2>&1",
     "auditd": "(pgrep -x auditd >/dev/null && echo running || echo stopped); "
               "auditctl -s 2>&1",
-    "audit_rules": "(auditctl -l 2>&1; echo '--- configured'; cat /etc/audit/rules.d/*.rules "
-                   "/etc/audit/audit.rules 2>/dev/null) | head -400",
+    # loaded rules decide; the configured files are kept to show what is not loaded
+    "audit_rules": "(auditctl -l 2>&1; echo \"--- auditctl rc $?\"; echo '--- configured'; "
+                   "cat /etc/audit/rules.d/*.rules /etc/audit/audit.rules 2>/dev/null) | head -400",
     "chrony": "(pgrep -x chronyd >/dev/null && echo running || echo stopped); "
               "chronyc -n tracking 2>&1",
     "nft": "nft -j list ruleset 2>&1",
@@ -39,9 +42,10 @@ SECTIONS: dict[str, str] = {
     "clamav": "command -v clamscan freshclam clamd; "
               "for f in /var/lib/clamav/daily.cvd /var/lib/clamav/daily.cld; do "
               "[ -e $f ] && echo \"db $f $(stat -c %Y $f)\"; done; echo \"now $(date +%s)\"",
-    "sysctl": "sysctl net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects "
-              "net.ipv4.tcp_syncookies net.ipv4.conf.all.accept_source_route "
-              "net.ipv4.ip_forward kernel.randomize_va_space 2>&1",
+    # values in force, every variant: all, default and each interface
+    "sysctl": "sysctl -a 2>/dev/null | grep -E '^(net\\.ipv4\\.conf\\.[^ ]+\\.(accept_redirects|"
+              "send_redirects|accept_source_route)|net\\.ipv4\\.(tcp_syncookies|ip_forward)|"
+              "kernel\\.randomize_va_space) = '",
     "sudo": "grep -rhE '^[[:space:]]*Defaults' /etc/sudoers /etc/sudoers.d/ 2>/dev/null",
     "restic": "[ -x /usr/local/sbin/dcops-restic ] && timeout 60 /usr/local/sbin/dcops-restic "
               "snapshots --json --latest 1 2>&1; true",
