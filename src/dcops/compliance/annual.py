@@ -1,8 +1,17 @@
-"""Circular 12's annual report: per-requirement status (fully / partly / not met) per system."""
+"""Circular 12's annual report: per-requirement status (fully / partly / not met) per system.
+
+Circular 12's form knows three statuses. A requirement with no evidence yet cannot be reported as
+met, so its TT12 status is "not met" and a separate column says that evidence is missing (and
+why, in the note); the CSV (header on line one, for any CSV reader) and the XLSX workbook (with
+the bilingual title and a legend) carry the same rows.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from dcops.compliance.findings import SystemReport, Verdict
 
@@ -13,6 +22,34 @@ STATUS = {
     Verdict.MANUAL: ("Chưa có bằng chứng", "No evidence yet"),
     Verdict.NOT_APPLICABLE: ("Không áp dụng", "Not applicable"),
 }
+# Circular 12's three statuses: a requirement without evidence is reported as not met.
+TT12_STATUS = {**{v: STATUS[v] for v in (Verdict.MET, Verdict.PARTLY_MET, Verdict.NOT_MET)},
+               Verdict.MANUAL: STATUS[Verdict.NOT_MET]}
+NO_EVIDENCE = ("Chưa có bằng chứng", "No evidence yet")
+GAP = {"none": "", "all": "Có / Yes", "some": "Một phần / Partly"}
+TITLE = ("Báo cáo tình hình bảo đảm an toàn hệ thống thông tin theo cấp độ (Thông tư 12/2022/"
+         "TT-BTTTT)", "Annual report on information system security by level (Circular "
+         "12/2022/TT-BTTTT)")
+COLUMNS = ["Kỳ báo cáo / Period", "Hệ thống / System", "Cấp độ / Level", "Mã / Control",
+           "Yêu cầu", "Requirement", "Căn cứ / Reference", "Tình trạng (TT12)", "Status (TT12)",
+           f"{NO_EVIDENCE[0]} / {NO_EVIDENCE[1]}", "Ghi chú / Note"]
+LEGEND = [
+    ("Tình trạng (TT12) / Status (TT12)",
+     "Ba mức của Thông tư 12: Đáp ứng đầy đủ, Đáp ứng một phần, Chưa đáp ứng. Yêu cầu chưa có "
+     "bằng chứng được báo cáo là Chưa đáp ứng.",
+     "Circular 12's three statuses: fully met, partly met, not met. A requirement with no "
+     "evidence yet is reported as not met."),
+    (f"{NO_EVIDENCE[0]} / {NO_EVIDENCE[1]}",
+     "Có: chưa thu thập được bằng chứng tự động và chưa có tài liệu trong sổ bằng chứng; cần "
+     "kiểm tra viên đánh giá. Một phần: thiếu bằng chứng của một số máy chủ. Trống: đủ bằng "
+     "chứng. Lý do ở cột Ghi chú.",
+     "Yes: no automatic evidence was collected and no document is in the evidence registry; an "
+     "auditor must judge. Partly: evidence is missing for some hosts. Empty: the evidence is "
+     "complete. The note column gives the reason."),
+    ("Kỳ báo cáo / Period",
+     "Từ 15/12 năm trước đến 14/12 năm báo cáo (Thông tư 12).",
+     "15 December of the previous year to 14 December of the reporting year (Circular 12)."),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +64,13 @@ class AnnualRow:
     reference: str
     status: Verdict
     note: str
+    evidence_gap: str = "none"  # none | all (no evidence yet) | some (some hosts lack it)
+
+    def cells(self, period: str) -> list[str | int]:
+        """The row in COLUMNS order."""
+        vi, en = TT12_STATUS[self.status]
+        return [period, self.system, self.level, self.control, self.requirement_vi,
+                self.requirement_en, self.reference, vi, en, GAP[self.evidence_gap], self.note]
 
 
 def annual_rows(reports: list[SystemReport]) -> list[AnnualRow]:
@@ -38,24 +82,73 @@ def annual_rows(reports: list[SystemReport]) -> list[AnnualRow]:
                 continue
             ref = f.refs.get(r.regime) or {}
             clause = ref.get("tcvn11930") or ref.get("tcvn14423") or ""
+            gap = ("all" if f.verdict is Verdict.MANUAL else
+                   "some" if f.reason.startswith("incomplete evidence") else "none")
+            note = f.reason
+            if f.waiver:
+                note += (f" (ngoại lệ / waiver {f.waiver['status']}: {f.waiver['owner']}, "
+                         f"{f.waiver['expires']})")
             rows.append(AnnualRow(r.system, r.level, f.control, f.name_vi, f.name_en,
                                   f"{ref.get('item', '')} §{clause}".strip(), f.verdict,
-                                  f.reason))
+                                  note, gap))
     return rows
 
 
 def annual_csv(rows: list[AnnualRow], period: str) -> str:
-    """The table as CSV (UTF-8, with header) for the report annex."""
-    import csv
-    import io
-
+    """The table as CSV (UTF-8, no BOM): the header is line one, one line per requirement."""
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow([f"Kỳ báo cáo / Period {period}"])
-    w.writerow(["Hệ thống/System", "Cấp độ/Level", "Mã/Control", "Yêu cầu", "Requirement",
-                "Căn cứ/Reference", "Tình trạng", "Status", "Ghi chú/Note"])
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
     for row in rows:
-        vi, en = STATUS[row.status]
-        w.writerow([row.system, row.level, row.control, row.requirement_vi,
-                    row.requirement_en, row.reference, vi, en, row.note])
+        w.writerow(row.cells(period))
     return buf.getvalue()
+
+
+def annual_xlsx(rows: list[AnnualRow], period: str, path: Path) -> None:
+    """The same table as an XLSX workbook: bilingual title, period, header, rows, and a legend."""
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None  # a new workbook has one sheet
+    ws.title = "Bao cao nam - Annual"
+    ws["A1"] = TITLE[0]
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A2"] = TITLE[1]
+    ws["A2"].font = Font(italic=True, size=12)
+    ws["A3"] = f"Kỳ báo cáo / Period: {period}"
+    header_row = 5
+    for col, name in enumerate(COLUMNS, start=1):
+        cell = ws.cell(row=header_row, column=col, value=name)
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    gap_col = COLUMNS.index(f"{NO_EVIDENCE[0]} / {NO_EVIDENCE[1]}") + 1
+    ws.cell(row=header_row, column=gap_col).comment = Comment(
+        f"{LEGEND[1][1]}\n\n{LEGEND[1][2]}", "dcops")
+    for i, row in enumerate(rows, start=header_row + 1):
+        for col, value in enumerate(row.cells(period), start=1):
+            ws.cell(row=i, column=col, value=value).alignment = Alignment(
+                wrap_text=True, vertical="top")
+    widths = [24, 14, 8, 9, 40, 40, 34, 18, 14, 18, 60]
+    for col, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.freeze_panes = f"A{header_row + 1}"
+    if rows:
+        last = get_column_letter(len(COLUMNS))
+        ws.auto_filter.ref = f"A{header_row}:{last}{header_row + len(rows)}"
+    legend = wb.create_sheet("Chu giai - Legend")
+    legend.append(["Cột / Column", "Giải thích", "Explanation"])
+    for cell in legend[1]:
+        cell.font = Font(bold=True)
+    for entry in LEGEND:
+        legend.append(list(entry))
+    for letter, size in zip("ABC", (34, 70, 70), strict=True):
+        legend.column_dimensions[letter].width = size
+    for line in legend.iter_rows(min_row=2):
+        for cell in line:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    wb.save(path)

@@ -43,8 +43,22 @@ def test_run_and_annual_from_recorded_evidence(tmp_path: Path, hardened_output: 
     assert {f["control"]: f["verdict"] for f in lgsp["findings"]}["SRV-06"] == "met"
     result = CliRunner().invoke(app, ["audit", "annual", *args])
     assert result.exit_code == 0, result.output
-    csv = (out / "annual.csv").read_text(encoding="utf-8")
-    assert "Đáp ứng đầy đủ" in csv and "SRV-06" in csv and "15" in csv.splitlines()[0]
+    import csv
+    import re
+
+    from openpyxl import load_workbook
+
+    with (out / "annual.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))  # the header is line one
+    srv06 = next(r for r in rows if (r["Hệ thống / System"], r["Mã / Control"]) == (
+        "lgsp", "SRV-06"))
+    assert srv06["Tình trạng (TT12)"] == "Đáp ứng đầy đủ"
+    assert re.fullmatch(r"\d{4}-12-15 to \d{4}-12-14", srv06["Kỳ báo cáo / Period"])
+    sheet = load_workbook(out / "annual.xlsx").worksheets[0]
+    assert str(sheet["A1"].value).startswith("Báo cáo") and "Annual report" in str(
+        sheet["A2"].value)
+    keys = [(line[1].value, line[3].value) for line in sheet.iter_rows(min_row=6)]
+    assert keys == [(r["Hệ thống / System"], r["Mã / Control"]) for r in rows]
 
 
 def test_bad_regime_is_a_clear_error(tmp_path: Path) -> None:
