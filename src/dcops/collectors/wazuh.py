@@ -306,7 +306,15 @@ def _windows(win: dict[str, Any], f: dict[str, Any], undouble: bool) -> LogSourc
     host = f["host.name"]
     f.update(wf)
     f["host.name"] = host or wf.get("host.name", "")
-    return LogSource(ls.product, ls.service, ls.category, (*ls.also, _ALERTS))
+    got = _WITH_ALERTS.get(ls)  # one object per logsource (bounded: see logsource_of)
+    if got is None:
+        got = _WITH_ALERTS.setdefault(
+            ls, LogSource(ls.product, ls.service, ls.category, (*ls.also, _ALERTS))
+        )
+    return got
+
+
+_WITH_ALERTS: dict[LogSource, LogSource] = {}
 
 
 def _ts(value: Any) -> datetime | None:

@@ -171,6 +171,8 @@ def test_same_export_event_same_id_and_spool_roundtrip(tmp_path: Path) -> None:
 
 def test_codec_keeps_every_logsource() -> None:
     ev = _wazuh(WAZUH_SYSMON_13)
+    assert _wazuh(WAZUH_SYSMON_13).logsource is ev.logsource  # interned: engine looks up by id
+    assert _export(NXLOG_SECURITY_4732).logsource is _export(WINLOGBEAT6_4624).logsource
     back = decode(encode(ev))
     assert back.logsource == ev.logsource and back.logsource.also == (ALERTS,)
     assert LogSource.from_list(["linux", "", "process_creation"]) == LogSource(

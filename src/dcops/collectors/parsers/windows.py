@@ -96,8 +96,16 @@ def logsource_of(fields: dict[str, Any]) -> LogSource:
     category = _SERVICE_CATEGORIES.get(service, {}).get(eid, "") if isinstance(eid, int) else ""
     if category == "registry_add" and str(fields.get("EventType", "")).startswith("Delete"):
         category = "registry_delete"  # Sysmon 12 with EventType DeleteKey / DeleteValue
-    also = tuple(LogSource("windows", s, category) for s in services[1:])
-    return LogSource("windows", service, category, also)
+    key = (services, category)  # both from fixed tables: a bounded cache
+    ls = _INTERNED.get(key)
+    if ls is None:
+        also = tuple(LogSource("windows", s, category) for s in services[1:])
+        ls = _INTERNED.setdefault(key, LogSource("windows", service, category, also))
+    return ls
+
+
+# one LogSource object per (channel, category): the engine finds its rules by identity
+_INTERNED: dict[tuple[tuple[str, ...], str], LogSource] = {}
 
 
 def _put(out: dict[str, Any], name: str, value: Any) -> None:
