@@ -205,7 +205,7 @@ def from_nxlog(doc: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
             continue
         if k in _NXLOG_META:
             out[_NXLOG_META[k]] = v
-        elif k == "EventType" and v in _NXLOG_LEVELS:
+        elif k == "EventType" and isinstance(v, str) and v in _NXLOG_LEVELS:
             out["nxlog.EventType"] = v  # NXLog's level, not Sysmon's registry EventType
         elif k == "Message":
             out["message"] = v
