@@ -39,10 +39,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOSTS = ("lab-app1", "lab-db1")
 # Controls the baseline playbook fixes (not met before, met after), control by control.
-BASELINE_FIXES = ("NET-04", "SRV-01", "SRV-02", "SRV-06", "SRV-08", "SRV-09", "SRV-12", "SRV-13",
-                  "SRV-15", "SRV-17", "SRV-18")
+BASELINE_FIXES = ("NET-04", "SRV-01", "SRV-02", "SRV-03", "SRV-06", "SRV-08", "SRV-09", "SRV-12",
+                  "SRV-13", "SRV-15", "SRV-17", "SRV-18")
 # Not the baseline's concern (other roles or documents), or impossible in a container lab.
-OUTSIDE_BASELINE = {"SRV-10": "auditd is not started in lab containers (kernel audit is shared)",
+OUTSIDE_BASELINE = {"SRV-10": "auditd is not started in lab containers (kernel audit is shared): "
+                              "auditctl -l answers 'audit support not in kernel', no rule loaded",
                     "SRV-11": "chronyd runs but the lab has no reachable NTP source (not synced)",
                     "SRV-04": "the baseline sets no useradd INACTIVE default",
                     "SRV-05": "the baseline sets no PASS_MAX_DAYS",
@@ -68,6 +69,10 @@ def test_baseline_turns_expected_failures_into_passes(lab: Lab) -> None:
         assert finding.verdict.value == "met", f"{control}: {finding.reason}"
     for control, why in OUTSIDE_BASELINE.items():
         assert after.findings[control].verdict.value == "not_met", why
+    srv10 = next(o for c in after.findings["SRV-10"].checks for o in c.observations
+                 if c.fact == "auditd.identity_watched")
+    assert "audit support not in kernel" in srv10.excerpt  # rules.d has them: not judged
+    assert "rules.d configures 3/3 identity watches" in srv10.excerpt
     srv06 = after.findings["SRV-06"].checks[0].observations[0]
     assert srv06.observed == "no" and "permitrootlogin no" in srv06.excerpt
     assert srv06.source.startswith("ssh @ ansible@10.77.0.") and srv06.time
@@ -140,6 +145,39 @@ def test_password_ssh_turns_only_srv07_to_not_met(lab: Lab) -> None:
     obs = after.findings["SRV-07"].checks[0].observations
     assert {o.observed for o in obs} == {"yes"}
     assert all("passwordauthentication yes" in o.excerpt for o in obs)
+
+
+def test_nullok_and_default_source_route_each_flip_only_their_control(lab: Lab) -> None:
+    ensure_baseline(lab)
+    base = assess(lab)
+    assert {c: base.findings[c].verdict.value for c in ("SRV-03", "SRV-17")} == {
+        "SRV-03": "met", "SRV-17": "met"}
+    nullok = "sed -i 's/pam_unix.so try_first_pass/pam_unix.so nullok try_first_pass/' " \
+             "/etc/pam.d/common-auth && grep -q nullok /etc/pam.d/common-auth"
+    try:
+        for host in HOSTS:
+            run_on(lab, host, nullok)
+        after = assess(lab)
+    finally:
+        for host in HOSTS:
+            run_on(lab, host, "sed -i 's/pam_unix.so nullok /pam_unix.so /' "
+                              "/etc/pam.d/common-auth")
+    assert changed(base, after) == {"SRV-03": ("met", "not_met")}
+    obs = [o for c in after.findings["SRV-03"].checks if c.fact == "pam.nullok"
+           for o in c.observations]
+    assert all(o.observed and o.observed[0].startswith("common-auth:") for o in obs), obs
+    try:
+        for host in HOSTS:
+            run_on(lab, host, "sysctl -q -w net.ipv4.conf.default.accept_source_route=1")
+        after = assess(lab)
+    finally:
+        for host in HOSTS:
+            run_on(lab, host, "sysctl -q -w net.ipv4.conf.default.accept_source_route=0")
+    assert changed(base, after) == {"SRV-17": ("met", "not_met")}
+    obs = [o for c in after.findings["SRV-17"].checks
+           if c.fact == "sysctl.net.ipv4.conf.*.accept_source_route" for o in c.observations]
+    assert {tuple(o.observed) for o in obs} == {("default=1",)}
+    assert all("all=0 default=1" in o.excerpt for o in obs)
 
 
 def _cert(subject: str, issuer_key: ec.EllipticCurvePrivateKey, key: ec.EllipticCurvePrivateKey,
@@ -234,14 +272,20 @@ SSG_RULES = {
     "accounts_password_pam_minclass": ("SRV-01", "pam.minclass"),
     "accounts_passwords_pam_faillock_deny": ("SRV-02", "pam.faillock_deny"),
     "no_empty_passwords_etc_shadow": ("SRV-03", "accounts.empty_password"),
+    "no_empty_passwords": ("SRV-03", "pam.nullok"),
     "accounts_no_uid_except_zero": ("SRV-03", "accounts.uid0_extra"),
+    # SSG reads one variant per rule; SRV-17 judges all, default and every interface together
     "sysctl_net_ipv4_conf_all_accept_redirects": (
-        "SRV-17", "sysctl.net.ipv4.conf.all.accept_redirects"),
+        "SRV-17", "sysctl.net.ipv4.conf.*.accept_redirects"),
+    "sysctl_net_ipv4_conf_default_accept_redirects": (
+        "SRV-17", "sysctl.net.ipv4.conf.*.accept_redirects"),
     "sysctl_net_ipv4_conf_all_send_redirects": (
-        "SRV-17", "sysctl.net.ipv4.conf.all.send_redirects"),
+        "SRV-17", "sysctl.net.ipv4.conf.*.send_redirects"),
     "sysctl_net_ipv4_tcp_syncookies": ("SRV-17", "sysctl.net.ipv4.tcp_syncookies"),
     "sysctl_net_ipv4_conf_all_accept_source_route": (
-        "SRV-17", "sysctl.net.ipv4.conf.all.accept_source_route"),
+        "SRV-17", "sysctl.net.ipv4.conf.*.accept_source_route"),
+    "sysctl_net_ipv4_conf_default_accept_source_route": (
+        "SRV-17", "sysctl.net.ipv4.conf.*.accept_source_route"),
     "service_auditd_enabled": ("SRV-10", "auditd.running"),
     "audit_rules_usergroup_modification_passwd": ("SRV-10", "auditd.identity_watched"),
     "package_aide_installed": ("DAT-06", "fim.installed"),
