@@ -238,17 +238,17 @@ def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
            regime: RegimeOpt = None, profile: ProfileOpt = None,
            ssh_config: SshConfigOpt = None, lab: LabOpt = None,
            evidence_registry: RegistryOpt = None, no_ssh: NoSsh = False,
-           no_iac: NoIac = False, from_evidence: FromEvidence = None) -> None:
-    """Circular 12 annual report (period 15/12 to 14/12): annual.csv, annual.xlsx, a table."""
-    from dcops.compliance.annual import GAP, TT12_STATUS, annual_csv, annual_rows, annual_xlsx
+           no_iac: NoIac = False, from_evidence: FromEvidence = None,
+           no_pdf: NoPdf = False) -> None:
+    """Circular 12 annual report (period 15/12 to 14/12): CSV, XLSX, HTML, PDF and a table."""
+    from dcops.compliance.annual import GAP, TT12_STATUS, annual_rows, write_annual
 
     reports, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
                          registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
                          from_evidence=from_evidence, out=out)
     rows = annual_rows(reports)
     period = f"{reports[0].period_start} to {reports[0].period_end}" if reports else ""
-    (out / "annual.csv").write_text(annual_csv(rows, period), encoding="utf-8")
-    annual_xlsx(rows, period, out / "annual.xlsx")
+    paths = write_annual(rows, period, out, pdf=not no_pdf)
     table = Table(title=f"Báo cáo năm / Annual report {period}")
     for col in ("System", "Control", "Yêu cầu / Requirement", "Tình trạng (TT12) / Status",
                 "Chưa có bằng chứng / No evidence yet"):
@@ -258,7 +258,8 @@ def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
         table.add_row(row.system, row.control, f"{row.requirement_vi}\n{row.requirement_en}",
                       f"{vi} / {en}", GAP[row.evidence_gap])
     console.print(table)
-    console.print(f"csv: {out / 'annual.csv'}\nxlsx: {out / 'annual.xlsx'}")
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
 
 
 @audit_app.command("catalogue")

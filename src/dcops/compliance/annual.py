@@ -3,7 +3,7 @@
 Circular 12's form knows three statuses. A requirement with no evidence yet cannot be reported as
 met, so its TT12 status is "not met" and a separate column says that evidence is missing (and
 why, in the note); the CSV (header on line one, for any CSV reader) and the XLSX workbook (with
-the bilingual title and a legend) carry the same rows.
+the bilingual title and a legend) carry the same rows, and so do the HTML and PDF table.
 """
 
 from __future__ import annotations
@@ -152,3 +152,31 @@ def annual_xlsx(rows: list[AnnualRow], period: str, path: Path) -> None:
         for cell in line:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     wb.save(path)
+
+
+def annual_html(rows: list[AnnualRow], period: str) -> str:
+    """The table as one HTML document (title, period, rows, legend) for print and PDF."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    return env.get_template("annual.html.j2").render(
+        rows=rows, period=period, title=TITLE, columns=COLUMNS, legend=LEGEND)
+
+
+def write_annual(rows: list[AnnualRow], period: str, out: Path, *,
+                 pdf: bool = True) -> dict[str, Path]:
+    """Write annual.csv, annual.xlsx, annual.html and (unless pdf=False) annual.pdf."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {kind: out / f"annual.{kind}" for kind in ("csv", "xlsx", "html")}
+    paths["csv"].write_text(annual_csv(rows, period), encoding="utf-8")
+    annual_xlsx(rows, period, paths["xlsx"])
+    html = annual_html(rows, period)
+    paths["html"].write_text(html, encoding="utf-8")
+    if pdf:
+        from weasyprint import HTML
+
+        paths["pdf"] = out / "annual.pdf"
+        HTML(string=html, base_url=str(out)).write_pdf(paths["pdf"])
+    return paths

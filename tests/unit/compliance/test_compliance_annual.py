@@ -11,7 +11,15 @@ import pytest
 from openpyxl import load_workbook
 
 from dcops.compliance import Assessor, Evidence, Profile, load_catalogue
-from dcops.compliance.annual import COLUMNS, TITLE, annual_csv, annual_rows, annual_xlsx
+from dcops.compliance.annual import (
+    COLUMNS,
+    TITLE,
+    annual_csv,
+    annual_html,
+    annual_rows,
+    annual_xlsx,
+    write_annual,
+)
 from dcops.compliance.catalogue import Waiver
 from dcops.compliance.collect.hostparse import parse_host
 from dcops.compliance.collect.hostscript import SECTIONS, split
@@ -90,3 +98,41 @@ def test_xlsx_has_the_bilingual_title_the_same_rows_and_a_legend(
     explained = {line[0].value: line[2].value for line in legend.iter_rows(min_row=2)}
     assert "no automatic evidence" in explained[GAP] and "reported as not met" in explained[
         "Tình trạng (TT12) / Status (TT12)"]
+
+
+def test_html_and_pdf_carry_the_same_table(report: SystemReport, tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    rows = annual_rows([report])
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Cells()
+    html = annual_html(rows, PERIOD)
+    parser.feed(html)
+    assert TITLE[0] in html and TITLE[1] in html and PERIOD in html
+    assert parser.rows[0] == COLUMNS[1:]  # the period is printed once, above the table
+    from_csv = [line[1:] for line in csv.reader(io.StringIO(annual_csv(rows, PERIOD)))][1:]
+    assert parser.rows[1:1 + len(rows)] == from_csv
+    paths = write_annual(rows, PERIOD, tmp_path)
+    assert set(paths) == {"csv", "xlsx", "html", "pdf"}
+    assert paths["pdf"].read_bytes()[:5] == b"%PDF-" and paths["pdf"].stat().st_size > 10_000
