@@ -19,6 +19,7 @@ from windows_samples import (
     WAZUH_SYSMON_12_DELETE,
     WAZUH_SYSMON_13,
     WINLOGBEAT6_4624,
+    WINLOGBEAT_PS_400,
     WINLOGBEAT_SYSMON_22,
     doubled,
     line,
@@ -130,6 +131,10 @@ def test_winlogbeat_ecs_and_legacy() -> None:
     assert (ev.fields["QueryName"], ev.fields["EventID"]) == ("dl.anonfiles.com", 22)
     assert ev.fields["host.name"] == "ub-vanthu-pc02"
     assert ev.timestamp.tzinfo is not None and ev.timestamp.minute == 20
+    ps = _export(WINLOGBEAT_PS_400)
+    assert ps.logsource == LogSource("windows", "powershell-classic", "ps_classic_start")
+    assert ps.fields["Data"].startswith("Available\nNone\n") and "EngineVersion=2.0" in ps.fields[
+        "Data"]  # fmt: skip
     old = _export(WINLOGBEAT6_4624)
     assert old.logsource == LogSource("windows", "security")
     assert (old.fields["EventID"], old.fields["LogonType"]) == (4624, "10")

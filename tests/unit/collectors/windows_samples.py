@@ -212,6 +212,29 @@ WINLOGBEAT6_4624 = {
     "message": "An account was successfully logged on.",
 }
 
+# winlogbeat 8: Windows PowerShell (classic) 400, the engine started as version 2 (downgrade)
+WINLOGBEAT_PS_400 = {
+    "@timestamp": "2026-11-24T02:25:40.100Z",
+    "event": {"code": "400", "provider": "PowerShell"},
+    "host": {"name": "ub-ketoan-pc07"},
+    "winlog": {
+        "channel": "Windows PowerShell",
+        "computer_name": "UB-KETOAN-PC07.dongnai.gov.vn",
+        "event_id": 400,
+        "provider_name": "PowerShell",
+        "record_id": 20411,
+        "event_data": {
+            "param1": "Available",
+            "param2": "None",
+            "param3": "\tNewEngineState=Available\r\n\tPreviousEngineState=None\r\n\r\n"
+                      "\tSequenceNumber=13\r\n\r\n\tHostName=ConsoleHost\r\n"
+                      "\tHostVersion=5.1.19041.4648\r\n\tHostId=2b1f0c1e-4f7a-4f65-9b3e-0d5c2a7e9f11\r\n"
+                      "\tHostApplication=powershell.exe -Version 2 -NoProfile\r\n"
+                      "\tEngineVersion=2.0\r\n\tRunspaceId=7f3c9d2a-1b4e-4c8f-a6d2-5e9b0c3f1a77\r\n",
+        },
+    },
+}
+
 # NXLog im_msvistalog + to_json: Sysmon 12, a disk-cleanup handler key added (persistence);
 # event data side by side with NXLog's names (here
 # EventType is Sysmon's CreateKey, not NXLog's level)

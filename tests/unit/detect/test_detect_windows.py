@@ -36,9 +36,10 @@ RULES = {  # id -> file under rules/windows
     "d59d7842-9a21-4bc6-ba98-64bfe0091355": "powershell/powershell_script/posh_ps_invoke_dnsexfiltration.yml",
     "065cceea-77ec-4030-9052-fc0affea7110": "dns_query/dns_query_win_anonymfiles_com.yml",
     "b28e58e4-2a72-4fae-bdee-0fbe904db642": "builtin/windefend/win_defender_real_time_protection_disabled.yml",
+    "6331d09b-4785-4c13-980f-f96661356249": "powershell/powershell_classic/posh_pc_downgrade_attack.yml",
 }  # fmt: skip
 WAZUH_HIGH = "64365c4c-a2d0-4818-bf2f-657379aff4b2"  # soc_rules: Wazuh alert of level >= 12
-FINDSTR, WHOAMI, STICKY, DEF_EXCL, CLEANUP, ADMINS, DNSEXFIL, ANONFILES, RTP_OFF = RULES
+FINDSTR, WHOAMI, STICKY, DEF_EXCL, CLEANUP, ADMINS, DNSEXFIL, ANONFILES, RTP_OFF, PS_V2 = RULES
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,7 @@ def test_exports_fire_the_same_rules(engine: Engine) -> None:
     assert _fired(engine, _export(ws.WINLOGBEAT_SYSMON_22)) == {ANONFILES}
     assert _fired(engine, _export(ws.NXLOG_SYSMON_12)) == {CLEANUP}  # EventType: CreateKey
     assert _fired(engine, _export(ws.NXLOG_SECURITY_4732)) == {ADMINS}
+    assert _fired(engine, _export(ws.WINLOGBEAT_PS_400)) == {PS_V2}  # params joined as Data
     wazuh_api_shape = {"win": ws.WAZUH_SYSMON_1["data"]["win"]}  # a `win` object on its own
     assert _fired(engine, _export(wazuh_api_shape)) == {FINDSTR}
 

@@ -175,6 +175,8 @@ def from_winlogbeat(doc: dict[str, Any]) -> tuple[LogSource, dict[str, Any]]:
     out: dict[str, Any] = {}
     _data(out, w.get("event_data"))
     _data(out, w.get("user_data"))
+    if "Data" not in out and "param1" in out:  # classic events' unnamed <Data> items: one text
+        out["Data"] = "\n".join(str(out[f"param{i}"]) for i in range(1, 64) if f"param{i}" in out)
     for src, dst in (
         ("event_id", "EventID"),
         ("channel", "Channel"),
