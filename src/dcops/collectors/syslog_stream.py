@@ -43,6 +43,7 @@ class StreamFramer:
         self._body: bytearray | None = None  # the frame in progress (its first `cap` bytes)
         self._size = 0  # bytes of the frame in progress so far
         self._left = -1  # octet counting: body bytes still to come; -1: newline framing
+        self._content = False  # newline framing: the line so far holds more than NULs and CRs
 
     @property
     def buffered(self) -> int:
@@ -74,7 +75,7 @@ class StreamFramer:
                 frame = data[pos:nl].rstrip(b"\r\x00")
                 if frame:
                     out.append(Frame(frame, nl - pos, False))
-            else:
+            elif _content(data[pos:nl]):  # a line of only NULs and CRs is no message, cut or not
                 out.append(Frame(data[pos : pos + self.cap].rstrip(b"\r\x00"), nl - pos, True))
             pos = nl + 1
         return out
@@ -115,6 +116,7 @@ class StreamFramer:
 
     def _begin(self, left: int) -> None:
         self._body, self._size, self._left = bytearray(), 0, left
+        self._content = False
 
     def _take(self, data: bytes, a: int, b: int) -> None:
         """Append data[a:b] to the frame in progress, keeping at most `cap` bytes of it."""
@@ -123,6 +125,8 @@ class StreamFramer:
         if room > 0:
             self._body += data[a : min(b, a + room)]
         self._size += b - a
+        if self._left < 0 and not self._content:
+            self._content = _content(data[a:b])
 
     def _continue(self, data: bytes, pos: int, out: list[Frame]) -> int:
         """Feed the frame in progress from data[pos:]; returns where the next frame starts."""
@@ -142,11 +146,16 @@ class StreamFramer:
             self._take(data, pos, end)
             return end
         self._take(data, pos, nl)
-        frame = bytes(self._body).rstrip(b"\r\x00")
-        if frame:
+        if self._content:  # the whole line, not only the part kept, decides (as uncut)
+            frame = bytes(self._body).rstrip(b"\r\x00")
             out.append(Frame(frame, self._size, self._size > self.cap))
         self._body = None
         return nl + 1
+
+
+def _content(line: bytes) -> bool:
+    """Whether a line holds anything but NULs and CRs (what rstrip would leave)."""
+    return bool(line.translate(None, b"\r\x00"))
 
 
 def split_frames(buf: bytes) -> tuple[list[bytes], bytes]:
