@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from dcops.errors import DcopsError, DcopsWarning
+from dcops.cli import failures
+from dcops.errors import DcopsWarning
 
 app = typer.Typer(
     name="dcops",
@@ -31,11 +31,19 @@ def _register_all() -> None:
         module.register(app)
 
 
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of a failure (also: DCOPS_DEBUG=1).")] = False,
+          ) -> None:
+    """Provincial e-government data centre: IaC, SOC/NOC operations and compliance."""
+    failures.set_debug(debug)
+
+
 _register_all()
 
 
 def main() -> None:
-    """Entry point: run the CLI and turn DcopsError into a clear message and exit code 1."""
+    """Entry point: run the CLI; every failure is one line and a non-zero exit (cli.failures)."""
     default_show = warnings.showwarning
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
@@ -45,8 +53,4 @@ def main() -> None:
             default_show(message, category, *args, **kw)
 
     warnings.showwarning = show
-    try:
-        app()
-    except DcopsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
+    sys.exit(failures.run(app))

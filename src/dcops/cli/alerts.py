@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dcops.alerts.models import Status
+from dcops.cli.choices import Role, Severity
 from dcops.cli.common import state_dir
 from dcops.errors import AccessDeniedError, DcopsError
 
@@ -127,25 +129,25 @@ SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "
 
 @alerts_app.command("list")
 def list_cmd(
-    severity: Annotated[list[str] | None, typer.Option("--severity", "-s")] = None,
+    severity: Annotated[list[Severity] | None, typer.Option("--severity", "-s")] = None,
     site: Annotated[list[str] | None, typer.Option("--site")] = None,
     system: Annotated[list[str] | None, typer.Option("--system")] = None,
-    status: Annotated[list[str] | None, typer.Option("--status")] = None,
+    status: Annotated[list[Status] | None, typer.Option("--status")] = None,
     assignee: Annotated[str, typer.Option("--assignee")] = "",
     since: Annotated[str | None, typer.Option("--since", help="2h, 7d or ISO time")] = None,
     until: Annotated[str | None, typer.Option("--until")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only new/acknowledged/investigating")
                          ] = False,
-    limit: Annotated[int, typer.Option("--limit")] = 200,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
     db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """List alerts (newest activity first) with filters / Danh sách cảnh báo."""
     from dcops.alerts import AlertFilter
 
-    statuses = list(status or [])
+    statuses = [str(s) for s in status or []]
     if open_only:
         statuses += ["new", "acknowledged", "investigating"]
-    f = AlertFilter(severity=list(severity or []), site=list(site or []),
+    f = AlertFilter(severity=[str(s) for s in severity or []], site=list(site or []),
                     system=list(system or []), status=statuses, assignee=assignee,
                     since=_time(since, "--since"), until=_time(until, "--until"), limit=limit)
     store = open_store(db, config)
@@ -308,7 +310,13 @@ def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = 
     """Silence an Alertmanager alert in Alertmanager until it resolves / Tạm ẩn."""
     from dcops.alerts.timeutil import now, parse_duration
 
-    until: datetime | None = now() + parse_duration(duration) if duration else None
+    try:
+        length = parse_duration(duration) if duration else None
+    except ValueError:
+        length = None
+    if duration and (length is None or length.total_seconds() <= 0):
+        raise DcopsError(f"--duration {duration!r}: expected a positive duration (30m, 2h, 1d)")
+    until: datetime | None = now() + length if length else None
     store = open_store(db, config, alertmanager_url)
     try:
         s = store.silence(alert_id, actor(as_user, store, "silence", "silence"), comment, until)
@@ -350,9 +358,12 @@ def verify_audit(
 
 @alerts_app.command("audit")
 def audit_cmd(target: Annotated[str | None, typer.Option("--target", help="alert:12")] = None,
-              limit: Annotated[int, typer.Option("--limit")] = 100, db: DbOpt = None,
+              limit: Annotated[int, typer.Option("--limit", min=1)] = 100, db: DbOpt = None,
               config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show the audit trail, newest first / Nhật ký kiểm toán."""
+    if target is not None and not target.partition(":")[2]:
+        raise DcopsError(f"--target {target!r}: expected KIND:ID (alert:12, incident:3, "
+                         f"user:NAME)")
     store = open_store(db, config)
     try:
         actor(None, store, "audit", "audit")
@@ -404,7 +415,7 @@ def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
 
 @users_app.command("add")
 def users_add(username: str,
-              role: Annotated[str, typer.Option("--role", help="analyst|engineer|auditor|admin")],
+              role: Annotated[Role, typer.Option("--role")],
               password_stdin: Annotated[bool, typer.Option(
                   "--password-stdin", help="Read the password from stdin (else prompt).")] = False,
               db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
@@ -464,7 +475,7 @@ def users_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = Fa
 
 @users_app.command("role")
 def users_role(username: str,
-               role: Annotated[str, typer.Option("--role", help="analyst|engineer|auditor|admin")],
+               role: Annotated[Role, typer.Option("--role")],
                db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
     """Change a user's role, keeping the password (applies to open console sessions at once)."""
     from dcops.alerts import Users

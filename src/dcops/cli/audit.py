@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,16 +14,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dcops.cli.choices import Regime
 from dcops.cli.common import state_dir
-from dcops.errors import ComplianceError
+from dcops.cli.failures import EXIT_PARTIAL
+from dcops.errors import ComplianceError, LabError
 
 console = Console()
+#: How compliance.collect.ssh notes a host it could not reach.
+SSH_FAILED = re.compile(r"^(?P<host>\S+): SSH failed \((?P<where>[^)]*)\): (?P<why>.*)$", re.S)
 audit_app = typer.Typer(help="Compliance: evidence, assessment and reports (TT12/ND331).",
                         no_args_is_help=True)
 
 Inventory = Annotated[Path, typer.Option("-i", "--inventory", help="Inventory directory.")]
 SystemOpt = Annotated[list[str] | None, typer.Option("--system", help="System(s); default all.")]
-RegimeOpt = Annotated[str | None, typer.Option("--regime", help="tt12 or nd331.")]
+RegimeOpt = Annotated[Regime | None, typer.Option("--regime", help="tt12 or nd331.")]
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="Auditor profile YAML.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
 SshConfigOpt = Annotated[Path | None, typer.Option(
@@ -145,10 +150,12 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
     for collector in collectors:
         collector.collect(model, evidence)
     if not no_ssh and model.hosts:
+        hostvars = {} if (ssh_config or lab) else read(inventory).hostvars
+        lab = lab or _lab_of(inventory, hostvars)
         if lab:
-            ssh_config = state_dir() / "lab" / lab / "ssh_config"
+            ssh_config = _lab_ssh_config(lab)
         targets = (targets_from_ssh_config(model, ssh_config) if ssh_config
-                   else targets_from_hostvars(model, read(inventory).hostvars))
+                   else targets_from_hostvars(model, hostvars))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("SSH evidence / bằng chứng máy chủ", total=len(targets))
 
@@ -158,6 +165,41 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
 
             SshCollector(targets, progress=advance).collect(model, evidence)
     return evidence
+
+
+def _running_labs() -> list[str]:
+    return sorted(p.parent.name for p in (state_dir() / "lab").glob("*/ssh_config"))
+
+
+def _lab_ssh_config(lab: str) -> Path:
+    """The ssh_config of the running lab `lab`; LabError naming the running ones otherwise."""
+    path = state_dir() / "lab" / lab / "ssh_config"
+    if not path.is_file():
+        raise LabError(f"--lab {lab}: no running lab of that name ({path} is missing); expected "
+                       f"one of the running labs ({', '.join(_running_labs()) or 'none'}) or "
+                       f"start it with `dcops lab up --name {lab}`")
+    return path
+
+
+def _lab_of(inventory: Path, hostvars: dict[str, dict[str, Any]]) -> str | None:
+    """The lab a lab inventory reaches its hosts through (dcops_lab_name), when it is running."""
+    names = sorted({str(hv["dcops_lab_name"]) for hv in hostvars.values()
+                    if hv.get("dcops_lab_name")})
+    if not names:
+        return None
+    if not (state_dir() / "lab" / names[0] / "ssh_config").is_file():
+        raise LabError(f"{inventory}: a lab inventory (dcops_lab_name: {names[0]}) but lab "
+                       f"{names[0]} is not running; expected --lab NAME for a running lab "
+                       f"({', '.join(_running_labs()) or 'none running'}: `dcops lab up`), "
+                       f"or --no-ssh")
+    return names[0]
+
+
+def _unreachable(reports: list[Any]) -> list[tuple[str, str, str]]:
+    """(host, address, error) of every host the SSH collector noted as failed."""
+    notes = reports[0].notes if reports else []
+    return [(m["host"], m["where"], m["why"]) for n in notes
+            if (m := SSH_FAILED.match(n)) is not None]
 
 
 def _registry_repositories(registry: Path) -> list[dict[str, str]]:
@@ -189,6 +231,9 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
     if from_evidence:
         try:
             evidence = Evidence.from_dict(strict_loads(from_evidence.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ComplianceError(f"--from-evidence {from_evidence}: {exc.strerror}; expected "
+                                  f"the evidence.json of an earlier `audit run`") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise ComplianceError(f"{from_evidence}: not recorded dcops evidence: {exc}") from exc
     else:
@@ -231,6 +276,17 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
     _print_summary(reports)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
+    failed = _unreachable(reports)
+    if failed:
+        table = Table(title="Không kết nối được / Unreachable hosts")
+        for col in ("Host", "Address", "Error"):
+            table.add_column(col)
+        for row in failed:
+            table.add_row(*row)
+        console.print(table)
+        console.print(f"partial / một phần: {len(failed)} host(s) unreachable; their controls "
+                      f"have no SSH evidence (exit {EXIT_PARTIAL})", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @audit_app.command("annual")
@@ -264,7 +320,7 @@ def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
 
 @audit_app.command("catalogue")
 def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
-              regime: Annotated[str, typer.Option("--regime")] = "tt12",
+              regime: Annotated[Regime, typer.Option("--regime")] = "tt12",
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the controls (id, names, levels, evidence kind, references)."""
     from dcops.compliance import load_catalogue

@@ -231,7 +231,7 @@ def node_targets(
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write here (default: stdout), e.g. "
         "monitoring/prometheus/targets/node.yml.")] = None,
-    port: Annotated[int, typer.Option(help="node_exporter port.")] = 9100,
+    port: Annotated[int, typer.Option(help="node_exporter port.", min=1, max=65535)] = 9100,
 ) -> None:
     """Prometheus file_sd targets for node_exporter on every server of the inventory."""
     import yaml

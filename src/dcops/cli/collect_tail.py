@@ -108,7 +108,16 @@ class Tail:
     def run(
         self, tailers: Sequence[FileTailer], *, once: bool, interval: float, shutdown_timeout: float
     ) -> bool:
-        """Poll until SIGTERM/SIGINT (or once); False if some read lines could not be stored."""
+        """Poll until SIGTERM/SIGINT (or once); False if some read lines could not be stored.
+
+        Without --once a missing file is waited for (it may be created or rotated in later);
+        with --once there is nothing to wait for, so a missing file is refused.
+        """
+        if once:
+            missing = [str(t.path) for t in tailers if not t.path.exists()]
+            if missing:
+                raise ConfigError(f"{', '.join(missing)}: no such file; --once reads the files "
+                                  f"that exist, expected an existing log file")
         st = self.stats
         st.queue_depth = lambda: sum(t.queue_depth for t in tailers)
         st.queue_capacity = sum(t.batch_lines for t in tailers)

@@ -104,7 +104,7 @@ def _webhook_token(path: Path | None, configured: str, *, required: bool) -> str
 
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate (PKI)")
                         ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key")] = None,

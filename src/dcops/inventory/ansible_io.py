@@ -27,6 +27,7 @@ from ansible.vars.plugins import get_vars_from_inventory_sources
 from yaml import MarkedYAMLError
 
 from dcops.errors import InventoryError
+from dcops.inventory.ansible_quiet import parse_warnings_silenced
 from dcops.model import SourceRef
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -154,6 +155,15 @@ def scan_yaml(path: Path, base: Path) -> list[Problem]:
     return problems
 
 
+def _vault_key(file: Path) -> bytes:
+    try:
+        return file.read_text(encoding="utf-8").strip().encode()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InventoryError(f"vault password file: {why}; expected a readable file "
+                             f"holding the Vault password", file=str(file)) from exc
+
+
 def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
     """Load the inventory at `path` the way ansible-playbook would."""
     path = path.resolve()
@@ -165,13 +175,14 @@ def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
     keys = ([("default", vault_password_file)] if vault_password_file
             else find_vault_password_files(path))
     if keys:
-        loader.set_vault_secrets([(vault_id, VaultSecret(
-            file.read_text(encoding="utf-8").strip().encode())) for vault_id, file in keys])
+        loader.set_vault_secrets([(vault_id, VaultSecret(_vault_key(file)))
+                                  for vault_id, file in keys])
         raw.vault_open = True
         raw.vault_files = [file for _, file in keys]
     raw.loader = loader
     try:
-        inventory = InventoryManager(loader=loader, sources=[str(path)])
+        with parse_warnings_silenced(any(p.kind == "malformed-yaml" for p in raw.problems)):
+            inventory = InventoryManager(loader=loader, sources=[str(path)])
     except AnsibleError as exc:
         raw.problems.append(Problem("malformed-inventory", str(exc), SourceRef(str(path))))
         return raw
