@@ -455,10 +455,22 @@ NEXT_STEPS = """\
 [bold]Auditors / Kiểm toán viên[/]
   dcops audit catalogue --level 3                    the controls of level 3
   dcops audit run -i inventories/lab --system lgsp --lab NAME --out DIR
-The demo's alerts stay in STATE/state: browse them again (logins in STATE/console-logins.txt) with
-  DCOPS_STATE_DIR=STATE/state dcops serve -i inventories/lab
 See README.md for one guide per user.
 """
+
+
+def serve_again_command(state: Path) -> str:
+    """The shell command that serves the demo's alerts again from its state directory."""
+    return (f"DCOPS_STATE_DIR={shlex.quote(str(state / 'state'))} "
+            f"dcops serve -i inventories/lab")
+
+
+def print_next_steps(state: Path) -> None:
+    """The closing advice; the command to serve the alerts again on one unwrapped line."""
+    console.print(Panel(NEXT_STEPS, title="What next / Bước tiếp theo"))
+    console.print(f"The demo's alerts stay in {state / 'state'}: browse them again (logins in "
+                  f"{state / 'console-logins.txt'}) with:", highlight=False, markup=False)
+    console.print(serve_again_command(state), soft_wrap=True, highlight=False, markup=False)
 
 
 STEPS: list[Step] = [
@@ -527,7 +539,7 @@ def register(app: typer.Typer) -> None:
             "out/demo"),
         lab_name: Annotated[str, typer.Option(help="Name of the demo lab.")] = "dcops-demo",
         console_port: Annotated[int, typer.Option(
-            help="Port of the web console on 127.0.0.1.")] = 8080,
+            help="Port of the web console on 127.0.0.1.", min=1, max=65535)] = 8080,
         wait: Annotated[bool, typer.Option(
             "--wait/--no-wait",
             help="Pause with the console up (until Enter) before cleaning up.")] = False,
@@ -558,5 +570,4 @@ def register(app: typer.Typer) -> None:
         except DcopsError as exc:
             console.print(f"[bold red]demo failed:[/] {exc}")
             raise typer.Exit(1) from None
-        console.print(Panel(NEXT_STEPS.replace("STATE", str(state)),
-                            title="What next / Bước tiếp theo"))
+        print_next_steps(state)

@@ -1,0 +1,77 @@
+"""The command the demo prints at its end is well-formed, parses, and serves the console."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from dcops.cli import app
+from dcops.cli.demo import print_next_steps, serve_again_command
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_printed_command_sets_the_state_dir_and_parses(tmp_path: Path) -> None:
+    state = tmp_path / "out demo"  # a space, as a user's path may have
+    words = shlex.split(serve_again_command(state))
+    assert words[0] == f"DCOPS_STATE_DIR={state / 'state'}"  # not DCOPS_<path>_DIR=...
+    assert words[1:3] == ["dcops", "serve"]
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    command.make_context("dcops serve", words[3:])  # raises on an unknown option or bad value
+
+
+def test_the_closing_advice_prints_the_command_on_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dcops.cli import demo
+
+    state = tmp_path / ("a-long-directory-name-" * 4)
+    demo.console.width = 80
+    print_next_steps(state)
+    out = capsys.readouterr().out
+    assert serve_again_command(state) in out.splitlines()
+    assert "DCOPS_/" not in out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_printed_command_runs(tmp_path: Path) -> None:
+    """Run exactly what the demo prints (plus a free port) from the repository: the console
+    answers with the demo's state directory."""
+    port = _free_port()
+    (tmp_path / "state").mkdir()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("DCOPS_STATE_DIR", None)
+    env.pop("DCOPS_DB_URL", None)
+    line = f"{serve_again_command(tmp_path)} --port {port}"
+    proc = subprocess.Popen(["bash", "-c", line], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    answered = False
+    try:
+        deadline = time.monotonic() + 120  # a wait for start-up, not a speed assertion
+        while time.monotonic() < deadline and proc.poll() is None and not answered:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as r:
+                    answered = r.status == 200
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert answered, output
+    assert (tmp_path / "state" / "alerts.db").exists(), output  # it used the demo's state
