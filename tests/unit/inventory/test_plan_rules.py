@@ -130,7 +130,7 @@ def test_dhcp_marks_an_address_the_plan_does_not_fix(inventory: Path) -> None:
          "          dcops_dhcp: true\n")
     model, problems = check_inventory(inventory)
     assert problems == [] and model.hosts["portal-web1"].dhcp
-    line = edit(inventory / "hosts.yml", "dcops_dhcp: true", "dhcp: true")
+    line = edit(inventory / "hosts.yml", "          dcops_dhcp: true\n", "          dhcp: true\n")
     _, problems = check_inventory(inventory)
     kinds = {p.kind: p for p in problems}
     assert {"unknown-variable", "address-outside-zone"} <= set(kinds)
