@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -166,22 +168,45 @@ def _run(components: ModuleType, cfg: StackConfig, site: str) -> Plan:
         """The recorder as the SDK's Mocks type."""
 
     recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="dcops", stack=cfg.stack, preview=True)
     exports: dict[str, Any] = {}
 
     def program() -> None:
         exports["objects"] = components.build(cfg)
 
-    try:
-        _sync_await(run_pulumi_func(program))
-    except IacInputError:
-        raise
-    except Exception as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, IacInputError):
-            raise cause from None
-        raise
+    with _event_loop():
+        pulumi.runtime.set_mocks(recorder, project="dcops", stack=cfg.stack, preview=True)
+        try:
+            _sync_await(run_pulumi_func(program))
+        except IacInputError:
+            raise
+        except Exception as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, IacInputError):
+                raise cause from None
+            raise
     return Plan(cfg.stack, site, _resolve(recorder.seen, cfg.stack))
+
+
+@contextlib.contextmanager
+def _event_loop() -> Iterator[None]:
+    """A current event loop for the Pulumi SDK (it calls asyncio.get_event_loop()), whatever the
+    thread: after any asyncio.run() the main thread has none, and the plan failed with "There
+    is no current event loop" (an audit run after a test that used asyncio)."""
+    try:
+        previous: asyncio.AbstractEventLoop | None = (
+            asyncio.get_event_loop_policy().get_event_loop())
+    except RuntimeError:
+        previous = None
+    if previous is not None and previous.is_running():
+        yield  # called from async code: the SDK uses the running loop
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(previous)
+        loop.close()
 
 
 class _Recorder:

@@ -153,3 +153,18 @@ def test_hosts_outside_their_zone_subnet_are_reported() -> None:
     found = plan_problems(replace(base, hosts={**base.hosts, "lgsp-db1": moved}))
     assert len(found) == 1 and "lgsp-db1" in found[0].message
     assert "10.10.30.0/24" in found[0].message and found[0].key == "lgsp-db1.ansible_host"
+
+
+def test_plans_after_asyncio_run_left_no_event_loop() -> None:
+    """asyncio.run() leaves the main thread without a current loop; the Pulumi SDK asks for one
+    (an `audit run` after an asyncio test failed with "There is no current event loop")."""
+    import asyncio
+    import threading
+
+    asyncio.run(asyncio.sleep(0))
+    assert plan(build_model(), "primary").resources
+    out: list[Plan] = []
+    t = threading.Thread(target=lambda: out.append(plan(build_model(), "primary")))
+    t.start()
+    t.join(120)
+    assert out and out[0].resources  # a worker thread has no loop either
