@@ -30,7 +30,7 @@ def _site(lab_name: str, wheel: Path) -> tuple[int, dict[str, tuple[int, int, in
     proc = subprocess.run(
         ["ansible-playbook", "-i", "inventories/lab", "-e", f"dcops_lab_name={lab_name}",
          "--vault-password-file", "inventories/lab/.vault-pass-LAB-ONLY", "playbooks/site.yml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=2400, check=False)
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3000, check=False)
     recap = {m[1]: (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
              for m in RECAP.finditer(proc.stdout)}
     return proc.returncode, recap, proc.stdout[-5000:] + proc.stderr[-2000:]
