@@ -9,18 +9,17 @@ waiting.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_syslog_limits import running
 
-from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
+from dcops.collectors.syslog import server_tls_context
 from dcops.model.event import Event
 from dcops.pipeline import SqliteSpool
 
@@ -66,34 +65,19 @@ def _burst_then_close(port: int, ca: Path, how: str) -> None:
 @pytest.mark.parametrize("how", ["close_notify", "fin"])
 def test_tls_burst_then_hang_up_is_stored_whole(tmp_path: Path, pki: Any, how: str) -> None:
     sink = SlowSpool(tmp_path / "spool.db")
-    server = SyslogServer(sink, SyslogConfig(tls_port=0, tls=server_tls_context(pki.cert,
-                                                                                pki.key)))
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert started.wait(10)
+    tls = server_tls_context(pki.cert, pki.key)
     try:
-        _burst_then_close(server.ports["tls"], pki.ca, how)
-        deadline = time.monotonic() + 60
-        got: set[str] = set()
-        other: list[str] = []
-        while time.monotonic() < deadline and len(got) < N:
-            time.sleep(0.2)
-            raws = [str(e.raw) for _, e in sink.spool.fetch("t", 10 * N)]
-            got = {r.split("burst ")[1][:5] for r in raws if "burst " in r}
-            other = [r[:80] for r in raws if "burst " not in r]
+        with running(sink, udp_port=None, tcp_port=None, tls_port=0, tls=tls) as server:
+            _burst_then_close(server.ports["tls"], pki.ca, how)
+            deadline = time.monotonic() + 60
+            got: set[str] = set()
+            other: list[str] = []
+            while time.monotonic() < deadline and len(got) < N:
+                time.sleep(0.2)
+                raws = [str(e.raw) for _, e in sink.spool.fetch("t", 10 * N)]
+                got = {r.split("burst ")[1][:5] for r in raws if "burst " in r}
+                other = [r[:80] for r in raws if "burst " not in r]
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(10)
         sink.spool.close()
     missing = sorted({f"{i:05d}" for i in range(N)} - got)
     assert not other, other
