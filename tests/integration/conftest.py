@@ -55,38 +55,3 @@ def module_lab_factory() -> Iterator[LabFactory]:
     """Like `lab_factory`, shared by the tests of one module and torn down after the last."""
     yield from _factory()
 
-
-# The slowest modules first (measured in CI, --durations): with pytest-xdist handing out one file
-# per worker in collection order, they start at once instead of finishing the run alone.
-SLOWEST_FIRST = (
-    "ansible/test_site_playbook.py",
-    "ansible/test_molecule.py",
-    "compliance/test_compliance_lab.py",
-    "soc_ingest/test_lab_auditd.py",
-    "soc_ingest/test_lab_sshd_bruteforce.py",
-    "soc_ingest/test_fuzz_intake_smoke.py",
-    "detect/test_detect_sigmahq_parity.py",
-    "pipeline/test_bus_failover.py",
-)
-
-
-# Modules whose tests share nothing and each take minutes: one test per worker, not one file.
-SPLIT = ("ansible/test_molecule.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the integration modules slowest first (stable otherwise) and group them for
-    `pytest-xdist --dist loadgroup`: one group per module, one per test in SPLIT modules."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        group = item.nodeid if path.endswith(SPLIT) else path
-        item.add_marker(pytest.mark.xdist_group(group))
-
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        for i, name in enumerate(SLOWEST_FIRST):
-            if path.endswith(name):
-                return i
-        return len(SLOWEST_FIRST)
-
-    items.sort(key=rank)

@@ -1,0 +1,32 @@
+"""Scheduling of the whole suite under pytest-xdist (scripts/test.sh)."""
+
+from __future__ import annotations
+
+import pytest
+
+# The slowest modules first (measured in CI, --durations): with pytest-xdist handing out one file
+# per worker in collection order, they start at once instead of finishing the run alone.
+SLOWEST_FIRST = (
+    "integration/ansible/test_site_playbook.py",
+    "integration/ansible/test_molecule.py",
+    "integration/compliance/test_compliance_lab.py",
+    "integration/soc_ingest/test_lab_auditd.py",
+    "integration/soc_ingest/test_lab_sshd_bruteforce.py",
+    "integration/soc_ingest/test_fuzz_intake_smoke.py",
+    "integration/detect/test_detect_sigmahq_parity.py",
+    "integration/pipeline/test_bus_failover.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the integration modules slowest first (stable otherwise)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        for i, name in enumerate(SLOWEST_FIRST):
+            if path.endswith(name):
+                return i
+        return len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
