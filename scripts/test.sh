@@ -14,17 +14,30 @@ unit_n=${workers:-$ncpu}
 integ_n=${workers:-$((ncpu + 1))}
 xdist() { [ "$1" -gt 0 ] && printf -- '-n %s --dist loadfile' "$1"; }
 rc=0
+# The failed tests of every phase, printed again at the very end: CI logs are read from their tail,
+# and the unit and integration summaries scroll away behind the later phases.
+failures=$(mktemp)
+trap 'rm -f "$failures" "$failures".log' EXIT
 # Three sessions: the browser tests' Playwright (sync API) keeps an event loop running in the main
 # thread for the rest of its session, which breaks asyncio.run() in the integration tests.
 run() {
-  pytest "$@"; local r=$?
+  local phase=$1; shift
+  pytest "$@" 2>&1 | tee "$failures.log"; local r=${PIPESTATUS[0]}
   [ $r -eq 5 ] && r=0   # no test selected is not a failure
-  [ $r -ne 0 ] && rc=$r
+  if [ $r -ne 0 ]; then
+    rc=$r
+    echo "== $phase phase: pytest exit $r" >> "$failures"
+    grep -E '^(FAILED|ERROR) ' "$failures.log" >> "$failures" || true
+  fi
   return 0
 }
 # shellcheck disable=SC2046
-run -m "not integration and not e2e" $(xdist "$unit_n") "${@}"
+run unit -m "not integration and not e2e" $(xdist "$unit_n") "${@}"
 # shellcheck disable=SC2046
-run -m "integration and not e2e" $(xdist "$integ_n") --durations=25 "${@}"
-run -m "e2e" --durations=10 "${@}"
+run integration -m "integration and not e2e" $(xdist "$integ_n") --durations=25 "${@}"
+run e2e -m "e2e" --durations=10 "${@}"
+if [ $rc -ne 0 ]; then
+  echo "=================== failed tests of the whole run (all phases) ==================="
+  cat "$failures"
+fi
 exit $rc
