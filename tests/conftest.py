@@ -1,8 +1,15 @@
-"""Scheduling of the whole suite under pytest-xdist (scripts/test.sh)."""
+"""Scheduling of the whole suite under pytest-xdist, and the skip policy (scripts/test.sh)."""
 
 from __future__ import annotations
 
 import pytest
+
+from skip_policy import (  # noqa: F401  (hooks: a skip fails under scripts/test.sh)
+    pytest_make_collect_report,
+    pytest_runtest_logreport,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 
 # The slowest modules first (measured in CI, --durations): with pytest-xdist handing out one file
 # per worker in collection order, they start at once instead of finishing the run alone.
