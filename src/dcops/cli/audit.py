@@ -6,12 +6,16 @@ import json
 import os
 import re
 import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dcops.cli.choices import Regime
@@ -148,7 +152,7 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
                                       state_dir() / "evidence" / "dr_drill"))
     collectors.append(SocCollector(_soc_source()))
     for collector in collectors:
-        collector.collect(model, evidence)
+        _phase(collector.name, partial(collector.collect, model, evidence), evidence)
     if not no_ssh and model.hosts:
         hostvars = {} if (ssh_config or lab) else read(inventory).hostvars
         lab = lab or _lab_of(inventory, hostvars)
@@ -157,14 +161,29 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
         targets = (targets_from_ssh_config(model, ssh_config) if ssh_config
                    else targets_from_hostvars(model, hostvars))
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("SSH evidence / bằng chứng máy chủ", total=len(targets))
+            task = progress.add_task("ssh: bằng chứng máy chủ / host evidence",
+                                     total=len(targets))
 
-            def advance(host: str, ok: bool) -> None:
-                del host, ok
+            def advance(host: str, ok: bool, seconds: float, error: str) -> None:
+                mark = "[green]✓[/]" if ok else "[red]✗[/]"
+                detail = f"{seconds:.1f} s" if ok else f"{seconds:.1f} s, {escape(error)}"
+                progress.console.print(f"  {mark} ssh {escape(host)} ({detail})",
+                                       highlight=False)
                 progress.advance(task)
 
-            SshCollector(targets, progress=advance).collect(model, evidence)
+            ssh = SshCollector(targets, progress=advance)
+            _phase("ssh", partial(ssh.collect, model, evidence), evidence)
     return evidence
+
+
+def _phase(name: str, work: Callable[[], None], evidence: Any) -> None:
+    """One evidence phase under a spinner, then its line: name, records gathered, seconds."""
+    before = len(evidence.records)
+    start = time.monotonic()
+    with console.status(f"{name}: thu thập bằng chứng / collecting evidence…"):
+        work()
+    console.print(f"[green]✓[/] {name}: {len(evidence.records) - before} bản ghi / records "
+                  f"({time.monotonic() - start:.1f} s)", highlight=False)
 
 
 def _running_labs() -> list[str]:
@@ -245,7 +264,12 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
                                        encoding="utf-8")
     assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow())
     names = systems or sorted(model.systems)
-    return [assessor.assess(n) for n in names], model
+    start = time.monotonic()
+    with console.status("assess: đánh giá / assessing…"):
+        reports = [assessor.assess(n) for n in names]
+    console.print(f"[green]✓[/] assess: {len(reports)} hệ thống / systems, {chosen} "
+                  f"({time.monotonic() - start:.1f} s)", highlight=False)
+    return reports, model
 
 
 def _print_summary(reports: list[Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -234,3 +235,8 @@ def test_unreachable_hosts_are_listed_and_the_exit_code_says_partial(
     assert "Unreachable hosts" in result.stdout
     assert f"lab-app1 │ root@127.0.0.1:{not_ssh}" in result.stdout
     assert (state / "out" / "findings.json").is_file()  # the report is still written
+    # progress: one line per phase, one per host with its outcome (issue 19, item 6)
+    for phase in ("site", "manual", "backup", "soc", "ssh", "assess"):
+        assert re.search(rf"✓ {phase}: \d+ ", result.stdout), (phase, result.stdout)
+    for host in ("lab-app1", "lab-db1"):
+        assert re.search(rf"✗ ssh {host} \(\d+\.\d s, \w+", result.stdout), result.stdout

@@ -25,7 +25,7 @@ from dcops.inventory.ansible_io import render
 from dcops.inventory.examples import refuse_example
 from dcops.model import SiteModel
 
-Progress = Callable[[str, bool], None]  # host name, ok
+Progress = Callable[[str, bool, float, str], None]  # host name, ok, seconds, error (or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,6 @@ class SshCollector:
             return
         refuse_example(model, "collect evidence over SSH from real hosts")
         conns = self._connections(wanted)
-        refused: list[str] = []
         body = script()
         group = ThreadingGroup.from_connections(conns)
         report = self.progress
@@ -164,12 +163,17 @@ class SshCollector:
             if target.sudo:
                 command = f"sudo -n {command}"
             begin = datetime.now(UTC)
+            error = ""
             try:
                 return conn.run(command, hide=True, warn=True, in_stream=False)
+            except BaseException as exc:
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+                raise
             finally:
-                spans[target.name] = (begin, datetime.now(UTC))
+                end = datetime.now(UTC)
+                spans[target.name] = (begin, end)
                 if report:
-                    report(target.name, True)
+                    report(target.name, not error, (end - begin).total_seconds(), error)
 
         t0 = time.monotonic()
         try:
@@ -180,31 +184,39 @@ class SshCollector:
             for conn in conns:
                 conn.close()
         elapsed = time.monotonic() - t0
-        for conn, result in results.items():
-            target = conn.dcops_target
-            where = f"{target.user}@{target.address}:{target.port}"
-            begin, end = spans.get(target.name, (utcnow(), utcnow()))
-            evidence.record("ssh", target.name, where, "ssh session (probe script)",
-                            f"started {_ms(begin)} finished {_ms(end)} "
-                            f"({(end - begin).total_seconds():.2f} s)",
-                            ran_at=iso(begin), name="session")
-            if isinstance(result, BaseException):
-                key_error = hostkeys.as_host_key_error(host_id(target), result)
-                if key_error is not None:
-                    refused.append(str(key_error))
-                evidence.notes.append(f"{target.name}: SSH failed ({where}): "
-                                      f"{type(result).__name__}: {result}")
-                continue
-            sections = split(result.stdout)
-            records = {name: evidence.record("ssh", target.name, where, SECTIONS[name], out,
-                                             rc=rc, ran_at=iso(begin), name=name)
-                       for name, (out, rc) in sections.items()}
-            parse_host(evidence, target.name, records, sections)
+        refused = _record(results, spans, evidence)
         if refused:
             raise HostKeyError("\n".join(sorted(refused)))
         total = sum((e - b).total_seconds() for b, e in spans.values())
         evidence.notes.append(f"ssh: {len(results)} host(s) probed in parallel in "
                               f"{elapsed:.1f} s (sum of per-host sessions {total:.1f} s)")
+
+
+def _record(results: Any, spans: dict[str, tuple[datetime, datetime]],
+            evidence: Evidence) -> list[str]:
+    """Each host's session and probe sections as evidence; the host-key refusals."""
+    refused: list[str] = []
+    for conn, result in results.items():
+        target = conn.dcops_target
+        where = f"{target.user}@{target.address}:{target.port}"
+        begin, end = spans.get(target.name, (utcnow(), utcnow()))
+        evidence.record("ssh", target.name, where, "ssh session (probe script)",
+                        f"started {_ms(begin)} finished {_ms(end)} "
+                        f"({(end - begin).total_seconds():.2f} s)",
+                        ran_at=iso(begin), name="session")
+        if isinstance(result, BaseException):
+            key_error = hostkeys.as_host_key_error(host_id(target), result)
+            if key_error is not None:
+                refused.append(str(key_error))
+            evidence.notes.append(f"{target.name}: SSH failed ({where}): "
+                                  f"{type(result).__name__}: {result}")
+            continue
+        sections = split(result.stdout)
+        records = {name: evidence.record("ssh", target.name, where, SECTIONS[name], out,
+                                         rc=rc, ran_at=iso(begin), name=name)
+                   for name, (out, rc) in sections.items()}
+        parse_host(evidence, target.name, records, sections)
+    return refused
 
 
 def _ms(moment: datetime) -> str:
