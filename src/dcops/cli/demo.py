@@ -120,7 +120,8 @@ DISTRICT_ATTACKER = "10.78.1.50"  # an address of the Biên Hòa district office
 TARGET_HOST, TARGET_ADDRESS = "lab-app1", "10.77.0.11"  # an LGSP application server
 DISTRICT_ROUTER = "lab-bien-hoa-rtr1"
 WAN_UPLINK = "GigabitEthernet0/0/0"
-DEMO_USERS = (("analyst", "analyst"), ("auditor", "auditor"), ("engineer", "engineer"))
+DEMO_USERS = (("analyst", "analyst"), ("auditor", "auditor"), ("engineer", "engineer"),
+              ("admin", "admin"))
 
 # What the scenario must raise: rule title -> what caused it (the demo fails if one is missing).
 EXPECTED_ALERTS = {
@@ -521,13 +522,41 @@ def _summary(demo: Demo) -> None:
         console.print(files)
 
 
+# What one run leaves that is worth keeping: its alert store, trail, spool and evidence (state/),
+# its report, its logins and logs. Metrics databases are the lab's and are dropped.
+RUN_FILES = ("state", "audit-lgsp", "console-logins.txt", "topology.svg")
+SCRATCH = ("prometheus-data", "alertmanager-data")
+
+
+def keep_previous_run(state: Path) -> Path | None:
+    """Move the previous run's files to STATE/runs/<its oldest file, UTC>/ so that a new run starts
+    empty without erasing the last one's alerts, trail and DR-drill evidence."""
+    kept = [state / name for name in RUN_FILES if (state / name).exists()]
+    kept += sorted(state.glob("*.log"))
+    if not kept:
+        return None
+    started = min(path.stat().st_mtime for path in kept)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    dest = state / "runs" / stamp
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = state / "runs" / f"{stamp}-{n}"
+    dest.mkdir(parents=True)
+    for path in kept:
+        path.rename(dest / path.name)
+    return dest
+
+
 def _fresh_state(demo: Demo) -> None:
-    """Stop what a previous run may have left (killed without cleanup), then start empty."""
+    """Stop what a previous run may have left (killed without cleanup), keep its files in their
+    own dated folder, then start empty."""
     demo.dcops("lab", "down", "--name", demo.lab_name, check=False)
-    for child in ("state", "prometheus-data", "alertmanager-data", "audit-lgsp"):
+    for child in SCRATCH:
         shutil.rmtree(demo.state / child, ignore_errors=True)
-    for stale in demo.state.glob("*.log"):
-        stale.unlink()
+    kept = keep_previous_run(demo.state)
+    if kept is not None:
+        console.print(f"Previous run kept / Lần chạy trước được giữ tại: {kept}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

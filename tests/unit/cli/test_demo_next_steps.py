@@ -75,3 +75,32 @@ def test_the_printed_command_runs(tmp_path: Path) -> None:
         output = proc.communicate(timeout=30)[0]
     assert answered, output
     assert (tmp_path / "state" / "alerts.db").exists(), output  # it used the demo's state
+
+
+def test_a_second_run_keeps_the_first_in_its_own_dated_folder(tmp_path: Path) -> None:
+    from dcops.cli.demo import DEMO_USERS, keep_previous_run
+
+    assert keep_previous_run(tmp_path) is None  # a first run: nothing to keep
+    (tmp_path / "state" / "evidence" / "dr_drill").mkdir(parents=True)
+    (tmp_path / "state" / "evidence" / "dr_drill" / "lab-app1-1.json").write_text("{}")
+    (tmp_path / "state" / "alerts.db").write_bytes(b"first run's store")
+    (tmp_path / "audit-lgsp").mkdir()
+    (tmp_path / "console-logins.txt").write_text("analyst x\n")
+    (tmp_path / "syslog.log").write_text("log\n")
+    (tmp_path / "prometheus-data").mkdir()
+    os.utime(tmp_path / "syslog.log", (1764672000, 1764672000))  # 2025-12-02 10:40 UTC
+    first = keep_previous_run(tmp_path)
+    assert first == tmp_path / "runs" / "20251202T104000Z"
+    assert (first / "state" / "alerts.db").read_bytes() == b"first run's store"
+    assert (first / "state" / "evidence" / "dr_drill" / "lab-app1-1.json").is_file()
+    assert {p.name for p in first.iterdir()} == {
+        "state", "audit-lgsp", "console-logins.txt", "syslog.log"}
+    assert not (tmp_path / "state").exists() and (tmp_path / "prometheus-data").is_dir()
+    # the same second again gets its own folder, never a merge into the first
+    (tmp_path / "state").mkdir()
+    (tmp_path / "syslog.log").write_text("log 2\n")
+    os.utime(tmp_path / "syslog.log", (1764672000, 1764672000))
+    os.utime(tmp_path / "state", (1764672000, 1764672000))
+    assert keep_previous_run(tmp_path) == tmp_path / "runs" / "20251202T104000Z-2"
+    assert (first / "syslog.log").read_text() == "log\n"
+    assert "admin" in {role for _, role in DEMO_USERS}  # every console role has a demo login
