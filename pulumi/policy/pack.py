@@ -22,7 +22,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from dcops.iac.policies import POLICIES, Policy, PolicyContext, ResourceCheck, StackCheck
+from dcops.iac.policies import POLICIES, Policy, ResourceCheck, StackCheck
+from dcops.iac.resources import PolicyContext
 from dcops.iac.tags import tags_of
 
 PACK_NAME = "dcops-openstack"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .layout import IacInputError, TwinUnit, address_plan, check_flows, twin_units
 from .plan import Plan, PlannedResource, find_program_dir, plan
-from .policies import POLICIES, PolicyContext, PolicyViolation, evaluate
+from .policies import POLICIES, PolicyViolation, evaluate
+from .resources import PolicyContext
 from .stackconfig import StackConfig
 from .zones import BACKUP_DC_ZONES, REQUIRED_ZONES, WEB_PORTS, required_zones, tenant_zones
 

@@ -5,41 +5,30 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from dcops.model.site import SiteModel
-
-from .layout import address_plan, twin_units
+from .resources import (
+    IKE,
+    INSTANCE,
+    IPSEC,
+    NETWORK,
+    PROJECT,
+    RULE,
+    SECGROUP,
+    SUBNET,
+    Finding,
+    PolicyContext,
+    ResourceView,
+)
 from .tags import REQUIRED_TAGS, UNTAGGABLE_TYPES, tags_of
 from .wanpolicy import check_wan_endpoints
 from .zones import BACKUP_DC_ZONES, SSH_PORT, WEB_PORTS, required_zones
 
-RULE = "openstack:networking/secGroupRule:SecGroupRule"
-SECGROUP = "openstack:networking/secGroup:SecGroup"
-NETWORK = "openstack:networking/network:Network"
-SUBNET = "openstack:networking/subnet:Subnet"
-PROJECT = "openstack:identity/project:Project"
-INSTANCE = "openstack:compute/instance:Instance"
-IKE = "openstack:vpnaas/ikePolicy:IkePolicy"
-IPSEC = "openstack:vpnaas/ipSecPolicy:IpSecPolicy"
 ANY_NETS = frozenset({"0.0.0.0/0", "::/0"})
 STRONG_AUTH = frozenset({"sha256", "sha384", "sha512"})
 #: DH groups at or above MODP-2048 (14); 22-24 are weak-subgroup MODP and excluded.
 STRONG_PFS = frozenset({f"group{n}" for n in (14, 15, 16, 17, 18, 19, 20, 21, 31)})
 ZONE_TAGS_NOT_ZONES = frozenset({"tenant", "perimeter", "wan"})
-
-
-class ResourceView(Protocol):
-    """What a policy sees of a resource (a PlannedResource or a CrossGuard resource)."""
-
-    @property
-    def type(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def props(self) -> Mapping[str, Any]: ...
-    @property
-    def tags(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +44,6 @@ class PolicyViolation:
         return f"[{self.policy}] {self.resource_type} {self.resource}: {self.message}"
 
 
-@dataclass(frozen=True)
-class PolicyContext:
-    """What a stack's own resources cannot tell: subnets of the other DC, expected DR twins."""
-
-    cidr_zones: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    expected_twins: frozenset[tuple[str, str]] | None = None  # (system, unit); None = skip
-
-    @classmethod
-    def from_model(cls, model: SiteModel, stack: str) -> PolicyContext:
-        """Context from the site model: every zone subnet; twins when checking the backup DC."""
-        cidrs = {c: (system, zone) for c, (_, system, zone) in address_plan(model).items()}
-        twins = (frozenset((t.system, t.unit) for t in twin_units(model))
-                 if stack == "backup" else None)
-        return cls(cidr_zones=cidrs, expected_twins=twins)
-
-
-Finding = tuple[ResourceView, str]
 StackCheck = Callable[[Sequence[ResourceView], PolicyContext], Iterable[Finding]]
 ResourceCheck = Callable[[ResourceView], Iterable[str]]
 

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from .reach import DC_LINK
+from .resources import (
+    CONNECTION,
+    PORT,
+    PROJECT,
+    RIF,
+    ROUTE,
+    SERVICE,
+    SUBNET,
+    Finding,
+    PolicyContext,
+    ResourceView,
+)
 from .zones import BACKUP_DC_ZONES
 
-if TYPE_CHECKING:
-    from .policies import Finding, PolicyContext, ResourceView
-
-SUBNET = "openstack:networking/subnet:Subnet"
-PORT = "openstack:networking/port:Port"
-RIF = "openstack:networking/routerInterface:RouterInterface"
-ROUTE = "openstack:networking/subnetRoute:SubnetRoute"
-PROJECT = "openstack:identity/project:Project"
-SERVICE = "openstack:vpnaas/service:Service"
-ENDPOINT_GROUP = "openstack:vpnaas/endpointGroup:EndpointGroup"
-CONNECTION = "openstack:vpnaas/siteConnection:SiteConnection"
 #: Zones of a DR system in the primary DC that replicate to the backup DC (flows.py).
 REPLICATING_ZONES = frozenset({"db", "app"})
 
