@@ -1,7 +1,7 @@
 """The alert store as the web console sees it: plain arguments, no store types needed by callers.
 
 ``dcops.triage`` must not import ``dcops.alerts`` (sibling layers); it declares the Protocol
-``dcops.triage.ports.ConsoleBackend`` and the CLI hands it this class, which satisfies it.
+``dcops.triage.store_contract.ConsoleBackend`` and the CLI hands it this class, which satisfies it.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from dcops.triage.middleware import (
     SecurityHeaders,
     ServerSession,
 )
-from dcops.triage.ports import ConsoleBackend, EventLookup
 from dcops.triage.render import render
 from dcops.triage.security import ForbiddenError, LoginRequiredError, NotFoundError
+from dcops.triage.store_contract import ConsoleBackend, EventLookup
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_HOURS = 12

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from dcops.errors import DcopsError
-from dcops.triage.ports import ConsoleBackend
 from dcops.triage.render import render
 from dcops.triage.security import check_csrf, csrf_token, current_user
+from dcops.triage.store_contract import ConsoleBackend
 
 
 async def login_page(request: Request) -> Response:

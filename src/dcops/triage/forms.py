@@ -9,8 +9,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dcops.errors import DcopsError
-from dcops.triage.ports import ConsoleBackend
 from dcops.triage.security import SessionUser, check_csrf, require
+from dcops.triage.store_contract import ConsoleBackend
 
 
 async def _form(request: Request, permission: str) -> tuple[SessionUser, FormData, ConsoleBackend]:

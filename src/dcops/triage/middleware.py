@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dcops.triage.ports import ConsoleBackend
+from dcops.triage.store_contract import ConsoleBackend
 
 WEBHOOK_PATH = "/api/v1/alertmanager/webhook"
 MAX_WEBHOOK_BODY = 1024 * 1024   # Alertmanager sends at most a group of alerts

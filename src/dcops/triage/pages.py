@@ -11,9 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dcops.model.rbac import ROLES
-from dcops.triage.ports import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
 from dcops.triage.render import render
 from dcops.triage.security import NotFoundError, require
+from dcops.triage.store_contract import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
 
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
          "30d": timedelta(days=30)}
