@@ -1,8 +1,8 @@
 """Alert store, lifecycle, tamper-evident audit trail and the Alertmanager bridge."""
 
 from dcops.alerts.actions import LifecycleError
-from dcops.alerts.audit import AuditRecord, VerifyResult
 from dcops.alerts.bridge import IngestResult, WebhookPayloadError, ingest_webhook
+from dcops.alerts.chain import AuditRecord, VerifyResult
 from dcops.alerts.config import AlertsConfig, SlaTarget, load_config
 from dcops.alerts.db import default_url
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status

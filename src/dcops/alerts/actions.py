@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.config import AlertsConfig
 from dcops.alerts.models import CLOSED_STATUSES, TRANSITIONS, Incident, Note, Silence, Status
 from dcops.alerts.silencer import Silencer
@@ -39,7 +39,7 @@ class Actions:
 
     def transition(self, alert_id: int, to: Status | str, actor: str, note: str = "") -> None:
         """Move an alert along the lifecycle; closing it also expires its silences."""
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             self.transition_in(conn, alert_id, Status(to), actor, note)
         if Status(to) in CLOSED_STATUSES:
             self.expire_silences(alert_id, actor)
@@ -64,7 +64,7 @@ class Actions:
         if note:
             detail["note"] = note
             self._add_note(conn, alert_id, actor, note)
-        audit.append(conn, actor, f"alert.{to.value}", f"alert:{alert_id}", detail)
+        chain.append(conn, actor, f"alert.{to.value}", f"alert:{alert_id}", detail)
 
     def acknowledge(self, alert_id: int, actor: str, note: str = "") -> None:
         """new -> acknowledged."""
@@ -78,11 +78,11 @@ class Actions:
 
     def assign(self, alert_id: int, assignee: str, actor: str) -> None:
         """Set the assignee (empty string to unassign)."""
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             row = self._row(conn, alert_id)
             conn.execute(update(schema.alerts).where(schema.alerts.c.id == alert_id)
                          .values(assignee=assignee))
-            audit.append(conn, actor, "alert.assign", f"alert:{alert_id}",
+            chain.append(conn, actor, "alert.assign", f"alert:{alert_id}",
                          {"from": row.assignee, "to": assignee})
 
     def _add_note(self, conn: Connection, alert_id: int, author: str, text: str) -> int:
@@ -94,10 +94,10 @@ class Actions:
         """Attach a note; returns its id."""
         if not text.strip():
             raise AlertStoreError("a note needs some text")
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             self._row(conn, alert_id)
             note_id = self._add_note(conn, alert_id, actor, text)
-            audit.append(conn, actor, "alert.note", f"alert:{alert_id}",
+            chain.append(conn, actor, "alert.note", f"alert:{alert_id}",
                          {"note_id": note_id, "text": text})
         return note_id
 
@@ -135,7 +135,7 @@ class Actions:
     def merge_incidents(self, target: int, sources: list[int], actor: str) -> None:
         """Move every alert of the source incidents into the target; sources become merged."""
         i, a = schema.incidents.c, schema.alerts.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             for inc in (target, *sources):
                 if conn.execute(select(i.id).where(i.id == inc)).first() is None:
                     raise AlertStoreError(f"incident {inc} does not exist")
@@ -146,13 +146,13 @@ class Actions:
                              .values(incident_id=target))
                 conn.execute(update(schema.incidents).where(i.id == src)
                              .values(status="merged", merged_into=target))
-                audit.append(conn, actor, "incident.merge", f"incident:{src}", {"into": target})
+                chain.append(conn, actor, "incident.merge", f"incident:{src}", {"into": target})
 
     def split_incident(self, alert_ids: list[int], actor: str, title: str = "") -> int:
         """Move the given alerts out of their incident(s) into a new one; returns its id."""
         if not alert_ids:
             raise AlertStoreError("split needs at least one alert id")
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             rows = [self._row(conn, x) for x in alert_ids]
             new_id = int(conn.execute(schema.incidents.insert().values(
                 title=title or f"split: {rows[0].rule_title}"[:300], status="open",
@@ -161,7 +161,7 @@ class Actions:
             for r in rows:
                 conn.execute(update(schema.alerts).where(schema.alerts.c.id == r.id)
                              .values(incident_id=new_id))
-            audit.append(conn, actor, "incident.split", f"incident:{new_id}",
+            chain.append(conn, actor, "incident.split", f"incident:{new_id}",
                          {"alerts": alert_ids, "from": sorted({r.incident_id for r in rows})})
         return new_id
 
@@ -191,12 +191,12 @@ class Actions:
         starts = now()
         ends = until or starts + self.config.silence_duration
         am_id = self.silencer.create(matchers, starts, ends, actor, comment)
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             sid = int(conn.execute(schema.silences.insert().values(
                 alert_id=alert_id, am_silence_id=am_id, matchers=json.dumps(matchers),
                 created_by=actor, comment=comment, starts_at=iso(starts), ends_at=iso(ends),
                 state="active")).inserted_primary_key[0])  # type: ignore[index]
-            audit.append(conn, actor, "alert.silence", f"alert:{alert_id}",
+            chain.append(conn, actor, "alert.silence", f"alert:{alert_id}",
                          {"silence": am_id, "ends_at": iso(ends), "comment": comment})
         return Silence(sid, alert_id, am_id, matchers, actor, comment, iso(starts), iso(ends),
                        "active")
@@ -218,9 +218,9 @@ class Actions:
         for sil in active:
             if self.silencer is not None:
                 self.silencer.expire(sil.am_silence_id)
-            with audit.writing(self.engine) as conn:
+            with chain.writing(self.engine) as conn:
                 conn.execute(update(schema.silences).where(schema.silences.c.id == sil.id)
                              .values(state="expired", ends_at=iso(now())))
-                audit.append(conn, actor, "alert.unsilence", f"alert:{alert_id}",
+                chain.append(conn, actor, "alert.unsilence", f"alert:{alert_id}",
                              {"silence": sil.am_silence_id})
         return len(active)

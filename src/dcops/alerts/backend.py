@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dcops.alerts.audit import AuditRecord, VerifyResult
 from dcops.alerts.bridge import ingest_webhook
+from dcops.alerts.chain import AuditRecord, VerifyResult
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
 from dcops.alerts.sessions import Sessions
 from dcops.alerts.sla import SlaRow, sla_report

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
 from dcops.alerts.store import AlertStore
 from dcops.alerts.timeutil import iso, now, parse
@@ -64,7 +64,7 @@ def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:
         did = f"am:{fingerprint}:{iso(starts)}"
         name = labels.get("alertname", "unnamed")
         rule_id = f"alertmanager:{name}"
-        with audit.writing(store.engine) as conn:
+        with chain.writing(store.engine) as conn:
             open_row = conn.execute(
                 select(schema.alerts.c.id).where(
                     schema.alerts.c.fingerprint == fingerprint,

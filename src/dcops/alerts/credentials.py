@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, text, update
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.timeutil import iso, now
 from dcops.errors import AlertStoreError
 
@@ -69,12 +69,12 @@ class Tokens:
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         t = self.clock()
         expires = iso(t + ttl) if ttl is not None else None
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             conn.execute(schema.api_tokens.insert().values(
                 id=token_id, username=username,
                 secret_hash=hashlib.sha256(secret.encode()).hexdigest(), label=label[:100],
                 created_at=iso(t), created_by=actor, expires_at=expires, revoked_at=None))
-            audit.append(conn, actor, "token.issue", f"user:{username}",
+            chain.append(conn, actor, "token.issue", f"user:{username}",
                          {"token": token_id, "label": label[:100], "expires_at": expires or ""})
         return f"{PREFIX}{token_id}.{secret}"
 
@@ -97,14 +97,14 @@ class Tokens:
     def revoke(self, token_id: str, actor: str) -> None:
         """Revoke a token by id."""
         k = schema.api_tokens.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             r = conn.execute(select(k.username).where(k.id == token_id,
                                                       k.revoked_at.is_(None))).first()
             if r is None:
                 raise AlertStoreError(f"no live token with id {token_id!r}")
             conn.execute(update(schema.api_tokens).where(k.id == token_id)
                          .values(revoked_at=iso(self.clock())))
-            audit.append(conn, actor, "token.revoke", f"user:{r.username}", {"token": token_id})
+            chain.append(conn, actor, "token.revoke", f"user:{r.username}", {"token": token_id})
 
     def list(self, username: str | None = None) -> list[TokenInfo]:
         """Tokens (of one user, or all), newest first."""
@@ -128,7 +128,7 @@ class OsUsers:
         if _enabled(self.engine, username) is None:
             raise AlertStoreError(f"user {username!r} does not exist or is disabled")
         m = schema.os_user_map.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             old = conn.execute(select(m.username).where(m.os_user == os_user)).first()
             if old is not None:
                 conn.execute(update(schema.os_user_map).where(m.os_user == os_user)
@@ -138,18 +138,18 @@ class OsUsers:
                 conn.execute(schema.os_user_map.insert().values(
                     os_user=os_user, username=username, created_at=iso(now()),
                     created_by=actor))
-            audit.append(conn, actor, "user.map_os_user", f"user:{username}",
+            chain.append(conn, actor, "user.map_os_user", f"user:{username}",
                          {"os_user": os_user, "previous": old.username if old else ""})
 
     def unmap(self, os_user: str, actor: str) -> None:
         """Remove a mapping."""
         m = schema.os_user_map.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             old = conn.execute(select(m.username).where(m.os_user == os_user)).first()
             if old is None:
                 raise AlertStoreError(f"OS account {os_user!r} is not mapped")
             conn.execute(schema.os_user_map.delete().where(m.os_user == os_user))
-            audit.append(conn, actor, "user.unmap_os_user", f"user:{old.username}",
+            chain.append(conn, actor, "user.unmap_os_user", f"user:{old.username}",
                          {"os_user": os_user})
 
     def lookup(self, os_user: str) -> Identity | None:

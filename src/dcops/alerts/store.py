@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.actions import Actions
 from dcops.alerts.config import AlertsConfig
 from dcops.alerts.db import open_engine
@@ -73,7 +73,7 @@ class AlertStore(Actions):
         """Record detections; the same Detection.id twice changes nothing (DetectionSink)."""
         for attempt in (1, 2):
             try:
-                with audit.writing(self.engine) as conn:  # dedup sees every earlier alert
+                with chain.writing(self.engine) as conn:  # dedup sees every earlier alert
                     for d in detections:
                         self._accept_one(conn, d)
                 return
@@ -120,7 +120,7 @@ class AlertStore(Actions):
                 count=existing.n + 1, last_seen=max(existing.last_seen, seen_s),
                 first_seen=min(existing.first_seen, seen_s)))
             self._link_events(conn, alert_id, event_ids)
-            audit.append(conn, actor, "alert.dedup", f"alert:{alert_id}",
+            chain.append(conn, actor, "alert.dedup", f"alert:{alert_id}",
                          {"count": existing.n + 1, "seen": seen_s})
             return alert_id
         ts = iso(now())
@@ -134,7 +134,7 @@ class AlertStore(Actions):
         )).inserted_primary_key[0])  # type: ignore[index]
         self._link_events(conn, alert_id, event_ids)
         incident_id = self._group(conn, alert_id, rule_title, host, source_ip)
-        audit.append(conn, actor, "alert.create", f"alert:{alert_id}", {
+        chain.append(conn, actor, "alert.create", f"alert:{alert_id}", {
             "rule_id": rule_id, "severity": severity, "key": key, "host": host,
             "site": site, "system": system, "incident": incident_id})
         return alert_id
@@ -230,15 +230,15 @@ class AlertStore(Actions):
         return out
 
     def audit_records(self, target: str | None = None, limit: int | None = None,
-                      newest_first: bool = False) -> list[audit.AuditRecord]:
+                      newest_first: bool = False) -> list[chain.AuditRecord]:
         """The audit trail (optionally of one target such as ``alert:12``)."""
         with self.engine.connect() as conn:
-            return audit.records(conn, target, limit, newest_first)
+            return chain.records(conn, target, limit, newest_first)
 
-    def verify_audit(self) -> audit.VerifyResult:
+    def verify_audit(self) -> chain.VerifyResult:
         """Check the trail: records, HMACs, key rotations, head and anchors."""
         with self.engine.connect() as conn:
-            return audit.verify(conn)
+            return chain.verify(conn)
 
 
 def as_detection_sink(store: AlertStore) -> DetectionSink:

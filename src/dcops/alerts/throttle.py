@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.timeutil import iso, now, parse
 
 Clock = Callable[[], datetime]
@@ -145,7 +145,7 @@ class LoginThrottle:
         return int(r.locks)
 
     def failed(self, conn: Connection, username: str, client: str, reason: str) -> list[str]:
-        """After a wrong password (inside an audit.writing transaction): lock keys at the limit.
+        """After a wrong password (inside a chain.writing transaction): lock keys at the limit.
 
         Returns the keys locked now; each lock is one audit record.
         """
@@ -162,7 +162,7 @@ class LoginThrottle:
             conn.execute(update(schema.login_throttle).where(c.key == k).values(
                 failures=0, locked_until=iso(until), locks=int(r.locks) + 1))
             kind, _, what = k.partition(":")
-            audit.append(conn, "dcops", "user.locked" if kind == "user" else "address.locked",
+            chain.append(conn, "dcops", "user.locked" if kind == "user" else "address.locked",
                          f"{'user' if kind == 'user' else 'address'}:{what}",
                          {"failures": int(r.failures), "until": iso(until),
                           "lock": int(r.locks) + 1, "client": client[:64],
@@ -190,13 +190,13 @@ class LoginThrottle:
     def unlock(self, key: str, actor: str) -> bool:
         """End a lock and forget the failures (admin); False when the key was not throttled."""
         c = schema.login_throttle.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             r = self._row(conn, key)
             if r is None:
                 return False
             conn.execute(delete(schema.login_throttle).where(c.key == key))
             kind, _, what = key.partition(":")
-            audit.append(conn, actor, "user.unlock" if kind == "user" else "address.unlock",
+            chain.append(conn, actor, "user.unlock" if kind == "user" else "address.unlock",
                          f"{'user' if kind == 'user' else 'address'}:{what}",
                          {"was_locked_until": r.locked_until or "", "failures": int(r.failures)})
         return True

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from dcops.alerts import schema
 from dcops.alerts.anchor import Anchor, check_anchor, load_certs, read_anchors
-from dcops.alerts.audit import GENESIS, KEYED, ROTATE, VerifyResult
+from dcops.alerts.chain import GENESIS, KEYED, ROTATE, VerifyResult
 from dcops.alerts.trail import Trail, TrailConfig
 from dcops.alerts.trailkey import Keyring, keyed_hash, legacy_hash
 from dcops.errors import DcopsError

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from dcops.alerts import audit, schema
+from dcops.alerts import chain, schema
 from dcops.alerts.sessions import Sessions
 from dcops.alerts.throttle import LoginThrottle
 from dcops.alerts.timeutil import iso, now
@@ -62,14 +62,14 @@ class Users:
         """Create a user (or reset password and role of an existing one: its sessions end)."""
         self._check(username, password, role)
         h = _hasher.hash(password)
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             self._add_in(conn, username, h, role, actor, {"role": role})
 
     def bootstrap(self, username: str, password: str, actor: str) -> None:
         """Create the first admin; refused once any user exists (then an admin adds users)."""
         self._check(username, password, "admin")
         h = _hasher.hash(password)
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             if conn.execute(select(schema.users.c.username).limit(1)).first() is not None:
                 raise AlertStoreError("the store already has users: user administration needs "
                                       "an admin's identity (--token-file, or an OS account "
@@ -90,7 +90,7 @@ class Users:
             conn.execute(schema.users.insert().values(
                 username=username, password_hash=h, role=role, disabled=0,
                 created_at=iso(now())))
-        audit.append(conn, actor, "user.update" if exists else "user.add",
+        chain.append(conn, actor, "user.update" if exists else "user.add",
                      f"user:{username}", detail)
 
     def set_role(self, username: str, role: str, actor: str) -> None:
@@ -98,36 +98,36 @@ class Users:
         if role not in ROLES:
             raise AlertStoreError(f"unknown role {role!r}, expected one of {', '.join(ROLES)}")
         u = schema.users.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             old = conn.execute(select(u.role).where(u.username == username)).first()
             if old is None:
                 raise AlertStoreError(f"user {username!r} does not exist")
             conn.execute(update(schema.users).where(u.username == username).values(role=role))
-            audit.append(conn, actor, "user.role", f"user:{username}",
+            chain.append(conn, actor, "user.role", f"user:{username}",
                          {"from": old.role, "to": role})
 
     def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
         """Disable (its sessions end) or re-enable a user."""
         u = schema.users.c
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             n = conn.execute(update(schema.users).where(u.username == username)
                              .values(disabled=int(disabled))).rowcount
             if not n:
                 raise AlertStoreError(f"user {username!r} does not exist")
             if disabled:
                 self.sessions.revoke_user(conn, username)
-            audit.append(conn, actor, "user.disable" if disabled else "user.enable",
+            chain.append(conn, actor, "user.disable" if disabled else "user.enable",
                          f"user:{username}", {})
 
     def remove(self, username: str, actor: str) -> None:
         """Delete a user (and end its sessions)."""
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             n = conn.execute(delete(schema.users)
                              .where(schema.users.c.username == username)).rowcount
             if not n:
                 raise AlertStoreError(f"user {username!r} does not exist")
             self.sessions.revoke_user(conn, username)
-            audit.append(conn, actor, "user.remove", f"user:{username}", {})
+            chain.append(conn, actor, "user.remove", f"user:{username}", {})
 
     def list_users(self) -> list[User]:
         """All users."""
@@ -149,7 +149,7 @@ class Users:
             return LoginResult(None, max(refusal.retry_after, 0.001), refusal.locked)
         user = self.authenticate(username, password)
         name = "".join(c for c in username if c.isprintable())[:64] or "-"
-        with audit.writing(self.engine) as conn:
+        with chain.writing(self.engine) as conn:
             if user is None:
                 r = conn.execute(select(schema.users.c.disabled)
                                  .where(schema.users.c.username == username)).first()
@@ -164,14 +164,14 @@ class Users:
             if before:
                 detail["failures_before"] = before
             sid = self.sessions.create(conn, user.username, client) if session else ""
-            audit.append(conn, name, "user.login", f"user:{name}", detail)
+            chain.append(conn, name, "user.login", f"user:{name}", detail)
         return LoginResult(user, session=sid)
 
     def logout(self, username: str, session_id: str) -> None:
         """End the session on the server (audited when it was live)."""
         if self.sessions.revoke(session_id):
-            with audit.writing(self.engine) as conn:
-                audit.append(conn, username, "user.logout", f"user:{username}", {})
+            with chain.writing(self.engine) as conn:
+                chain.append(conn, username, "user.logout", f"user:{username}", {})
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password matches and the account is enabled, else None (no throttle:

@@ -25,9 +25,21 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from dcops.cli import alerts, audit, collect, demo, detect, hosts, iac, inventory, lab, serve
+    from dcops.cli import (
+        alerts,
+        collect,
+        compliance,
+        demo,
+        detect,
+        hosts,
+        iac,
+        inventory,
+        lab,
+        serve,
+    )
 
-    for module in (inventory, lab, iac, collect, detect, alerts, serve, audit, hosts, demo):
+    # `compliance` registers the `dcops audit` commands (compliance audits).
+    for module in (inventory, lab, iac, collect, detect, alerts, serve, compliance, hosts, demo):
         module.register(app)
 
 

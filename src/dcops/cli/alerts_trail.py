@@ -22,7 +22,7 @@ from dcops.cli.common import state_dir
 from dcops.errors import ConfigError, DcopsError
 
 if TYPE_CHECKING:
-    from dcops.alerts.audit import VerifyResult
+    from dcops.alerts.chain import VerifyResult
     from dcops.alerts.trail import TrailConfig
 
 trail_app = typer.Typer(help="Audit trail keys and anchors / Khóa và mốc neo của nhật ký.",
@@ -131,7 +131,7 @@ def init(self_signed: Annotated[bool, typer.Option(
          db: Annotated[str | None, typer.Option("--db", envvar="DCOPS_DB_URL")] = None) -> None:
     """Create the HMAC key file (0600), seal legacy records and anchor the head."""
     from dcops.alerts.anchor import make_lab_signer
-    from dcops.alerts.audit import seal
+    from dcops.alerts.chain import seal
     from dcops.alerts.trailkey import Keyring
 
     cfg = trail_config()
@@ -166,7 +166,7 @@ def init(self_signed: Annotated[bool, typer.Option(
 def seal_cmd(db: Annotated[str | None, typer.Option("--db", envvar="DCOPS_DB_URL")] = None
              ) -> None:
     """Start keyed chaining on an upgraded store: its legacy records get a keyed seal record."""
-    from dcops.alerts.audit import seal
+    from dcops.alerts.chain import seal
     from dcops.cli.alerts import actor, open_store
 
     store = open_store(db, None)
@@ -184,7 +184,7 @@ def rotate_key_cmd(reason: Annotated[str, typer.Option("--reason")] = "",
                    db: Annotated[str | None, typer.Option("--db", envvar="DCOPS_DB_URL")] = None
                    ) -> None:
     """Rotate the HMAC key: a rotation record signed by the old key names the new one."""
-    from dcops.alerts.audit import rotate_key
+    from dcops.alerts.chain import rotate_key
     from dcops.cli.alerts import actor, open_store
 
     store = open_store(db, None)

@@ -177,7 +177,7 @@ def audit_status(host: Annotated[str | None, typer.Argument(
                  ) -> None:
     """Show the sidecar (host, daemon, rules) and the kernel's audit state; exit 1 if none runs."""
     from dcops.lab import Lab
-    from dcops.lab import audit as sidecar
+    from dcops.lab import auditd_sidecar as sidecar
 
     the_lab = Lab(name)
     record = the_lab.audit_status()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcops.errors import LabError
-from dcops.lab import audit, netns, prepare, probe, procs, runtime, sshconf
+from dcops.lab import auditd_sidecar, netns, prepare, probe, procs, runtime, sshconf
 from dcops.lab.access import LabAccess
 from dcops.lab.aptrepo import ensure_repo
 from dcops.lab.hosts import CATALOGUE, CONTROLLER_ADDRESS, MAX_HOSTS, LabHost
@@ -129,7 +129,7 @@ class Lab(LabAccess):
     # ---- down -----------------------------------------------------------------------------
     def _stop_host(self, state: LabState, record: HostRecord, *, requested: bool = False,
                    ) -> None:
-        audit.down(self.name, host=record.name)
+        auditd_sidecar.down(self.name, host=record.name)
         runtime.stop(state.mode, record.launcher, record.leader, requested=requested)
         netns.kill_all(record.netns)
         prepare.unmount_under(Path(record.merged).parent)
@@ -140,7 +140,7 @@ class Lab(LabAccess):
     def down(self, *, log: Log = _quiet) -> None:
         """Stop everything the lab started: processes, mounts, namespaces, SSH masters, state."""
         with file_lock(self._lock):
-            if audit.down(self.name) is not None:  # while its host can still run auditctl
+            if auditd_sidecar.down(self.name) is not None:  # while its host can still run auditctl
                 log("audit sidecar stopped, its rules deleted")
             self._close_ssh_masters()
             state = self.state()
@@ -174,7 +174,7 @@ class Lab(LabAccess):
                            capture_output=True, check=False, timeout=10)
 
     # ---- audit sidecar (docs/lab.md) -------------------------------------------------------
-    def audit_up(self, host: str, rules: Path | None = None) -> audit.SidecarRecord:
+    def audit_up(self, host: str, rules: Path | None = None) -> auditd_sidecar.SidecarRecord:
         """Run `host`'s own auditd where the kernel accepts it and load its rules (or `rules`).
 
         Only rule lines are loaded (never -e/-f/-b/-D); one sidecar per machine.
@@ -191,16 +191,16 @@ class Lab(LabAccess):
                 text = rules.read_text()
             except OSError as exc:
                 raise LabError(f"--rules {rules}: {exc.strerror}") from exc
-        return audit.up(self.name, name, leader, record.merged, text, str(rules),
+        return auditd_sidecar.up(self.name, name, leader, record.merged, text, str(rules),
                         self.dir / "hosts" / name / "audit-sidecar.log")
 
-    def audit_down(self) -> audit.SidecarRecord | None:
+    def audit_down(self) -> auditd_sidecar.SidecarRecord | None:
         """Stop this lab's audit sidecar: rules deleted, daemon stopped, kernel as before."""
-        return audit.down(self.name)
+        return auditd_sidecar.down(self.name)
 
-    def audit_status(self) -> audit.SidecarRecord | None:
+    def audit_status(self) -> auditd_sidecar.SidecarRecord | None:
         """The machine's audit sidecar when it is this lab's, else None."""
-        record = audit.current()
+        record = auditd_sidecar.current()
         return record if record is not None and record.lab == self.name else None
 
     def audit_kernel(self, host: str) -> tuple[dict[str, str], list[str]]:
@@ -212,7 +212,8 @@ class Lab(LabAccess):
         leader, merged = self.host_pid(name), state.hosts[name].merged
         if not Path(merged, "usr/sbin/auditctl").exists():
             raise LabError(f"lab {self.name}: host {name} has no /sbin/auditctl (install auditd)")
-        return audit.kernel_status(leader, merged), audit.loaded_rules(leader, merged)
+        return (auditd_sidecar.kernel_status(leader, merged),
+                auditd_sidecar.loaded_rules(leader, merged))
 
     # ---- status ---------------------------------------------------------------------------
     def status(self) -> list[HostStatus]:

@@ -28,7 +28,7 @@ UNIT = Path(__file__).parents[2] / "unit" / "alerts"
 sys.path.insert(0, str(UNIT))  # trail_helpers, shared with the SQLite tests
 from trail_helpers import det, lab_pki, pre_upgrade_store, tamper, trail_config  # noqa: E402
 
-from dcops.alerts.audit import VerifyResult  # noqa: E402
+from dcops.alerts.chain import VerifyResult  # noqa: E402
 
 
 def _load(name: str, path: Path) -> object:

@@ -20,7 +20,7 @@ import pytest
 
 from dcops.errors import LabError
 from dcops.lab import Lab
-from dcops.lab import audit as sidecar
+from dcops.lab import auditd_sidecar as sidecar
 
 pytestmark = pytest.mark.integration
 

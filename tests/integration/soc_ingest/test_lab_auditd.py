@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from dcops.lab import Lab
-from dcops.lab import audit as sidecar
+from dcops.lab import auditd_sidecar as sidecar
 from dcops.pipeline.codec import decode
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from dcops.alerts import AlertStore, default_url
 from dcops.alerts.anchor import make_lab_signer
-from dcops.alerts.audit import rotate_key
+from dcops.alerts.chain import rotate_key
 from dcops.cli import app
 
 

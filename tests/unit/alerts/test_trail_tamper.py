@@ -17,7 +17,7 @@ from sqlalchemy import text
 from trail_helpers import det, pre_upgrade_store, recompute_sha256, tamper, trail_config
 
 from dcops.alerts import AlertStore
-from dcops.alerts.audit import ROTATE, rotate_key
+from dcops.alerts.chain import ROTATE, rotate_key
 from dcops.alerts.trailkey import Keyring, keyed_hash, legacy_hash
 from dcops.errors import ConfigError
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
 from dcops.alerts.anchor import make_lab_signer
-from dcops.alerts.audit import GENESIS, canonical
+from dcops.alerts.chain import GENESIS, canonical
 from dcops.alerts.db import MIGRATIONS, normalise_url
 from dcops.alerts.trail import TrailConfig
 from dcops.alerts.trailkey import legacy_hash

@@ -72,7 +72,7 @@ def test_bad_regime_is_a_clear_error(tmp_path: Path) -> None:
 def test_soc_adapter_reads_the_spool_and_the_alert_store(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from dcops.cli.audit import StoreSoc
+    from dcops.cli.compliance import StoreSoc
     from dcops.model.event import Event, LogSource
     from dcops.pipeline.spool import SqliteSpool
 

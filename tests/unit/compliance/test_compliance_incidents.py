@@ -27,7 +27,7 @@ T0 = NOW - timedelta(days=10)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     """Set the alert store's clock."""
     import dcops.alerts.actions
-    import dcops.alerts.audit
+    import dcops.alerts.chain
     import dcops.alerts.store
 
     current = [NOW]
@@ -35,7 +35,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
     def set_clock(moment: datetime) -> None:
         current[0] = moment
 
-    for module in (dcops.alerts.actions, dcops.alerts.audit, dcops.alerts.store):
+    for module in (dcops.alerts.actions, dcops.alerts.chain, dcops.alerts.store):
         monkeypatch.setattr(module, "now", lambda: current[0])
     return set_clock
 
@@ -79,7 +79,7 @@ def _store(tmp_path: Path, clock: Callable[[datetime], None]) -> str:
 
 def test_incidents_come_from_the_alert_store(tmp_path: Path,
                                             clock: Callable[[datetime], None]) -> None:
-    from dcops.cli.audit import StoreSoc
+    from dcops.cli.compliance import StoreSoc
 
     soc = StoreSoc(_store(tmp_path, clock), tmp_path / "spool.db")
     incidents = {i.title.split(":")[0]: i for i in soc.incidents(NOW - timedelta(days=90))}
@@ -96,7 +96,7 @@ def test_incidents_come_from_the_alert_store(tmp_path: Path,
 
 def test_mon06_not_met_for_the_late_incident(tmp_path: Path, model: SiteModel,
                                              clock: Callable[[datetime], None]) -> None:
-    from dcops.cli.audit import StoreSoc
+    from dcops.cli.compliance import StoreSoc
 
     url = _store(tmp_path, clock)
     ev = Evidence()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dcops.errors import LabError
-from dcops.lab.audit import sanitize
+from dcops.lab.auditd_sidecar import sanitize
 
 
 def test_control_lines_are_dropped_with_their_line_numbers() -> None:

@@ -1,4 +1,4 @@
-"""Tamper-evident audit trail: each record chained to the previous one by an HMAC-SHA-256.
+"""The audit trail's hash chain: each record chained to the previous one by an HMAC-SHA-256.
 
 The HMAC key lives outside the database (`dcops.alerts.trailkey`), its id is stored with each
 record, and the chain head is anchored outside the database with a PKI signature
