@@ -62,6 +62,12 @@ class AlertStore(Actions):
         # Trail keys and anchors (dcops.alerts.trail); None: the embedded default for SQLite.
         self.trail = attach(self.engine, trail) if trail is not None else trail_of(self.engine)
 
+    def __enter__(self) -> AlertStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Anchor what this process added to the trail, then release the connection pool."""
         self.trail.close(self.engine)

@@ -150,12 +150,9 @@ def list_cmd(
     f = AlertFilter(severity=[str(s) for s in severity or []], site=list(site or []),
                     system=list(system or []), status=statuses, assignee=assignee,
                     since=_time(since, "--since"), until=_time(until, "--until"), limit=limit)
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "read", "list")
         _list(store, f, as_json)
-    finally:
-        store.close()
 
 
 def _list(store: AlertStore, f: AlertFilter, as_json: bool) -> None:
@@ -180,8 +177,7 @@ def _list(store: AlertStore, f: AlertFilter, as_json: bool) -> None:
 def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
          as_json: JsonOpt = False) -> None:
     """One alert with its events, notes, silences and history / Chi tiết cảnh báo."""
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "read", "show")
         a = store.get(alert_id)
         if a is None:
@@ -189,8 +185,6 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
         notes = store.notes(alert_id)
         history = store.audit_records(target=f"alert:{alert_id}")
         silences = store.silences(alert_id)
-    finally:
-        store.close()
     if as_json:
         _print_json({"alert": a.as_dict(), "notes": [asdict(n) for n in notes],
                      "silences": [asdict(s) for s in silences],
@@ -232,10 +226,9 @@ def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: An
     Several ids give a JSON list (the ones that succeeded); one-alert commands an object. The
     failures are reported after the others were done, with a non-zero exit.
     """
-    store = open_store(db, config)
     failed: list[str] = []
     done: list[Alert] = []
-    try:
+    with open_store(db, config) as store:
         who = actor(as_user, store, permission, command)
         for i in ids:
             try:
@@ -247,8 +240,6 @@ def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: An
                     typer.echo(f"alert {i}: {verb}")
             except DcopsError as exc:
                 failed.append(f"{exc}")
-    finally:
-        store.close()
     if as_json and (done or not single):
         _print_json(done[0].as_dict() if single else [a.as_dict() for a in done])
     if failed:
@@ -317,12 +308,9 @@ def silence(alert_id: int, comment: Annotated[str, typer.Option("--comment")] = 
     if duration and (length is None or length.total_seconds() <= 0):
         raise DcopsError(f"--duration {duration!r}: expected a positive duration (30m, 2h, 1d)")
     until: datetime | None = now() + length if length else None
-    store = open_store(db, config, alertmanager_url)
-    try:
+    with open_store(db, config, alertmanager_url) as store:
         s = store.silence(alert_id, actor(as_user, store, "silence", "silence"), comment, until)
         updated = store.get(alert_id)
-    finally:
-        store.close()
     if as_json:
         _print_json({"alert": updated.as_dict() if updated else None, "silence": asdict(s)})
         return
@@ -342,12 +330,10 @@ def verify_audit(
     """Check records, HMACs, key rotations and anchors; exit 1 naming the first bad record."""
     from dcops.cli.alerts_trail import print_verify, verify_trail_config
 
-    store = open_store(db, config, trail=verify_trail_config(anchors, anchor_cert, anchor_ca))
-    try:
+    trail = verify_trail_config(anchors, anchor_cert, anchor_ca)
+    with open_store(db, config, trail=trail) as store:
         actor(None, store, "audit", "verify-audit")
         r = store.verify_audit()
-    finally:
-        store.close()
     if as_json:
         _print_json(asdict(r))
     else:
@@ -364,12 +350,9 @@ def audit_cmd(target: Annotated[str | None, typer.Option("--target", help="alert
     if target is not None and not target.partition(":")[2]:
         raise DcopsError(f"--target {target!r}: expected KIND:ID (alert:12, incident:3, "
                          f"user:NAME)")
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "audit", "audit")
         recs = store.audit_records(target, limit, newest_first=True)
-    finally:
-        store.close()
     if as_json:
         _print_json([asdict(r) for r in recs])
         return
@@ -389,12 +372,9 @@ def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False
     from dcops.alerts import AlertFilter, sla_report
     from dcops.alerts.sla import fmt_seconds
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "read", "sla")
         rows = sla_report(store.query(AlertFilter(limit=100000)), store.config)
-    finally:
-        store.close()
     if as_json:
         _print_json([asdict(r) for r in rows])
         return
@@ -427,8 +407,7 @@ def users_add(username: str,
     else:
         password = typer.prompt("password / mật khẩu", hide_input=True,
                                 confirmation_prompt=True)
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         try:
             who = actor(as_user, store, "users", "users add")
         except AccessDeniedError:
@@ -437,8 +416,6 @@ def users_add(username: str,
             _bootstrap(store, username, password, role)
             return
         Users(store.engine).add(username, password, role, who)
-    finally:
-        store.close()
     typer.echo(f"user {username}: role {role}")
 
 
@@ -460,12 +437,9 @@ def users_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = Fa
     """List console users and roles."""
     from dcops.alerts import Users
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "users", "users list")
         users = Users(store.engine).list_users()
-    finally:
-        store.close()
     if as_json:
         _print_json([asdict(u) for u in users])
         return
@@ -480,12 +454,9 @@ def users_role(username: str,
     """Change a user's role, keeping the password (applies to open console sessions at once)."""
     from dcops.alerts import Users
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         Users(store.engine).set_role(username, role,
                                      actor(as_user, store, "users", "users role"))
-    finally:
-        store.close()
     typer.echo(f"user {username}: role {role}")
 
 
@@ -495,24 +466,18 @@ def users_disable(username: str, enable: Annotated[bool, typer.Option("--enable"
     """Disable (or --enable) a console user."""
     from dcops.alerts import Users
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         Users(store.engine).set_disabled(username, not enable,
                                          actor(as_user, store, "users", "users disable"))
-    finally:
-        store.close()
     typer.echo(f"user {username}: {'enabled' if enable else 'disabled'}")
 
 
 @incidents_app.command("list")
 def incidents_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Open incidents with their alerts / Sự cố."""
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "read", "incidents list")
         incs = store.incidents()
-    finally:
-        store.close()
     if as_json:
         _print_json([asdict(i) for i in incs])
         return
@@ -524,12 +489,9 @@ def incidents_list(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt 
 def incidents_merge(target: int, sources: list[int], db: DbOpt = None, config: ConfigOpt = None,
                     as_user: AsOpt = None) -> None:
     """Merge incidents SOURCES into TARGET / Gộp sự cố."""
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         store.merge_incidents(target, sources,
                               actor(as_user, store, "triage", "incidents merge"))
-    finally:
-        store.close()
     typer.echo(f"incident(s) {', '.join(map(str, sources))} merged into {target}")
 
 
@@ -537,12 +499,9 @@ def incidents_merge(target: int, sources: list[int], db: DbOpt = None, config: C
 def incidents_split(ids: IdsArg, title: Annotated[str, typer.Option("--title")] = "",
                     db: DbOpt = None, config: ConfigOpt = None, as_user: AsOpt = None) -> None:
     """Move the given alerts into a new incident / Tách sự cố."""
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         new = store.split_incident(ids, actor(as_user, store, "triage", "incidents split"),
                                    title)
-    finally:
-        store.close()
     typer.echo(f"alerts {', '.join(map(str, ids))} now in incident {new}")
 
 

@@ -53,8 +53,7 @@ def login(username: str,
         password = typer.prompt("password / mật khẩu", hide_input=True)
     target = out or auth_options()[0] or default_token_file()
     lifetime = _ttl(ttl)
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         users = Users(store.engine, LoginThrottle(store.engine, store.config.login))
         r = users.login(username, password, f"cli:{os_account()}"[:64])
         if r.retry_after > 0:
@@ -65,8 +64,6 @@ def login(username: str,
         token = Tokens(store.engine).issue(
             r.user.username, r.user.username, label,
             lifetime)
-    finally:
-        store.close()
     write_secret(target, token)
     typer.echo(f"logged in as {username} ({r.user.role}); token in {target} (valid {ttl})")
 
@@ -80,13 +77,10 @@ def users_token(username: str,
     from dcops.cli.authn import write_secret
 
     lifetime = _ttl(ttl)
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         token = Tokens(store.engine).issue(
             username, actor(None, store, "users", "users token"), label,
             lifetime)
-    finally:
-        store.close()
     write_secret(out, token)
     typer.echo(f"token for {username} written to {out}")
 
@@ -96,12 +90,9 @@ def users_tokens(username: Annotated[str | None, typer.Argument()] = None, db: D
     """List API tokens (never their secrets) (admin)."""
     from dcops.alerts.credentials import Tokens
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "users", "users tokens")
         tokens = Tokens(store.engine).list(username)
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps([asdict(t) for t in tokens], indent=2))
         return
@@ -115,11 +106,8 @@ def users_token_revoke(token_id: str, db: DbOpt = None, config: ConfigOpt = None
     """Revoke an API token by id (admin)."""
     from dcops.alerts.credentials import Tokens
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         Tokens(store.engine).revoke(token_id, actor(None, store, "users", "users token-revoke"))
-    finally:
-        store.close()
     typer.echo(f"token {token_id}: revoked")
 
 
@@ -133,12 +121,9 @@ def users_map_os_user(os_user: str, username: str, host: HostOpt = "", db: DbOpt
     from dcops.alerts.credentials import OsUsers
 
     account = f"{os_user}@{host or socket.gethostname()}"
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         OsUsers(store.engine).map(account, username,
                                   actor(None, store, "users", "users map-os-user"))
-    finally:
-        store.close()
     typer.echo(f"OS account {account} acts as {username}")
 
 
@@ -148,11 +133,8 @@ def users_unmap_os_user(os_user: str, host: HostOpt = "", db: DbOpt = None,
     from dcops.alerts.credentials import OsUsers
 
     account = f"{os_user}@{host or socket.gethostname()}"
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         OsUsers(store.engine).unmap(account, actor(None, store, "users", "users unmap-os-user"))
-    finally:
-        store.close()
     typer.echo(f"OS account {account}: mapping removed")
 
 
@@ -166,12 +148,9 @@ def users_unlock(username: Annotated[str | None, typer.Argument()] = None,
     if bool(username) == bool(address):
         raise DcopsError("unlock: give a user name or --address ADDRESS (one of them)")
     key = f"user:{username}" if username else f"addr:{address}"
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         done = LoginThrottle(store.engine, store.config.login).unlock(
             key, actor(None, store, "users", "users unlock"))
-    finally:
-        store.close()
     if not done:
         raise DcopsError(f"{key} has no failed logins or lock to clear")
     typer.echo(f"{key}: unlocked")
@@ -181,12 +160,9 @@ def users_locks(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = F
     """Accounts and addresses locked now after failed logins (admin)."""
     from dcops.alerts.throttle import LoginThrottle
 
-    store = open_store(db, config)
-    try:
+    with open_store(db, config) as store:
         actor(None, store, "users", "users locks")
         locks = LoginThrottle(store.engine, store.config.login).locks()
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps([asdict(x) for x in locks], indent=2))
         return

@@ -108,11 +108,8 @@ def anchor(db: Annotated[str | None, typer.Option(
     """
     from dcops.cli.alerts import open_store
 
-    store = open_store(db, None)
-    try:
+    with open_store(db, None) as store:
         a = store.trail.anchor_now(store.engine)
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps(asdict(a) if a else None, indent=2))
     elif a is None:
@@ -149,14 +146,11 @@ def init(self_signed: Annotated[bool, typer.Option(
         cfg = trail_config()
     from dcops.cli.alerts import open_store
 
-    store = open_store(db, None, trail=cfg)
-    try:
+    with open_store(db, None, trail=cfg) as store:
         marker = seal(store.engine)
         if marker is not None:
             typer.echo(f"legacy records 1..{marker.seq - 1} sealed by record #{marker.seq}")
         a = store.trail.anchor_now(store.engine) if cfg.anchoring else None
-    finally:
-        store.close()
     typer.echo(f"anchored record #{a.seq}" if a else
                "anchoring off: no anchor key and certificate" if not cfg.anchoring else
                "trail empty: nothing to anchor yet")
@@ -169,12 +163,9 @@ def seal_cmd(db: Annotated[str | None, typer.Option("--db", envvar="DCOPS_DB_URL
     from dcops.alerts.chain import seal
     from dcops.cli.alerts import actor, open_store
 
-    store = open_store(db, None)
-    try:
+    with open_store(db, None) as store:
         actor(None, store, "users", "trail seal")
         marker = seal(store.engine)
-    finally:
-        store.close()
     typer.echo(f"legacy records 1..{marker.seq - 1} sealed by record #{marker.seq}" if marker
                else "nothing to seal: the trail is empty or already keyed")
 
@@ -187,11 +178,8 @@ def rotate_key_cmd(reason: Annotated[str, typer.Option("--reason")] = "",
     from dcops.alerts.chain import rotate_key
     from dcops.cli.alerts import actor, open_store
 
-    store = open_store(db, None)
-    try:
+    with open_store(db, None) as store:
         rec = rotate_key(store.engine, actor(None, store, "users", "trail rotate-key"), reason)
-    finally:
-        store.close()
     typer.echo(f"record #{rec.seq} (signed by {rec.key_id}): new key "
                f"{rec.detail['new_key_id']} / khóa mới")
 
@@ -210,12 +198,9 @@ def grant_app(role: Annotated[str, typer.Argument(help="The application's Postgr
         raise DcopsError("--db (or DCOPS_DB_URL): the PostgreSQL store, connected as its owner")
     from dcops.cli.alerts import open_store
 
-    store = open_store(normalise_url(db), None)
-    try:
+    with open_store(normalise_url(db), None) as store:
         statements = (app_grants(store.engine, role) if print_only
                       else grant_app_role(store.engine, role))
-    finally:
-        store.close()
     typer.echo(";\n".join(statements) + ";")
 
 
