@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -59,9 +60,7 @@ def _sink(spool: Path | None, no_spool: bool, events_out: Path | None) -> EventS
     if not no_spool:
         from dcops.pipeline import SqliteSpool
 
-        state = Path(os.environ.get("DCOPS_STATE_DIR") or
-                     Path.home() / ".local" / "share" / "dcops")
-        sinks.append(SqliteSpool(spool or state / "spool.db"))
+        sinks.append(SqliteSpool(spool or state_dir() / "spool.db"))
     if events_out:
         from dcops.collectors.snmp.events import JsonlSink
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -15,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from dcops.cli.common import state_dir
+
 if TYPE_CHECKING:
     from dcops.iac import Plan, PlannedResource, PolicyViolation
 
@@ -22,12 +23,6 @@ DEFAULT_INVENTORY = Path("inventories/production")
 
 iac_app = typer.Typer(help="Infrastructure as code (Pulumi on OpenStack), run offline under mocks.",
                       no_args_is_help=True)
-
-
-def _state_dir() -> Path:
-    """$DCOPS_STATE_DIR, default ~/.local/share/dcops."""
-    env = os.environ.get("DCOPS_STATE_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "dcops"
 
 
 def _rule_text(p: Mapping[str, Any], tags: Mapping[str, str]) -> str:
@@ -146,7 +141,7 @@ def plan_cmd(
     if not no_svg:
         other = plan(model, "backup" if stack == "primary" else "primary")
         pair = [result, other] if stack == "primary" else [other, result]
-        svg_path = svg or _state_dir() / "iac" / "topology.svg"
+        svg_path = svg or state_dir() / "iac" / "topology.svg"
         svg_path.parent.mkdir(parents=True, exist_ok=True)
         svg_path.write_text(render(pair, f"dcops {model.settings.province or 'province'}"),
                             encoding="utf-8")
