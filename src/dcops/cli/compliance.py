@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -64,23 +63,15 @@ class StoreSoc:
 
     def last_events(self) -> dict[str, datetime]:
         """Newest event time per host.name in the spool (last 30 days)."""
-        from dcops.pipeline.codec import decode
+        from dcops.pipeline.reader import SpoolReader
 
         out: dict[str, datetime] = {}
-        if not self.spool.exists():
-            return out
-        since = (datetime.now(UTC) - timedelta(days=30)).timestamp()
-        db = sqlite3.connect(f"file:{self.spool}?mode=ro", uri=True)
-        try:
-            for (body,) in db.execute("SELECT body FROM events WHERE ts >= ?", (since,)):
-                event = decode(body)
-                host = str(event.fields.get("host.name") or "")
-                ts = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(
-                    tzinfo=UTC)
-                if host and (host not in out or ts > out[host]):
-                    out[host] = ts
-        finally:
-            db.close()
+        for event in SpoolReader(self.spool).since(datetime.now(UTC) - timedelta(days=30)):
+            host = str(event.fields.get("host.name") or "")
+            ts = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(
+                tzinfo=UTC)
+            if host and (host not in out or ts > out[host]):
+                out[host] = ts
         return out
 
     def alert_timings(self, since: datetime) -> list[Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -44,34 +43,16 @@ class SpoolEvents:
 
     def events(self, ids: Sequence[str]) -> list[dict[str, str]]:
         """Time, host, source, action and message of the events with these ids."""
-        from dcops.pipeline.codec import decode
+        from dcops.pipeline.reader import SpoolReader
 
-        wanted = list(dict.fromkeys(ids))[:1000]
-        if not wanted or not self.path.is_file():
-            return []
         out: list[dict[str, str]] = []
-        try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-        except sqlite3.Error:
-            return []
-        try:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(f"SELECT body FROM events WHERE id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
-                                  chunk).fetchall()
-                for (body,) in rows:
-                    e = decode(body)
-                    f = e.fields
-                    host = f.get("host.name") or f.get("observer.name") or f.get("host.ip") or ""
-                    message = str(f.get("message") or e.raw or "")
-                    out.append({"id": e.id, "time": e.timestamp.isoformat(), "host": str(host),
-                                "source": e.source, "action": str(f.get("event.action") or ""),
-                                "message": message[:self.MESSAGE_CHARS]})
-        except sqlite3.Error:
-            return []
-        finally:
-            db.close()
+        for e in SpoolReader(self.path).by_ids(ids):
+            f = e.fields
+            host = f.get("host.name") or f.get("observer.name") or f.get("host.ip") or ""
+            message = str(f.get("message") or e.raw or "")
+            out.append({"id": e.id, "time": e.timestamp.isoformat(), "host": str(host),
+                        "source": e.source, "action": str(f.get("event.action") or ""),
+                        "message": message[:self.MESSAGE_CHARS]})
         return sorted(out, key=lambda x: x["time"])
 
 
