@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dcops.lab.wazuh_fake import FakeWazuhServer, demo_state
+from fakes.wazuh_fake import FakeWazuhServer, demo_state
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from dcops.collectors.wazuh import WazuhClient, WazuhError
-from dcops.lab.wazuh_fake import FakeWazuhServer, demo_state
+from fakes.wazuh_fake import FakeWazuhServer, demo_state
 
 pytestmark = pytest.mark.integration
 
