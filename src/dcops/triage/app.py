@@ -25,7 +25,7 @@ from dcops.triage.middleware import (
     SecurityHeaders,
     ServerSession,
 )
-from dcops.triage.render import render
+from dcops.triage.render import install_filters, render
 from dcops.triage.security import ForbiddenError, LoginRequiredError, NotFoundError
 from dcops.triage.store_contract import ConsoleBackend, EventLookup
 
@@ -78,6 +78,7 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
     triggering events' time, host and message.
     """
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    install_filters(env)
     routes = [
         Route("/", lambda r: RedirectResponse("/alerts", status_code=303)),
         Route("/healthz", healthz),

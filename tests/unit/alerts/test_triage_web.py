@@ -127,6 +127,18 @@ def test_analyst_triages_and_history_shows_it(store: AlertStore) -> None:
     assert [r.actor for r in store.audit_records("alert:1")][1:] == ["ana", "ana", "ana"]
 
 
+def test_history_details_are_readable_vietnamese_and_escaped(store: AlertStore) -> None:
+    """Issue 19: history and trail details showed raw JSON with \\u0111 escapes."""
+    c = client(store)
+    token = login(c, "ana")
+    note = "đã kiểm tra auth.log <script>alert(1)</script>"
+    assert c.post("/alerts/1/note", data={"text": note, "csrf_token": token}).status_code == 303
+    page = c.get("/alerts/1").text
+    assert "đã kiểm tra auth.log" in page and "\\u0111" not in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert '<dl class="kv">' in page and '<dt>text</dt><dd>đã kiểm tra' in page
+
+
 def test_post_without_csrf_is_403_and_changes_nothing(store: AlertStore) -> None:
     c = client(store)
     login(c, "ana")
