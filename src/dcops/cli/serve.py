@@ -109,6 +109,10 @@ def serve(
     spool: Annotated[Path | None, typer.Option(
         "--spool", envvar="DCOPS_SPOOL",
         help="Event spool whose events alert pages show (default <state>/spool.db)")] = None,
+    timezone: Annotated[str, typer.Option(
+        "--timezone", envvar="DCOPS_TIMEZONE",
+        help="IANA time zone the pages show times in (labelled on every page)")
+    ] = "Asia/Ho_Chi_Minh",
     db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển.
@@ -119,10 +123,15 @@ def serve(
 
     from dcops.alerts.backend import StoreBackend
     from dcops.triage import create_app
+    from dcops.triage.render import zone
 
     if proxy_address and not behind_proxy:
         raise ConfigError("--proxy-address only means something with --behind-proxy",
                           key="--proxy-address")
+    try:
+        zone(timezone)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--timezone") from None
     store = open_store(db, config, alertmanager_url, inventory)
     try:
         cfg = store.config
@@ -146,7 +155,7 @@ def serve(
         app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
                          secure_cookies=cert is not None or behind_proxy, webhook_token=token,
                          events=SpoolEvents(spool or state_dir() / "spool.db"),
-                         trusted_proxies=proxies)
+                         trusted_proxies=proxies, timezone=timezone)
         scheme = "https" if cert else "http"
         typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
                    f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook, "

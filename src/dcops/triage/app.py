@@ -25,7 +25,7 @@ from dcops.triage.middleware import (
     SecurityHeaders,
     ServerSession,
 )
-from dcops.triage.render import install_filters, render
+from dcops.triage.render import DEFAULT_TIMEZONE, install_filters, render
 from dcops.triage.security import ForbiddenError, LoginRequiredError, NotFoundError
 from dcops.triage.store_contract import ConsoleBackend, EventLookup
 
@@ -68,17 +68,18 @@ async def on_dcops_error(request: Request, exc: Exception) -> Response:
 def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: bool = False,
                webhook_token: str = "", events: EventLookup | None = None,
                trusted_proxies: Sequence[str] = (), max_form_body: int = MAX_FORM_BODY,
-               max_webhook_body: int = MAX_WEBHOOK_BODY) -> Starlette:
+               max_webhook_body: int = MAX_WEBHOOK_BODY,
+               timezone: str = DEFAULT_TIMEZONE) -> Starlette:
     """Build the console over the store backend.
 
     `secure_cookies` when clients reach it over TLS (its own, or a proxy's). `trusted_proxies`:
     the addresses whose X-Forwarded-For/-Proto are believed (the client address then comes from
     them: login throttling and audit records use it); without a `webhook_token` the webhook only
     answers loopback clients, and never behind a proxy. With `events`, an alert's page shows its
-    triggering events' time, host and message.
+    triggering events' time, host and message. Pages show times in `timezone` (IANA), labelled.
     """
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    install_filters(env)
+    install_filters(env, timezone)
     routes = [
         Route("/", lambda r: RedirectResponse("/alerts", status_code=303)),
         Route("/healthz", healthz),

@@ -581,7 +581,8 @@ def test_alert_page_shows_events_from_the_spool(store: AlertStore, tmp_path: Pat
             row = re.search(r'<tr data-event="e1">(.*?)</tr>', page, re.S)
             assert row, page
             cells = re.findall(r"<td>(.*?)</td>", row.group(1))
-            assert cells == ["2026-11-22 03:00:00", "web01", "syslog", "ssh_login_failed",
+            # 03:00 UTC shown in the province's time (UTC+07:00)
+            assert cells == ["2026-11-22 10:00:00", "web01", "syslog", "ssh_login_failed",
                              "Failed password for root from 10.77.0.9 &lt;script&gt;"]
             assert "events-not-found" not in page
             # alert 2's event is not in this spool: its id is listed and said to be missing
@@ -589,6 +590,24 @@ def test_alert_page_shows_events_from_the_spool(store: AlertStore, tmp_path: Pat
             assert "<code>e2</code>" in page and "Not in the event spool" in page
     finally:
         sp.close()
+
+
+def test_times_are_in_the_configured_zone_and_labelled(store: AlertStore) -> None:
+    """Issue 19: times were UTC with no label; Asia/Ho_Chi_Minh by default, configurable."""
+    sp = store.get(1)
+    assert sp is not None
+    for tz, label, shift in (("Asia/Ho_Chi_Minh", "Asia/Ho_Chi_Minh (UTC+07:00)", 7),
+                             ("UTC", "UTC (UTC+00:00)", 0)):
+        c = TestClient(create_app(StoreBackend(store), "test-secret", timezone=tz),
+                       follow_redirects=False)
+        login(c, "ana")
+        page = c.get("/alerts").text
+        assert f"Giờ / Times: {label}" in page
+        seen = datetime.fromisoformat(sp.last_seen.replace("Z", "+00:00"))
+        shown = (seen + timedelta(hours=shift)).strftime("%Y-%m-%d %H:%M:%S")
+        assert f"<td>{shown}</td>" in page, (shown, page)
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        create_app(StoreBackend(store), "test-secret", timezone="Mars/Olympus")
 
 
 def test_alert_page_without_spool_lists_event_ids(store: AlertStore, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ DCOPS = Path(sys.executable).parent / "dcops"
 # (argv, expected exit code, a fragment of the error line). NOPE: a path that does not exist.
 CASES: list[tuple[list[str], int, str]] = [
     (["serve", "--port", "80000"], 2, "'--port'"),
+    (["serve", "--timezone", "Mars/Olympus"], 1, "unknown time zone 'Mars/Olympus'"),
     (["demo", "--console-port", "0"], 2, "'--console-port'"),
     (["inventory", "check", "-i", NOPE], 1, "inventory not found"),
     (["inventory", "check", "-i", LAB, "--vault-password-file", NOPE], 1,
