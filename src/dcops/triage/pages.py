@@ -23,6 +23,10 @@ STATUS_LABELS = {
     "false_positive": "false positive / cảnh báo sai",
 }
 
+INCIDENT_STATUS_LABELS = {
+    "open": "open / đang mở", "merged": "merged / đã gộp", "closed": "closed / đã đóng",
+}
+
 ACTION_LABELS = {
     "acknowledged": "Acknowledge / Xác nhận", "investigating": "Investigate / Điều tra",
     "resolved": "Resolve / Đã xử lý xong", "false_positive": "False positive / Cảnh báo sai",
@@ -126,7 +130,8 @@ async def incidents_page(request: Request) -> Response:
         alerts = {a.id: a for a in store.query(limit=5000)}
         return {"incidents": incs, "alerts": alerts}
 
-    return render(request, "incidents.html", **await run_in_threadpool(load))
+    return render(request, "incidents.html", statuses=STATUS_LABELS,
+                  incident_statuses=INCIDENT_STATUS_LABELS, **await run_in_threadpool(load))
 
 
 async def incident_page(request: Request) -> Response:
@@ -143,6 +148,7 @@ async def incident_page(request: Request) -> Response:
                 "history": store.audit_records(target=f"incident:{inc_id}")}
 
     return render(request, "incident.html", statuses=STATUS_LABELS,
+                  incident_statuses=INCIDENT_STATUS_LABELS,
                   **await run_in_threadpool(load))
 
 

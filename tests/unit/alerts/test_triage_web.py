@@ -592,6 +592,14 @@ def test_alert_page_shows_events_from_the_spool(store: AlertStore, tmp_path: Pat
         sp.close()
 
 
+def test_incident_statuses_are_bilingual(store: AlertStore) -> None:
+    c = client(store)
+    login(c, "ana")
+    page = c.get("/incidents").text
+    assert "open / đang mở" in page and "new / mới" in page
+    assert "<td>open</td>" not in page
+
+
 def test_times_are_in_the_configured_zone_and_labelled(store: AlertStore) -> None:
     """Issue 19: times were UTC with no label; Asia/Ho_Chi_Minh by default, configurable."""
     sp = store.get(1)
