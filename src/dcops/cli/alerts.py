@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dcops.alerts.models import Status
@@ -173,10 +174,17 @@ def _list(store: AlertStore, f: AlertFilter, as_json: bool) -> None:
     Console().print(t)
 
 
+SpoolOpt = Annotated[Path | None, typer.Option(
+    "--spool", envvar="DCOPS_SPOOL",
+    help="Event spool the triggering events are read from (default <state>/spool.db)")]
+
+
 @alerts_app.command("show")
 def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
-         as_json: JsonOpt = False) -> None:
+         as_json: JsonOpt = False, spool: SpoolOpt = None) -> None:
     """One alert with its events, notes, silences and history / Chi tiết cảnh báo."""
+    from dcops.cli.serve import SpoolEvents
+
     with open_store(db, config) as store:
         actor(None, store, "read", "show")
         a = store.get(alert_id)
@@ -185,8 +193,9 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
         notes = store.notes(alert_id)
         history = store.audit_records(target=f"alert:{alert_id}")
         silences = store.silences(alert_id)
+    events = SpoolEvents(spool or state_dir() / "spool.db").events(a.event_ids)
     if as_json:
-        _print_json({"alert": a.as_dict(), "notes": [asdict(n) for n in notes],
+        _print_json({"alert": a.as_dict(), "events": events, "notes": [asdict(n) for n in notes],
                      "silences": [asdict(s) for s in silences],
                      "history": [asdict(h) for h in history]})
         return
@@ -212,10 +221,28 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
         c.print("[bold]silences / tạm ẩn[/]")
         for s in silences:
             c.print(f"  {s.am_silence_id} {s.state} until {s.ends_at[:19]} by {s.created_by}")
+    _print_events(c, a.event_ids, events)
     c.print("[bold]history / lịch sử[/]")
     for h in history:
         detail = json.dumps(h.detail, ensure_ascii=False)
         c.print(f"  {h.ts[:19]} #{h.seq} {h.actor} {h.action} {detail}")
+
+
+def _print_events(c: Console, ids: list[str], events: list[dict[str, str]]) -> None:
+    """The triggering events' time, host, source, action and message; ids not in the spool."""
+    if events:
+        table = Table(title="events / sự kiện", title_justify="left")
+        for col in ("time (UTC) / thời gian", "host / máy", "source / nguồn",
+                    "action / hành động", "message / nội dung"):
+            table.add_column(col, overflow="fold")
+        for e in events:
+            table.add_row(e["time"][:19].replace("T", " "), e["host"], e["source"],
+                          e["action"] or "-", escape(e["message"]))
+        c.print(table)
+    missing = [i for i in ids if i not in {e["id"] for e in events}]
+    if missing:
+        c.print(f"  not in the event spool / không có trong bộ đệm sự kiện: "
+                f"{', '.join(missing)}", highlight=False, markup=False)
 
 
 def _each(ids: list[int], db: str | None, config: Path | None, verb: str, fn: Any,

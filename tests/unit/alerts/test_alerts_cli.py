@@ -226,3 +226,26 @@ def test_users_role_keeps_the_password_and_is_audited(state: Path) -> None:
     assert code != 0
     code, _ = run("users", "role", "nobody", "--role", "analyst")
     assert code != 0
+
+
+def test_show_prints_the_triggering_events_from_the_spool(
+        state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19: `alerts show` listed event ids only."""
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per event
+    from dcops.model.event import Event, LogSource
+    from dcops.pipeline import SqliteSpool
+
+    spool = SqliteSpool(state / "spool.db")
+    spool.publish([Event("e1", datetime(2026, 11, 22, 3, 0, tzinfo=UTC), "syslog",
+                         LogSource("linux", "sshd"),
+                         {"host.name": "web01", "event.action": "ssh_login_failed",
+                          "message": "Failed password for root [bold]x[/]"})])
+    spool.close()
+    code, out = run("show", "1")
+    assert code == 0, out
+    assert "2026-11-22 03:00:00" in out and "ssh_login_failed" in out
+    assert "Failed password for root [bold]x[/]" in out  # shown as text, not as markup
+    code, out = run("show", "2")
+    assert "not in the event spool / không có trong bộ đệm sự kiện: e2" in out
+    data = json.loads(run("show", "1", "--json")[1])
+    assert [(e["id"], e["host"]) for e in data["events"]] == [("e1", "web01")]
