@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +58,17 @@ def module_lab_factory() -> Iterator[LabFactory]:
     """Like `lab_factory`, shared by the tests of one module and torn down after the last."""
     yield from _factory()
 
+
+
+@pytest.fixture(scope="module")
+def audit_sidecar_turn() -> Iterator[None]:
+    """The kernel registers one audit daemon per machine, and pytest-xdist runs test modules side
+    by side: the modules that start the lab's audit sidecar take turns (a machine-wide lock held
+    for the whole module), instead of one skipping or failing when the other holds the kernel."""
+    path = Path(tempfile.gettempdir()) / "dcops-tests-audit-sidecar.lock"
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -95,7 +95,7 @@ def wait_for(path: Path, needle: str, timeout: float = 10) -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(module_lab_factory: LabFactory) -> Lab:
+def lab(audit_sidecar_turn: None, module_lab_factory: LabFactory) -> Lab:
     """Two chroot hosts; lab-app1 gets auditd, with records named after the host (as baseline)."""
     if sidecar.current() is not None or kernel()[2] != 0:
         pytest.skip("an audit daemon is already registered on this machine")

@@ -51,7 +51,7 @@ def spooled(spool: Path) -> list[Any]:
 
 
 @pytest.fixture
-def lab(lab_factory: LabFactory) -> Lab:
+def lab(audit_sidecar_turn: None, lab_factory: LabFactory) -> Lab:
     if sidecar.current() is not None:
         pytest.skip("an audit sidecar already runs on this machine (one per machine)")
     lab = lab_factory(hosts=1, mode="chroot")
