@@ -131,3 +131,4 @@ class AlertFilter:
     until: str = ""
     text: str = ""
     limit: int = 500
+    offset: int = 0  # rows skipped before `limit` (pages of the console's queue)

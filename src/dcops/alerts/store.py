@@ -220,7 +220,8 @@ class AlertStore(Actions):
         """Alerts matching the filter, newest activity first."""
         f = f or AlertFilter()
         q = (select(schema.alerts).where(and_(True, *self._where(f)))
-             .order_by(schema.alerts.c.last_seen.desc(), schema.alerts.c.id.desc()).limit(f.limit))
+             .order_by(schema.alerts.c.last_seen.desc(), schema.alerts.c.id.desc())
+             .limit(f.limit).offset(max(0, f.offset)))
         with self.engine.connect() as conn:
             return [row_to_alert(r) for r in conn.execute(q)]
 

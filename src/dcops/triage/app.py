@@ -26,7 +26,12 @@ from dcops.triage.middleware import (
     ServerSession,
 )
 from dcops.triage.render import DEFAULT_TIMEZONE, install_filters, render
-from dcops.triage.security import ForbiddenError, LoginRequiredError, NotFoundError
+from dcops.triage.security import (
+    BadRequestError,
+    ForbiddenError,
+    LoginRequiredError,
+    NotFoundError,
+)
 from dcops.triage.store_contract import ConsoleBackend, EventLookup
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -57,6 +62,12 @@ async def on_not_found(request: Request, exc: Exception) -> Response:
     """404 page."""
     return render(request, "error.html", status_code=404, title="404 Not found / Không tìm thấy",
                   message=str(exc))
+
+
+async def on_bad_request(request: Request, exc: Exception) -> Response:
+    """400 page: which parameter, and what was expected."""
+    return render(request, "error.html", status_code=400,
+                  title="400 Bad request / Yêu cầu không hợp lệ", message=str(exc))
 
 
 async def on_dcops_error(request: Request, exc: Exception) -> Response:
@@ -100,7 +111,8 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
         Middleware(ServerSession),
     ]
     handlers = {LoginRequiredError: on_login_required, ForbiddenError: on_forbidden,
-                NotFoundError: on_not_found, DcopsError: on_dcops_error}
+                NotFoundError: on_not_found, BadRequestError: on_bad_request,
+                DcopsError: on_dcops_error}
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers=handlers)
     app.state.backend = backend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from dcops.model.rbac import ROLES
 from dcops.triage.render import render
-from dcops.triage.security import NotFoundError, require
+from dcops.triage.security import BadRequestError, NotFoundError, require
 from dcops.triage.store_contract import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
 
 SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -54,11 +55,14 @@ def fmt_seconds(value: float | None) -> str:
     return f"{m}m{sec:02d}s" if m else f"{sec}s"
 
 
+PAGE_SIZE = 100
+
+
 def queue_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
-    """The filter from the query string (severity, site, system, status, since, q)."""
+    """The filter from the query string (severity, site, system, status, since, q, page)."""
     qp = request.query_params
     chosen = {k: qp.get(k, "") for k in ("severity", "site", "system", "status", "since", "q")}
-    f: dict[str, Any] = {"limit": 500, "text": chosen["q"]}
+    f: dict[str, Any] = {"limit": PAGE_SIZE, "text": chosen["q"]}
     for key in ("severity", "site", "system"):
         if chosen[key]:
             f[key] = [chosen[key]]
@@ -68,26 +72,54 @@ def queue_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
         f["status"] = [chosen["status"]]
     if chosen["since"] in SINCE:
         f["since"] = iso(datetime.now(UTC) - SINCE[chosen["since"]])
+    elif chosen["since"]:
+        raise BadRequestError(f"since={chosen['since']!r}: expected one of "
+                              f"{', '.join(SINCE)} / khoảng thời gian không hợp lệ")
     return f, chosen
+
+
+def page_number(request: Request) -> int:
+    """?page=N (1-based); anything else is refused, not ignored."""
+    raw = request.query_params.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 6:
+        raise BadRequestError(f"page={raw!r}: expected a page number from 1 / "
+                              "số trang không hợp lệ")
+    return int(raw)
 
 
 async def queue(request: Request) -> Response:
     """GET /alerts: the live queue with filters and counts by severity and site."""
     user = require(request)
     f, chosen = queue_filter(request)
+    page = page_number(request)
     store = _store(request)
 
     def load() -> dict[str, Any]:
         recent = store.query(limit=5000)
-        return {"alerts": store.query(**f), "counts": store.counts(**f),
+        counts = store.counts(**f)
+        total = sum(counts.get("severity", {}).values())
+        pages = max(1, -(-total // PAGE_SIZE))
+        return {"alerts": store.query(**f, offset=(min(page, pages) - 1) * PAGE_SIZE),
+                "counts": counts, "total": total, "page": min(page, pages), "pages": pages,
                 "sites": sorted({a.site for a in recent if a.site}),
                 "systems": sorted({a.system for a in recent if a.system})}
 
     data = await run_in_threadpool(load)
+    data["page_links"] = _page_links(chosen, data["page"], data["pages"])
     assignees = [u.username for u in await run_in_threadpool(store.list_users)
                  if u.role == "analyst" and not u.disabled] if user.can("triage") else []
     return render(request, "queue.html", chosen=chosen, severities=SEVERITIES,
                   statuses=STATUS_LABELS, since_options=list(SINCE), assignees=assignees, **data)
+
+
+def _page_links(chosen: dict[str, str], page: int, pages: int) -> dict[str, str]:
+    """Query strings of the first, previous, next and last pages, keeping the filters."""
+    keep = {k: v for k, v in chosen.items() if v}
+    out: dict[str, str] = {}
+    for name, number in (("first", 1), ("prev", page - 1), ("next", page + 1), ("last", pages)):
+        if 1 <= number <= pages and number != page:
+            out[name] = "?" + urlencode({**keep, "page": str(number)})
+    return out
 
 
 async def alert_page(request: Request) -> Response:

@@ -27,6 +27,10 @@ class NotFoundError(Exception):
     """The alert or incident does not exist: HTTP 404."""
 
 
+class BadRequestError(Exception):
+    """A query parameter the page cannot use (400), named with what was expected."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionUser:
     """Who is logged in, as kept in the signed session cookie."""

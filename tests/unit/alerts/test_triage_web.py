@@ -600,6 +600,33 @@ def test_incident_statuses_are_bilingual(store: AlertStore) -> None:
     assert "<td>open</td>" not in page
 
 
+def test_queue_pages_keep_filters_and_refuse_bad_parameters(store: AlertStore) -> None:
+    """Issue 19: the queue stopped at 500 rows with no way to the rest; ?since=bogus ignored."""
+    store.accept([Detection("r9", "Link down", "medium", T0 + timedelta(seconds=i), (f"x{i}",),
+                            key=f"rtr{i}", host=f"rtr{i}", site="xa_phu_ly", system="wan")
+                  for i in range(230)])
+    c = client(store)
+    login(c, "ana")
+    rows = re.compile(r'<tr data-alert-id="(\d+)">')
+    first = c.get("/alerts?severity=medium")
+    assert first.status_code == 200
+    ids1 = rows.findall(first.text)
+    assert len(ids1) == 100 and "page 1 of 3" in first.text and "(230 alerts" in first.text
+    assert 'href="?severity=medium&amp;page=2" id="page-next"' in first.text
+    assert 'id="page-prev"' not in first.text
+    last = c.get("/alerts?severity=medium&page=3")
+    ids3 = rows.findall(last.text)
+    assert len(ids3) == 30 and not set(ids1) & set(ids3) and 'id="page-next"' not in last.text
+    every = set(ids1) | set(rows.findall(c.get("/alerts?severity=medium&page=2").text)) | set(ids3)
+    assert len(every) == 230  # every alert on exactly one page
+    beyond = c.get("/alerts?severity=medium&page=99")  # past the end: the last page
+    assert rows.findall(beyond.text) == ids3
+    for bad, said in (("page=0", "page='0'"), ("page=abc", "page='abc'"),
+                      ("since=bogus", "since='bogus': expected one of 1h, 24h, 7d, 30d")):
+        r = c.get(f"/alerts?{bad}")
+        assert r.status_code == 400 and said in html.unescape(r.text), (bad, r.text[-500:])
+
+
 def test_times_are_in_the_configured_zone_and_labelled(store: AlertStore) -> None:
     """Issue 19: times were UTC with no label; Asia/Ho_Chi_Minh by default, configurable."""
     sp = store.get(1)
