@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.config import AlertsConfig
@@ -122,15 +122,35 @@ class Actions:
                 .order_by(schema.alerts.c.id)))
         return Incident(row.id, row.title, row.status, row.merged_into, row.created_at, ids)
 
-    def incidents(self, include_merged: bool = False) -> list[Incident]:
-        """All incidents, newest first."""
+    def incidents(self, include_merged: bool = False, limit: int | None = None,
+                  offset: int = 0) -> list[Incident]:
+        """Incidents, newest first (a page of them with `limit`/`offset`), in two queries."""
+        i, a = schema.incidents.c, schema.alerts.c
+        q = select(schema.incidents).order_by(i.id.desc()).offset(max(0, offset))
+        if limit is not None:
+            q = q.limit(limit)
+        if not include_merged:
+            q = q.where(i.status != "merged")
+        members: dict[int, list[int]] = {}
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q))
+            wanted = [r.id for r in rows]
+            for start in range(0, len(wanted), 500):
+                for r in conn.execute(select(a.id, a.incident_id)
+                                      .where(a.incident_id.in_(wanted[start:start + 500]))
+                                      .order_by(a.id)):
+                    members.setdefault(int(r.incident_id), []).append(int(r.id))
+        return [Incident(r.id, r.title, r.status, r.merged_into, r.created_at,
+                         tuple(members.get(int(r.id), ()))) for r in rows]
+
+    def incident_count(self, include_merged: bool = False) -> int:
+        """How many incidents `incidents()` would list without a limit."""
         i = schema.incidents.c
-        q = select(i.id).order_by(i.id.desc())
+        q = select(func.count()).select_from(schema.incidents)
         if not include_merged:
             q = q.where(i.status != "merged")
         with self.engine.connect() as conn:
-            ids = [r.id for r in conn.execute(q)]
-        return [inc for inc in (self.incident(x) for x in ids) if inc is not None]
+            return int(conn.execute(q).scalar_one())
 
     def merge_incidents(self, target: int, sources: list[int], actor: str) -> None:
         """Move every alert of the source incidents into the target; sources become merged."""

@@ -53,6 +53,10 @@ class StoreBackend:
         """Alerts matching AlertFilter fields given as keywords."""
         return self.store.query(self._filter(filters))
 
+    def facets(self) -> dict[str, list[str]]:
+        """Distinct sites and systems (the queue's filter choices)."""
+        return self.store.facets()
+
     def counts(self, **filters: Any) -> dict[str, dict[str, int]]:
         """Counts by severity, site and status."""
         return self.store.counts(self._filter(filters))
@@ -78,9 +82,13 @@ class StoreBackend:
         """Verify the hash chain."""
         return self.store.verify_audit()
 
-    def incidents(self) -> list[Incident]:
-        """Open (not merged) incidents."""
-        return self.store.incidents()
+    def incidents(self, limit: int | None = None, offset: int = 0) -> list[Incident]:
+        """Open (not merged) incidents, newest first; a page with `limit`/`offset`."""
+        return self.store.incidents(limit=limit, offset=offset)
+
+    def incident_count(self) -> int:
+        """How many open (not merged) incidents there are."""
+        return self.store.incident_count()
 
     def incident(self, incident_id: int) -> Incident | None:
         """One incident."""
@@ -88,7 +96,7 @@ class StoreBackend:
 
     def sla_rows(self) -> list[SlaRow]:
         """SLA figures per severity."""
-        return sla_report(self.store.query(AlertFilter(limit=100000)), self.store.config)
+        return sla_report(self.store.sla_inputs(100_000), self.store.config)
 
     def transition(self, alert_id: int, to: str, actor: str, note: str = "") -> None:
         """Lifecycle move (raises LifecycleError, a DcopsError, when not allowed)."""

@@ -132,3 +132,4 @@ class AlertFilter:
     text: str = ""
     limit: int = 500
     offset: int = 0  # rows skipped before `limit` (pages of the console's queue)
+    ids: list[int] = field(default_factory=list)  # only these alerts (empty: no id filter)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,17 @@ def _stored_time(value: str, name: str) -> str:
         return iso(parse(value))
     except ValueError as exc:
         raise AlertStoreError(f"filter {name}: expected an ISO 8601 time, got {value!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SlaInput:
+    """The columns of an alert the SLA report reads (dcops.alerts.sla.Timed)."""
+
+    id: int
+    severity: str
+    created_at: str
+    acked_at: str | None
+    resolved_at: str | None
 
 
 class AlertStore(Actions):
@@ -207,6 +219,8 @@ class AlertStore(Actions):
             conds.append(a.host == f.host)
         if f.incident_id is not None:
             conds.append(a.incident_id == f.incident_id)
+        if f.ids:
+            conds.append(a.id.in_(f.ids))
         if f.since:  # any ISO 8601 form is accepted; compared in the stored form
             conds.append(a.last_seen >= _stored_time(f.since, "since"))
         if f.until:
@@ -224,6 +238,26 @@ class AlertStore(Actions):
              .limit(f.limit).offset(max(0, f.offset)))
         with self.engine.connect() as conn:
             return [row_to_alert(r) for r in conn.execute(q)]
+
+    def sla_inputs(self, limit: int = 100_000) -> list[SlaInput]:
+        """Id, severity and lifecycle times of the newest `limit` alerts: what the SLA report
+        reads, without loading whole alerts."""
+        a = schema.alerts.c
+        q = (select(a.id, a.severity, a.created_at, a.acked_at, a.resolved_at)
+             .order_by(a.last_seen.desc(), a.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [SlaInput(int(r.id), r.severity, r.created_at, r.acked_at, r.resolved_at)
+                    for r in conn.execute(q)]
+
+    def facets(self) -> dict[str, list[str]]:
+        """The distinct non-empty sites and systems of all alerts (the queue's filter choices)."""
+        a = schema.alerts.c
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for name, col in (("site", a.site), ("system", a.system)):
+                q = select(col).where(col != "").distinct().order_by(col)
+                out[name] = [str(v) for (v,) in conn.execute(q)]
+        return out
 
     def counts(self, f: AlertFilter | None = None) -> dict[str, dict[str, int]]:
         """Counts of matching alerts by severity and by site."""

@@ -95,17 +95,17 @@ async def queue(request: Request) -> Response:
     store = _store(request)
 
     def load() -> dict[str, Any]:
-        recent = store.query(limit=5000)
+        facets = store.facets()
         counts = store.counts(**f)
         total = sum(counts.get("severity", {}).values())
         pages = max(1, -(-total // PAGE_SIZE))
         return {"alerts": store.query(**f, offset=(min(page, pages) - 1) * PAGE_SIZE),
                 "counts": counts, "total": total, "page": min(page, pages), "pages": pages,
-                "sites": sorted({a.site for a in recent if a.site}),
-                "systems": sorted({a.system for a in recent if a.system})}
+                "sites": facets.get("site", []), "systems": facets.get("system", [])}
 
     data = await run_in_threadpool(load)
     data["page_links"] = _page_links(chosen, data["page"], data["pages"])
+    data["pager_noun"] = "alerts / cảnh báo"
     assignees = [u.username for u in await run_in_threadpool(store.list_users)
                  if u.role == "analyst" and not u.disabled] if user.can("triage") else []
     return render(request, "queue.html", chosen=chosen, severities=SEVERITIES,
@@ -152,15 +152,26 @@ async def alert_page(request: Request) -> Response:
                   am_configured=store.silences_enabled, **data)
 
 
+#: Alerts listed per incident row; the rest is a count (the incident's page lists them all).
+ALERTS_PER_INCIDENT_ROW = 20
+
+
 async def incidents_page(request: Request) -> Response:
-    """GET /incidents: open incidents and their alerts."""
+    """GET /incidents: open incidents and their alerts, a page at a time."""
     require(request)
+    page = page_number(request)
     store = _store(request)
 
     def load() -> dict[str, Any]:
-        incs = store.incidents()
-        alerts = {a.id: a for a in store.query(limit=5000)}
-        return {"incidents": incs, "alerts": alerts}
+        total = store.incident_count()
+        pages = max(1, -(-total // PAGE_SIZE))
+        now_page = min(page, pages)
+        incs = store.incidents(limit=PAGE_SIZE, offset=(now_page - 1) * PAGE_SIZE)
+        shown = [aid for inc in incs for aid in inc.alert_ids[:ALERTS_PER_INCIDENT_ROW]]
+        alerts = {a.id: a for a in store.query(ids=shown, limit=len(shown))} if shown else {}
+        return {"incidents": incs, "alerts": alerts, "total": total, "page": now_page,
+                "pages": pages, "page_links": _page_links({}, now_page, pages),
+                "per_row": ALERTS_PER_INCIDENT_ROW, "pager_noun": "incidents / sự cố"}
 
     return render(request, "incidents.html", statuses=STATUS_LABELS,
                   incident_statuses=INCIDENT_STATUS_LABELS, **await run_in_threadpool(load))

@@ -61,6 +61,10 @@ class ConsoleBackend(Protocol):
         """Alerts (severity, site, system, status lists; since, text, incident_id, limit)."""
         ...
 
+    def facets(self) -> dict[str, list[str]]:
+        """Distinct sites and systems of all alerts (``site``, ``system``)."""
+        ...
+
     def counts(self, **filters: Any) -> dict[str, dict[str, int]]:
         """Counts by severity, site, status."""
         ...
@@ -86,8 +90,12 @@ class ConsoleBackend(Protocol):
         """Chain verification result (ok, checked, first_bad, reason)."""
         ...
 
-    def incidents(self) -> list[Any]:
-        """Incidents."""
+    def incidents(self, limit: int | None = None, offset: int = 0) -> list[Any]:
+        """Incidents (not merged), newest first; a page with `limit`/`offset`."""
+        ...
+
+    def incident_count(self) -> int:
+        """How many incidents `incidents()` lists without a limit."""
         ...
 
     def incident(self, incident_id: int) -> Any | None:
