@@ -49,6 +49,10 @@ alerts = Table(
     Index("ix_alerts_dedup", "rule_id", "dedup_key", "status"),
     Index("ix_alerts_status_severity", "status", "severity"),
     Index("ix_alerts_fingerprint", "fingerprint"),
+    Index("ix_alerts_host_status", "host", "status"),
+    Index("ix_alerts_source_ip_status", "source_ip", "status"),
+    Index("ix_alerts_incident", "incident_id"),
+    Index("ix_alerts_last_seen", "last_seen"),
 )
 
 detections = Table(

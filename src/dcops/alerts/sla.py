@@ -8,11 +8,12 @@ acknowledged or resolved; breaches also count open alerts already past their tar
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from dcops.alerts.config import SEVERITIES, AlertsConfig
-from dcops.alerts.models import Alert
 from dcops.alerts.timeutil import now, parse
 
 
@@ -42,34 +43,56 @@ def percentile(values: list[float], pct: float) -> float | None:
     return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
 
 
-def _elapsed(start: str, end: str | None, at: datetime) -> float:
-    return ((parse(end) if end else at) - parse(start)).total_seconds()
+class Timed(Protocol):
+    """What the SLA needs of an alert (an Alert, or the store's column-only SlaInput)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def created_at(self) -> str: ...
+    @property
+    def acked_at(self) -> str | None: ...
+    @property
+    def resolved_at(self) -> str | None: ...
 
 
-def sla_report(alerts: list[Alert], config: AlertsConfig,
+def sla_report(alerts: Sequence[Timed], config: AlertsConfig,
                at: datetime | None = None) -> list[SlaRow]:
-    """One row per severity; an open alert past its target already counts as a breach."""
+    """One row per severity; an open alert past its target already counts as a breach.
+
+    Each alert's times are parsed once (at 100,000 alerts the console's /sla page spent its time
+    parsing the same strings four times)."""
     at = at or now()
+    # severity -> [(acked, ack seconds or to now, resolved, resolve seconds or to now)]
+    by_sev: dict[str, list[tuple[bool, float, bool, float]]] = {s: [] for s in SEVERITIES}
+    for a in alerts:
+        if a.severity not in by_sev:
+            continue
+        created = parse(a.created_at)
+        ack = ((parse(a.acked_at) if a.acked_at else at) - created).total_seconds()
+        res = ((parse(a.resolved_at) if a.resolved_at else at) - created).total_seconds()
+        by_sev[a.severity].append((bool(a.acked_at), ack, bool(a.resolved_at), res))
     rows = []
     for sev in SEVERITIES:
         target = config.sla[sev]
-        mine = [a for a in alerts if a.severity == sev]
-        acks = [_elapsed(a.created_at, a.acked_at, at) for a in mine if a.acked_at]
-        resolves = [_elapsed(a.created_at, a.resolved_at, at) for a in mine if a.resolved_at]
+        mine = by_sev[sev]
+        acks = [t for acked, t, _, _ in mine if acked]
+        resolves = [t for _, _, resolved, t in mine if resolved]
         ack_limit, res_limit = target.ack.total_seconds(), target.resolve.total_seconds()
-        late_ack = {a.id for a in mine if _elapsed(a.created_at, a.acked_at, at) > ack_limit}
-        late_res = {a.id for a in mine if _elapsed(a.created_at, a.resolved_at, at) > res_limit}
-        open_ids = {a.id for a in mine if not a.resolved_at}
-        waiting_ack = {a.id for a in mine if not a.acked_at}
+        overdue = sum(1 for acked, ack, resolved, res in mine
+                      if not resolved and ((ack > ack_limit and not acked) or res > res_limit))
         rows.append(SlaRow(
             severity=sev, target_ack_s=ack_limit, target_resolve_s=res_limit, alerts=len(mine),
-            open=len(open_ids),
+            open=sum(1 for _, _, resolved, _ in mine if not resolved),
             mean_ack_s=sum(acks) / len(acks) if acks else None,
             p90_ack_s=percentile(acks, 90),
             mean_resolve_s=sum(resolves) / len(resolves) if resolves else None,
             p90_resolve_s=percentile(resolves, 90),
-            ack_breaches=len(late_ack), resolve_breaches=len(late_res),
-            overdue=len(open_ids & ((late_ack & waiting_ack) | late_res)),
+            ack_breaches=sum(1 for _, ack, _, _ in mine if ack > ack_limit),
+            resolve_breaches=sum(1 for _, _, _, res in mine if res > res_limit),
+            overdue=overdue,
         ))
     return rows
 

@@ -396,12 +396,12 @@ def audit_cmd(target: Annotated[str | None, typer.Option("--target", help="alert
 @alerts_app.command("sla")
 def sla_cmd(db: DbOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Time to acknowledge / resolve per severity against SLA targets / Cam kết SLA."""
-    from dcops.alerts import AlertFilter, sla_report
+    from dcops.alerts import sla_report
     from dcops.alerts.sla import fmt_seconds
 
     with open_store(db, config) as store:
         actor(None, store, "read", "sla")
-        rows = sla_report(store.query(AlertFilter(limit=100000)), store.config)
+        rows = sla_report(store.sla_inputs(100_000), store.config)
     if as_json:
         _print_json([asdict(r) for r in rows])
         return
