@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from dcops.alerts import chain, schema
 from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
@@ -53,54 +53,65 @@ def _validate(payload: Any) -> list[dict[str, Any]]:
 
 
 def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:
-    """Take one webhook body; repeated notifications of the same firing alert change nothing."""
+    """Take one webhook body in one transaction (a failure stores none of it, and Alertmanager
+    retries the whole body); repeated notifications of the same firing alert change nothing."""
     items = _validate(payload)
     result = IngestResult()
-    for item in items:
-        labels = {str(k): str(v) for k, v in item["labels"].items()}
-        ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
-        fingerprint = str(item["fingerprint"])
-        starts = parse(str(item["startsAt"]))
-        did = f"am:{fingerprint}:{iso(starts)}"
-        name = labels.get("alertname", "unnamed")
-        rule_id = f"alertmanager:{name}"
-        with chain.writing(store.engine) as conn:
-            open_row = conn.execute(
-                select(schema.alerts.c.id).where(
-                    schema.alerts.c.fingerprint == fingerprint,
-                    schema.alerts.c.source == "alertmanager",
-                    schema.alerts.c.status.in_([s.value for s in OPEN_STATUSES]))
-                .order_by(schema.alerts.c.id.desc()).limit(1)).first()
-            if item["status"] == "resolved":
-                if open_row is None:
-                    result.unchanged += 1
-                    continue
-                store.transition_in(conn, int(open_row.id), Status.RESOLVED, ACTOR,
-                                    f"resolved in Alertmanager at {item.get('endsAt', '')}")
-                resolved_id = int(open_row.id)
-                result.resolved += 1
-            else:
-                resolved_id = None
-                seen = conn.execute(select(schema.detections.c.alert_id)
-                                    .where(schema.detections.c.detection_id == did)).first()
-                if seen is not None:
-                    result.unchanged += 1
-                    continue
-                host = next((labels[k] for k in HOST_LABELS if labels.get(k)), "")
-                alert_id = store.upsert(
-                    conn, source="alertmanager", actor=ACTOR, rule_id=rule_id,
-                    rule_title=ann.get("summary", name), severity=normalise_severity(
-                        labels.get("severity", "")), key=fingerprint, seen=starts,
-                    site=labels.get("site", ""), system=labels.get("system", ""), host=host,
-                    source_ip="", tags=[], labels=labels,
-                    description=ann.get("description", ""), fingerprint=fingerprint,
-                    event_ids=[])
-                conn.execute(schema.detections.insert().values(
-                    detection_id=did, alert_id=alert_id, received_at=iso(now())))
-                if open_row is not None and int(open_row.id) == alert_id:
-                    result.updated += 1
-                else:
-                    result.created += 1
-        if resolved_id is not None:
-            store.expire_silences(resolved_id, ACTOR)
+    resolved: list[int] = []
+    with chain.writing(store.engine) as conn:
+        for item in items:
+            alert_id = _ingest_one(store, conn, item, result)
+            if alert_id is not None:
+                resolved.append(alert_id)
+    for alert_id in resolved:  # Alertmanager calls, after the commit
+        store.expire_silences(alert_id, ACTOR)
     return result
+
+
+def _ingest_one(store: AlertStore, conn: Connection, item: dict[str, Any],
+                result: IngestResult) -> int | None:
+    """One webhook alert inside the body's transaction; the id of an alert it resolved."""
+    labels = {str(k): str(v) for k, v in item["labels"].items()}
+    ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+    fingerprint = str(item["fingerprint"])
+    starts = parse(str(item["startsAt"]))
+    did = f"am:{fingerprint}:{iso(starts)}"
+    name = labels.get("alertname", "unnamed")
+    rule_id = f"alertmanager:{name}"
+    open_row = conn.execute(
+        select(schema.alerts.c.id).where(
+            schema.alerts.c.fingerprint == fingerprint,
+            schema.alerts.c.source == "alertmanager",
+            schema.alerts.c.status.in_([s.value for s in OPEN_STATUSES]))
+        .order_by(schema.alerts.c.id.desc()).limit(1)).first()
+    if item["status"] == "resolved":
+        if open_row is None:
+            result.unchanged += 1
+            return None
+        store.transition_in(conn, int(open_row.id), Status.RESOLVED, ACTOR,
+                            f"resolved in Alertmanager at {item.get('endsAt', '')}")
+        resolved_id = int(open_row.id)
+        result.resolved += 1
+    else:
+        resolved_id = None
+        seen = conn.execute(select(schema.detections.c.alert_id)
+                            .where(schema.detections.c.detection_id == did)).first()
+        if seen is not None:
+            result.unchanged += 1
+            return None
+        host = next((labels[k] for k in HOST_LABELS if labels.get(k)), "")
+        alert_id = store.upsert(
+            conn, source="alertmanager", actor=ACTOR, rule_id=rule_id,
+            rule_title=ann.get("summary", name), severity=normalise_severity(
+                labels.get("severity", "")), key=fingerprint, seen=starts,
+            site=labels.get("site", ""), system=labels.get("system", ""), host=host,
+            source_ip="", tags=[], labels=labels,
+            description=ann.get("description", ""), fingerprint=fingerprint,
+            event_ids=[])
+        conn.execute(schema.detections.insert().values(
+            detection_id=did, alert_id=alert_id, received_at=iso(now())))
+        if open_row is not None and int(open_row.id) == alert_id:
+            result.updated += 1
+        else:
+            result.created += 1
+    return resolved_id
