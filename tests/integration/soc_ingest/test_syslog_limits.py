@@ -156,6 +156,18 @@ def test_a_paused_connection_reads_no_further_until_stored() -> None:
     print(f"\nsink stuck: {sent} bytes sent, {read * 36} read by the server and held")
 
 
+def _refused_connect(port: int) -> socket.socket | None:
+    """Connect to a full listener: it accepts and closes at once. On a loaded machine the reset
+    can arrive before connect() returns (CI, stop 22): that is the same refusal."""
+    try:
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    except ConnectionResetError:
+        return None
+    with contextlib.suppress(ConnectionResetError):
+        assert conn.recv(1) == b""
+    return conn
+
+
 def test_each_listener_has_its_own_limit_and_tls_counts_from_accept(pki: Any) -> None:
     """A flood of silent plain-TCP connections does not lock TLS forwarders out; silent TLS
     connects (no ClientHello) hold TLS slots until the handshake timeout, and no more of them
@@ -170,9 +182,7 @@ def test_each_listener_has_its_own_limit_and_tls_counts_from_accept(pki: Any) ->
         tcp = [socket.create_connection(("127.0.0.1", server.ports["tcp"]), timeout=10)
                for _ in range(4)]
         assert _until(lambda: server.open_by["syslog_tcp"] == 4)
-        extra = socket.create_connection(("127.0.0.1", server.ports["tcp"]), timeout=10)
-        with contextlib.suppress(ConnectionResetError):
-            assert extra.recv(1) == b""  # the TCP listener is full
+        extra = _refused_connect(server.ports["tcp"])  # the TCP listener is full
         # TLS still takes a forwarder: the TCP flood is not its problem
         ctx = ssl.create_default_context(cafile=str(pki.ca))
         fwd = ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.ports["tls"])),
@@ -184,9 +194,7 @@ def test_each_listener_has_its_own_limit_and_tls_counts_from_accept(pki: Any) ->
                   for _ in range(3)]
         assert _until(lambda: sum(t.handshaking for t in server.tls_listeners) == 3)
         refused0 = server.stats["connections_refused"]
-        more = socket.create_connection(("127.0.0.1", server.ports["tls"]), timeout=10)
-        with contextlib.suppress(ConnectionResetError):
-            assert more.recv(1) == b""  # closed at accept: the TLS listener is full
+        more = _refused_connect(server.ports["tls"])  # closed at accept: the TLS listener is full
         assert server.stats["connections_refused"] == refused0 + 1
         # the handshake timeout frees the silent ones' slots: a new forwarder gets in
         for s in silent:
@@ -197,7 +205,7 @@ def test_each_listener_has_its_own_limit_and_tls_counts_from_accept(pki: Any) ->
                                server_hostname="localhost")
         late.sendall(b"<13>Nov 22 05:00:00 h app: after the timeout\n")
         assert _until(lambda: len(sink.events) == 2)
-        for s in [*tcp, extra, *silent, more]:
+        for s in [*tcp, *silent, *(c for c in (extra, more) if c is not None)]:
             s.close()
         fwd.close()
         late.close()
