@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import shutil
@@ -65,10 +64,7 @@ def audit_sidecar_turn() -> Iterator[None]:
     """The kernel registers one audit daemon per machine, and pytest-xdist runs test modules side
     by side: the modules that start the lab's audit sidecar take turns (a machine-wide lock held
     for the whole module), instead of one skipping or failing when the other holds the kernel."""
-    path = Path(tempfile.gettempdir()) / "dcops-tests-audit-sidecar.lock"
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    from dcops.lab.image import file_lock
+
+    with file_lock(Path(tempfile.gettempdir()) / "dcops-tests-audit-sidecar.lock"):
+        yield
