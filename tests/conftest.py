@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from skip_policy import (  # noqa: F401  (hooks: a skip fails under scripts/test.sh)
@@ -37,3 +39,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return len(SLOWEST_FIRST)
 
     items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def _lab_roots() -> Iterator[None]:
+    """The lab in this process finds its state and cache where a `dcops lab` command started now
+    would (dcops.cli.common), and a test's CLI call pointing them elsewhere does not leak."""
+    from dcops.cli.common import configure_lab
+    from dcops.lab.paths import set_roots
+
+    configure_lab()
+    yield
+    set_roots()

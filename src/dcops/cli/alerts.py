@@ -20,7 +20,7 @@ from rich.table import Table
 
 from dcops.alerts.models import Status
 from dcops.cli.choices import Role, Severity
-from dcops.cli.common import state_dir
+from dcops.cli.common import state_dir, vault_password_file
 from dcops.errors import AccessDeniedError, DcopsError
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def open_store(db: str | None, config: Path | None, alertmanager_url: str | None
     if inventory is not None:
         from dcops.inventory import load_inventory
 
-        model = load_inventory(inventory)
+        model = load_inventory(inventory, vault_password_file())
         levels = {name: s.level for name, s in model.systems.items()}
         cfg = replace(cfg, system_levels={**levels, **cfg.system_levels})
     am = alertmanager_url or os.environ.get("DCOPS_ALERTMANAGER_URL") or cfg.alertmanager_url

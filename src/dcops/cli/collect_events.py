@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from dcops.cli import collect_tail as tail
-from dcops.cli.common import state_dir
+from dcops.cli.common import state_dir, vault_password_file
 from dcops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def detection(
         from dcops.alerts.enrich import SiteEnricher
         from dcops.inventory import load_inventory
 
-        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory)))
+        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory, vault_password_file())))
     spool.register("detect")
     # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
     runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine

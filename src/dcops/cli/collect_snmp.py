@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dcops.cli.common import state_dir
+from dcops.cli.common import VAULT_ENV, state_dir
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -25,7 +25,7 @@ DEFAULT_INVENTORY = Path("inventories/production")
 InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory",
                                             help="Inventory directory (Ansible YAML).")]
 VaultOpt = Annotated[Path | None, typer.Option(
-    "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE",
+    "--vault-password-file", envvar=VAULT_ENV,
     help="Vault password file (default: the inventory's single .vault-pass-* file).")]
 EventsOpt = Annotated[Path | None, typer.Option(
     "--events-out", help="Also append the events as JSON lines to this file.")]

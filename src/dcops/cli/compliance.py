@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dcops.cli.choices import Regime
-from dcops.cli.common import state_dir
+from dcops.cli.common import state_dir, vault_password_file
 from dcops.cli.failures import EXIT_PARTIAL
 from dcops.errors import ComplianceError, LabError
 
@@ -232,7 +232,7 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
     from dcops.compliance.evidence import strict_json, strict_loads, utcnow
     from dcops.inventory import load_inventory
 
-    model = load_inventory(inventory)
+    model = load_inventory(inventory, vault_password_file())
     catalogue = load_catalogue()
     profile = load_profile(profile_path, catalogue) if profile_path else Profile()
     chosen = regime or profile.regime or "tt12"

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from dcops.cli.common import configure_lab, vault_password_file
 from dcops.errors import DcopsError
 
 if TYPE_CHECKING:
@@ -348,7 +349,7 @@ def step_scenario(demo: Demo) -> str:
     console.print(f"[bold]c) {DISTRICT_ROUTER} {WAN_UPLINK} down, then flapping[/]")
     from dcops.inventory import load_inventory
 
-    router = load_inventory(LAB_INVENTORY).devices[DISTRICT_ROUTER]
+    router = load_inventory(LAB_INVENTORY, vault_password_file()).devices[DISTRICT_ROUTER]
     community = router.snmp.community.reveal() if router.snmp and router.snmp.community else ""
     for n, state in enumerate(("down", "up", "down", "up", "down", "up")):
         oid, oper = ("1.3.6.1.6.3.1.1.5.3", "2") if state == "down" else (
@@ -581,7 +582,7 @@ def register(app: typer.Typer) -> None:
         env = dict(os.environ, DCOPS_STATE_DIR=str(state / "state"), PYTHONUNBUFFERED="1",
                    PATH=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
                    ANSIBLE_CONFIG=str(root / "ansible.cfg"))
-        os.environ["DCOPS_STATE_DIR"] = env["DCOPS_STATE_DIR"]  # dcops.lab in this process too
+        configure_lab(state / "state")  # dcops.lab in this process too
         if not sys.stdout.isatty():  # logs and CI: wide enough for the tables
             env["COLUMNS"] = env.get("COLUMNS", "150")
             console.width = int(env["COLUMNS"])

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dcops.cli.common import VAULT_ENV
 from dcops.errors import HostKeyError
 
 console = Console(soft_wrap=True)  # a fingerprint is never broken across lines
@@ -17,7 +18,7 @@ hosts_app = typer.Typer(help="SSH host keys of the inventory's servers (known_ho
 InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory",
                                             help="Inventory directory (Ansible YAML).")]
 VaultOpt = Annotated[Path | None, typer.Option(
-    "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE",
+    "--vault-password-file", envvar=VAULT_ENV,
     help="Vault password file (default: the inventory's .vault-pass-* files).")]
 KnownOpt = Annotated[Path | None, typer.Option(
     "--known-hosts", help="known_hosts file to write (default: the host's UserKnownHostsFile "

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from dcops.cli.common import state_dir
+from dcops.cli.common import VAULT_ENV, state_dir
 
 if TYPE_CHECKING:
     from dcops.iac import Plan, PlannedResource, PolicyViolation
@@ -114,13 +114,17 @@ def plan_cmd(
     inventory: Annotated[Path, typer.Option("-i", "--inventory", help="Inventory directory.")]
     = DEFAULT_INVENTORY,
     vault_password_file: Annotated[Path | None, typer.Option(
-        "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE")] = None,
+        "--vault-password-file", envvar=VAULT_ENV)] = None,
     svg: Annotated[Path | None, typer.Option(
         "--svg", help="Topology SVG of both DCs and the WAN "
         "(default $DCOPS_STATE_DIR/iac/topology.svg).")] = None,
     no_svg: Annotated[bool, typer.Option("--no-svg", help="Do not write the SVG.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Plan and violations as JSON.")]
     = False,
+    program_dir: Annotated[Path | None, typer.Option(
+        "--program-dir", envvar="DCOPS_PULUMI_DIR", exists=True, file_okay=False,
+        help="The Pulumi project (default: the nearest pulumi/ with a Pulumi.yaml upwards).")]
+    = None,
 ) -> None:
     """Run the Pulumi program for one DC under mocks; show resources, policies and topology.
 
@@ -134,12 +138,13 @@ def plan_cmd(
     if stack not in STACK_KINDS:
         raise IacInputError(f"--stack {stack!r}: expected one of {', '.join(STACK_KINDS)}")
     model = load_inventory(inventory, vault_password_file)
-    result = plan(model, stack)
+    result = plan(model, stack, program_dir=program_dir)
     violations = evaluate(result, PolicyContext.from_model(model, stack))
     warnings: list[str] = []  # address-plan mistakes are errors now (load_inventory/plan)
     svg_path: Path | None = None
     if not no_svg:
-        other = plan(model, "backup" if stack == "primary" else "primary")
+        other = plan(model, "backup" if stack == "primary" else "primary",
+                     program_dir=program_dir)
         pair = [result, other] if stack == "primary" else [other, result]
         svg_path = svg or state_dir() / "iac" / "topology.svg"
         svg_path.parent.mkdir(parents=True, exist_ok=True)

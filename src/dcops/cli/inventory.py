@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from dcops.cli.common import VAULT_ENV
 from dcops.model import Secret, SiteKind, SiteModel
 
 DEFAULT_INVENTORY = Path("inventories/production")
@@ -19,7 +20,7 @@ DEFAULT_INVENTORY = Path("inventories/production")
 InventoryOpt = Annotated[Path, typer.Option("-i", "--inventory",
                                             help="Inventory directory (Ansible YAML).")]
 VaultOpt = Annotated[Path | None, typer.Option(
-    "--vault-password-file", envvar="DCOPS_VAULT_PASSWORD_FILE",
+    "--vault-password-file", envvar=VAULT_ENV,
     help="Vault password file (default: the inventory's single .vault-pass-* file).")]
 
 inventory_app = typer.Typer(help="Validate and show the site model (sites, systems, devices).",

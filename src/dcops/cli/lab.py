@@ -23,6 +23,14 @@ lab_app = typer.Typer(help="Local lab: test hosts in network namespaces (phòng 
                       no_args_is_help=True)
 
 
+@lab_app.callback()
+def _lab_roots() -> None:
+    """Local lab: test hosts in network namespaces (phòng thí nghiệm)."""
+    from dcops.cli.common import configure_lab
+
+    configure_lab()
+
+
 @lab_app.command("image")
 def image(force: Annotated[bool, typer.Option(help="Rebuild even when cached.")] = False,
           prune: Annotated[bool, typer.Option(
@@ -229,11 +237,11 @@ def snmp_agents(
     import signal
     import threading
 
-    from dcops.cli.common import state_dir
+    from dcops.cli.common import state_dir, vault_password_file
     from dcops.inventory import load_inventory
     from dcops.lab.snmp import agents_for_devices
 
-    model = load_inventory(inventory)
+    model = load_inventory(inventory, vault_password_file())
     wanted = set(device or ())
     unknown = wanted - set(model.devices)
     if unknown:

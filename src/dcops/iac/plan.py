@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import os
 import sys
 import threading
 import warnings
@@ -114,16 +113,15 @@ class Plan:
 
 
 def find_program_dir(start: Path | None = None) -> Path:
-    """The pulumi/ project: $DCOPS_PULUMI_DIR, else the nearest pulumi/Pulumi.yaml upwards."""
-    env = os.environ.get("DCOPS_PULUMI_DIR")
-    if env:
-        return Path(env)
+    """The pulumi/ project: the nearest pulumi/Pulumi.yaml upwards of `start` (default the working
+    directory), else of this installed module (the CLI's `--program-dir`/$DCOPS_PULUMI_DIR is passed
+    to plan() as program_dir instead)."""
     for base in (start or Path.cwd(), Path(__file__).resolve()):
         for parent in (base, *base.parents):
             if (parent / "pulumi" / "Pulumi.yaml").is_file():
                 return parent / "pulumi"
     raise ProgramNotFoundError("cannot find pulumi/Pulumi.yaml; run from the dcops checkout or "
-                               "set DCOPS_PULUMI_DIR")
+                               "give --program-dir (or $DCOPS_PULUMI_DIR)")
 
 
 def load_components(program_dir: Path | None = None) -> ModuleType:

@@ -97,25 +97,24 @@ def key_position(mapping: object, key: str, base: Path | None = None) -> SourceR
 COLLECTOR_KEY_PREFIX = ".vault-pass-collector-"
 
 
-def find_vault_password_file(inventory: Path) -> Path | None:
-    """The main vault password file: $DCOPS_VAULT_PASSWORD_FILE, $ANSIBLE_VAULT_PASSWORD_FILE, or
-    the single `.vault-pass-*` file (other than `.vault-pass-collector-*`) of the inventory
+def find_vault_password_file(inventory: Path, given: Path | None = None) -> Path | None:
+    """The main vault password file: `given` (an option, or the environment as read by the CLI),
+    else the single `.vault-pass-*` file (other than `.vault-pass-collector-*`) of the inventory
     directory (the lab and example province keys)."""
-    for env in ("DCOPS_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE"):
-        value = os.environ.get(env)
-        if value:
-            return Path(value)
+    if given is not None:
+        return given
     directory = inventory if inventory.is_dir() else inventory.parent
     candidates = [p for p in sorted(directory.glob(".vault-pass-*"))
                   if not p.name.startswith(COLLECTOR_KEY_PREFIX)]
     return candidates[0] if len(candidates) == 1 else None
 
 
-def find_vault_password_files(inventory: Path) -> list[tuple[str, Path]]:
+def find_vault_password_files(inventory: Path,
+                              given: Path | None = None) -> list[tuple[str, Path]]:
     """(vault id, file) of every key to try: the main key (see find_vault_password_file) and,
     when the keys come from the inventory directory, its `.vault-pass-collector-*` key (vault id
     `collector`: the SNMP credentials the SOC server's collectors decrypt, and nothing else)."""
-    main = find_vault_password_file(inventory)
+    main = find_vault_password_file(inventory, given)
     keys = [("default", main)] if main is not None else []
     directory = inventory if inventory.is_dir() else inventory.parent
     if main is None or main.parent.resolve() == directory.resolve():
@@ -172,8 +171,7 @@ def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
     raw.problems.extend(scan_yaml(path, base))
 
     loader = DataLoader()
-    keys = ([("default", vault_password_file)] if vault_password_file
-            else find_vault_password_files(path))
+    keys = find_vault_password_files(path, vault_password_file)
     if keys:
         loader.set_vault_secrets([(vault_id, VaultSecret(_vault_key(file)))
                                   for vault_id, file in keys])

@@ -49,6 +49,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["lab", "audit", "status", "--name", "Bad Name"], 1, "lab name"),
     (["iac", "policies", "extra"], 2, "unexpected extra argument"),
     (["iac", "plan", "--stack", "bogus"], 1, "--stack"),
+    (["iac", "plan", "--program-dir", "/nonexistent/pulumi"], 2, "--program-dir"),
     (["collect", "snmp", "-i", NOPE, "--once"], 1, "inventory not found"),
     (["collect", "traps", "-i", NOPE], 1, "inventory not found"),
     (["collect", "node-targets", "-i", LAB, "--port", "70000"], 2, "'--port'"),

@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dcops.cli import app
+from dcops.cli.common import vault_password_file
 from dcops.errors import InventoryError
 from dcops.inventory import Problem, check_inventory, load_inventory
+from dcops.inventory.ansible_io import find_vault_password_files
 from dcops.model import SiteKind, Zone
 
 REPO = Path(__file__).resolve().parents[3]
@@ -214,3 +216,21 @@ def test_model_zones_are_typed() -> None:
     assert model.hosts["lgsp-db1"].zone is Zone.DB
     assert model.hosts["lgsp-db1"].systems == ("lgsp",)
     assert model.hosts["lgsp-db1"].services == ("postgresql",)
+
+
+@pytest.mark.parametrize("env", ["DCOPS_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE"])
+def test_the_vault_key_of_the_environment_comes_through_the_cli_only(
+        inventory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str) -> None:
+    """The inventory package reads no environment variable: `dcops` reads it and passes the key."""
+    keys = [k for k in inventory.glob(".vault-pass-*") if "collector" not in k.name]
+    assert len(keys) == 1
+    moved = tmp_path / "elsewhere.key"
+    keys[0].rename(moved)
+    monkeypatch.setenv(env, str(moved))
+    assert [v for v, _ in find_vault_password_files(inventory)] == ["collector"]
+    assert vault_password_file() == moved
+    given = find_vault_password_files(inventory, vault_password_file())
+    assert given == [("default", moved)]  # a key from elsewhere: not the directory's collector
+    keys[0].write_bytes(moved.read_bytes())
+    assert [v for v, _ in find_vault_password_files(inventory, keys[0])] == ["default",
+                                                                              "collector"]

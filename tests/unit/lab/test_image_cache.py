@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dcops.cli.common import configure_lab
 from dcops.lab.image import image_dir, is_built, prune
-from dcops.lab.paths import cache_root, state_root
+from dcops.lab.paths import cache_root, set_roots, state_root
 from dcops.lab.recipe import Recipe
 
 
 @pytest.fixture(autouse=True)
-def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("DCOPS_STATE_DIR", str(tmp_path / "state"))
+    configure_lab()
+    yield
+    set_roots()
 
 
-def test_paths_follow_the_environment(tmp_path: Path) -> None:
+def test_paths_follow_the_environment_through_the_cli(tmp_path: Path) -> None:
     assert cache_root() == tmp_path / "cache" / "dcops" / "lab"
     assert state_root() == tmp_path / "state" / "lab"
     assert image_dir() == cache_root() / Recipe().image_name
@@ -33,3 +38,9 @@ def test_prune_keeps_only_named_images() -> None:
                                                "base-ccc.tmp-123"]
     assert sorted(p.name for p in cache_root().glob("base-*") if p.is_dir()) == ["base-aaa"]
     assert [p.name for p in (cache_root() / "repo").iterdir()] == ["base-aaa"]
+
+
+def test_the_lab_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_roots()
+    assert state_root() == Path.home() / ".local" / "share" / "dcops" / "lab"
+    assert cache_root() == Path.home() / ".cache" / "dcops" / "lab"
