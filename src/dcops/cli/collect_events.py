@@ -158,12 +158,15 @@ def _unix_spec(spec: str) -> tuple[str, str]:
 
 def syslog(
     listen: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    udp_port: Annotated[int, typer.Option(help="UDP port (-1 disables).")] = 514,
-    tcp_port: Annotated[int, typer.Option(help="TCP port (-1 disables).")] = 514,
-    tls_port: Annotated[int, typer.Option(help="TLS port (-1 disables).")] = -1,
-    relp_port: Annotated[
-        int, typer.Option(help="RELP port (rsyslog omrelp; answered once stored; -1 disables).")
-    ] = -1,
+    udp_port: Annotated[int, typer.Option(
+        help="UDP port (-1 disables, 0 any free port).", min=-1, max=65535)] = 514,
+    tcp_port: Annotated[int, typer.Option(
+        help="TCP port (-1 disables, 0 any free port).", min=-1, max=65535)] = 514,
+    tls_port: Annotated[int, typer.Option(
+        help="TLS port (-1 disables, 0 any free port).", min=-1, max=65535)] = -1,
+    relp_port: Annotated[int, typer.Option(
+        help="RELP port (rsyslog omrelp; answered once stored; -1 disables, 0 any free port).",
+        min=-1, max=65535)] = -1,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     tls_ca: Annotated[Path | None, typer.Option(help="CA for client certificates.")] = None,
@@ -289,7 +292,7 @@ def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str) -> Any:
     from dcops.pipeline.spool import SpoolMetrics
 
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9719")
     registry = CollectorRegistry(auto_describe=False)
     for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(sp)):

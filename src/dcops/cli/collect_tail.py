@@ -64,11 +64,12 @@ def check_max_message_bytes(value: int) -> int:
 def _hostport(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     try:
-        if not host:
+        if not host or not 0 <= int(port) <= 65535:
             raise ValueError(value)
         return host.strip("[]"), int(port)
     except ValueError as exc:
-        raise ConfigError(f"--metrics-listen {value!r}: expected HOST:PORT") from exc
+        raise ConfigError(f"--metrics-listen {value!r}: expected HOST:PORT with a port "
+                          "from 0 to 65535") from exc
 
 
 class Tail:
