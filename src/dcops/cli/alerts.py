@@ -183,7 +183,7 @@ SpoolOpt = Annotated[Path | None, typer.Option(
 def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
          as_json: JsonOpt = False, spool: SpoolOpt = None) -> None:
     """One alert with its events, notes, silences and history / Chi tiết cảnh báo."""
-    from dcops.cli.serve import SpoolEvents
+    from dcops.pipeline.reader import SpoolEvents
 
     with open_store(db, config) as store:
         actor(None, store, "read", "show")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import typer
 from dcops.cli.alerts import ConfigOpt, DbOpt, open_store
 from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
+from dcops.pipeline.reader import SpoolEvents
 
 
 def session_secret(configured: str) -> str:
@@ -27,33 +27,6 @@ def session_secret(configured: str) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
-
-
-class SpoolEvents:
-    """The console's EventLookup over the pipeline's SQLite spool, opened read-only per lookup.
-
-    A spool that does not exist (yet) or cannot be read gives no events: the alert page then
-    lists the event ids only.
-    """
-
-    MESSAGE_CHARS = 500
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def events(self, ids: Sequence[str]) -> list[dict[str, str]]:
-        """Time, host, source, action and message of the events with these ids."""
-        from dcops.pipeline.reader import SpoolReader
-
-        out: list[dict[str, str]] = []
-        for e in SpoolReader(self.path).by_ids(ids):
-            f = e.fields
-            host = f.get("host.name") or f.get("observer.name") or f.get("host.ip") or ""
-            message = str(f.get("message") or e.raw or "")
-            out.append({"id": e.id, "time": e.timestamp.isoformat(), "host": str(host),
-                        "source": e.source, "action": str(f.get("event.action") or ""),
-                        "message": message[:self.MESSAGE_CHARS]})
-        return sorted(out, key=lambda x: x["time"])
 
 
 def _loopback(host: str) -> bool:

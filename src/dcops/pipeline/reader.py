@@ -67,3 +67,28 @@ class SpoolReader:
                     yield decode(body)
             except sqlite3.Error:
                 return
+
+
+class SpoolEvents:
+    """The console's EventLookup (dcops.triage.store_contract) over a spool, read-only per lookup.
+
+    A spool that does not exist (yet) or cannot be read gives no events: the alert page then
+    lists the event ids only.
+    """
+
+    MESSAGE_CHARS = 500
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self, ids: Sequence[str]) -> list[dict[str, str]]:
+        """Time, host, source, action and message of the events with these ids."""
+        out: list[dict[str, str]] = []
+        for e in SpoolReader(self.path).by_ids(ids):
+            f = e.fields
+            host = f.get("host.name") or f.get("observer.name") or f.get("host.ip") or ""
+            message = str(f.get("message") or e.raw or "")
+            out.append({"id": e.id, "time": e.timestamp.isoformat(), "host": str(host),
+                        "source": e.source, "action": str(f.get("event.action") or ""),
+                        "message": message[:self.MESSAGE_CHARS]})
+        return sorted(out, key=lambda x: x["time"])

@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from dcops.alerts import AlertStore, Users
 from dcops.alerts.backend import StoreBackend
 from dcops.alerts.timeutil import now
-from dcops.cli.serve import SpoolEvents
 from dcops.model.event import Detection, Event, LogSource
 from dcops.pipeline import SqliteSpool
+from dcops.pipeline.reader import SpoolEvents
 from dcops.triage import create_app
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
