@@ -228,7 +228,8 @@ class SyslogServer:
         A TLS connection was admitted at TCP accept (TlsListener), before its handshake.
         """
         assert conn.transport is not None
-        if conn.in_handshake:
+        if conn.in_handshake:  # admitted at accept; from here on counted as open, not pending
+            conn.end_handshake()
             ok = not self._stopping
             self.stats["connections_refused"] += not ok
         else:

@@ -39,6 +39,7 @@ class TlsListener:
         self.port = 0
         self._accepting: asyncio.Task[None] | None = None
         self._handshakes: set[asyncio.Task[None]] = set()
+        self._pending = 0  # accepted, handshake not over: counted against the limit
 
     def listen(self, host: str, port: int, backlog: int) -> int:
         """Bind and listen; returns the port."""
@@ -60,8 +61,13 @@ class TlsListener:
 
     @property
     def handshaking(self) -> int:
-        """Connections accepted whose handshake is not done."""
-        return len(self._handshakes)
+        """Connections accepted whose handshake is not over. A connection leaves this count
+        the moment the server counts it open (not when its task ends), so it is never counted
+        twice against `max_connections`."""
+        return self._pending
+
+    def _handshake_ended(self) -> None:
+        self._pending -= 1
 
     async def _accept(self) -> None:
         loop = asyncio.get_running_loop()
@@ -89,7 +95,8 @@ class TlsListener:
         """The handshake; on success the protocol's connection_made has admitted the peer."""
         loop = asyncio.get_running_loop()
         conn = self.conn(self.server, self.source)
-        conn.in_handshake = True
+        conn.in_handshake, conn.on_handshake_end = True, self._handshake_ended
+        self._pending += 1
         try:
             await loop.connect_accepted_socket(
                 lambda: CopiedReads(conn), peer, ssl=self.ctx,
@@ -100,7 +107,7 @@ class TlsListener:
             with contextlib.suppress(OSError):
                 peer.close()
         finally:
-            conn.in_handshake = False
+            conn.end_handshake()  # failed or cancelled: no longer pending (a no-op once open)
 
     async def close(self) -> None:
         """Stop accepting and abandon the handshakes in progress."""

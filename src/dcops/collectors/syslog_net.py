@@ -15,7 +15,7 @@ import contextlib
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,8 +40,17 @@ class StreamConn(asyncio.BufferedProtocol):
         self.peer = "?"
         self.waiting = False  # a read is with the writer; reading resumes once it is stored
         self.in_handshake = False  # TLS: admitted at accept, handshake running (TlsListener)
+        self.on_handshake_end: Callable[[], None] | None = None  # the listener's count of them
         self.closed = False
         self.last = 0.0  # loop time of the last read (or of the last store, when waiting ended)
+
+    def end_handshake(self) -> None:
+        """The TLS handshake is over (done or failed): the listener stops counting it as pending,
+        once; from now on only the server's open connections count it."""
+        if self.in_handshake:
+            self.in_handshake = False
+            if self.on_handshake_end is not None:
+                self.on_handshake_end()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the peer (or refuse it over the connection limit)."""

@@ -210,3 +210,34 @@ def test_each_listener_has_its_own_limit_and_tls_counts_from_accept(pki: Any) ->
         fwd.close()
         late.close()
     assert [e.fields["message"] for e in sink.events] == ["over tls", "after the timeout"]
+
+
+def test_a_tls_connection_is_counted_once_when_its_handshake_ends(pki: Any) -> None:
+    """The moment the server counts a TLS connection open, the listener no longer counts it as
+    pending: one connection never takes two of `max_connections` (it did until its handshake
+    task ended, a loop turn later)."""
+    import ssl
+
+    from dcops.collectors.syslog import server_tls_context
+
+    sink = _Sink()
+    with running(sink, udp_port=None, tcp_port=None, max_connections=2, tls_port=0,
+                 tls=server_tls_context(pki.cert, pki.key)) as server:
+        seen: list[tuple[int, int]] = []
+        opened = server.opened
+
+        def counting(conn: Any) -> None:
+            opened(conn)
+            seen.append((server.open_by["syslog_tls"],
+                         sum(t.handshaking for t in server.tls_listeners)))
+
+        server.opened = counting  # type: ignore[method-assign]
+        ctx = ssl.create_default_context(cafile=str(pki.ca))
+        fwds = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.ports["tls"])),
+                                server_hostname="localhost") for _ in range(2)]
+        for n, fwd in enumerate(fwds):
+            fwd.sendall(f"<13>Nov 22 05:00:00 h app: tls {n}\n".encode())
+        assert _until(lambda: len(sink.events) == 2)
+        assert seen[0] == (1, 0) and seen[-1] == (2, 0)  # open, and none pending
+        for fwd in fwds:
+            fwd.close()
