@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD
-from dcops.collectors.parsers.normalise import cut
+from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES
+from dcops.collectors.jsonlines import JsonLineNormaliser
 from dcops.collectors.parsers.windows import from_wazuh
 from dcops.errors import CollectorError
 from dcops.model.event import Event, LogSource
@@ -186,7 +186,7 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class WazuhAlertNormaliser:
+class WazuhAlertNormaliser(JsonLineNormaliser):
     """alerts.json lines -> Events (logsource product wazuh, service alerts; flattened fields).
 
     An alert about a Windows event (`data.win`) is a Sigma Windows event as well: its logsource
@@ -208,53 +208,10 @@ class WazuhAlertNormaliser:
         max_message_chars: int = DEFAULT_MAX_MESSAGE_BYTES,
         undouble_backslashes: bool = True,
     ) -> None:
-        self.source = source
-        self.default_host = default_host
-        self.max_message_chars = max_message_chars
+        super().__init__(source, default_host, max_message_chars=max_message_chars)
         self.undouble = undouble_backslashes  # Windows values: see parsers.windows.from_wazuh
-        self.stats: Counter[str] = Counter()
-        self.pending = False
-        self.pending_serials: tuple[str, ...] = ()
 
-    def flush(self) -> list[Event]:
-        """Nothing is held back."""
-        return []
-
-    def line(
-        self,
-        raw: str,
-        *,
-        id_parts: tuple[Any, ...],
-        received: datetime | None = None,
-        peer: str = "",
-    ) -> list[Event]:
-        """One alert; a line that is not a JSON object becomes a raw event."""
-        received = received or datetime.now(UTC)
-        raw, cut_bytes = cut(raw, self.max_message_chars)
-        try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than ~1000
-            doc = None
-        if not isinstance(doc, dict):
-            self.stats["raw"] += 1
-            self.stats["malformed"] += 1
-            event = Event(
-                Event.make_id(self.source, raw, *id_parts),
-                received,
-                self.source,
-                LogSource(),
-                {},  # the text is `raw`, stored once
-                raw,
-                parsed=False,
-            )
-        else:
-            event = self._alert(doc, raw, id_parts, received, peer)
-        if cut_bytes:
-            self.stats["truncated"] += 1
-            event.fields |= {TRUNCATED_FIELD: True, ORIGINAL_SIZE_FIELD: cut_bytes}
-        return [event]
-
-    def _alert(
+    def from_doc(
         self,
         doc: dict[str, Any],
         raw: str,

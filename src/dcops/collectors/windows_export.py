@@ -6,20 +6,18 @@ that the log tailer reads: `FileTailer(path, spool, spool, normaliser=WindowsExp
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, ORIGINAL_SIZE_FIELD, TRUNCATED_FIELD
-from dcops.collectors.parsers.normalise import cut
+from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES
+from dcops.collectors.jsonlines import JsonLineNormaliser
 from dcops.collectors.parsers.windows import windows_event
-from dcops.model.event import Event, LogSource
+from dcops.model.event import Event
 
 _ID_FIELDS = ("Computer", "Channel", "EventRecordID")  # what names one Windows event
 
 
-class WindowsExportNormaliser:
+class WindowsExportNormaliser(JsonLineNormaliser):
     """JSON lines of Windows events -> Events in SigmaHQ's Windows taxonomy.
 
     Bounded like the Wazuh reader: a line is cut at `max_message_chars` (marked and counted), a
@@ -35,55 +33,25 @@ class WindowsExportNormaliser:
         max_message_chars: int = DEFAULT_MAX_MESSAGE_BYTES,
         naive_tz: tzinfo = UTC,
     ) -> None:
-        self.source = source
+        super().__init__(source, default_host, max_message_chars=max_message_chars)
         self.naive_tz = naive_tz  # for times without an offset (NXLog's EventTime is local)
-        self.default_host = default_host
-        self.max_message_chars = max_message_chars
-        self.stats: Counter[str] = Counter()
-        self.pending = False
-        self.pending_serials: tuple[str, ...] = ()
 
-    def flush(self) -> list[Event]:
-        """Nothing is held back."""
-        return []
-
-    def line(
-        self,
-        raw: str,
-        *,
-        id_parts: tuple[Any, ...],
-        received: datetime | None = None,
-        peer: str = "",
-    ) -> list[Event]:
-        """One exported event; anything else becomes a raw event."""
-        received = received or datetime.now(UTC)
-        raw, cut_bytes = cut(raw, self.max_message_chars)
-        try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError):
-            doc = None
-        got = windows_event(doc) if isinstance(doc, dict) else None
+    def from_doc(self, doc: dict[str, Any], raw: str, id_parts: tuple[Any, ...],
+                 received: datetime, peer: str) -> Event | None:
+        """One exported Windows event, or None for an object of no known export shape."""
+        got = windows_event(doc)
         if got is None:
-            self.stats["raw"] += 1
-            self.stats["malformed" if not isinstance(doc, dict) else "unknown_shape"] += 1
-            ev = Event(Event.make_id(self.source, raw, *id_parts), received, self.source,
-                       LogSource(), {}, raw, parsed=False)  # fmt: skip
-        else:
-            assert isinstance(doc, dict)
-            ls, f = got
-            f["host.name"] = f.get("host.name") or self.default_host or peer
-            ids = tuple(f.get(k) for k in _ID_FIELDS)
-            eid = (
-                Event.make_id(self.source, *(str(x) for x in ids))
-                if all(x not in (None, "") for x in ids)
-                else Event.make_id(self.source, raw, *id_parts)
-            )
-            self.stats["parsed"] += 1
-            ev = Event(eid, _when(doc, self.naive_tz) or received, self.source, ls, f, raw)
-        if cut_bytes:
-            self.stats["truncated"] += 1
-            ev.fields |= {TRUNCATED_FIELD: True, ORIGINAL_SIZE_FIELD: cut_bytes}
-        return [ev]
+            return None
+        ls, f = got
+        f["host.name"] = f.get("host.name") or self.default_host or peer
+        ids = tuple(f.get(k) for k in _ID_FIELDS)
+        eid = (
+            Event.make_id(self.source, *(str(x) for x in ids))
+            if all(x not in (None, "") for x in ids)
+            else Event.make_id(self.source, raw, *id_parts)
+        )
+        self.stats["parsed"] += 1
+        return Event(eid, _when(doc, self.naive_tz) or received, self.source, ls, f, raw)
 
 
 def _when(doc: dict[str, Any], naive_tz: tzinfo) -> datetime | None:
