@@ -41,13 +41,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
-@pytest.fixture(autouse=True)
-def _lab_roots() -> Iterator[None]:
-    """The lab in this process finds its state and cache where a `dcops lab` command started now
-    would (dcops.cli.common), and a test's CLI call pointing them elsewhere does not leak."""
+def pytest_configure(config: pytest.Config) -> None:
+    """The lab in this process (session and module fixtures included) finds its state and cache
+    where a `dcops lab` command started now would: dcops.cli.common.configure_lab."""
     from dcops.cli.common import configure_lab
-    from dcops.lab.paths import set_roots
 
     configure_lab()
+
+
+@pytest.fixture(autouse=True)
+def _lab_roots() -> Iterator[None]:
+    """A test's CLI call or fixture pointing the lab elsewhere does not leak into the next."""
+    from dcops.cli.common import configure_lab
+
     yield
-    set_roots()
+    configure_lab()

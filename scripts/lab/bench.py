@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dcops.cli.common import configure_lab
 from dcops.lab import Lab
 
 
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--modes", default="chroot,systemd")
     args = parser.parse_args()
+    configure_lab()  # where `dcops lab` keeps labs and the image cache
     for mode in args.modes.split(","):
         lab = Lab(f"bench{mode[:3]}")
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcops.cli.common import configure_lab
+from dcops.errors import LabError
 from dcops.lab.image import image_dir, is_built, prune
 from dcops.lab.paths import cache_root, set_roots, state_root
 from dcops.lab.recipe import Recipe
@@ -19,7 +20,6 @@ def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DCOPS_STATE_DIR", str(tmp_path / "state"))
     configure_lab()
     yield
-    set_roots()
 
 
 def test_paths_follow_the_environment_through_the_cli(tmp_path: Path) -> None:
@@ -40,7 +40,9 @@ def test_prune_keeps_only_named_images() -> None:
     assert [p.name for p in (cache_root() / "repo").iterdir()] == ["base-aaa"]
 
 
-def test_the_lab_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_lab_reads_no_environment_and_has_no_default_of_its_own() -> None:
     set_roots()
-    assert state_root() == Path.home() / ".local" / "share" / "dcops" / "lab"
-    assert cache_root() == Path.home() / ".cache" / "dcops" / "lab"
+    with pytest.raises(LabError, match="configure_lab"):
+        state_root()
+    with pytest.raises(LabError, match="configure_lab"):
+        cache_root()
