@@ -33,7 +33,9 @@ from dcops.triage.store_contract import OPEN_STATUSES, ConsoleBackend
 OVERVIEW_QUERIES = {
     "up": "dcops_snmp_up",
     "last": "dcops_snmp_last_success_timestamp_seconds",
-    "errors": 'sum by (site, device) (rate({__name__=~"snmp_if_(in|out)_errors_total"}[5m]))',
+    # in and out apart: rate() drops the name, so one selector of both would clash per interface
+    "errors_in": "sum by (site, device) (rate(snmp_if_in_errors_total[5m]))",
+    "errors_out": "sum by (site, device) (rate(snmp_if_out_errors_total[5m]))",
     "cpu": "max by (site, device) (snmp_cpu_load_percent)",
     "temp": "max by (site, device) (snmp_temperature_celsius)",
     "wan": "dcops_snmp_wan_uplink_info",
@@ -142,10 +144,13 @@ def overview(src: NocSource) -> tuple[dict[str, DeviceRow], str]:
     for s in answers["last"]:
         if (r := row(s)) is not None and s.value > 0:
             r.last_poll = _iso(s.value)
-    for name, attr in (("errors", "if_errors"), ("cpu", "cpu"), ("temp", "temperature")):
+    for name, attr in (("cpu", "cpu"), ("temp", "temperature")):
         for s in answers[name]:
             if (r := row(s)) is not None:
                 setattr(r, attr, s.value)
+    for s in answers["errors_in"] + answers["errors_out"]:
+        if (r := row(s)) is not None:
+            r.if_errors = (r.if_errors or 0.0) + s.value
     _wan_uplinks(answers, row)
     return rows, ""
 
@@ -285,8 +290,8 @@ def device_queries(name: str) -> dict[str, str]:
         "info": f"snmp_device_info{{{sel}}}",
         "oper": f"snmp_if_oper_status{{{sel}}}",
         "admin": f"snmp_if_admin_status{{{sel}}}",
-        "errors": f'sum by (ifName) (rate({{__name__=~"snmp_if_(in|out)_errors_total",{sel}}}'
-                  "[5m]))",
+        "errors_in": f"sum by (ifName) (rate(snmp_if_in_errors_total{{{sel}}}[5m]))",
+        "errors_out": f"sum by (ifName) (rate(snmp_if_out_errors_total{{{sel}}}[5m]))",
         "cpu": f"snmp_cpu_load_percent{{{sel}}}",
         "temp": f"snmp_temperature_celsius{{{sel}}}",
     }
@@ -336,10 +341,14 @@ async def device_page(request: Request) -> Response:
     site = dev.site if dev is not None else (up[0].labels.get("site", "") if up else "")
     last = max((s.value for s in answers.get("last", [])), default=0.0)
     interfaces: dict[str, dict[str, Any]] = defaultdict(dict)
-    for key in ("oper", "admin", "errors"):
+    for key in ("oper", "admin", "errors_in", "errors_out"):
         for s in answers.get(key, []):
             if s.labels.get("ifName"):
-                interfaces[s.labels["ifName"]][key] = s.value
+                here = interfaces[s.labels["ifName"]]
+                if key.startswith("errors"):
+                    here["errors"] = here.get("errors", 0.0) + s.value
+                else:
+                    here[key] = s.value
     wan = set(dev.wan_uplinks) if dev is not None else set()
     info = answers.get("info", [])
     store: ConsoleBackend = request.app.state.backend

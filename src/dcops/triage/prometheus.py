@@ -73,6 +73,17 @@ def _number(raw: object, what: str) -> float:
         raise PrometheusError(f"{what} is not a number: {str(raw)[:40]!r}") from None
 
 
+def api_error(body: bytes) -> str | None:
+    """``errorType: error`` of an API error document, else None."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("status") != "error":
+        return None
+    return f"{str(doc.get('errorType', 'error'))[:60]}: {str(doc.get('error', ''))[:300]}"
+
+
 def parse_vector(body: bytes) -> list[Sample]:
     """The samples of an ``/api/v1/query`` answer; PrometheusError when it is not one."""
     try:
@@ -170,15 +181,14 @@ class PrometheusClient:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 body = self._read(resp)
         except urllib.error.HTTPError as exc:
-            # Prometheus answers 400/422/503 with the error JSON: use its text when it is one
+            # Prometheus answers a bad or failed query with 400/422/503 and its error JSON
             try:
-                detail = exc.read(64 * 1024)
-                parse_vector(detail)
-            except PrometheusError as inner:
-                raise PrometheusError(f"Prometheus unreachable at {self.url}: HTTP {exc.code} "
-                                      f"({inner})") from None
+                detail = api_error(exc.read(64 * 1024))
             except OSError:
-                pass
+                detail = None
+            if detail:
+                raise PrometheusError(f"Prometheus at {self.url} refused the query: HTTP "
+                                      f"{exc.code} ({detail})") from None
             raise PrometheusError(f"Prometheus unreachable at {self.url}: HTTP {exc.code}"
                                   ) from None
         except (OSError, ValueError) as exc:
