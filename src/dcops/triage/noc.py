@@ -89,6 +89,11 @@ class SiteGroup:
         return sum(1 for d in self.devices if d.state == state)
 
     @property
+    def wan_down(self) -> int:
+        """WAN uplinks down (of devices that may themselves be up: a redundant link lost)."""
+        return sum(1 for d in self.devices for _, st in d.wan if st == "down")
+
+    @property
     def state(self) -> str:
         """down when any device is down, up when all are up, else unknown."""
         return worst(d.state for d in self.devices)
@@ -237,8 +242,9 @@ def map_svg(src: NocSource, rows: dict[str, DeviceRow]) -> str:
         if g.kind in ("primary_dc", "backup_dc"):
             devs = [MapNode(d.name, d.name, STATE_LABELS[d.state], d.state,
                             f"/noc/device/{quote(d.name, safe='')}") for d in g.devices]
-            dcs.append((MapNode(f"site:{g.key}", g.title,
-                                f"{g.count('up')} up / {g.count('down')} down", g.state), devs))
+            dcs.append((MapNode(f"site:{g.key}", g.title.split(": ")[0],
+                                f"{g.key}: {g.count('up')} up / {g.count('down')} down / "
+                                f"{g.count('unknown')} unknown", g.state), devs))
             continue
         if g.kind == "commune":  # ~100 communes per province: one box per group
             n = len(g.sites)
@@ -360,7 +366,8 @@ async def device_page(request: Request) -> Response:
                       -(kv[1].get("errors") or 0), kv[0])),
                   cpu=sorted(answers.get("cpu", []), key=_sensor),
                   temps=sorted(answers.get("temp", []), key=_sensor), sensor=_sensor,
-                  alerts=alerts, alerts_link="/alerts?" + urlencode({"q": name}))
+                  alerts=alerts, alerts_link="/alerts?" + urlencode({"q": name}),
+                  prometheus=src.prometheus.url if src is not None else "")
 
 
 def routes() -> list[Route]:

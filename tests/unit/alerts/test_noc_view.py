@@ -303,6 +303,9 @@ def test_noc_page_groups_sites_and_lists_down_first(prom: tuple[str, FakePrometh
     assert "2.50" in core and ">37<" in core and "41.5" in core
     assert "2026-11-18 18:06:10" in core  # NOW - 30 s in Asia/Ho_Chi_Minh
     assert 'data-wan="Gi0/0/0">Gi0/0/0: down' in html  # xa-1-rtr's uplink oper down
+    communes = html[html.index('id="communes:bien-hoa"'):]
+    assert communes.startswith('id="communes:bien-hoa" data-group="communes:bien-hoa" open>')
+    assert 'data-wan-down="1"' in communes[:communes.index("</summary>")]
     assert len(fake.seen) == len(OVERVIEW_QUERIES)
     c.get("/noc")  # cached: no more queries
     assert len(fake.seen) == len(OVERVIEW_QUERIES)
