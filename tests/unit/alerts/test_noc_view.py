@@ -407,3 +407,17 @@ def test_serve_option_and_config_key(tmp_path: Path) -> None:
     assert noc_source(None, "", "", None) is None
 
 
+
+
+def test_names_from_prometheus_are_escaped_in_the_map_and_tables(
+        prom: tuple[str, FakePrometheus], store: AlertStore) -> None:
+    url, fake = prom
+    evil = 'x"><script>alert(1)</script>'
+    fake.answers = {OVERVIEW_QUERIES["up"]: vec(({"site": "s<b>", "device": evil}, 0))}
+    c = console(store, NocSource(PrometheusClient(url), model()))
+    for path in ("/noc", "/noc/map"):
+        html = c.get(path).text
+        assert "<script>" not in html and "s<b>" not in html, path
+    assert "&lt;script&gt;" in c.get("/noc/map").text
+    r = c.get("/noc/device/" + urllib.parse.quote(evil, safe=""))  # the fake knows no such query
+    assert r.status_code == 404 and "<script>" not in r.text
