@@ -50,6 +50,7 @@ class AlertsConfig:
     tls_cert: str = ""
     tls_key: str = ""
     login: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    prometheus_url: str = ""  # noc.prometheus_url: the NOC view's Prometheus
     source: str = ""  # the file it came from, for messages
 
 
@@ -77,6 +78,13 @@ def _login_policy(data: Any, file: str) -> ThrottlePolicy:
         else:
             raise ConfigError(f"unknown key {key!r}", file=file, key=f"console.login.{key}")
     return replace(base, **values)
+
+
+def _noc_prometheus_url(data: Any, file: str) -> str:
+    """noc.prometheus_url (checked as a URL by dcops serve, which names the key)."""
+    if not isinstance(data, dict) or not isinstance(data.get("prometheus_url", ""), str):
+        raise ConfigError("expected a mapping with prometheus_url: URL", file=file, key="noc")
+    return str(data.get("prometheus_url", ""))
 
 
 def load_config(path: Path | None) -> AlertsConfig:
@@ -123,5 +131,6 @@ def load_config(path: Path | None) -> AlertsConfig:
         tls_cert=str(console.get("tls_cert", "")),
         tls_key=str(console.get("tls_key", "")),
         login=_login_policy(console.get("login") or {}, file),
+        prometheus_url=_noc_prometheus_url(data.get("noc") or {}, file),
         source=file,
     )

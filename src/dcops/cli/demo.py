@@ -268,7 +268,9 @@ def step_lab_up(demo: Demo) -> str:
                           "--web.listen-address=127.0.0.1:9093"), log="alertmanager.log")
     # The analysts' console, reachable from this machine (same alert store as the webhook).
     console_proc = demo.spawn(dcops, "serve", "-i", LAB_INVENTORY, "--host", "127.0.0.1",
-                              "--port", str(demo.console_port), log="serve-console.log")
+                              "--port", str(demo.console_port),
+                              "--prometheus-url", "http://127.0.0.1:9090",  # the NOC view
+                              log="serve-console.log")
     procs = [agents, poller, traps, syslog, hook, prom, am, console_proc]
     _wait("SNMP poller /metrics", lambda: _http_ok(demo, "http://127.0.0.1:9716/metrics"), 60,
           procs)
@@ -417,6 +419,7 @@ def step_alerts(demo: Demo) -> str:
     logins.chmod(0o600)
     url = f"http://127.0.0.1:{demo.console_port}"
     console.print(Panel("\n".join([f"Web console / Bảng điều khiển: {url}",
+                                   f"NOC view / Giám sát mạng: {url}/noc",
                                    "Demo logins (this run only) / Tài khoản demo:", *lines]),
                         title="Triage console"))
     demo.outputs["Console logins / Tài khoản"] = logins

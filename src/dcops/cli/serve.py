@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from dcops.cli.alerts import ConfigOpt, DbOpt, open_store
 from dcops.cli.common import state_dir
 from dcops.errors import ConfigError
 from dcops.pipeline.reader import SpoolEvents
+
+if TYPE_CHECKING:
+    from dcops.triage.noc import NocSource
 
 
 def session_secret(configured: str) -> str:
@@ -56,6 +59,28 @@ def _webhook_token(path: Path | None, configured: str, *, required: bool) -> str
     return token
 
 
+def noc_source(option: str | None, configured: str, config_file: str,
+               inventory: Path | None) -> NocSource | None:
+    """The NOC view's Prometheus (the option, else noc.prometheus_url) and site model."""
+    from dcops.triage.noc import NocSource
+    from dcops.triage.prometheus import PrometheusClient
+
+    url = option or configured
+    if not url:
+        return None
+    try:
+        client = PrometheusClient(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=None if option else config_file or None,
+                          key="--prometheus-url" if option else "noc.prometheus_url") from None
+    model = None
+    if inventory is not None:
+        from dcops.inventory import load_inventory
+
+        model = load_inventory(inventory)
+    return NocSource(client, model)
+
+
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
@@ -86,6 +111,10 @@ def serve(
         "--timezone", envvar="DCOPS_TIMEZONE",
         help="IANA time zone the pages show times in (labelled on every page)")
     ] = "Asia/Ho_Chi_Minh",
+    prometheus_url: Annotated[str | None, typer.Option(
+        "--prometheus-url", envvar="DCOPS_PROMETHEUS_URL",
+        help="Prometheus the NOC view (/noc) reads device and WAN state from, e.g. "
+             "http://127.0.0.1:9090 (else noc.prometheus_url in the config)")] = None,
     db: DbOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Serve the triage console and POST /api/v1/alertmanager/webhook / Bảng điều khiển.
@@ -125,15 +154,18 @@ def serve(
         token = _webhook_token(webhook_token_file, cfg.webhook_token,
                                required=not loopback or behind_proxy)
         proxies = (proxy_address or ["127.0.0.1"]) if behind_proxy else []
+        noc = noc_source(prometheus_url, cfg.prometheus_url, cfg.source, inventory)
         app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
                          secure_cookies=cert is not None or behind_proxy, webhook_token=token,
                          events=SpoolEvents(spool or state_dir() / "spool.db"),
-                         trusted_proxies=proxies, timezone=timezone)
+                         trusted_proxies=proxies, timezone=timezone, noc_source=noc)
         scheme = "https" if cert else "http"
         typer.echo(f"dcops console on {scheme}://{host}:{port}/ (webhook: "
                    f"{scheme}://{host}:{port}/api/v1/alertmanager/webhook, "
                    f"{'bearer token required' if token else 'loopback clients only'}"
                    f"{'; behind the proxy at ' + ', '.join(proxies) if proxies else ''})")
+        typer.echo(f"NOC view: {scheme}://{host}:{port}/noc (Prometheus: "
+                   f"{noc.prometheus.url if noc else 'none, give --prometheus-url'})")
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
                     ssl_certfile=str(cert) if cert else None,
                     ssl_keyfile=str(key) if key else None)

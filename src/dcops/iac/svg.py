@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from dcops.model.site import Zone
@@ -126,3 +127,107 @@ def render(plans: Sequence[Plan], title: str = "dcops topology") -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans, sans-serif">\n'
             f'<title>{escape(title)}</title>\n{body}\n</svg>\n')
+
+
+# --- The NOC's live WAN map (dcops.triage.noc colours it by state) ------------------------------
+
+NOC_STATES = ("up", "down", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class MapNode:
+    """A box of the WAN map: a DC device, a site or a group of commune sites.
+
+    `key` is stable (the device or site name, or ``group:NAME``): the element's id is
+    ``node-<key>``, its class ``noc-node state-<state>``, so a page's CSS colours it and a test
+    finds it.
+    """
+
+    key: str
+    label: str
+    detail: str
+    state: str
+    href: str = ""
+
+
+def _attr(s: str) -> str:
+    return escape(s, {'"': "&quot;"})
+
+
+def _node(n: MapNode, x: float, y: float, w: float, h: float) -> str:
+    state = n.state if n.state in NOC_STATES else "unknown"
+    inner = (f'<g id="node-{_attr(n.key)}" class="noc-node state-{state}" '
+             f'data-state="{state}"><title>{escape(n.label)}: {state}</title>'
+             f'{_rect(x, y, w, h, "#eeeeee")}'
+             f'{_text(x + w / 2, y + 15, n.label[:28], 11, "bold", "middle")}'
+             f'{_text(x + w / 2, y + 29, n.detail[:34], 9, anchor="middle")}</g>')
+    return f'<a href="{_attr(n.href)}">{inner}</a>' if n.href else inner
+
+
+def wan_map(dcs: Sequence[tuple[MapNode, Sequence[MapNode]]], remotes: Sequence[MapNode],
+            links: Sequence[tuple[str, str, str]], title: str = "WAN") -> str:
+    """SVG of the DCs (their devices inside) above the WAN's remote sites and groups.
+
+    `links` are (from key, to key, state) between DC and remote nodes; each line has id
+    ``link-<from>--<to>`` and class ``noc-link state-<state>``. Drawn as in :func:`render`: DCs
+    side by side, the DC-DC link as a curve, the WAN sites in rows below.
+    """
+    box_w, box_h, per_row = 150.0, 36.0, 7
+    els: list[str] = []
+    anchors: dict[str, tuple[float, float, float, float]] = {}  # key -> x, y, w, h
+    x, top = float(PAD), 50.0
+    dc_h = 0.0
+    for dc, devices in dcs:
+        cols = max(1, min(len(devices), 3))
+        rows = -(-len(devices) // cols) if devices else 0
+        w = cols * (box_w + PAD) + PAD
+        h = 48 + rows * (box_h + 8) + PAD
+        state = dc.state if dc.state in NOC_STATES else "unknown"
+        els.append(f'<g id="node-{_attr(dc.key)}" class="noc-site state-{state}" '
+                   f'data-state="{state}">{_rect(x, top, w, h, "#fbfbfb", "#222", 10)}'
+                   f'{_text(x + PAD, top + 20, dc.label, 13, "bold")}'
+                   f'{_text(x + PAD, top + 36, dc.detail, 10)}</g>')
+        for i, d in enumerate(devices):
+            dx = x + PAD + (i % cols) * (box_w + PAD)
+            dy = top + 48 + (i // cols) * (box_h + 8)
+            els.append(_node(d, dx, dy, box_w, box_h))
+        anchors[dc.key] = (x, top, w, h)
+        dc_h = max(dc_h, h)
+        x += w + 3 * PAD
+    wan_y = top + dc_h + 90
+    width = max(x, PAD + per_row * (box_w + PAD) + PAD, 900)
+    step = (width - 2 * PAD) / per_row
+    for i, r in enumerate(remotes):
+        rx = PAD + step * (i % per_row) + (step - box_w) / 2
+        ry = wan_y + (i // per_row) * (box_h + 40)
+        els.append(_node(r, rx, ry, box_w, box_h))
+        anchors[r.key] = (rx, ry, box_w, box_h)
+    lines: list[str] = []
+    for a, b, given in links:
+        if a not in anchors or b not in anchors:
+            continue
+        state = given if given in NOC_STATES else "unknown"
+        ax, ay, aw, ah = anchors[a]
+        bx, by, bw, _ = anchors[b]
+        ident = f'id="link-{_attr(a)}--{_attr(b)}" class="noc-link state-{state}" ' \
+                f'data-state="{state}"'
+        if b in {dc.key for dc, _ in dcs}:  # DC <-> DC: the curve of render()
+            mid = wan_y - 40
+            sx, ex = ax + aw / 2, bx + bw / 2
+            lines.append(f'<path {ident} d="M{sx:.0f},{ay + ah:.0f} C{sx:.0f},{mid:.0f} '
+                         f'{ex:.0f},{mid:.0f} {ex:.0f},{by + ah:.0f}" fill="none" '
+                         f'stroke="#457b9d" stroke-width="3"><title>{escape(a)} ↔ {escape(b)}: '
+                         f'{state}</title></path>')
+        else:
+            lines.append(f'<line {ident} x1="{ax + aw / 2:.0f}" y1="{ay + ah:.0f}" '
+                         f'x2="{bx + bw / 2:.0f}" y2="{by:.0f}" stroke="#457b9d" '
+                         f'stroke-width="2"><title>{escape(a)} → {escape(b)}: {state}</title>'
+                         '</line>')
+    rows = -(-len(remotes) // per_row) if remotes else 0
+    height = wan_y + rows * (box_h + 40) + 30
+    head = [_text(PAD, 24, f"{title}: DCs and WAN / Trung tâm dữ liệu và mạng WAN", 16, "bold")]
+    body = "\n".join(head + lines + els)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" id="wan-map" width="{width:.0f}" '
+            f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+            f'font-family="DejaVu Sans, sans-serif">\n<title>{escape(title)}</title>\n{body}\n'
+            '</svg>\n')

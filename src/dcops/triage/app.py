@@ -15,7 +15,7 @@ from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dcops.errors import DcopsError
-from dcops.triage import forms, pages
+from dcops.triage import forms, noc, pages
 from dcops.triage.auth import login, login_page, logout, webhook
 from dcops.triage.middleware import (
     MAX_FORM_BODY,
@@ -25,6 +25,7 @@ from dcops.triage.middleware import (
     SecurityHeaders,
     ServerSession,
 )
+from dcops.triage.noc import NocSource
 from dcops.triage.render import DEFAULT_TIMEZONE, install_filters, render
 from dcops.triage.security import (
     BadRequestError,
@@ -80,7 +81,8 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
                webhook_token: str = "", events: EventLookup | None = None,
                trusted_proxies: Sequence[str] = (), max_form_body: int = MAX_FORM_BODY,
                max_webhook_body: int = MAX_WEBHOOK_BODY,
-               timezone: str = DEFAULT_TIMEZONE) -> Starlette:
+               timezone: str = DEFAULT_TIMEZONE, noc_source: NocSource | None = None
+               ) -> Starlette:
     """Build the console over the store backend.
 
     `secure_cookies` when clients reach it over TLS (its own, or a proxy's). `trusted_proxies`:
@@ -88,6 +90,7 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
     them: login throttling and audit records use it); without a `webhook_token` the webhook only
     answers loopback clients, and never behind a proxy. With `events`, an alert's page shows its
     triggering events' time, host and message. Pages show times in `timezone` (IANA), labelled.
+    With `noc_source` (Prometheus, the site model) the NOC pages show device and WAN state.
     """
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     install_filters(env, timezone)
@@ -100,6 +103,7 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
         Route(WEBHOOK_PATH, webhook, methods=["POST"]),
         *pages.routes(),
         *forms.routes(),
+        *noc.routes(),
     ]
     middleware = [
         *([Middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies))]
@@ -120,4 +124,5 @@ def create_app(backend: ConsoleBackend, session_secret: str, *, secure_cookies: 
     app.state.webhook_token = webhook_token.encode()
     app.state.webhook_open = not webhook_token and not trusted_proxies
     app.state.events = events
+    app.state.noc = noc_source
     return app

@@ -47,6 +47,9 @@ view-alert          yes     yes      yes     yes    yes    no
 view-incidents      yes     yes      yes     yes    yes    no
 view-incident       yes     yes      yes     yes    -      no
 view-sla            yes     yes      yes     yes    yes    no
+view-noc            yes     yes      yes     yes    -      no
+view-noc-map        yes     yes      yes     yes    -      no
+view-noc-device     yes     yes      yes     yes    -      no
 acknowledge         yes     no       no      no     yes    no
 investigate         yes     no       no      no     yes    no
 resolve             yes     no       no      no     yes    no
@@ -105,6 +108,11 @@ HOW: dict[str, How] = {
     "view-incidents": How(("GET", "/incidents", {}), ("incidents", "list")),
     "view-incident": How(("GET", "/incidents/1", {}), None),
     "view-sla": How(("GET", "/sla", {}), ("sla",)),
+    # the NOC pages without a Prometheus: each says how to configure one (tests of the view:
+    # test_noc_view.py)
+    "view-noc": How(("GET", "/noc", {}), None),
+    "view-noc-map": How(("GET", "/noc/map", {}), None),
+    "view-noc-device": How(("GET", "/noc/device/lab-sw1", {}), None),
     "acknowledge": How(("POST", "/alerts/1/transition", {"to": "acknowledged"}), ("ack", "1")),
     "investigate": How(("POST", "/alerts/1/transition", {"to": "investigating"}),
                        ("investigate", "1")),
