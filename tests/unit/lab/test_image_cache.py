@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,10 @@ from dcops.lab.recipe import Recipe
 
 
 @pytest.fixture(autouse=True)
-def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("DCOPS_STATE_DIR", str(tmp_path / "state"))
     configure_lab()
-    yield
 
 
 def test_paths_follow_the_environment_through_the_cli(tmp_path: Path) -> None:
