@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.config import ChangesConfig
@@ -29,6 +29,7 @@ ACCOUNT_FIELDS = ("user.target.name", "TargetUserName", "winlog.event_data.Targe
                   "user.name", "account", "SubjectUserName")
 
 SOURCES = ("cli", "ansible")
+OPEN = ("new", "acknowledged", "investigating")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ def _row(r: Any) -> ChangeWindow:
     return ChangeWindow(int(r.id), r.ticket, r.summary, tuple(json.loads(r.hosts)),
                         tuple(json.loads(r.accounts)), r.opened_by, r.opened_at, r.closes_at,
                         r.closed_at, r.closed_by, r.source)
+
+
+def _hours(length: timedelta) -> str:
+    return f"{length.total_seconds() / 3600:g}h"
 
 
 def _host_key(host: str) -> str:
@@ -113,8 +118,9 @@ class ChangeWindows:
         account_list = _clean(accounts, "account")
         length = self.config.default_duration if duration is None else duration
         if length <= timedelta(0) or length > self.config.max_duration:
-            raise AlertStoreError(f"duration {length}: expected more than 0 and at most "
-                                  f"{self.config.max_duration} (changes.max_duration)")
+            raise AlertStoreError(f"duration {_hours(length)}: expected more than 0 and at "
+                                  f"most {_hours(self.config.max_duration)} "
+                                  f"(changes.max_duration)")
         if source not in SOURCES:
             raise AlertStoreError(f"source {source!r}: expected one of {', '.join(SOURCES)}")
         opened = now()
@@ -180,6 +186,21 @@ class ChangeWindows:
             q = q.where(w.closed_at.is_(None), w.closes_at >= iso(now()))
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(q)]
+
+    def alert_counts(self, window_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(alerts, of which still open) expected by each window."""
+        a = schema.alerts.c
+        out: dict[int, tuple[int, int]] = {}
+        if not window_ids:
+            return out
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(a.change_window_id, a.status, func.count())
+                                  .where(a.change_window_id.in_(list(window_ids)))
+                                  .group_by(a.change_window_id, a.status)):
+                total, still_open = out.get(int(r[0]), (0, 0))
+                out[int(r[0])] = (total + int(r[2]),
+                                  still_open + (int(r[2]) if r[1] in OPEN else 0))
+        return out
 
     def active_at(self, at: datetime, conn: Connection | None = None,
                   grace: timedelta | None = None) -> builtins.list[ChangeWindow]:
