@@ -218,3 +218,20 @@ def test_plugin_can_be_disabled(state: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert said.warnings == [] and said.lines == []
     with AlertStore(default_url(state)) as store:
         assert store.changes.list() == []
+
+
+# ---- the demo --------------------------------------------------------------------------------
+
+def test_demo_playbook_runs_carry_a_ticket_and_the_summary_counts_expected_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcops.cli import demo
+
+    d = demo.Demo(root=REPO, state=tmp_path, env={"PATH": "/usr/bin"})
+    seen: list[tuple[tuple[str, ...], str | None]] = []
+    monkeypatch.setattr(d, "run", lambda *argv, **_: seen.append(
+        (argv, d.env.get("DCOPS_CHANGE_TICKET"))))
+    demo._playbook(d, "playbooks/site.yml")
+    assert seen[0][1] == "DEMO-site" and "DCOPS_CHANGE_TICKET" not in d.env
+    alerts = [{"change_window_id": 1}] * 6 + [{"change_window_id": None}] * 5
+    assert demo.expected_summary(alerts).startswith(
+        "11 alerts in the queue, 6 of them expected changes")
