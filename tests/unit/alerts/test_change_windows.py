@@ -300,3 +300,51 @@ def test_changes_config_errors_name_file_and_key(tmp_path: Path, text: str, key:
         _load(tmp_path, text)
     assert exc.value.key == key and fragment in str(exc.value)
     assert "alerts-test.yaml" in str(exc.value)
+
+
+# ---- migration 0005 on a store with data -----------------------------------------------------
+
+def test_migration_0005_upgrades_a_0004_store_and_downgrades(db_url: str, tmp_path: Path) -> None:
+    """A store at 0004 with an incident keeps it; the incident's title then follows severity
+    (its title severity is unknown before 0005: taken from its alerts); downgrade works."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, inspect, text
+
+    from dcops.alerts.db import MIGRATIONS
+
+    engine = create_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", MIGRATIONS)
+
+    def to(revision: str, down: bool = False) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    to("0004_scale_indexes")
+    ts = "2026-11-22T03:00:00.000000Z"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO incidents (title, status, group_host, group_source_ip, created_at) "
+            "VALUES ('lab-app1: SSH Brute Force', 'open', 'lab-app1', '', :ts)"), {"ts": ts})
+        conn.execute(text(
+            "INSERT INTO alerts (source, rule_id, rule_title, severity, status, dedup_key, site, "
+            "system, host, source_ip, first_seen, last_seen, count, tags, labels, description, "
+            "fingerprint, assignee, incident_id, created_at) VALUES ('sigma', 'bf', "
+            "'SSH Brute Force', 'medium', 'new', 'k', '', '', 'lab-app1', '', :ts, :ts, 1, '[]', "
+            "'{}', '', '', '', 1, :ts)"), {"ts": ts})
+    engine.dispose()
+    with _store(db_url, tmp_path) as store:  # opening migrates to head
+        assert {c["name"] for c in inspect(store.engine).get_columns("alerts")} >= {
+            "change_window_id"}
+        (old,) = store.query(AlertFilter())
+        assert old.change_window_id is None
+        store.accept([replace(login_after_failures(parse(ts)), event_ids=("x",))])
+        inc = store.incident(1)
+        assert inc is not None and inc.title == "lab-app1: SSH Login Success After Failures"
+        assert len(inc.alert_ids) == 2
+    to("0004_scale_indexes", down=True)
+    assert "change_windows" not in inspect(engine).get_table_names()
+    assert "change_window_id" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
+    engine.dispose()
