@@ -201,8 +201,9 @@ class AlertStore(Actions):
                          severity: str) -> int:
         """The window's own incident ("Expected change <ticket>"), created on its first alert."""
         i = schema.incidents.c
-        row = conn.execute(select(i.id).where(i.change_window_id == window.id)
-                           .order_by(i.id).limit(1)).first()
+        row = conn.execute(select(i.id).where(i.change_window_id == window.id,
+                                              i.status == "open")
+                           .order_by(i.id).limit(1)).first()  # closed or merged: a new one
         if row is not None:
             incident_id = int(row.id)
         else:
