@@ -327,9 +327,11 @@ class AlertStore(Actions):
 
     def sla_inputs(self, limit: int = 100_000) -> list[SlaInput]:
         """Id, severity and lifecycle times of the newest `limit` alerts: what the SLA report
-        reads, without loading whole alerts."""
+        reads, without loading whole alerts. Expected changes (alerts of a change window) are
+        not analysts' work: resolved by the window in no time, they would flatter the figures."""
         a = schema.alerts.c
         q = (select(a.id, a.severity, a.created_at, a.acked_at, a.resolved_at)
+             .where(a.change_window_id.is_(None))
              .order_by(a.last_seen.desc(), a.id.desc()).limit(limit))
         with self.engine.connect() as conn:
             return [SlaInput(int(r.id), r.severity, r.created_at, r.acked_at, r.resolved_at)

@@ -117,6 +117,14 @@ def test_demo_playbook_alerts_are_expected_and_the_brute_force_is_not(store: Ale
     assert store.query(AlertFilter(status=["new"])) == sorted(real, key=lambda a: -a.id)
 
 
+def test_expected_changes_stay_out_of_the_sla_figures(store: AlertStore) -> None:
+    w = _open(store)
+    store.accept([user_created("lab-app1", "restic", _t(w)), brute_force(_t(w, 1))])
+    ids = {x.id for x in store.sla_inputs()}
+    real = [a.id for a in store.query(AlertFilter()) if a.change_window_id is None]
+    assert ids == set(real) and len(real) == 1
+
+
 def test_resolve_policy_writes_the_trail(store: AlertStore) -> None:
     w = _open(store)
     store.accept([user_created("lab-app1", "restic", _t(w))])
