@@ -3,6 +3,7 @@
 from dcops.alerts.actions import LifecycleError
 from dcops.alerts.bridge import IngestResult, WebhookPayloadError, ingest_webhook
 from dcops.alerts.chain import AuditRecord, VerifyResult
+from dcops.alerts.changes import ChangeWindow, ChangeWindows
 from dcops.alerts.config import AlertsConfig, SlaTarget, load_config
 from dcops.alerts.db import default_url
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
@@ -19,6 +20,8 @@ __all__ = [
     "AlertmanagerSilencer",
     "AlertsConfig",
     "AuditRecord",
+    "ChangeWindow",
+    "ChangeWindows",
     "Incident",
     "IngestResult",
     "LifecycleError",

@@ -120,7 +120,8 @@ class Actions:
             ids = tuple(r.id for r in conn.execute(
                 select(schema.alerts.c.id).where(schema.alerts.c.incident_id == incident_id)
                 .order_by(schema.alerts.c.id)))
-        return Incident(row.id, row.title, row.status, row.merged_into, row.created_at, ids)
+        return Incident(row.id, row.title, row.status, row.merged_into, row.created_at, ids,
+                        row.change_window_id)
 
     def incidents(self, include_merged: bool = False, limit: int | None = None,
                   offset: int = 0) -> list[Incident]:
@@ -141,7 +142,7 @@ class Actions:
                                       .order_by(a.id)):
                     members.setdefault(int(r.incident_id), []).append(int(r.id))
         return [Incident(r.id, r.title, r.status, r.merged_into, r.created_at,
-                         tuple(members.get(int(r.id), ()))) for r in rows]
+                         tuple(members.get(int(r.id), ())), r.change_window_id) for r in rows]
 
     def incident_count(self, include_merged: bool = False) -> int:
         """How many incidents `incidents()` would list without a limit."""

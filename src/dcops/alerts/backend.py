@@ -13,6 +13,7 @@ from typing import Any
 
 from dcops.alerts.bridge import ingest_webhook
 from dcops.alerts.chain import AuditRecord, VerifyResult
+from dcops.alerts.changes import ChangeWindow
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
 from dcops.alerts.sessions import Sessions
 from dcops.alerts.sla import SlaRow, sla_report
@@ -68,6 +69,10 @@ class StoreBackend:
     def notes(self, alert_id: int) -> list[Note]:
         """Notes of the alert."""
         return self.store.notes(alert_id)
+
+    def change_window(self, window_id: int) -> ChangeWindow | None:
+        """The change window an expected alert belongs to."""
+        return self.store.changes.get(window_id)
 
     def silences(self, alert_id: int) -> list[Silence]:
         """Silences of the alert."""

@@ -35,6 +35,35 @@ class SlaTarget:
     resolve: timedelta
 
 
+CHANGE_POLICIES = ("resolve", "group", "ignore_window")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesConfig:
+    """How alerts that match an open change window are handled (``changes:`` in the YAML).
+
+    ``resolve``: stored, linked to the window, then resolved by ``change:<id>`` with a note;
+    ``group``: stored open in the window's own incident ("Expected change <ticket>");
+    ``ignore_window``: the rule is never matched against windows (critical rules).
+    Rules are matched by rule id or title, glob patterns allowed, first match wins.
+    """
+
+    default: str = "resolve"
+    rules: tuple[tuple[str, str], ...] = ()
+    grace: timedelta = timedelta(minutes=10)  # after a window closes (late logs, detections)
+    default_duration: timedelta = timedelta(hours=2)
+    max_duration: timedelta = timedelta(hours=12)
+
+    def policy(self, rule_id: str, rule_title: str = "") -> str:
+        """The policy of a rule: its first matching pattern's, else the default."""
+        from fnmatch import fnmatchcase
+
+        for pattern, policy in self.rules:
+            if fnmatchcase(rule_id, pattern) or (rule_title and fnmatchcase(rule_title, pattern)):
+                return policy
+        return self.default
+
+
 @dataclass(frozen=True, slots=True)
 class AlertsConfig:
     """Everything the alert store, the bridge and the console read from configuration."""
@@ -51,6 +80,7 @@ class AlertsConfig:
     tls_key: str = ""
     login: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     prometheus_url: str = ""  # noc.prometheus_url: the NOC view's Prometheus
+    changes: ChangesConfig = field(default_factory=ChangesConfig)
     source: str = ""  # the file it came from, for messages
 
 
@@ -85,6 +115,42 @@ def _noc_prometheus_url(data: Any, file: str) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("prometheus_url", ""), str):
         raise ConfigError("expected a mapping with prometheus_url: URL", file=file, key="noc")
     return str(data.get("prometheus_url", ""))
+
+
+def _policy(value: Any, file: str, key: str) -> str:
+    if value not in CHANGE_POLICIES:
+        raise ConfigError(f"expected one of {', '.join(CHANGE_POLICIES)}, got {value!r}",
+                          file=file, key=key)
+    return str(value)
+
+
+def _changes(data: Any, file: str) -> ChangesConfig:
+    """changes: default, rules {pattern: policy}, grace, default_duration, max_duration."""
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping", file=file, key="changes")
+    base, values = ChangesConfig(), dict[str, Any]()
+    for key, value in data.items():
+        if key == "default":
+            values["default"] = _policy(value, file, "changes.default")
+        elif key == "rules":
+            if not isinstance(value, dict):
+                raise ConfigError("expected a mapping of rule id, title or glob to a policy",
+                                  file=file, key="changes.rules")
+            values["rules"] = tuple((str(k), _policy(v, file, f"changes.rules.{k}"))
+                                    for k, v in value.items())
+        elif key in ("grace", "default_duration", "max_duration"):
+            values[key] = _duration(value, file, f"changes.{key}")
+            if values[key] < timedelta(0) or (key != "grace" and not values[key]):
+                raise ConfigError(f"expected a positive duration, got {value!r}", file=file,
+                                  key=f"changes.{key}")
+        else:
+            raise ConfigError(f"unknown key {key!r} (expected default, rules, grace, "
+                              f"default_duration, max_duration)", file=file, key=f"changes.{key}")
+    cfg = replace(base, **values)
+    if cfg.default_duration > cfg.max_duration:
+        raise ConfigError("default_duration is longer than max_duration", file=file,
+                          key="changes.default_duration")
+    return cfg
 
 
 def load_config(path: Path | None) -> AlertsConfig:
@@ -132,5 +198,6 @@ def load_config(path: Path | None) -> AlertsConfig:
         tls_key=str(console.get("tls_key", "")),
         login=_login_policy(console.get("login") or {}, file),
         prometheus_url=_noc_prometheus_url(data.get("noc") or {}, file),
+        changes=_changes(data.get("changes") or {}, file),
         source=file,
     )

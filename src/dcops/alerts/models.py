@@ -71,6 +71,7 @@ class Alert:
     created_at: str
     acked_at: str | None
     resolved_at: str | None
+    change_window_id: int | None = None  # expected change / thay đổi dự kiến (dcops change)
     event_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class Incident:
     merged_into: int | None
     created_at: str
     alert_ids: tuple[int, ...] = ()
+    change_window_id: int | None = None  # the incident of a change window's expected alerts
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,10 @@ incidents = Table(
     Column("group_host", String(255), nullable=False, default=""),
     Column("group_source_ip", String(64), nullable=False, default=""),
     Column("created_at", String(32), nullable=False),
+    # The incident of a change window's expected alerts (0005); NULL for every other incident.
+    Column("change_window_id", Integer, nullable=True),
+    # The severity of the alert the title comes from (0005): a more severe one retitles it.
+    Column("severity", String(20), nullable=True),
 )
 
 alerts = Table(
@@ -46,6 +50,8 @@ alerts = Table(
     Column("created_at", String(32), nullable=False),
     Column("acked_at", String(32), nullable=True),
     Column("resolved_at", String(32), nullable=True),
+    # The change window it was expected by (0005): "expected change / thay đổi dự kiến".
+    Column("change_window_id", Integer, nullable=True),
     Index("ix_alerts_dedup", "rule_id", "dedup_key", "status"),
     Index("ix_alerts_status_severity", "status", "severity"),
     Index("ix_alerts_fingerprint", "fingerprint"),
@@ -53,6 +59,24 @@ alerts = Table(
     Index("ix_alerts_source_ip_status", "source_ip", "status"),
     Index("ix_alerts_incident", "incident_id"),
     Index("ix_alerts_last_seen", "last_seen"),
+)
+
+# Change windows (0005): a planned change on some hosts (and accounts) for a ticket; alerts that
+# match an open one are linked to it and handled per the `changes:` config, never dropped.
+change_windows = Table(
+    "change_windows", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket", String(100), nullable=False, index=True),
+    Column("summary", Text, nullable=False, default=""),
+    Column("hosts", Text, nullable=False),  # JSON list
+    Column("accounts", Text, nullable=False, default="[]"),  # JSON list; empty: any account
+    Column("opened_by", String(100), nullable=False),
+    Column("opened_at", String(32), nullable=False),
+    Column("closes_at", String(32), nullable=False),  # planned end
+    Column("closed_at", String(32), nullable=True),
+    Column("closed_by", String(100), nullable=True),
+    Column("source", String(20), nullable=False, default="cli"),  # cli | ansible
+    Index("ix_change_windows_closes_at", "closes_at"),
 )
 
 detections = Table(

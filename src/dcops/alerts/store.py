@@ -17,9 +17,17 @@ from sqlalchemy.exc import IntegrityError
 
 from dcops.alerts import chain, schema
 from dcops.alerts.actions import Actions
+from dcops.alerts.changes import ChangeWindow, ChangeWindows, accounts_of
 from dcops.alerts.config import AlertsConfig
 from dcops.alerts.db import open_engine
-from dcops.alerts.models import OPEN_STATUSES, Alert, AlertFilter, normalise_severity
+from dcops.alerts.models import (
+    OPEN_STATUSES,
+    SEVERITY_ORDER,
+    Alert,
+    AlertFilter,
+    Status,
+    normalise_severity,
+)
 from dcops.alerts.silencer import Silencer
 from dcops.alerts.timeutil import iso, now, parse
 from dcops.alerts.trail import TrailConfig, attach, trail_of
@@ -41,7 +49,7 @@ def row_to_alert(row: Any, event_ids: list[str] | None = None) -> Alert:
         tags=json.loads(row.tags), labels=json.loads(row.labels), description=row.description,
         fingerprint=row.fingerprint, assignee=row.assignee, incident_id=row.incident_id,
         created_at=row.created_at, acked_at=row.acked_at, resolved_at=row.resolved_at,
-        event_ids=event_ids or [])
+        change_window_id=row.change_window_id, event_ids=event_ids or [])
 
 
 def _stored_time(value: str, name: str) -> str:
@@ -73,6 +81,7 @@ class AlertStore(Actions):
         self.engine: Engine = open_engine(url)
         # Trail keys and anchors (dcops.alerts.trail); None: the embedded default for SQLite.
         self.trail = attach(self.engine, trail) if trail is not None else trail_of(self.engine)
+        self.changes = ChangeWindows(self.engine, self.config.changes)
 
     def __enter__(self) -> AlertStore:
         return self
@@ -113,7 +122,8 @@ class AlertStore(Actions):
             conn, source="sigma", actor="detect", rule_id=d.rule_id, rule_title=d.rule_title,
             severity=normalise_severity(d.severity), key=d.key, seen=d.timestamp, site=d.site,
             system=d.system, host=d.host, source_ip=source_ip, tags=list(d.tags), labels={},
-            description=d.description, fingerprint="", event_ids=d.event_ids)
+            description=d.description, fingerprint="", event_ids=d.event_ids,
+            accounts=accounts_of(d.fields))
         conn.execute(schema.detections.insert().values(
             detection_id=did, alert_id=alert_id, received_at=iso(now())))
         return alert_id
@@ -121,15 +131,25 @@ class AlertStore(Actions):
     def upsert(self, conn: Connection, *, source: str, actor: str, rule_id: str, rule_title: str,
                severity: str, key: str, seen: datetime, site: str, system: str, host: str,
                source_ip: str, tags: list[str], labels: dict[str, str], description: str,
-               fingerprint: str, event_ids: Iterable[str]) -> int:
-        """Update the open alert with this rule and key inside the dedup window, or create one."""
+               fingerprint: str, event_ids: Iterable[str], accounts: Sequence[str] = ()) -> int:
+        """Update the open alert with this rule and key inside the dedup window, or create one.
+
+        A new alert on a host (and account) of an open change window is linked to it and
+        handled per the rule's ``changes:`` policy (dcops.alerts.changes); an alert expected by a
+        window never absorbs one that is not, nor the other way round.
+        """
         a = schema.alerts.c
         seen_s = iso(seen)
         window_start = iso(seen - self.config.dedup_window)
+        policy = self.config.changes.policy(rule_id, rule_title)
+        window = None if policy == "ignore_window" else self.changes.match(
+            conn, host, list(accounts) or accounts_of(labels), seen)
+        same_window = (a.change_window_id == window.id if window is not None
+                       else a.change_window_id.is_(None))
         existing = conn.execute(
             select(a.id, a.count.label("n"), a.last_seen, a.first_seen)
             .where(a.rule_id == rule_id, a.dedup_key == key, a.status.in_(_OPEN),
-                   a.last_seen >= window_start)
+                   a.last_seen >= window_start, same_window)
             .order_by(a.id.desc()).limit(1)
         ).first()
         if existing is not None:
@@ -151,11 +171,50 @@ class AlertStore(Actions):
             fingerprint=fingerprint, assignee="", incident_id=None, created_at=ts,
         )).inserted_primary_key[0])  # type: ignore[index]
         self._link_events(conn, alert_id, event_ids)
-        incident_id = self._group(conn, alert_id, rule_title, host, source_ip)
+        if window is not None:
+            incident_id = self._window_incident(conn, alert_id, window, severity)
+        else:
+            incident_id = self._group(conn, alert_id, rule_title, host, source_ip, severity,
+                                      actor)
         chain.append(conn, actor, "alert.create", f"alert:{alert_id}", {
             "rule_id": rule_id, "severity": severity, "key": key, "host": host,
             "site": site, "system": system, "incident": incident_id})
+        if window is not None:
+            self._expected(conn, alert_id, window, policy, actor)
         return alert_id
+
+    def _expected(self, conn: Connection, alert_id: int, window: ChangeWindow, policy: str,
+                  actor: str) -> None:
+        """Mark the alert an expected change of `window` (trail), and resolve it if so set."""
+        conn.execute(update(schema.alerts).where(schema.alerts.c.id == alert_id)
+                     .values(change_window_id=window.id))
+        chain.append(conn, actor, "alert.expected_change", f"alert:{alert_id}", {
+            "change": window.id, "ticket": window.ticket, "policy": policy,
+            "opened_by": window.opened_by})
+        if policy == "resolve":
+            self.transition_in(
+                conn, alert_id, Status.RESOLVED, f"change:{window.id}",
+                f"expected change / thay đổi dự kiến: {window.ticket} (change window "
+                f"{window.id}, opened by {window.opened_by}); resolved per the changes: policy")
+
+    def _window_incident(self, conn: Connection, alert_id: int, window: ChangeWindow,
+                         severity: str) -> int:
+        """The window's own incident ("Expected change <ticket>"), created on its first alert."""
+        i = schema.incidents.c
+        row = conn.execute(select(i.id).where(i.change_window_id == window.id,
+                                              i.status == "open")
+                           .order_by(i.id).limit(1)).first()  # closed or merged: a new one
+        if row is not None:
+            incident_id = int(row.id)
+        else:
+            incident_id = int(conn.execute(schema.incidents.insert().values(
+                title=f"Expected change / Thay đổi dự kiến {window.ticket}"[:300],
+                status="open", merged_into=None, group_host="", group_source_ip="",
+                created_at=iso(now()), change_window_id=window.id, severity=severity,
+            )).inserted_primary_key[0])  # type: ignore[index]
+        conn.execute(update(schema.alerts).where(schema.alerts.c.id == alert_id)
+                     .values(incident_id=incident_id))
+        return incident_id
 
     def _link_events(self, conn: Connection, alert_id: int, event_ids: Iterable[str]) -> None:
         ev = schema.alert_events.c
@@ -167,8 +226,9 @@ class AlertStore(Actions):
                 {"alert_id": alert_id, "event_id": e, "seen_at": iso(now())} for e in new])
 
     def _group(self, conn: Connection, alert_id: int, title: str, host: str,
-               source_ip: str) -> int:
-        """Attach the alert to the open incident of an open alert on the same host or source."""
+               source_ip: str, severity: str = "medium", actor: str = chain.SYSTEM_ACTOR) -> int:
+        """Attach the alert to the open incident of an open alert on the same host or source
+        (never a change window's); the incident is titled by its most severe alert."""
         a, i = schema.alerts.c, schema.incidents.c
         conds = []
         if host:
@@ -179,18 +239,44 @@ class AlertStore(Actions):
         if conds:
             row = conn.execute(
                 select(a.incident_id).join(schema.incidents, i.id == a.incident_id)
-                .where(or_(*conds), a.status.in_(_OPEN), a.id != alert_id, i.status == "open")
+                .where(or_(*conds), a.status.in_(_OPEN), a.id != alert_id, i.status == "open",
+                       i.change_window_id.is_(None))
                 .order_by(a.id.desc()).limit(1)).first()
             incident_id = row.incident_id if row else None
+        label = host or source_ip or title
         if incident_id is None:
-            label = host or source_ip or title
             incident_id = int(conn.execute(schema.incidents.insert().values(
                 title=f"{label}: {title}"[:300], status="open", merged_into=None,
                 group_host=host, group_source_ip=source_ip, created_at=iso(now()),
+                severity=severity,
             )).inserted_primary_key[0])  # type: ignore[index]
+        else:
+            self._retitle(conn, incident_id, alert_id, f"{label}: {title}"[:300], severity,
+                          actor)
         conn.execute(update(schema.alerts).where(a.id == alert_id)
                      .values(incident_id=incident_id))
         return incident_id
+
+    def _retitle(self, conn: Connection, incident_id: int, alert_id: int, title: str,
+                 severity: str, actor: str) -> None:
+        """Give the incident the new alert's title when it is more severe than the title's."""
+        i, a = schema.incidents.c, schema.alerts.c
+        inc = conn.execute(select(i.title, i.severity).where(i.id == incident_id)).one()
+        current = inc.severity
+        if current is None:  # an incident from before 0005: its most severe member so far
+            sevs = [r.severity for r in conn.execute(
+                select(a.severity).where(a.incident_id == incident_id).distinct())]
+            current = min(sevs, key=lambda s: SEVERITY_ORDER.get(s, 9), default="informational")
+        rank = SEVERITY_ORDER.get(severity, 9)
+        if rank >= SEVERITY_ORDER.get(current, 9):
+            if inc.severity is None:
+                conn.execute(update(schema.incidents).where(i.id == incident_id)
+                             .values(severity=current))
+            return
+        conn.execute(update(schema.incidents).where(i.id == incident_id)
+                     .values(title=title, severity=severity))
+        chain.append(conn, actor, "incident.retitle", f"incident:{incident_id}", {
+            "from": inc.title, "to": title, "severity": severity, "alert": alert_id})
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -241,9 +327,11 @@ class AlertStore(Actions):
 
     def sla_inputs(self, limit: int = 100_000) -> list[SlaInput]:
         """Id, severity and lifecycle times of the newest `limit` alerts: what the SLA report
-        reads, without loading whole alerts."""
+        reads, without loading whole alerts. Expected changes (alerts of a change window) are
+        not analysts' work: resolved by the window in no time, they would flatter the figures."""
         a = schema.alerts.c
         q = (select(a.id, a.severity, a.created_at, a.acked_at, a.resolved_at)
+             .where(a.change_window_id.is_(None))
              .order_by(a.last_seen.desc(), a.id.desc()).limit(limit))
         with self.engine.connect() as conn:
             return [SlaInput(int(r.id), r.severity, r.created_at, r.acked_at, r.resolved_at)

@@ -27,6 +27,7 @@ app = typer.Typer(
 def _register_all() -> None:
     from dcops.cli import (
         alerts,
+        change,
         collect,
         compliance,
         demo,
@@ -39,7 +40,8 @@ def _register_all() -> None:
     )
 
     # `compliance` registers the `dcops audit` commands (compliance audits).
-    for module in (inventory, lab, iac, collect, detect, alerts, serve, compliance, hosts, demo):
+    for module in (inventory, lab, iac, collect, detect, alerts, change, serve, compliance, hosts,
+                   demo):
         module.register(app)
 
 

@@ -168,7 +168,9 @@ def _list(store: AlertStore, f: AlertFilter, as_json: bool) -> None:
         t.add_column(col, overflow="fold")
     for a in rows:
         level = f" (L{a.system_level})" if a.system_level else ""
-        t.add_row(str(a.id), f"[{SEV_STYLE.get(a.severity, '')}]{a.severity}[/]", a.status,
+        status = a.status if a.change_window_id is None else (
+            f"{a.status} [cyan](expected change #{a.change_window_id} / thay đổi dự kiến)[/]")
+        t.add_row(str(a.id), f"[{SEV_STYLE.get(a.severity, '')}]{a.severity}[/]", status,
                   a.rule_title, a.host, a.site, a.system + level, str(a.count),
                   a.last_seen[:19].replace("T", " "), a.assignee)
     Console().print(t)
@@ -193,15 +195,24 @@ def show(alert_id: int, db: DbOpt = None, config: ConfigOpt = None,
         notes = store.notes(alert_id)
         history = store.audit_records(target=f"alert:{alert_id}")
         silences = store.silences(alert_id)
+        window = store.changes.get(a.change_window_id) if a.change_window_id else None
     events = SpoolEvents(spool or state_dir() / "spool.db").events(a.event_ids)
     if as_json:
-        _print_json({"alert": a.as_dict(), "events": events, "notes": [asdict(n) for n in notes],
+        _print_json({"alert": a.as_dict(), "change_window": window.as_dict() if window else None,
+                     "events": events, "notes": [asdict(n) for n in notes],
                      "silences": [asdict(s) for s in silences],
                      "history": [asdict(h) for h in history]})
         return
     c = Console()
     c.print(f"[bold]#{a.id} {a.rule_title}[/] [{SEV_STYLE.get(a.severity, '')}]{a.severity}[/] "
             f"status / trạng thái: [bold]{a.status}[/]")
+    if window is not None:
+        c.print(f"  [cyan]expected change / thay đổi dự kiến[/]: change window {window.id} "
+                f"{escape(window.ticket)} ({escape(window.summary or '-')}), opened by "
+                f"{escape(window.opened_by)} {window.opened_at[:19]}, "
+                f"{'open' if window.is_open() else 'closed'}; hosts "
+                f"{escape(', '.join(window.hosts))}; accounts "
+                f"{escape(', '.join(window.accounts) or '*')}", highlight=False)
     for label, value in (("rule / quy tắc", a.rule_id), ("source / nguồn", a.source),
                          ("host / máy", a.host), ("source ip / địa chỉ nguồn", a.source_ip),
                          ("site / địa điểm", a.site),

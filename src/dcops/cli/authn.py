@@ -151,7 +151,8 @@ def authorise(store: AlertStore, permission: str, command: str) -> str:
     """The actor for the audit trail, after checking the role table; says who it acts as."""
     p = resolve(store, permission)
     if not allowed(p.role, permission):
-        raise AccessDeniedError(f"{p.actor} ({p.role}) may not do `dcops alerts {command}`: it "
+        where = command if command.startswith("change ") else f"alerts {command}"
+        raise AccessDeniedError(f"{p.actor} ({p.role}) may not do `dcops {where}`: it "
                                 f"needs the {permission} permission / không có quyền")
     typer.echo(f"acting as {p.actor} ({p.how})", err=True)
     return p.actor

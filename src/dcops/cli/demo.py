@@ -298,8 +298,21 @@ def step_iac(demo: Demo) -> str:
 
 
 def _playbook(demo: Demo, playbook: str, *extra: str) -> None:
-    demo.run("ansible-playbook", "-i", LAB_INVENTORY, "-e", f"dcops_lab_name={demo.lab_name}",
-             "--vault-password-file", LAB_VAULT, playbook, *extra, timeout=2400)
+    """Run a playbook; its callback (ansible.cfg) records the run as a change window, so the
+    alerts the run itself causes (accounts it creates) reach the queue as expected changes."""
+    demo.env["DCOPS_CHANGE_TICKET"] = f"DEMO-{Path(playbook).stem}"
+    try:
+        demo.run("ansible-playbook", "-i", LAB_INVENTORY, "-e", f"dcops_lab_name={demo.lab_name}",
+                 "--vault-password-file", LAB_VAULT, playbook, *extra, timeout=2400)
+    finally:
+        demo.env.pop("DCOPS_CHANGE_TICKET", None)
+
+
+def expected_summary(alerts: list[dict[str, Any]]) -> str:
+    """How many alerts of the queue are the demo's own changes (linked to a change window)."""
+    expected = [a for a in alerts if a.get("change_window_id") is not None]
+    return (f"{len(alerts)} alerts in the queue, {len(expected)} of them expected changes of "
+            f"the demo's own playbook runs / thay đổi dự kiến (dcops change list)")
 
 
 def step_configure(demo: Demo) -> str:
@@ -401,6 +414,7 @@ def step_scenario(demo: Demo) -> str:
 def step_alerts(demo: Demo) -> str:
     """The queue as an analyst sees it, and the console's address and logins."""
     demo.dcops("alerts", "list", "--open")
+    demo.dcops("change", "list")
     # The certificate probe started last: give Prometheus one scrape interval (30 s) to see it.
     with contextlib.suppress(DemoError):
         _wait("Prometheus to scrape the certificate probe",
@@ -431,7 +445,7 @@ def step_alerts(demo: Demo) -> str:
     else:
         console.print("[dim]The console stops with the demo: `dcops demo --wait` keeps it up "
                       "until you press Enter.[/]")
-    return f"{len(_alerts(demo))} alerts in the queue; console at {url}"
+    return f"{expected_summary(_alerts(demo))}; console at {url}"
 
 
 def step_report(demo: Demo) -> str:

@@ -15,12 +15,13 @@ OWNER = "owner"
 
 # read: queue, alerts, incidents, SLA; triage: lifecycle, assign, notes, bulk, merge/split;
 # silence: Alertmanager silences; audit: the trail and its verification; users: user
-# administration (add, role, disable, unlock, tokens, OS-user mapping).
-PERMISSIONS_ALL = ("read", "triage", "silence", "audit", "users")
+# administration (add, role, disable, unlock, tokens, OS-user mapping); change: open and close
+# change windows (`dcops change`, the playbooks' callback), whose alerts become expected changes.
+PERMISSIONS_ALL = ("read", "triage", "silence", "audit", "users", "change")
 
 PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "analyst": frozenset({"read", "triage", "silence"}),
-    "engineer": frozenset({"read", "silence"}),
+    "analyst": frozenset({"read", "triage", "silence", "change"}),
+    "engineer": frozenset({"read", "silence", "change"}),
     "auditor": frozenset({"read", "audit"}),
     "admin": frozenset({"read", "audit", "users"}),
     OWNER: frozenset(PERMISSIONS_ALL),

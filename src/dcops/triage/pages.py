@@ -132,7 +132,9 @@ async def alert_page(request: Request) -> Response:
         alert = store.get(alert_id)
         if alert is None:
             raise NotFoundError(f"alert {alert_id} does not exist / không tồn tại")
+        window_id = getattr(alert, "change_window_id", None)
         return {"alert": alert, "notes": store.notes(alert_id),
+                "window": store.change_window(window_id) if window_id else None,
                 "history": store.audit_records(target=f"alert:{alert_id}"),
                 "silences": store.silences(alert_id)}
 

@@ -77,6 +77,11 @@ class ConsoleBackend(Protocol):
         """Notes."""
         ...
 
+    def change_window(self, window_id: int) -> Any | None:
+        """A change window (id, ticket, summary, hosts, accounts, opened_by, opened_at,
+        closes_at, closed_at, closed_by, source), or None."""
+        ...
+
     def silences(self, alert_id: int) -> list[Any]:
         """Silences."""
         ...

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from dcops.alerts import AlertStore, Users
+from dcops.alerts import AlertFilter, AlertStore, Users
 from dcops.alerts.backend import StoreBackend
-from dcops.alerts.timeutil import now
+from dcops.alerts.timeutil import now, parse
 from dcops.model.event import Detection, Event, LogSource
 from dcops.pipeline import SqliteSpool
 from dcops.pipeline.reader import SpoolEvents
@@ -689,3 +689,22 @@ def test_spool_lookup_ignores_unknown_ids_and_garbage_files(tmp_path: Path) -> N
     assert [e["id"] for e in found] == ["e1"]
     (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
     assert SpoolEvents(tmp_path / "junk.db").events(["e1"]) == []
+
+
+def test_expected_change_is_marked_in_the_queue_and_on_the_alert(store: AlertStore) -> None:
+    w = store.changes.open("CHG-42", ["app07"], "os:ops", accounts=["restic"],
+                           summary="restic upgrade", source="ansible")
+    store.accept([Detection("uc", "New Local User Account Created", "medium",
+                            parse(w.opened_at) + timedelta(seconds=1), ("e9",), key="app07",
+                            host="app07", fields={"user.target.name": "restic"})])
+    (a,) = store.query(AlertFilter(host="app07"))
+    c = client(store)
+    login(c, "ana")
+    assert f'data-change="{w.id}"' not in c.get("/alerts").text  # resolved: not in the open queue
+    queue = c.get("/alerts?status=all").text
+    assert f'data-change="{w.id}"' in queue and "thay đổi dự kiến" in queue
+    page = c.get(f"/alerts/{a.id}").text
+    assert 'id="alert-change"' in page and "CHG-42" in page and "restic upgrade" in page
+    assert "alert.expected_change" in page
+    plain = c.get("/alerts/1").text
+    assert 'id="alert-change"' not in plain
