@@ -366,7 +366,8 @@ async def device_page(request: Request) -> Response:
                       -(kv[1].get("errors") or 0), kv[0])),
                   cpu=sorted(answers.get("cpu", []), key=_sensor),
                   temps=sorted(answers.get("temp", []), key=_sensor), sensor=_sensor,
-                  alerts=alerts, alerts_link="/alerts?" + urlencode({"q": name}),
+                  alerts=alerts,
+                  alerts_link="/alerts?" + urlencode({"host": name, "status": "all"}),
                   prometheus=src.prometheus.url if src is not None else "")
 
 

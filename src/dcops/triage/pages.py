@@ -59,10 +59,16 @@ PAGE_SIZE = 100
 
 
 def queue_filter(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
-    """The filter from the query string (severity, site, system, status, since, q, page)."""
+    """The filter from the query string (severity, site, system, status, since, host, q, page)."""
     qp = request.query_params
-    chosen = {k: qp.get(k, "") for k in ("severity", "site", "system", "status", "since", "q")}
+    chosen = {k: qp.get(k, "")
+              for k in ("severity", "site", "system", "status", "since", "host", "q")}
     f: dict[str, Any] = {"limit": PAGE_SIZE, "text": chosen["q"]}
+    if chosen["host"]:  # one host exactly (the NOC device page links here)
+        if len(chosen["host"]) > 255:
+            raise BadRequestError("host=…: expected a host name of at most 255 characters / "
+                                  "tên máy không hợp lệ")
+        f["host"] = chosen["host"]
     for key in ("severity", "site", "system"):
         if chosen[key]:
             f[key] = [chosen[key]]

@@ -359,7 +359,7 @@ def test_device_page_shows_metrics_and_open_alerts(prom: tuple[str, FakePromethe
     assert "2026-11-18 18:06:10" in html
     alerts = re.findall(r'<tr data-alert-id="(\d+)">', html)
     assert len(alerts) == 1 and "Interface Gi1/0/2 down on dc1-core" in html
-    assert 'href="/alerts?q=dc1-core"' in html
+    assert 'href="/alerts?host=dc1-core&amp;status=all"' in html
     assert c.get("/noc/device/nowhere").status_code == 404
     r = c.get("/noc/device/" + urllib.parse.quote('x"}) or vector(1) #', safe=""))
     assert r.status_code == 404

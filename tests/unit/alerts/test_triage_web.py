@@ -627,6 +627,22 @@ def test_queue_pages_keep_filters_and_refuse_bad_parameters(store: AlertStore) -
         assert r.status_code == 400 and said in html.unescape(r.text), (bad, r.text[-500:])
 
 
+def test_queue_filters_one_host_exactly_and_pages_keep_it(store: AlertStore) -> None:
+    """The NOC device page links to /alerts?host=NAME: that host's alerts, not rtr1's and rtr10's
+    both as a text search would give."""
+    store.accept([Detection("r9", "Link down", "medium", T0 + timedelta(seconds=i), (f"h{i}",),
+                            key=f"rtr{i % 12}", host=f"rtr{i % 12}", site="xa_phu_ly",
+                            system="wan") for i in range(12)])
+    c = client(store)
+    login(c, "ana")
+    page = c.get("/alerts?host=rtr1&status=all")
+    assert page.status_code == 200
+    assert len(re.findall(r'<tr data-alert-id="(\d+)">', page.text)) == 1
+    assert "<td>rtr1</td>" in page.text and "<td>rtr10</td>" not in page.text
+    assert 'value="rtr1" id="f-host"' in page.text
+    assert c.get("/alerts?host=" + "x" * 300).status_code == 400
+
+
 def test_incidents_page_is_paged_and_long_incidents_are_cut(store: AlertStore) -> None:
     """Issue 19: /incidents rendered 5,000 rows (1.1 MB) in 13 s, one query per incident."""
     # 130 hosts with one alert each (130 incidents), and one host with 25 alerts (one incident)
