@@ -1,0 +1,276 @@
+"""The bulk path of the Alertmanager webhook: one body's alerts in a few statements.
+
+It decides exactly what the per-alert path (`dcops.alerts.bridge.ingest_one`, which calls
+`AlertStore.upsert`) decides, item by item and in order, but on state read once per body: the open
+alerts of the body's fingerprints and dedup keys (one query), the detection ids already seen (one
+query) and the newest open incident of each host (one query). The writes are then batched: new
+incidents and new alerts in one multi-row INSERT ... RETURNING each (SQLite >= 3.35, PostgreSQL),
+dedup updates and detections in one executemany each, and the audit records appended in item order
+by `chain.append_many` (one HMAC per record chained to the previous one, the head carried in
+memory). A resolved item goes through the per-alert transition (after the pending writes are
+flushed, so the trail keeps the item order) and the state is read again before the next item.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+
+from dcops.alerts import chain, schema
+from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
+from dcops.alerts.timeutil import iso, now, parse
+
+if TYPE_CHECKING:
+    from dcops.alerts.bridge import IngestResult
+    from dcops.alerts.store import AlertStore
+
+ACTOR = "alertmanager"
+HOST_LABELS = ("host", "instance", "device", "node")
+_OPEN = [s.value for s in OPEN_STATUSES]
+
+
+@dataclass(slots=True)
+class _Alert:
+    """An open alert as the body sees it: stored (id known) or new in this body (id after flush)."""
+
+    id: int | None
+    rule_id: str
+    dedup_key: str
+    fingerprint: str
+    source: str
+    first_seen: str
+    last_seen: str
+    count: int
+    row: dict[str, Any] | None = None  # the insert row of a new alert
+    incident: _Incident | int | None = None
+
+
+@dataclass(slots=True)
+class _Incident:
+    """An incident created in this body (id after flush)."""
+
+    row: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    """What the per-alert path would read from the database, kept current in memory."""
+
+    alerts: list[_Alert] = field(default_factory=list)  # open, oldest first
+    seen: set[str] = field(default_factory=set)
+    host_incident: dict[str, _Incident | int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Writes decided but not yet made, in item order."""
+
+    incidents: list[_Incident] = field(default_factory=list)
+    created: list[_Alert] = field(default_factory=list)
+    updated: dict[int, _Alert] = field(default_factory=dict)  # stored alerts by id
+    detections: list[tuple[str, _Alert]] = field(default_factory=list)
+    # (action, alert, detail); the alert's id and incident are filled in at flush time
+    records: list[tuple[str, _Alert, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    status: str
+    fingerprint: str
+    did: str
+    starts: str
+    ends: str
+    rule_id: str
+    title: str
+    severity: str
+    host: str
+    site: str
+    system: str
+    labels: str
+    description: str
+    window_start: str
+
+
+def _parse_item(store: AlertStore, item: dict[str, Any]) -> _Item:
+    labels = {str(k): str(v) for k, v in item["labels"].items()}
+    ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+    fingerprint = str(item["fingerprint"])
+    starts = parse(str(item["startsAt"]))
+    name = labels.get("alertname", "unnamed")
+    return _Item(
+        status=str(item["status"]), fingerprint=fingerprint,
+        did=f"am:{fingerprint}:{iso(starts)}", starts=iso(starts),
+        ends=str(item.get("endsAt", "")), rule_id=f"alertmanager:{name}",
+        title=ann.get("summary", name),
+        severity=normalise_severity(labels.get("severity", "")),
+        host=next((labels[k] for k in HOST_LABELS if labels.get(k)), ""),
+        site=labels.get("site", ""), system=labels.get("system", ""),
+        labels=json.dumps(labels, sort_keys=True), description=ann.get("description", ""),
+        window_start=iso(starts - store.config.dedup_window))
+
+
+def _read_state(conn: Connection, items: list[_Item]) -> _State:
+    a, i, d = schema.alerts.c, schema.incidents.c, schema.detections.c
+    fps = sorted({it.fingerprint for it in items})
+    state = _State()
+    # Open alerts the body may touch: by fingerprint (the open Alertmanager alert) or by dedup
+    # key (upsert's rule + key); both are the fingerprint for webhook alerts.
+    rows = conn.execute(
+        select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.first_seen, a.last_seen,
+               a.count.label("n"))
+        .where(a.status.in_(_OPEN), or_(a.fingerprint.in_(fps), a.dedup_key.in_(fps)))
+        .order_by(a.id))
+    state.alerts = [_Alert(int(r.id), r.rule_id, r.dedup_key, r.fingerprint, r.source,
+                           r.first_seen, r.last_seen, int(r.n)) for r in rows]
+    dids = sorted({it.did for it in items if it.status == "firing"})
+    if dids:
+        state.seen = {r.detection_id for r in conn.execute(
+            select(d.detection_id).where(d.detection_id.in_(dids)))}
+    hosts = sorted({it.host for it in items if it.host and it.status == "firing"})
+    if hosts:
+        # The newest open alert of each host that belongs to an open incident (as _group).
+        newest = (select(a.host, func.max(a.id).label("id"))
+                  .join(schema.incidents, i.id == a.incident_id)
+                  .where(a.host.in_(hosts), a.status.in_(_OPEN), i.status == "open")
+                  .group_by(a.host).subquery())
+        for r in conn.execute(select(newest.c.host, a.incident_id)
+                              .join(schema.alerts, a.id == newest.c.id)):
+            state.host_incident[r.host] = int(r.incident_id)
+    return state
+
+
+def _id(x: _Alert | _Incident | int | None) -> int | None:
+    if x is None or isinstance(x, int):
+        return x
+    return x.id
+
+
+def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
+    """Make the pending writes, in an order that gives the ids the per-alert path gives."""
+    if p.incidents:
+        inc = schema.incidents
+        ids = conn.execute(inc.insert().returning(inc.c.id, sort_by_parameter_order=True),
+                           [x.row for x in p.incidents]).scalars().all()
+        for x, new_id in zip(p.incidents, ids, strict=True):
+            x.id = int(new_id)
+    if p.created:
+        for al in p.created:
+            assert al.row is not None
+            al.row.update(incident_id=_id(al.incident), count=al.count,
+                          first_seen=al.first_seen, last_seen=al.last_seen)
+        t = schema.alerts
+        ids = conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True),
+                           [al.row for al in p.created if al.row is not None]).scalars().all()
+        for al, new_id in zip(p.created, ids, strict=True):
+            al.id = int(new_id)
+    if p.updated:
+        a = schema.alerts.c
+        conn.execute(update(schema.alerts).where(a.id == bindparam("b_id")).values(
+            count=bindparam("b_n"), first_seen=bindparam("b_first"),
+            last_seen=bindparam("b_last")),
+            [{"b_id": al.id, "b_n": al.count, "b_first": al.first_seen,
+              "b_last": al.last_seen} for al in p.updated.values()])
+    if p.detections:
+        received = iso(now())
+        conn.execute(schema.detections.insert(), [
+            {"detection_id": did, "alert_id": al.id, "received_at": received}
+            for did, al in p.detections])
+    if p.records:
+        entries: list[tuple[str, str, str, dict[str, Any]]] = []
+        for action, al, detail in p.records:
+            if action == "alert.create":
+                detail["incident"] = _id(al.incident)
+            entries.append((ACTOR, action, f"alert:{al.id}", detail))
+        chain.append_many(conn, entries)
+    for al in p.created:  # stored now: later dedups update them
+        al.row = None
+    p.incidents.clear()
+    p.created.clear()
+    p.updated.clear()
+    p.detections.clear()
+    p.records.clear()
+
+
+def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
+            result: IngestResult) -> None:
+    if it.did in state.seen:
+        result.unchanged += 1
+        return
+    open_am = [al for al in state.alerts
+               if al.fingerprint == it.fingerprint and al.source == "alertmanager"]
+    open_row = open_am[-1] if open_am else None
+    match = [al for al in state.alerts if al.rule_id == it.rule_id
+             and al.dedup_key == it.fingerprint and al.last_seen >= it.window_start]
+    if match:
+        al = match[-1]
+        al.count += 1
+        al.last_seen = max(al.last_seen, it.starts)
+        al.first_seen = min(al.first_seen, it.starts)
+        if al.row is None and al.id is not None:
+            p.updated[al.id] = al
+        p.records.append(("alert.dedup", al, {"count": al.count, "seen": it.starts}))
+    else:
+        incident: _Incident | int | None = state.host_incident.get(it.host) if it.host else None
+        if incident is None:
+            label = it.host or it.title
+            incident = _Incident({"title": f"{label}: {it.title}"[:300], "status": "open",
+                                  "merged_into": None, "group_host": it.host,
+                                  "group_source_ip": "", "created_at": iso(now())})
+            p.incidents.append(incident)
+        if it.host:
+            state.host_incident[it.host] = incident
+        al = _Alert(None, it.rule_id, it.fingerprint, it.fingerprint, "alertmanager", it.starts,
+                    it.starts, 1, incident=incident, row={
+                        "source": "alertmanager", "rule_id": it.rule_id, "rule_title": it.title,
+                        "severity": it.severity, "status": "new", "dedup_key": it.fingerprint,
+                        "site": it.site, "system": it.system,
+                        "system_level": store.config.system_levels.get(it.system),
+                        "host": it.host, "source_ip": "", "tags": "[]", "labels": it.labels,
+                        "description": it.description, "fingerprint": it.fingerprint,
+                        "assignee": "", "created_at": iso(now())})
+        state.alerts.append(al)
+        p.created.append(al)
+        p.records.append(("alert.create", al, {
+            "rule_id": it.rule_id, "severity": it.severity, "key": it.fingerprint,
+            "host": it.host, "site": it.site, "system": it.system, "incident": None}))
+    state.seen.add(it.did)
+    p.detections.append((it.did, al))
+    if open_row is not None and open_row is al:
+        result.updated += 1
+    else:
+        result.created += 1
+
+
+def ingest_items(store: AlertStore, conn: Connection, raw: list[dict[str, Any]],
+                 result: IngestResult) -> list[int]:
+    """Take validated webhook items inside the caller's (chain-locked) transaction, as the
+    per-alert path would one by one; returns the ids of the alerts it resolved."""
+    items = [_parse_item(store, item) for item in raw]
+    resolved: list[int] = []
+    state: _State | None = None
+    pending = _Pending()
+    for it in items:
+        if state is None:
+            state = _read_state(conn, items)
+        if it.status == "firing":
+            _firing(store, it, state, pending, result)
+            continue
+        open_am = [al for al in state.alerts
+                   if al.fingerprint == it.fingerprint and al.source == "alertmanager"]
+        if not open_am:
+            result.unchanged += 1
+            continue
+        _flush(store, conn, pending)
+        alert_id = open_am[-1].id
+        assert alert_id is not None
+        store.transition_in(conn, alert_id, Status.RESOLVED, ACTOR,
+                            f"resolved in Alertmanager at {it.ends}")
+        resolved.append(alert_id)
+        result.resolved += 1
+        state = None  # the alert left the open ones: read the state again
+    _flush(store, conn, pending)
+    return resolved
