@@ -20,6 +20,7 @@ from dcops.alerts.store import AlertStore
 from dcops.alerts.throttle import Lock, LoginThrottle
 from dcops.alerts.timeutil import now
 from dcops.alerts.users import User, Users
+from dcops.alerts.verifycache import CachedVerify, TrailVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class StoreBackend:
         self.store = store
         self.users = Users(store.engine, LoginThrottle(store.engine, store.config.login, clock),
                            Sessions(store.engine, clock=clock))
+        self.verifier = TrailVerifier(store.engine)
 
     @property
     def silences_enabled(self) -> bool:
@@ -79,8 +81,12 @@ class StoreBackend:
         return self.store.audit_records(target, limit, newest_first)
 
     def verify_audit(self) -> VerifyResult:
-        """Verify the hash chain."""
+        """Verify the hash chain (a full walk)."""
         return self.store.verify_audit()
+
+    def audit_verification(self, full: bool = False) -> CachedVerify:
+        """The console's verification: the records new since the last walk, or all (`full`)."""
+        return self.verifier.verify(full)
 
     def incidents(self, limit: int | None = None, offset: int = 0) -> list[Incident]:
         """Open (not merged) incidents, newest first; a page with `limit`/`offset`."""

@@ -4,7 +4,7 @@ It decides exactly what the per-alert path (`dcops.alerts.bridge.ingest_one`, wh
 `AlertStore.upsert`) decides, item by item and in order, but on state read once per body: the open
 alerts of the body's fingerprints and dedup keys (one query), the detection ids already seen (one
 query) and the newest open incident of each host (one query). The writes are then batched: new
-incidents and new alerts in one multi-row INSERT ... RETURNING each (SQLite >= 3.35, PostgreSQL),
+incidents and new alerts in one executemany each (ids taken first: `_reserve_ids`),
 dedup updates and detections in one executemany each, and the audit records appended in item order
 by `chain.append_many` (one HMAC per record chained to the previous one, the head carried in
 memory). A resolved item goes through the per-alert transition (after the pending writes are
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
@@ -67,7 +67,7 @@ class _State:
 
 @dataclass(slots=True)
 class _Pending:
-    """Writes decided but not yet made, in item order."""
+    """Writes decided but not yet made, in item order; `ts` stamps the rows they create."""
 
     incidents: list[_Incident] = field(default_factory=list)
     created: list[_Alert] = field(default_factory=list)
@@ -75,6 +75,7 @@ class _Pending:
     detections: list[tuple[str, _Alert]] = field(default_factory=list)
     # (action, alert, detail); the alert's id and incident are filled in at flush time
     records: list[tuple[str, _Alert, dict[str, Any]]] = field(default_factory=list)
+    ts: str = field(default_factory=lambda: iso(now()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,11 @@ def _parse_item(store: AlertStore, item: dict[str, Any]) -> _Item:
     ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
     fingerprint = str(item["fingerprint"])
     starts = parse(str(item["startsAt"]))
+    starts_s = iso(starts)
     name = labels.get("alertname", "unnamed")
     return _Item(
         status=str(item["status"]), fingerprint=fingerprint,
-        did=f"am:{fingerprint}:{iso(starts)}", starts=iso(starts),
+        did=f"am:{fingerprint}:{starts_s}", starts=starts_s,
         ends=str(item.get("endsAt", "")), rule_id=f"alertmanager:{name}",
         title=ann.get("summary", name),
         severity=normalise_severity(labels.get("severity", "")),
@@ -119,13 +121,17 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
     state = _State()
     # Open alerts the body may touch: by fingerprint (the open Alertmanager alert) or by dedup
     # key (upsert's rule + key); both are the fingerprint for webhook alerts.
-    rows = conn.execute(
-        select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.first_seen, a.last_seen,
-               a.count.label("n"))
-        .where(a.status.in_(_OPEN), or_(a.fingerprint.in_(fps), a.dedup_key.in_(fps)))
-        .order_by(a.id))
+    # Two queries, each on its own index (an OR of both would scan the table).
+    cols = select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.first_seen,
+                  a.last_seen, a.count.label("n"))
+    rules = sorted({it.rule_id for it in items})
+    found = {r.id: r for q in (cols.where(a.fingerprint.in_(fps), a.status.in_(_OPEN)),
+                               cols.where(a.rule_id.in_(rules), a.dedup_key.in_(fps),
+                                          a.status.in_(_OPEN)))
+             for r in conn.execute(q)}
     state.alerts = [_Alert(int(r.id), r.rule_id, r.dedup_key, r.fingerprint, r.source,
-                           r.first_seen, r.last_seen, int(r.n)) for r in rows]
+                           r.first_seen, r.last_seen, int(r.n))
+                    for _, r in sorted(found.items())]
     dids = sorted({it.did for it in items if it.status == "firing"})
     if dids:
         state.seen = {r.detection_id for r in conn.execute(
@@ -143,6 +149,25 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
     return state
 
 
+def _reserve_ids(conn: Connection, table: Table, n: int) -> list[int]:
+    """n new ids of `table`, ascending, as its own autoincrement would give them one by one.
+
+    A multi-row INSERT ... RETURNING does not promise the order of the rows it returns (so
+    SQLAlchemy falls back to a statement per row on SQLite); ids taken first and inserted
+    explicitly are known in item order. PostgreSQL: from the column's own sequence, so other
+    writers never collide. SQLite: max(id) + 1 ... (what its rowid allocation does), safe because
+    the caller holds the database's write lock (`chain.writing` begins IMMEDIATE).
+    """
+    if conn.dialect.name == "postgresql":
+        seq = func.pg_get_serial_sequence(table.name, "id")
+        got = conn.execute(select(func.nextval(seq)).select_from(
+            func.generate_series(1, n))).scalars().all()
+        return sorted(int(v) for v in got)
+    top = conn.execute(select(func.max(table.c.id))).scalar()
+    start = int(top or 0) + 1
+    return list(range(start, start + n))
+
+
 def _id(x: _Alert | _Incident | int | None) -> int | None:
     if x is None or isinstance(x, int):
         return x
@@ -152,21 +177,21 @@ def _id(x: _Alert | _Incident | int | None) -> int | None:
 def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
     """Make the pending writes, in an order that gives the ids the per-alert path gives."""
     if p.incidents:
-        inc = schema.incidents
-        ids = conn.execute(inc.insert().returning(inc.c.id, sort_by_parameter_order=True),
-                           [x.row for x in p.incidents]).scalars().all()
-        for x, new_id in zip(p.incidents, ids, strict=True):
-            x.id = int(new_id)
+        for x, new_id in zip(p.incidents, _reserve_ids(conn, schema.incidents, len(p.incidents)),
+                             strict=True):
+            x.id = new_id
+            x.row["id"] = new_id
+        conn.execute(schema.incidents.insert(), [x.row for x in p.incidents])
     if p.created:
-        for al in p.created:
+        rows = []
+        for al, new_id in zip(p.created, _reserve_ids(conn, schema.alerts, len(p.created)),
+                              strict=True):
             assert al.row is not None
-            al.row.update(incident_id=_id(al.incident), count=al.count,
+            al.id = new_id
+            al.row.update(id=new_id, incident_id=_id(al.incident), count=al.count,
                           first_seen=al.first_seen, last_seen=al.last_seen)
-        t = schema.alerts
-        ids = conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True),
-                           [al.row for al in p.created if al.row is not None]).scalars().all()
-        for al, new_id in zip(p.created, ids, strict=True):
-            al.id = int(new_id)
+            rows.append(al.row)
+        conn.execute(schema.alerts.insert(), rows)
     if p.updated:
         a = schema.alerts.c
         conn.execute(update(schema.alerts).where(a.id == bindparam("b_id")).values(
@@ -175,9 +200,8 @@ def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
             [{"b_id": al.id, "b_n": al.count, "b_first": al.first_seen,
               "b_last": al.last_seen} for al in p.updated.values()])
     if p.detections:
-        received = iso(now())
         conn.execute(schema.detections.insert(), [
-            {"detection_id": did, "alert_id": al.id, "received_at": received}
+            {"detection_id": did, "alert_id": al.id, "received_at": p.ts}
             for did, al in p.detections])
     if p.records:
         entries: list[tuple[str, str, str, dict[str, Any]]] = []
@@ -193,6 +217,7 @@ def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
     p.updated.clear()
     p.detections.clear()
     p.records.clear()
+    p.ts = iso(now())
 
 
 def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
@@ -219,7 +244,7 @@ def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
             label = it.host or it.title
             incident = _Incident({"title": f"{label}: {it.title}"[:300], "status": "open",
                                   "merged_into": None, "group_host": it.host,
-                                  "group_source_ip": "", "created_at": iso(now())})
+                                  "group_source_ip": "", "created_at": p.ts})
             p.incidents.append(incident)
         if it.host:
             state.host_incident[it.host] = incident
@@ -231,7 +256,7 @@ def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
                         "system_level": store.config.system_levels.get(it.system),
                         "host": it.host, "source_ip": "", "tags": "[]", "labels": it.labels,
                         "description": it.description, "fingerprint": it.fingerprint,
-                        "assignee": "", "created_at": iso(now())})
+                        "assignee": "", "created_at": p.ts})
         state.alerts.append(al)
         p.created.append(al)
         p.records.append(("alert.create", al, {
