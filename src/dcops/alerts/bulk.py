@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from dcops.alerts import chain, schema
+from dcops.alerts.db import insert_rows
 from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
 from dcops.alerts.timeutil import iso, now, parse
 
@@ -181,7 +182,7 @@ def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
                              strict=True):
             x.id = new_id
             x.row["id"] = new_id
-        conn.execute(schema.incidents.insert(), [x.row for x in p.incidents])
+        insert_rows(conn, schema.incidents, [x.row for x in p.incidents])
     if p.created:
         rows = []
         for al, new_id in zip(p.created, _reserve_ids(conn, schema.alerts, len(p.created)),
@@ -191,7 +192,7 @@ def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
             al.row.update(id=new_id, incident_id=_id(al.incident), count=al.count,
                           first_seen=al.first_seen, last_seen=al.last_seen)
             rows.append(al.row)
-        conn.execute(schema.alerts.insert(), rows)
+        insert_rows(conn, schema.alerts, rows)
     if p.updated:
         a = schema.alerts.c
         conn.execute(update(schema.alerts).where(a.id == bindparam("b_id")).values(
@@ -200,7 +201,7 @@ def _flush(store: AlertStore, conn: Connection, p: _Pending) -> None:
             [{"b_id": al.id, "b_n": al.count, "b_first": al.first_seen,
               "b_last": al.last_seen} for al in p.updated.values()])
     if p.detections:
-        conn.execute(schema.detections.insert(), [
+        insert_rows(conn, schema.detections, [
             {"detection_id": did, "alert_id": al.id, "received_at": p.ts}
             for did, al in p.detections])
     if p.records:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from dcops.alerts import schema
+from dcops.alerts.db import insert_rows
 from dcops.alerts.timeutil import iso, now
 from dcops.alerts.trail import trail_of
 from dcops.alerts.trailkey import TrailKey, keyed_hash
@@ -176,7 +177,7 @@ def append_many(conn: Connection, entries: Sequence[tuple[str, str, str, dict[st
                      "detail": text, "prev_hash": prev, "hash": digest, "key_id": key.key_id})
         out.append(AuditRecord(seq, ts, actor, action, target, detail, prev, digest, key.key_id))
         prev = digest
-    conn.execute(schema.audit.insert(), rows)
+    insert_rows(conn, schema.audit, rows)
     conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1)
                  .values(seq=seq, hash=prev, key_id=key.key_id))
     trail = trail_of(conn.engine)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from dcops.errors import AlertStoreError
@@ -72,3 +73,19 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
         raise AlertStoreError(f"cannot migrate alert store {engine.url!r}: {exc}") from exc
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows in few statements.
+
+    psycopg's executemany sends one INSERT per row (in a pipeline); with RETURNING, SQLAlchemy's
+    "insertmanyvalues" batches the rows into multi-row INSERT ... VALUES statements it compiles
+    once, so PostgreSQL gets that (the returned keys are not needed). SQLite's executemany is a
+    C loop over one prepared statement and stays.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(table.insert().returning(*table.primary_key.columns), list(rows)).all()
+    else:
+        conn.execute(table.insert(), list(rows))
