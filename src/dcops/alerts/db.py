@@ -76,16 +76,23 @@ def migrate(engine: Engine) -> None:
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows in few statements.
+    """Insert many rows (all with the same keys) in one go, inside the caller's transaction.
 
-    psycopg's executemany sends one INSERT per row (in a pipeline); with RETURNING, SQLAlchemy's
-    "insertmanyvalues" batches the rows into multi-row INSERT ... VALUES statements it compiles
-    once, so PostgreSQL gets that (the returned keys are not needed). SQLite's executemany is a
-    C loop over one prepared statement and stays.
+    PostgreSQL: COPY ... FROM STDIN on the same connection. psycopg's executemany sends one
+    INSERT per row, and a multi-row INSERT ... VALUES of 50 alerts is a statement psycopg converts
+    anew every time (too long for its cache): both cost more than the rest of a webhook body.
+    COPY needs only the INSERT privilege and fires INSERT triggers as an INSERT does. SQLite's
+    executemany is a C loop over one prepared statement and stays.
     """
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(table.insert().returning(*table.primary_key.columns), list(rows)).all()
-    else:
+    if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), list(rows))
+        return
+    cols = list(rows[0])
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in cols])
