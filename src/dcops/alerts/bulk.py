@@ -1,14 +1,16 @@
 """The bulk path of the Alertmanager webhook: one body's alerts in a few statements.
 
-It decides exactly what the per-alert path (`dcops.alerts.bridge.ingest_one`, which calls
-`AlertStore.upsert`) decides, item by item and in order, but on state read once per body: the open
-alerts of the body's fingerprints and dedup keys (one query), the detection ids already seen (one
-query) and the newest open incident of each host (one query). The writes are then batched: new
-incidents and new alerts in one executemany each (ids taken first: `_reserve_ids`),
-dedup updates and detections in one executemany each, and the audit records appended in item order
-by `chain.append_many` (one HMAC per record chained to the previous one, the head carried in
-memory). A resolved item goes through the per-alert transition (after the pending writes are
-flushed, so the trail keeps the item order) and the state is read again before the next item.
+It decides exactly what the per-alert path (`dcops.alerts.bridge.ingest_webhook_per_alert`, which
+calls `AlertStore.upsert` per alert) decides, item by item and in order, but on state read once
+per body: the open alerts of the body's fingerprints and dedup keys (two indexed queries), the
+detection ids already seen (one query) and the newest open incident of each host (one query).
+The writes are then batched: new incidents, new alerts, detections and audit records each in one
+executemany (SQLite) or COPY (PostgreSQL) (`db.insert_rows`; ids are taken first, `_reserve_ids`),
+dedup updates in one executemany, and the audit records appended in item order by
+`chain.append_many` (one HMAC per record chained to the previous one, the head carried in memory).
+A resolved item goes through the per-alert transition (after the pending writes are flushed, so
+the trail keeps the item order) and the state is read again before the next item.
+tests/unit/alerts/test_alerts_bulk.py feeds the same bodies through both paths and compares.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, case, func, select, text, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.db import insert_rows
@@ -121,15 +123,16 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
     fps = sorted({it.fingerprint for it in items})
     state = _State()
     # Open alerts the body may touch: by fingerprint (the open Alertmanager alert) or by dedup
-    # key (upsert's rule + key); both are the fingerprint for webhook alerts.
-    # Two queries, each on its own index (an OR of both would scan the table).
-    cols = select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.first_seen,
-                  a.last_seen, a.count.label("n"))
+    # key (upsert's rule + key); both are the fingerprint for webhook alerts. Two queries, each on
+    # its own index (an OR of both would scan the table); the status is checked here, not in SQL:
+    # PostgreSQL's statistics of a store that grew fast (an outage on a new install) say few
+    # alerts are open, and it then reads every open alert through the status index on each body.
+    cols = select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.status,
+                  a.first_seen, a.last_seen, a.count.label("n"))
     rules = sorted({it.rule_id for it in items})
-    found = {r.id: r for q in (cols.where(a.fingerprint.in_(fps), a.status.in_(_OPEN)),
-                               cols.where(a.rule_id.in_(rules), a.dedup_key.in_(fps),
-                                          a.status.in_(_OPEN)))
-             for r in conn.execute(q)}
+    found = {r.id: r for q in (cols.where(a.fingerprint.in_(fps)),
+                               cols.where(a.rule_id.in_(rules), a.dedup_key.in_(fps)))
+             for r in conn.execute(q) if r.status in _OPEN}
     state.alerts = [_Alert(int(r.id), r.rule_id, r.dedup_key, r.fingerprint, r.source,
                            r.first_seen, r.last_seen, int(r.n))
                     for _, r in sorted(found.items())]
@@ -139,14 +142,22 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
             select(d.detection_id).where(d.detection_id.in_(dids)))}
     hosts = sorted({it.host for it in items if it.host and it.status == "firing"})
     if hosts:
-        # The newest open alert of each host that belongs to an open incident (as _group).
-        newest = (select(a.host, func.max(a.id).label("id"))
-                  .join(schema.incidents, i.id == a.incident_id)
-                  .where(a.host.in_(hosts), a.status.in_(_OPEN), i.status == "open")
-                  .group_by(a.host).subquery())
-        for r in conn.execute(select(newest.c.host, a.incident_id)
-                              .join(schema.alerts, a.id == newest.c.id)):
-            state.host_incident[r.host] = int(r.incident_id)
+        # The newest open alert of each host that belongs to an open incident (as _group): per
+        # host and incident the newest open alert (the host index), then which of those
+        # incidents are open (the key); a join lets the planner walk every open incident.
+        newest = func.max(case((a.status.in_(_OPEN), a.id))).label("id")
+        pairs = [(r.host, int(r.incident_id), int(r.id)) for r in conn.execute(
+            select(a.host, a.incident_id, newest)
+            .where(a.host.in_(hosts), a.incident_id.is_not(None))
+            .group_by(a.host, a.incident_id)) if r.id is not None]
+        open_incidents = {int(v) for v in conn.execute(select(i.id).where(
+            i.id.in_(sorted({inc for _, inc, _ in pairs})), i.status == "open")).scalars()
+            } if pairs else set()
+        best: dict[str, tuple[int, int]] = {}
+        for host, inc, alert_id in pairs:
+            if inc in open_incidents and alert_id > best.get(host, (0, 0))[0]:
+                best[host] = (alert_id, inc)
+        state.host_incident = {host: inc for host, (_, inc) in best.items()}
     return state
 
 
@@ -276,6 +287,12 @@ def ingest_items(store: AlertStore, conn: Connection, raw: list[dict[str, Any]],
     """Take validated webhook items inside the caller's (chain-locked) transaction, as the
     per-alert path would one by one; returns the ids of the alerts it resolved."""
     items = [_parse_item(store, item) for item in raw]
+    if conn.dialect.name == "postgresql":
+        # Every read here is a key or index lookup. Without statistics yet (a new store filling
+        # fast: nothing analysed in the minute of an outage) PostgreSQL guesses that a list of
+        # 50 keys matches a quarter of a table and scans it, on every body: each body slower than
+        # the last. For this transaction only, scans are its last resort.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
     resolved: list[int] = []
     state: _State | None = None
     pending = _Pending()
