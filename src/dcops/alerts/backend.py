@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dcops.alerts import slasql
 from dcops.alerts.bridge import ingest_webhook
 from dcops.alerts.chain import AuditRecord, VerifyResult
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
 from dcops.alerts.sessions import Sessions
-from dcops.alerts.sla import SlaRow, sla_report
+from dcops.alerts.sla import SlaRow
 from dcops.alerts.store import AlertStore
 from dcops.alerts.throttle import Lock, LoginThrottle
 from dcops.alerts.timeutil import now
@@ -102,7 +103,8 @@ class StoreBackend:
 
     def sla_rows(self) -> list[SlaRow]:
         """SLA figures per severity."""
-        return sla_report(self.store.sla_inputs(100_000), self.store.config)
+        with self.store.engine.connect() as conn:  # computed in SQL: dcops.alerts.slasql
+            return slasql.sla_rows(conn, self.store.config)
 
     def transition(self, alert_id: int, to: str, actor: str, note: str = "") -> None:
         """Lifecycle move (raises LifecycleError, a DcopsError, when not allowed)."""

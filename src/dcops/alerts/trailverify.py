@@ -249,8 +249,8 @@ def verify_from(conn: Connection, trail: Trail, start: WalkPoint | None
                    for s, lst in old.items()}
         new_old = {s: lst for s, lst in new_old.items() if lst}
         if new_old:
-            hashes = dict(conn.execute(select(a.seq, a.hash).where(a.seq.in_(sorted(new_old)))
-                                       ).tuples().all())
+            hashes = {int(r.seq): str(r.hash) for r in conn.execute(
+                select(a.seq, a.hash).where(a.seq.in_(sorted(new_old))))}
             for s, lst in sorted(new_old.items()):
                 if s in hashes:
                     _check_anchors(w, s, hashes[s], lst)

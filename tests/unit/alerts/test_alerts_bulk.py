@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from dcops.alerts import AlertFilter, AlertsConfig, AlertStore, WebhookPayloadError, ingest_webhook
 from dcops.alerts.bridge import IngestResult, ingest_webhook_per_alert
+from dcops.alerts.timeutil import iso
 from dcops.alerts.trail import TrailConfig
 from dcops.model.event import Detection
 
@@ -193,3 +194,38 @@ def test_trail_tamper_after_bulk_is_found(pair: tuple[AlertStore, AlertStore]) -
         conn.execute(text("UPDATE audit_log SET detail = '{}' WHERE seq = 7"))
     v = bulk.verify_audit()
     assert not v.ok and v.first_bad == 7
+
+
+def test_sla_in_sql_equals_sla_report(pair: tuple[AlertStore, AlertStore]) -> None:
+    """The console's /sla figures (dcops.alerts.slasql) equal sla_report over the same alerts."""
+    from dcops.alerts.sla import sla_report
+    from dcops.alerts.slasql import sla_rows
+
+    store = pair[0]
+    ingest_webhook(store, body(*(item(n, at=T0 + timedelta(minutes=n)) for n in range(40))))
+    ids = [a.id for a in store.query(AlertFilter(limit=100))]
+    for k, alert_id in enumerate(ids):
+        if k % 3 == 0:
+            store.acknowledge(alert_id, "ana")
+        if k % 4 == 0:
+            store.resolve(alert_id, "ana", false_positive=k % 8 == 0)
+    with store.engine.begin() as conn:  # spread the lifecycle times over minutes and hours
+        for k, alert_id in enumerate(ids):
+            created = T0 + timedelta(seconds=37 * k, microseconds=k)
+            conn.execute(text("UPDATE alerts SET created_at = :c, acked_at = CASE WHEN acked_at"
+                              " IS NULL THEN NULL ELSE :a END, resolved_at = CASE WHEN"
+                              " resolved_at IS NULL THEN NULL ELSE :r END WHERE id = :i"),
+                         {"c": iso(created), "a": iso(created + timedelta(seconds=300 * k)),
+                          "r": iso(created + timedelta(seconds=900 * k + 1)), "i": alert_id})
+    at = T0 + timedelta(hours=30)
+    expected = sla_report(store.sla_inputs(), store.config, at)
+    with store.engine.connect() as conn:
+        got = sla_rows(conn, store.config, at)
+        assert sla_rows(conn, store.config, at, limit=10) != got  # the newest 10 only
+    assert [r.severity for r in got] == [r.severity for r in expected]
+    for g, e in zip(got, expected, strict=True):
+        assert (g.alerts, g.open, g.ack_breaches, g.resolve_breaches, g.overdue, g.p90_ack_s,
+                g.p90_resolve_s) == (e.alerts, e.open, e.ack_breaches, e.resolve_breaches,
+                                     e.overdue, e.p90_ack_s, e.p90_resolve_s), (g, e)
+        for x, y in ((g.mean_ack_s, e.mean_ack_s), (g.mean_resolve_s, e.mean_resolve_s)):
+            assert x == pytest.approx(y, abs=1e-6)
