@@ -11,16 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dcops.alerts import slasql
 from dcops.alerts.bridge import ingest_webhook
 from dcops.alerts.chain import AuditRecord, VerifyResult
 from dcops.alerts.changes import ChangeWindow
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
 from dcops.alerts.sessions import Sessions
-from dcops.alerts.sla import SlaRow, sla_report
+from dcops.alerts.sla import SlaRow
 from dcops.alerts.store import AlertStore
 from dcops.alerts.throttle import Lock, LoginThrottle
 from dcops.alerts.timeutil import now
 from dcops.alerts.users import User, Users
+from dcops.alerts.verifycache import CachedVerify, TrailVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class StoreBackend:
         self.store = store
         self.users = Users(store.engine, LoginThrottle(store.engine, store.config.login, clock),
                            Sessions(store.engine, clock=clock))
+        self.verifier = TrailVerifier(store.engine)
 
     @property
     def silences_enabled(self) -> bool:
@@ -84,8 +87,12 @@ class StoreBackend:
         return self.store.audit_records(target, limit, newest_first)
 
     def verify_audit(self) -> VerifyResult:
-        """Verify the hash chain."""
+        """Verify the hash chain (a full walk)."""
         return self.store.verify_audit()
+
+    def audit_verification(self, full: bool = False) -> CachedVerify:
+        """The console's verification: the records new since the last walk, or all (`full`)."""
+        return self.verifier.verify(full)
 
     def incidents(self, limit: int | None = None, offset: int = 0) -> list[Incident]:
         """Open (not merged) incidents, newest first; a page with `limit`/`offset`."""
@@ -101,7 +108,8 @@ class StoreBackend:
 
     def sla_rows(self) -> list[SlaRow]:
         """SLA figures per severity."""
-        return sla_report(self.store.sla_inputs(100_000), self.store.config)
+        with self.store.engine.connect() as conn:  # computed in SQL: dcops.alerts.slasql
+            return slasql.sla_rows(conn, self.store.config)
 
     def transition(self, alert_id: int, to: str, actor: str, note: str = "") -> None:
         """Lifecycle move (raises LifecycleError, a DcopsError, when not allowed)."""

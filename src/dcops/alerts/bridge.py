@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from dcops.alerts import chain, schema
+from dcops.alerts import bulk, chain, schema
 from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
 from dcops.alerts.store import AlertStore
 from dcops.alerts.timeutil import iso, now, parse
 from dcops.errors import AlertStoreError
 
-ACTOR = "alertmanager"
-HOST_LABELS = ("host", "instance", "device", "node")
+ACTOR = bulk.ACTOR
+HOST_LABELS = bulk.HOST_LABELS
 
 
 class WebhookPayloadError(AlertStoreError):
@@ -49,6 +49,11 @@ def _validate(payload: Any) -> list[dict[str, Any]]:
             raise WebhookPayloadError(f"field 'alerts[{n}].fingerprint': missing")
         if not item.get("startsAt"):
             raise WebhookPayloadError(f"field 'alerts[{n}].startsAt': missing")
+        try:
+            parse(str(item["startsAt"]))
+        except ValueError as exc:
+            raise WebhookPayloadError(f"field 'alerts[{n}].startsAt': expected an RFC 3339 time, "
+                                      f"got {item['startsAt']!r}") from exc
     return items
 
 
@@ -57,13 +62,25 @@ def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:
     retries the whole body); repeated notifications of the same firing alert change nothing."""
     items = _validate(payload)
     result = IngestResult()
+    with chain.writing(store.engine) as conn:
+        resolved = bulk.ingest_items(store, conn, items, result)
+    for alert_id in resolved:  # Alertmanager calls, after the commit
+        store.expire_silences(alert_id, ACTOR)
+    return result
+
+
+def ingest_webhook_per_alert(store: AlertStore, payload: Any) -> IngestResult:
+    """The per-alert path (a few statements per alert): the reference the bulk path
+    (`dcops.alerts.bulk`) is tested against, item for item."""
+    items = _validate(payload)
+    result = IngestResult()
     resolved: list[int] = []
     with chain.writing(store.engine) as conn:
         for item in items:
             alert_id = _ingest_one(store, conn, item, result)
             if alert_id is not None:
                 resolved.append(alert_id)
-    for alert_id in resolved:  # Alertmanager calls, after the commit
+    for alert_id in resolved:
         store.expire_silences(alert_id, ACTOR)
     return result
 

@@ -10,7 +10,7 @@ record, and the chain head is anchored outside the database with a PKI signature
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from dcops.alerts import schema
+from dcops.alerts.db import insert_rows
 from dcops.alerts.timeutil import iso, now
 from dcops.alerts.trail import trail_of
 from dcops.alerts.trailkey import TrailKey, keyed_hash
@@ -29,8 +30,9 @@ KEYED = "trail.keyed"  # first keyed record after legacy ones: detail names them
 ROTATE = "trail.key_rotate"  # signed by the old key; detail new_key_id signs from the next one
 SYSTEM_ACTOR = "dcops"
 
-__all__ = ["GENESIS", "KEYED", "ROTATE", "AuditRecord", "VerifyResult", "append", "canonical",
-           "lock", "record_hash", "records", "rotate_key", "seal", "verify", "writing"]
+__all__ = ["GENESIS", "KEYED", "ROTATE", "AuditRecord", "VerifyResult", "append", "append_many",
+           "canonical", "lock", "record_hash", "records", "rotate_key", "seal", "verify",
+           "writing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,39 @@ def append(conn: Connection, actor: str, action: str, target: str,
     rec = _write(conn, head.seq, head.hash, key, actor, action, target, detail or {}, key.key_id)
     trail_of(conn.engine).appended()
     return rec
+
+
+def append_many(conn: Connection, entries: Sequence[tuple[str, str, str, dict[str, Any]]]
+                ) -> list[AuditRecord]:
+    """Append records in order inside the caller's transaction: the same records, one HMAC each
+    chained to the previous one, as `append` called once per entry, but the head is read and
+    written once and the records inserted in one executemany (the bulk webhook path).
+
+    Each entry is (actor, action, target, detail).
+    """
+    if not entries:
+        return []
+    head, key, _ = _signing_key(conn)
+    seq, prev = int(head.seq), str(head.hash)
+    out: list[AuditRecord] = []
+    rows: list[dict[str, Any]] = []
+    for actor, action, target, detail in entries:
+        seq += 1
+        ts = iso(now())
+        text = canonical(detail)
+        digest = keyed_hash(key.secret, key_id=key.key_id, prev_hash=prev, seq=seq, ts=ts,
+                            actor=actor, action=action, target=target, detail_text=text)
+        rows.append({"seq": seq, "ts": ts, "actor": actor, "action": action, "target": target,
+                     "detail": text, "prev_hash": prev, "hash": digest, "key_id": key.key_id})
+        out.append(AuditRecord(seq, ts, actor, action, target, detail, prev, digest, key.key_id))
+        prev = digest
+    insert_rows(conn, schema.audit, rows)
+    conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1)
+                 .values(seq=seq, hash=prev, key_id=key.key_id))
+    trail = trail_of(conn.engine)
+    for _ in entries:
+        trail.appended()
+    return out
 
 
 def seal(engine: Engine) -> AuditRecord | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from dcops.errors import AlertStoreError
@@ -45,6 +46,22 @@ def _sqlite_immediate(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _postgres_custom_plans(engine: Engine) -> None:
+    """PostgreSQL: plan every prepared statement for its parameters and the tables as they are.
+
+    psycopg prepares a statement from its fifth run; PostgreSQL then keeps a generic plan, made
+    while the tables were small, until the next ANALYZE. A store filling fast (an outage on a new
+    install: 10,000 alerts in a minute) kept sequential scans of the alerts, detections and
+    incidents on every webhook body: each body slower than the one before it.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.commit()
+
+
 def open_engine(url: str) -> Engine:
     """Create the engine and apply pending Alembic migrations."""
     url = normalise_url(url)
@@ -58,6 +75,8 @@ def open_engine(url: str) -> Engine:
         raise AlertStoreError(f"cannot open alert store {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _sqlite_immediate(engine)
+    elif engine.dialect.name == "postgresql":
+        _postgres_custom_plans(engine)
     migrate(engine)
     return engine
 
@@ -72,3 +91,26 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
         raise AlertStoreError(f"cannot migrate alert store {engine.url!r}: {exc}") from exc
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in one go, inside the caller's transaction.
+
+    PostgreSQL: COPY ... FROM STDIN on the same connection. psycopg's executemany sends one
+    INSERT per row, and a multi-row INSERT ... VALUES of 50 alerts is a statement psycopg converts
+    anew every time (too long for its cache): both cost more than the rest of a webhook body.
+    COPY needs only the INSERT privilege and fires INSERT triggers as an INSERT does. SQLite's
+    executemany is a C loop over one prepared statement and stays.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    cols = list(rows[0])
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in cols])

@@ -14,6 +14,9 @@ def iso(dt: datetime) -> str:
 
 def parse(text: str) -> datetime:
     """Parse a stored or RFC 3339 timestamp (Alertmanager's, with nanoseconds) into aware UTC."""
+    if len(text) == 27 and text[-1] == "Z" and text[10] == "T" and text[19] == ".":
+        # The stored form (`iso`): the SLA page parses 300,000 of these at 100,000 alerts.
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     t = text.strip().replace("Z", "+00:00")
     if "." in t:  # trim fractions longer than microseconds (Go prints nanoseconds)
         head, rest = t.split(".", 1)

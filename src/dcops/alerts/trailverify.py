@@ -6,8 +6,9 @@ so a report names every damaged place; `first_bad` is the lowest record concerne
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class _Walk:
     good_anchor: int = 0
     anchors_ok: int = 0
     first_keyed_ts: str = ""
+    seen_anchors: set[tuple[int, str, str, str]] = field(default_factory=set)
 
     def bad(self, seq: int | None, text: str) -> None:
         self.problems.append((seq, text))
@@ -114,6 +116,23 @@ def _keyed(w: _Walk, row: Any) -> None:
         w.chain_kid, w.kid_since = row.key_id, seq
 
 
+def _check_anchors(w: _Walk, seq: int, stored_hash: str, anchors: list[Anchor]) -> None:
+    for a in anchors:
+        w.seen_anchors.add(_anchor_id(a))
+        if a.hash != stored_hash:
+            start = w.good_anchor + 1
+            w.ranges.append((start, f"record {seq} does not have the hash anchored at {a.where} "
+                                    f"({a.time}): a record in {start}..{seq} was rewritten, or "
+                                    "records reordered"))
+        else:
+            w.good_anchor = max(w.good_anchor, seq)
+            w.anchors_ok += 1
+
+
+def _anchor_id(a: Anchor) -> tuple[int, str, str, str]:
+    return (a.seq, a.hash, a.time, a.sig)
+
+
 def _record(w: _Walk, row: Any) -> None:
     seq = row.seq
     link_known = seq == w.expected
@@ -128,15 +147,7 @@ def _record(w: _Walk, row: Any) -> None:
         _keyed(w, row)
     else:
         _legacy(w, row)
-    for a in w.anchors.pop(seq, []):
-        if a.hash != row.hash:
-            start = w.good_anchor + 1
-            w.ranges.append((start, f"record {seq} does not have the hash anchored at {a.where} "
-                                    f"({a.time}): a record in {start}..{seq} was rewritten, or "
-                                    "records reordered"))
-        else:
-            w.good_anchor = max(w.good_anchor, seq)
-            w.anchors_ok += 1
+    _check_anchors(w, seq, row.hash, w.anchors.pop(seq, []))
     w.prev_hash, w.expected = row.hash, seq + 1
     w.rows += 1
 
@@ -183,18 +194,82 @@ def _has_anchor(path: Path) -> bool:
     return bool(got or bad)
 
 
+def _keyring(trail: Trail) -> tuple[Keyring | None, str]:
+    try:
+        return trail.keyring(create=False), ""
+    except DcopsError as exc:
+        return None, str(exc)
+
+
 def verify_trail(conn: Connection, trail: Trail) -> VerifyResult:
     """Walk the trail in seq order; see the module docstring."""
-    ring, key_problem = None, ""
-    try:
-        ring = trail.keyring(create=False)
-    except DcopsError as exc:
-        key_problem = str(exc)
+    return verify_from(conn, trail, None)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class WalkPoint:
+    """Where an earlier walk stopped: its last record and that record's hash, and the walk's
+    state there (problems found so far included). Only `verify_from` reads the state."""
+
+    seq: int
+    hash: str
+    state: _Walk
+    full: bool  # the walk that stopped here began at record 1
+
+
+def verify_from(conn: Connection, trail: Trail, start: WalkPoint | None
+                ) -> tuple[VerifyResult, WalkPoint]:
+    """Verify the trail, walking only the records after `start` (all of them when None).
+
+    The records up to `start.seq` are taken as the earlier walk found them: a change to them
+    since is not seen here (only a full walk, `start=None`, sees it), except that `start`'s own
+    record must still have the hash it had. Anchors and keys are read afresh; an anchor of a record
+    before `start` that the earlier walk did not see is checked against that record's stored
+    hash; when that record's hash changed, everything is walked. Returns the result and the point
+    to start from next time.
+    """
+    ring, key_problem = _keyring(trail)
     problems: list[tuple[int | None, str]] = []
     anchors, anchors_read = _anchors(trail.config, problems)
-    w = _Walk(ring, key_problem, anchors, problems)
-    for row in conn.execute(select(schema.audit).order_by(schema.audit.c.seq)):
+    file_problems = list(problems)  # the anchor files' own: read afresh by every walk
+    a = schema.audit.c
+    rows = select(schema.audit).order_by(a.seq)
+    if start is not None:
+        stored = conn.execute(select(a.hash).where(a.seq == start.seq)).scalar()
+        if stored != start.hash:
+            start = None  # the earlier walk's last record changed: walk everything
+    if start is None:
+        w = _Walk(ring, key_problem, anchors, problems)
+    else:
+        w = copy.deepcopy(start.state)
+        w.ring, w.key_problem = ring, key_problem
+        w.problems += problems
+        old = {s: lst for s, lst in anchors.items() if s <= start.seq}
+        new_old = {s: [x for x in lst if _anchor_id(x) not in w.seen_anchors]
+                   for s, lst in old.items()}
+        new_old = {s: lst for s, lst in new_old.items() if lst}
+        if new_old:
+            hashes = {int(r.seq): str(r.hash) for r in conn.execute(
+                select(a.seq, a.hash).where(a.seq.in_(sorted(new_old))))}
+            for s, lst in sorted(new_old.items()):
+                if s in hashes:
+                    _check_anchors(w, s, hashes[s], lst)
+                else:  # the record is gone: _finish reports it
+                    w.anchors.setdefault(s, []).extend(lst)
+        w.anchors = {**{s: lst for s, lst in w.anchors.items() if s <= start.seq},
+                     **{s: lst for s, lst in anchors.items() if s > start.seq}}
+        rows = rows.where(a.seq > start.seq)
+    for row in conn.execute(rows):
         _record(w, row)
+    # The state to go on from: without the key ring and the anchor files' own problems (both are
+    # read afresh by the next walk).
+    kept = replace(w, ring=None, problems=[p for p in w.problems if p not in file_problems])
+    point = WalkPoint(w.expected - 1, w.prev_hash, copy.deepcopy(kept), start is None)
+    result = _conclude(w, conn, trail, anchors_read)
+    return result, point
+
+
+def _conclude(w: _Walk, conn: Connection, trail: Trail, anchors_read: int) -> VerifyResult:
     last = w.expected - 1
     c = trail.config
     if c.anchoring and last and c.anchor_file is not None and not _has_anchor(c.anchor_file):

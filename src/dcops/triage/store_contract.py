@@ -95,6 +95,11 @@ class ConsoleBackend(Protocol):
         """Chain verification result (ok, checked, first_bad, reason)."""
         ...
 
+    def audit_verification(self, full: bool = False) -> Any:
+        """The console's verification (result, full, full_at, full_through, incremental_from,
+        full_running): only the records new since the last walk unless `full`."""
+        ...
+
     def incidents(self, limit: int | None = None, offset: int = 0) -> list[Any]:
         """Incidents (not merged), newest first; a page with `limit`/`offset`."""
         ...

@@ -1,0 +1,120 @@
+"""The console's incremental trail verification (dcops.alerts.verifycache).
+
+Between full walks only new records are walked; an alteration before the cached point is still
+found by a full walk (on demand, periodic in the background, and `store.verify_audit`, which the
+CLI's `dcops alerts trail verify` uses).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from dcops.alerts import AlertStore, Users, ingest_webhook
+from dcops.alerts.backend import StoreBackend
+from dcops.alerts.trail import TrailConfig
+from dcops.alerts.verifycache import TrailVerifier
+from dcops.triage import create_app
+
+T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[AlertStore]:
+    s = AlertStore(db_url, trail=TrailConfig(key_file=tmp_path / "trail.key"))
+    yield s
+    s.close()
+
+
+def post(store: AlertStore, start: int, n: int) -> None:
+    ingest_webhook(store, {"version": "4", "alerts": [
+        {"status": "firing", "fingerprint": f"{i:016x}", "startsAt": T0.isoformat(),
+         "labels": {"alertname": "WanLinkDown", "instance": f"rtr{i}"}}
+        for i in range(start, start + n)]})
+
+
+def tamper(store: AlertStore, sql: str) -> None:
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(sql))
+
+
+def test_incremental_walk_agrees_with_full(store: AlertStore) -> None:
+    v = TrailVerifier(store.engine)
+    post(store, 0, 10)
+    first = v.verify()
+    assert first.full and first.result.ok and first.full_through == 10
+    post(store, 10, 5)
+    again = v.verify()
+    assert not again.full and again.incremental_from == 10
+    full = store.verify_audit()
+    assert again.result == full and full.ok and full.checked == 15
+    assert v.verify().incremental_from == 15  # nothing new: nothing walked
+
+
+def test_alteration_before_cached_point_found_by_full_walk(store: AlertStore) -> None:
+    v = TrailVerifier(store.engine)
+    post(store, 0, 10)
+    assert v.verify().result.ok
+    tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+    post(store, 10, 2)
+    # Not re-read by the incremental walk (the page says so and when the full walk last ran)...
+    assert v.verify().incremental_from == 10
+    # ... but the full walk finds it, on demand and in the CLI's path, and later views keep it.
+    on_demand = v.verify(full=True)
+    assert on_demand.full and not on_demand.result.ok and on_demand.result.first_bad == 4
+    assert store.verify_audit().first_bad == 4
+    post(store, 12, 1)
+    later = v.verify()
+    assert later.incremental_from == 12 and later.result.first_bad == 4
+
+
+def test_rewritten_cached_point_forces_full_walk(store: AlertStore) -> None:
+    v = TrailVerifier(store.engine)
+    post(store, 0, 5)
+    v.verify()
+    tamper(store, "UPDATE audit_log SET hash = prev_hash WHERE seq = 5")
+    got = v.verify()
+    assert got.full and not got.result.ok
+
+
+def test_stale_full_walk_runs_in_background(store: AlertStore) -> None:
+    v = TrailVerifier(store.engine, full_every=timedelta(0))
+    post(store, 0, 5)
+    v.verify()
+    tamper(store, "UPDATE audit_log SET detail = '{}' WHERE seq = 2")
+    seen = v.verify()
+    assert seen.incremental_from == 5 and seen.full_running
+    thread = v._running
+    if thread is not None:
+        thread.join(timeout=30)
+    assert v.verify().result.first_bad == 2
+
+
+def test_audit_page_says_when_it_last_verified_fully(store: AlertStore) -> None:
+    Users(store.engine).add("aud", "aud-password", "auditor", "setup")
+    post(store, 0, 3)
+    c = TestClient(create_app(StoreBackend(store), "test-secret"), follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+    assert token
+    assert c.post("/login", data={"username": "aud", "password": "aud-password",
+                                  "csrf_token": token.group(1)}).status_code == 303
+    first = c.get("/audit").text
+    assert "Full verification now" in first and 'id="verify-full-at"' in first
+    assert 'href="/audit?verify=full"' in first
+    post(store, 3, 2)
+    tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+    second = c.get("/audit").text
+    assert "Chain intact" in second
+    m = re.search(r"Records after #(\d+) verified now", second)
+    assert m and int(m.group(1)) >= 3
+    assert f"#1\u2013#{m.group(1)}" in second  # the last full walk and how far it went
+    full = c.get("/audit?verify=full").text
+    assert "Chain ALTERED" in full and "#1 " in full
