@@ -63,7 +63,7 @@ def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:
     items = _validate(payload)
     result = IngestResult()
     with chain.writing(store.engine) as conn:
-        resolved = bulk.ingest_items(store, conn, items, result)
+        resolved = bulk.ingest_items(store, conn, items, result, _ingest_one)
     for alert_id in resolved:  # Alertmanager calls, after the commit
         store.expire_silences(alert_id, ACTOR)
     return result

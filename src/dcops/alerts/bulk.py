@@ -16,14 +16,15 @@ tests/unit/alerts/test_alerts_bulk.py feeds the same bodies through both paths a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, bindparam, case, func, select, text, update
+from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, text, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.db import insert_rows
-from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
+from dcops.alerts.models import OPEN_STATUSES, SEVERITY_ORDER, Status, normalise_severity
 from dcops.alerts.timeutil import iso, now, parse
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from dcops.alerts.store import AlertStore
 
 ACTOR = "alertmanager"
+# bridge._ingest_one: one item through AlertStore.upsert; the id of an alert it resolved
+PerAlert = Callable[["AlertStore", Connection, dict[str, Any], "IngestResult"], "int | None"]
 HOST_LABELS = ("host", "instance", "device", "node")
 _OPEN = [s.value for s in OPEN_STATUSES]
 
@@ -49,6 +52,7 @@ class _Alert:
     count: int
     row: dict[str, Any] | None = None  # the insert row of a new alert
     incident: _Incident | int | None = None
+    windowed: bool = False  # an expected change (change_window_id set): no dedup with others
 
 
 @dataclass(slots=True)
@@ -128,13 +132,14 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
     # PostgreSQL's statistics of a store that grew fast (an outage on a new install) say few
     # alerts are open, and it then reads every open alert through the status index on each body.
     cols = select(a.id, a.rule_id, a.dedup_key, a.fingerprint, a.source, a.status,
-                  a.first_seen, a.last_seen, a.count.label("n"))
+                  a.first_seen, a.last_seen, a.count.label("n"), a.change_window_id)
     rules = sorted({it.rule_id for it in items})
     found = {r.id: r for q in (cols.where(a.fingerprint.in_(fps)),
                                cols.where(a.rule_id.in_(rules), a.dedup_key.in_(fps)))
              for r in conn.execute(q) if r.status in _OPEN}
     state.alerts = [_Alert(int(r.id), r.rule_id, r.dedup_key, r.fingerprint, r.source,
-                           r.first_seen, r.last_seen, int(r.n))
+                           r.first_seen, r.last_seen, int(r.n),
+                           windowed=r.change_window_id is not None)
                     for _, r in sorted(found.items())]
     dids = sorted({it.did for it in items if it.status == "firing"})
     if dids:
@@ -151,7 +156,8 @@ def _read_state(conn: Connection, items: list[_Item]) -> _State:
             .where(a.host.in_(hosts), a.incident_id.is_not(None))
             .group_by(a.host, a.incident_id)) if r.id is not None]
         open_incidents = {int(v) for v in conn.execute(select(i.id).where(
-            i.id.in_(sorted({inc for _, inc, _ in pairs})), i.status == "open")).scalars()
+            i.id.in_(sorted({inc for _, inc, _ in pairs})), i.status == "open",
+            i.change_window_id.is_(None))).scalars()  # never a change window's (as _group)
             } if pairs else set()
         best: dict[str, tuple[int, int]] = {}
         for host, inc, alert_id in pairs:
@@ -240,7 +246,7 @@ def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
     open_am = [al for al in state.alerts
                if al.fingerprint == it.fingerprint and al.source == "alertmanager"]
     open_row = open_am[-1] if open_am else None
-    match = [al for al in state.alerts if al.rule_id == it.rule_id
+    match = [al for al in state.alerts if al.rule_id == it.rule_id and not al.windowed
              and al.dedup_key == it.fingerprint and al.last_seen >= it.window_start]
     if match:
         al = match[-1]
@@ -256,7 +262,8 @@ def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
             label = it.host or it.title
             incident = _Incident({"title": f"{label}: {it.title}"[:300], "status": "open",
                                   "merged_into": None, "group_host": it.host,
-                                  "group_source_ip": "", "created_at": p.ts})
+                                  "group_source_ip": "", "created_at": p.ts,
+                                  "severity": it.severity})
             p.incidents.append(incident)
         if it.host:
             state.host_incident[it.host] = incident
@@ -282,10 +289,45 @@ def _firing(store: AlertStore, it: _Item, state: _State, p: _Pending,
         result.created += 1
 
 
+def _decidable(store: AlertStore, conn: Connection, items: list[_Item], state: _State) -> bool:
+    """Whether the bulk path alone decides these items as the per-alert path would. It does not
+    when a change window may cover one of them (dcops.alerts.changes: matching, the window's
+    incident and policy) or when one may retitle an incident (an alert more severe than the
+    incident it joins): such bodies, rare and small, go per alert (`per_alert`)."""
+    firing = [it for it in items if it.status == "firing"]
+    if not firing:
+        return True
+    w, i = schema.change_windows.c, schema.incidents.c
+    earliest = iso(parse(min(it.starts for it in firing)) - store.config.changes.grace)
+    latest = max(it.starts for it in firing)
+    if conn.execute(select(w.id).where(
+            w.opened_at <= latest, w.closes_at >= earliest,
+            or_(w.closed_at.is_(None), w.closed_at >= earliest)).limit(1)).first() is not None:
+        return False
+    by_host: dict[str, set[str]] = {}
+    for it in firing:
+        if it.host:
+            by_host.setdefault(it.host, set()).add(it.severity)
+    if any(len(sevs) > 1 for sevs in by_host.values()):
+        return False
+    stored = {h: inc for h, inc in state.host_incident.items()
+              if isinstance(inc, int) and h in by_host}
+    if stored:
+        current = {int(r.id): r.severity for r in conn.execute(
+            select(i.id, i.severity).where(i.id.in_(sorted(set(stored.values())))))}
+        for host, inc in stored.items():
+            (severity,) = by_host[host]
+            held = current.get(inc)
+            if held is None or SEVERITY_ORDER.get(severity, 9) < SEVERITY_ORDER.get(held, 9):
+                return False
+    return True
+
+
 def ingest_items(store: AlertStore, conn: Connection, raw: list[dict[str, Any]],
-                 result: IngestResult) -> list[int]:
+                 result: IngestResult, per_alert: PerAlert) -> list[int]:
     """Take validated webhook items inside the caller's (chain-locked) transaction, as the
-    per-alert path would one by one; returns the ids of the alerts it resolved."""
+    per-alert path would one by one; returns the ids of the alerts it resolved. Items the bulk
+    path cannot decide alone (`_decidable`) are handed to `per_alert` from there on."""
     items = [_parse_item(store, item) for item in raw]
     if conn.dialect.name == "postgresql":
         # Every read here is a key or index lookup. Without statistics yet (a new store filling
@@ -296,9 +338,16 @@ def ingest_items(store: AlertStore, conn: Connection, raw: list[dict[str, Any]],
     resolved: list[int] = []
     state: _State | None = None
     pending = _Pending()
-    for it in items:
+    for n, it in enumerate(items):
         if state is None:
-            state = _read_state(conn, items)
+            state = _read_state(conn, items[n:])
+            if not _decidable(store, conn, items[n:], state):
+                _flush(store, conn, pending)
+                for item in raw[n:]:
+                    alert_id = per_alert(store, conn, item, result)
+                    if alert_id is not None:
+                        resolved.append(alert_id)
+                return resolved
         if it.status == "firing":
             _firing(store, it, state, pending, result)
             continue

@@ -243,7 +243,7 @@ def step_lab_up(demo: Demo) -> str:
                        log="collect-traps.log")
     syslog = demo.spawn(*_ctl(demo, dcops, "collect", "syslog", "--listen", "10.77.0.1",
                               "--udp-port", "514", "--tcp-port", "514", "--detect",
-                              "-i", LAB_INVENTORY),
+                              "-i", LAB_INVENTORY, "--metrics-listen", "127.0.0.1:9719"),
                         log="collect-syslog.log")
     # The webhook's bearer token: one secrets file read by dcops serve and by Alertmanager (the
     # house alertmanager.yml with its credentials_file pointed at it).
@@ -259,7 +259,7 @@ def step_lab_up(demo: Demo) -> str:
                       log="serve-webhook.log")
     prom_dir, am_dir = demo.state / "prometheus-data", demo.state / "alertmanager-data"
     prom = demo.spawn(*_ctl(demo, "prometheus",
-                            "--config.file=monitoring/prometheus/prometheus.yml",
+                            f"--config.file={_prometheus_config(demo)}",
                             f"--storage.tsdb.path={prom_dir}",
                             "--web.listen-address=127.0.0.1:9090"), log="prometheus.log")
     am = demo.spawn(*_ctl(demo, "prometheus-alertmanager",
@@ -283,6 +283,33 @@ def step_lab_up(demo: Demo) -> str:
     demo.procs = procs
     return ("5 lab hosts (systemd); 8 SNMP agents; poller, trap receiver, syslog collector with "
             "detection, Prometheus and Alertmanager in the lab controller (10.77.0.1)")
+
+
+# Collectors of the house Prometheus configuration that the demo does not run: scraped, they
+# would page the analysts with "collector down" alerts about the demo itself.
+NOT_RUN_BY_DEMO = ("dcops-logs", "dcops-wazuh")
+
+
+def _prometheus_config(demo: Demo) -> Path:
+    """monitoring/prometheus/prometheus.yml without the jobs of collectors the demo does not
+    run, its relative paths made absolute (the copy lives in the demo's state folder)."""
+    import yaml
+
+    base = demo.root / "monitoring" / "prometheus"
+    cfg = yaml.safe_load((base / "prometheus.yml").read_text(encoding="utf-8"))
+    cfg["rule_files"] = [str(base / r) for r in cfg.get("rule_files") or []]
+    jobs = []
+    for job in cfg.get("scrape_configs") or []:
+        if job.get("job_name") in NOT_RUN_BY_DEMO:
+            continue
+        for sd in job.get("file_sd_configs") or []:
+            sd["files"] = [str(base / f) for f in sd.get("files") or []]
+        jobs.append(job)
+    cfg["scrape_configs"] = jobs
+    out = demo.state / "prometheus.yml"
+    out.write_text("# Written by dcops demo from monitoring/prometheus/prometheus.yml\n"
+                   + yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def step_iac(demo: Demo) -> str:

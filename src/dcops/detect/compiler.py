@@ -178,7 +178,9 @@ def compile_rule(rule: SigmaRule, path: str = "", stats: AtomStats = _NO_STATS) 
         category=(ls.category or "").lower(),
         match=top.match,
         atoms=top.atoms,
-        fields=tuple(sorted(used)),
+        # what the detection carries: the fields its condition reads, and those the rule names
+        # for the analyst (Sigma's `fields`, e.g. the account a useradd created)
+        fields=tuple(sorted(used | {str(f) for f in rule.fields or ()})),
         description=rule.description or "",
         path=path,
     )

@@ -64,7 +64,9 @@ def body(*items: dict[str, Any]) -> dict[str, Any]:
 
 def snapshot(store: AlertStore) -> dict[str, Any]:
     """Everything the two paths must agree on (times and HMACs left out)."""
-    audit = [(r.seq, r.actor, r.action, r.target, r.detail) for r in store.audit_records()]
+    audit = [(r.seq, r.actor, r.action, r.target,
+              {k: v for k, v in r.detail.items() if not k.endswith(("_at", "_end"))}  # windows'
+              if isinstance(r.detail, dict) else r.detail) for r in store.audit_records()]
     with store.engine.connect() as conn:
         def rows(sql: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(text(sql))]
@@ -73,10 +75,11 @@ def snapshot(store: AlertStore) -> dict[str, Any]:
             "alerts": rows("SELECT id, source, rule_id, rule_title, severity, status, dedup_key,"
                            " site, system, system_level, host, source_ip, first_seen, last_seen,"
                            " count, tags, labels, description, fingerprint, assignee,"
-                           " incident_id, acked_at IS NULL, resolved_at IS NULL"
-                           " FROM alerts ORDER BY id"),
+                           " incident_id, acked_at IS NULL, resolved_at IS NULL,"
+                           " change_window_id FROM alerts ORDER BY id"),
             "incidents": rows("SELECT id, title, status, merged_into, group_host,"
-                              " group_source_ip FROM incidents ORDER BY id"),
+                              " group_source_ip, severity, change_window_id"
+                              " FROM incidents ORDER BY id"),
             "detections": rows("SELECT detection_id, alert_id FROM alert_detections"
                                " ORDER BY detection_id"),
             "notes": rows("SELECT alert_id, author, text FROM alert_notes ORDER BY id"),
@@ -137,6 +140,58 @@ def test_grouping_by_host_in_body_and_with_stored(pair: tuple[AlertStore, AlertS
         by_host.setdefault(a.host, set()).add(a.incident_id)
     assert all(len(v) == 1 for v in by_host.values())
     assert len({i for v in by_host.values() for i in v}) == 3
+
+
+def test_an_outage_body_is_decided_in_bulk_alone(pair: tuple[AlertStore, AlertStore],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the bulk path is for (one severity per host, no change window) never goes per
+    alert; a body it cannot decide alone (a host's alerts of two severities) does."""
+    from dcops.alerts import bridge
+
+    calls: list[str] = []
+    per_alert = bridge._ingest_one
+
+    def counted(*args: Any) -> int | None:
+        calls.append(args[2]["fingerprint"])
+        return per_alert(*args)
+
+    monkeypatch.setattr(bridge, "_ingest_one", counted)
+    bulk = pair[0]
+    ingest_webhook(bulk, body(*(item(4 * n, at=T0 + timedelta(seconds=n)) for n in range(50))))
+    assert calls == []
+    ingest_webhook(bulk, body(item(1, host="core-sw1"), item(2, host="core-sw1")))
+    assert len(calls) == 2
+
+
+def test_change_windows_in_bulk_equal_per_alert(pair: tuple[AlertStore, AlertStore]) -> None:
+    """A body on a change window's host is decided per alert (matched, the window's incident,
+    its policy); once the window is long closed, a later body dedups with none of the window's
+    alerts and joins none of its incidents, in bulk as per alert."""
+    from dataclasses import replace
+
+    for s in pair:
+        s.config = replace(s.config, changes=replace(s.config.changes, default="group"))
+        s.changes.open("CHG-7", ["core-sw1"], "ops")
+    t = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)  # after the opening
+    feed(pair, body(item(1, at=t, host="core-sw1"), item(5, at=t, host="core-sw1"),
+                    item(2, at=t, host="edge")))
+    alerts = {a.fingerprint: a for a in pair[0].query(AlertFilter(limit=10))}
+    assert alerts[f"{1:016x}"].change_window_id is not None
+    assert alerts[f"{2:016x}"].change_window_id is None
+    day = timedelta(days=1)
+    for s in pair:
+        s.changes.close("ops", ticket="CHG-7")
+        with s.engine.begin() as conn:
+            conn.execute(text("UPDATE change_windows SET opened_at = :o, closes_at = :c,"
+                              " closed_at = :c"), {"o": iso(t - 2 * day), "c": iso(t - day)})
+    feed(pair, body(item(1, at=t + timedelta(minutes=1), host="core-sw1"),
+                    item(9, at=t + timedelta(minutes=1), host="core-sw1")))
+    again = [a for a in pair[0].query(AlertFilter(limit=10)) if a.change_window_id is None
+             and a.host == "core-sw1"]
+    assert len(again) == 2 and len({a.incident_id for a in again}) == 1
+    windowed = {a.incident_id for a in pair[0].query(AlertFilter(limit=10))
+                if a.change_window_id is not None}
+    assert not windowed & {a.incident_id for a in again}
 
 
 def test_resolved_items_mixed_with_firing(pair: tuple[AlertStore, AlertStore]) -> None:

@@ -356,3 +356,32 @@ def test_migration_0005_upgrades_a_0004_store_and_downgrades(db_url: str, tmp_pa
     assert "change_windows" not in inspect(engine).get_table_names()
     assert "change_window_id" not in {c["name"] for c in inspect(engine).get_columns("alerts")}
     engine.dispose()
+
+
+def test_the_real_rules_carry_the_account_a_window_matches(store: AlertStore) -> None:
+    """Seen in the demo: the house rule 'New Local User Account Created' carried no account
+    (the engine keeps a rule's `fields` only), so the playbook's own accounts never matched
+    their window. The events are those the demo's spool held, through the real rules."""
+    from dcops.detect import Engine
+    from dcops.model.event import Event, LogSource
+
+    window = _open(store, accounts=("restic", "Debian-snmp", "prometheus", "dcops"))
+    engine = Engine.from_dirs([Path(__file__).resolve().parents[3] / "soc_rules"])
+    at = _t(window)
+    events = [Event(f"e{n}", at + timedelta(seconds=n), "syslog",
+                    LogSource(product="linux", service="auth"),
+                    {"event.action": "user_created", "process.name": "useradd",
+                     "user.target.name": name, "host.name": host})
+              for n, (host, name) in enumerate([("lab-backup1", "restic"),
+                                                ("lab-backup1", "Debian-snmp"),
+                                                ("lab-mon1", "prometheus"),
+                                                ("lab-app1", "mallory")])]
+    detections = engine.process(events)
+    assert {d.fields.get("user.target.name") for d in detections} == {
+        "restic", "Debian-snmp", "prometheus", "mallory"}
+    store.accept(detections)
+    alerts = store.query(AlertFilter(limit=10))
+    expected = {a.host for a in alerts if a.change_window_id == window.id}
+    assert expected == {"lab-backup1", "lab-mon1"}
+    real = [a for a in alerts if a.change_window_id is None]
+    assert [(a.host, a.status) for a in real] == [("lab-app1", "new")]

@@ -17,6 +17,7 @@ import pytest
 import typer.main
 
 from dcops.cli import app
+from dcops.cli import demo
 from dcops.cli.demo import print_next_steps, serve_again_command
 
 REPO = Path(__file__).resolve().parents[3]
@@ -104,3 +105,26 @@ def test_a_second_run_keeps_the_first_in_its_own_dated_folder(tmp_path: Path) ->
     assert keep_previous_run(tmp_path) == tmp_path / "runs" / "20251202T104000Z-2"
     assert (first / "syslog.log").read_text() == "log\n"
     assert "admin" in {role for _, role in DEMO_USERS}  # every console role has a demo login
+
+
+def test_the_demo_prometheus_scrapes_only_what_the_demo_runs(tmp_path: Path) -> None:
+    """The house configuration less the collectors the demo does not start (they paged the
+    demo's analysts with three critical "collector down" alerts about the demo itself); promtool
+    accepts it and finds the house rules through the absolute paths."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    d = demo.Demo(root=REPO, state=tmp_path, env={"PATH": "/usr/bin"})
+    path = demo._prometheus_config(d)
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    jobs = {j["job_name"] for j in cfg["scrape_configs"]}
+    assert "dcops-syslog" in jobs and "dcops-snmp" in jobs
+    assert not jobs & set(demo.NOT_RUN_BY_DEMO)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing (scripts/apt-packages.txt)"
+    out = subprocess.run([promtool, "check", "config", str(path)], capture_output=True,
+                         text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS" in out.stdout + out.stderr and "rules" in out.stdout + out.stderr
