@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 ACTOR = "alertmanager"
 # bridge._ingest_one: one item through AlertStore.upsert; the id of an alert it resolved
 PerAlert = Callable[["AlertStore", Connection, dict[str, Any], "IngestResult"], "int | None"]
-HOST_LABELS = ("host", "instance", "device", "node")
+# The alert's host: the device an SNMP alert is about before the exporter that scraped it
+# (`instance` is the poller's address for every device; as the host it put a province's SNMP
+# alerts into one incident); `instance` for what is its own target (node_exporter, collectors).
+HOST_LABELS = ("host", "device", "node", "instance")
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 

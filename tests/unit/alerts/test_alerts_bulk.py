@@ -284,3 +284,15 @@ def test_sla_in_sql_equals_sla_report(pair: tuple[AlertStore, AlertStore]) -> No
                                      e.overdue, e.p90_ack_s, e.p90_resolve_s), (g, e)
         for x, y in ((g.mean_ack_s, e.mean_ack_s), (g.mean_resolve_s, e.mean_resolve_s)):
             assert x == pytest.approx(y, abs=1e-6)
+
+
+def test_an_snmp_alert_is_about_its_device_not_the_poller(
+        pair: tuple[AlertStore, AlertStore]) -> None:
+    """Every SNMP alert has the poller as `instance`; as the host it grouped a province's SNMP
+    alerts into one incident. The device label names the host; `instance` only when alone."""
+    feed(pair, body(item(1, device="xa-a-rtr1", instance="127.0.0.1:9716"),
+                    item(5, device="xa-b-rtr1", instance="127.0.0.1:9716"),
+                    item(9, instance="127.0.0.1:9719", name="IntakeCollectorDown")))
+    alerts = pair[0].query(AlertFilter(limit=10))
+    assert sorted(a.host for a in alerts) == ["127.0.0.1:9719", "xa-a-rtr1", "xa-b-rtr1"]
+    assert len({a.incident_id for a in alerts}) == 3
