@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from dcops.cli import app
-from dcops.cli import demo
+from dcops.cli import app, demo
 from dcops.cli.demo import print_next_steps, serve_again_command
 
 REPO = Path(__file__).resolve().parents[3]
