@@ -273,7 +273,7 @@ def test_noc_view_shows_real_device_state(noc_lab: NocLab, page: Any) -> None:
     assert page.locator("#device-alerts tr[data-alert-id]").count() == 1
     assert "Interface lo down on lab-sw1" in page.inner_text("#device-alerts")
     page.click("#alerts-link")
-    page.wait_for_url("**/alerts?q=lab-sw1")
+    page.wait_for_url("**/alerts?host=lab-sw1&status=all")
     assert page.locator("#queue tbody tr[data-alert-id]").count() == 1
     page.goto(f"{base}/noc/device/lab-c9300")
     assert page.inner_text("#cpu") == "cpmCPUTotalIndex=19: 23"
