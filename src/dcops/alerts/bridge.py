@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from dcops.alerts import bulk, chain, schema
-from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity
+from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity, storable
 from dcops.alerts.store import AlertStore
 from dcops.alerts.timeutil import iso, now, parse
 from dcops.errors import AlertStoreError
@@ -31,7 +31,14 @@ class IngestResult:
     unchanged: int = 0
 
 
+def _text_map(value: Any) -> dict[str, str]:
+    return {storable(str(k)): storable(str(v)) for k, v in (value or {}).items()}
+
+
 def _validate(payload: Any) -> list[dict[str, Any]]:
+    """The body's alerts, each checked (the error names the first bad field) and its text made
+    storable (`storable`: a NUL label sent by a hostile or broken client is kept as U+FFFD, so it
+    cannot fail the body's transaction on PostgreSQL and hold its good alerts back)."""
     if not isinstance(payload, dict):
         raise WebhookPayloadError("expected a JSON object (Alertmanager webhook payload)")
     if str(payload.get("version")) != "4":
@@ -54,7 +61,12 @@ def _validate(payload: Any) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise WebhookPayloadError(f"field 'alerts[{n}].startsAt': expected an RFC 3339 time, "
                                       f"got {item['startsAt']!r}") from exc
-    return items
+        if item.get("annotations") is not None and not isinstance(item["annotations"], dict):
+            raise WebhookPayloadError(f"field 'alerts[{n}].annotations': expected a mapping")
+    return [{**item, "labels": _text_map(item["labels"]),
+             "annotations": _text_map(item.get("annotations")),
+             "fingerprint": storable(str(item["fingerprint"])),
+             "endsAt": storable(str(item.get("endsAt", "")))} for item in items]
 
 
 def ingest_webhook(store: AlertStore, payload: Any) -> IngestResult:

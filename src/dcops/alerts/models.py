@@ -35,6 +35,12 @@ PROMETHEUS_SEVERITY = {"critical": "critical", "warning": "medium", "info": "inf
                        "error": "high", "page": "critical"}
 
 
+def storable(text: str) -> str:
+    """`text` as every store can keep it: a NUL (which PostgreSQL's text type refuses, failing the
+    whole transaction it is in) becomes U+FFFD, visibly; everything else is kept as sent."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def normalise_severity(value: str) -> str:
     """Sigma levels stay; Prometheus ones (warning, info) map onto them; unknown becomes medium."""
     v = (value or "").strip().lower()

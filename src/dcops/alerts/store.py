@@ -27,6 +27,7 @@ from dcops.alerts.models import (
     AlertFilter,
     Status,
     normalise_severity,
+    storable,
 )
 from dcops.alerts.silencer import Silencer
 from dcops.alerts.timeutil import iso, now, parse
@@ -139,6 +140,10 @@ class AlertStore(Actions):
         window never absorbs one that is not, nor the other way round.
         """
         a = schema.alerts.c
+        # Text from events (a syslog line is any bytes a sender chose) made storable everywhere.
+        rule_id, rule_title, key, site, system, host, source_ip, description, fingerprint = (
+            storable(v) for v in (rule_id, rule_title, key, site, system, host, source_ip,
+                                  description, fingerprint))
         seen_s = iso(seen)
         window_start = iso(seen - self.config.dedup_window)
         policy = self.config.changes.policy(rule_id, rule_title)

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from dcops.errors import DcopsError
-from dcops.triage.security import SessionUser, check_csrf, require
+from dcops.triage.security import BadRequestError, SessionUser, check_csrf, require
 from dcops.triage.store_contract import ConsoleBackend
 
 
@@ -18,6 +18,10 @@ async def _form(request: Request, permission: str) -> tuple[SessionUser, FormDat
     user = require(request, permission)
     form = await request.form()
     check_csrf(request, form)
+    for name, value in form.multi_items():
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRequestError(f"form field {name!r}: a NUL character is not allowed in text / "
+                                  "không được chứa ký tự NUL")
     backend: ConsoleBackend = request.app.state.backend
     return user, form, backend
 

@@ -240,6 +240,35 @@ def test_bad_time_rejects_whole_body(pair: tuple[AlertStore, AlertStore]) -> Non
     assert pair[0].query() == [] and pair[0].audit_records() == []
 
 
+def test_nul_text_is_stored_visibly_and_holds_no_alert_back(
+        pair: tuple[AlertStore, AlertStore]) -> None:
+    # PostgreSQL's text type refuses NUL: unmade storable, one such label would fail the body's
+    # transaction and Alertmanager would retry it (and its good alerts) forever.
+    bad = item(1, host="rtr\x001")
+    bad["annotations"] = {"summary": "down\x00", "description": "x\x00y"}
+    bad["fingerprint"] = "00000000\x0000001"
+    bad["labels"]["ro\x00le"] = "edge"
+    r = feed(pair, body(item(0), bad, item(2)))
+    assert r[0].created == 3
+    got = {a.host: a for a in pair[0].query(AlertFilter(limit=10))}
+    assert set(got) == {"rtr0", "rtr\ufffd1", "rtr2"}
+    odd = got["rtr\ufffd1"]
+    assert (odd.rule_title, odd.description) == ("down\ufffd", "x\ufffdy")
+    assert odd.labels["ro\ufffdle"] == "edge"
+    # Sigma detections carry event text (a syslog line is whatever its sender chose).
+    pair[0].accept([Detection(rule_id="r1", rule_title="t\x00", severity="high", timestamp=T0,
+                              event_ids=("e1",), key="k\x00", host="h\x00")])
+    assert any(a.host == "h\ufffd" for a in pair[0].query(AlertFilter(limit=10)))
+
+
+def test_annotations_not_a_mapping_is_named(pair: tuple[AlertStore, AlertStore]) -> None:
+    b = body(item(0), item(1))
+    b["alerts"][1]["annotations"] = ["summary"]
+    with pytest.raises(WebhookPayloadError, match=r"alerts\[1\]\.annotations"):
+        ingest_webhook(pair[0], b)
+    assert pair[0].query() == []
+
+
 def test_trail_tamper_after_bulk_is_found(pair: tuple[AlertStore, AlertStore]) -> None:
     bulk = pair[0]
     ingest_webhook(bulk, body(*(item(n) for n in range(20))))

@@ -139,6 +139,15 @@ def test_history_details_are_readable_vietnamese_and_escaped(store: AlertStore) 
     assert '<dl class="kv">' in page and '<dt>text</dt><dd>đã kiểm tra' in page
 
 
+def test_a_nul_in_a_form_is_refused_by_name_and_changes_nothing(store: AlertStore) -> None:
+    # PostgreSQL's text type refuses NUL: it would be a 500 there; here a clear 400 everywhere.
+    c = client(store)
+    token = login(c, "ana")
+    r = c.post("/alerts/1/note", data={"text": "ok\x00", "csrf_token": token})
+    assert r.status_code == 400 and "form field &#39;text&#39;: a NUL character" in r.text
+    assert store.notes(1) == []
+
+
 def test_post_without_csrf_is_403_and_changes_nothing(store: AlertStore) -> None:
     c = client(store)
     login(c, "ana")
