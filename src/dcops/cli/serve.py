@@ -155,7 +155,9 @@ def serve(
                                required=not loopback or behind_proxy)
         proxies = (proxy_address or ["127.0.0.1"]) if behind_proxy else []
         noc = noc_source(prometheus_url, cfg.prometheus_url, cfg.source, inventory)
-        app = create_app(StoreBackend(store), session_secret(cfg.session_secret),
+        backend = StoreBackend(store)
+        backend.verifier.warm()  # the first full trail walk, before anyone opens /audit
+        app = create_app(backend, session_secret(cfg.session_secret),
                          secure_cookies=cert is not None or behind_proxy, webhook_token=token,
                          events=SpoolEvents(spool or state_dir() / "spool.db"),
                          trusted_proxies=proxies, timezone=timezone, noc_source=noc)

@@ -8,9 +8,11 @@ CLI's `dcops alerts trail verify` uses).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -118,3 +120,83 @@ def test_audit_page_says_when_it_last_verified_fully(store: AlertStore) -> None:
     assert f"#1\u2013#{m.group(1)}" in second  # the last full walk and how far it went
     full = c.get("/audit?verify=full").text
     assert "Chain ALTERED" in full and "#1 " in full
+
+
+def _gated(v: TrailVerifier) -> threading.Event:
+    """Hold v's walks until the returned event is set (a long trail, deterministically)."""
+    gate = threading.Event()
+    real = v._walk
+
+    def slow(start: Any) -> Any:
+        assert gate.wait(30)
+        return real(start)
+
+    v._walk = slow  # type: ignore[method-assign]
+    return gate
+
+
+def test_first_view_answers_while_the_first_full_walk_runs(store: AlertStore) -> None:
+    post(store, 0, 5)
+    v = TrailVerifier(store.engine, first_wait=0.05)
+    gate = _gated(v)
+    got = v.verify()
+    assert got.pending and got.full_running and got.full_at is None
+    assert v.verify().pending  # the same walk, not a second one
+    gate.set()
+    thread = v._running
+    assert thread is not None
+    thread.join(timeout=30)
+    done = v.verify()  # walks on from where the full walk stopped
+    assert not done.pending and done.result is not None and done.full_at is not None
+    assert done.result.ok and done.result.checked == 5 and done.full_through == 5
+    post(store, 5, 1)
+    assert v.verify().incremental_from == 5
+
+
+def test_warm_walks_before_the_first_view(store: AlertStore) -> None:
+    post(store, 0, 3)
+    v = TrailVerifier(store.engine, first_wait=0)
+    v.warm()
+    thread = v._running
+    assert thread is not None
+    thread.join(timeout=30)
+    got = v.verify()
+    assert not got.pending and got.result is not None and got.result.ok
+    assert got.full_at is not None and got.full_through == 3 and got.incremental_from == 3
+
+
+def test_a_failing_first_walk_is_shown_not_hidden(store: AlertStore) -> None:
+    post(store, 0, 2)
+    v = TrailVerifier(store.engine, first_wait=5)
+    calls = []
+
+    def broken(start: Any) -> Any:
+        calls.append(start)
+        raise RuntimeError("database gone")
+
+    v._walk = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="database gone"):
+        v.verify()  # the background walk failed: walked again in front, and that says why
+    assert len(calls) == 2
+
+
+def test_audit_page_says_verification_is_running(store: AlertStore) -> None:
+    Users(store.engine).add("aud", "aud-password", "auditor", "setup")
+    post(store, 0, 3)
+    backend = StoreBackend(store)
+    backend.verifier.first_wait = 0.05
+    gate = _gated(backend.verifier)
+    c = TestClient(create_app(backend, "test-secret"), follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+    assert token
+    assert c.post("/login", data={"username": "aud", "password": "aud-password",
+                                  "csrf_token": token.group(1)}).status_code == 303
+    page = c.get("/audit")
+    assert page.status_code == 200 and 'id="verify-pending"' in page.text
+    assert "Chain intact" not in page.text and "Chain ALTERED" not in page.text
+    assert 'id="audit"' in page.text  # the records are listed meanwhile
+    gate.set()
+    thread = backend.verifier._running
+    if thread is not None:
+        thread.join(timeout=30)
+    assert "Chain intact" in c.get("/audit").text
