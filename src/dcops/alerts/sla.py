@@ -74,10 +74,17 @@ def sla_report(alerts: Sequence[Timed], config: AlertsConfig,
         ack = ((parse(a.acked_at) if a.acked_at else at) - created).total_seconds()
         res = ((parse(a.resolved_at) if a.resolved_at else at) - created).total_seconds()
         by_sev[a.severity].append((bool(a.acked_at), ack, bool(a.resolved_at), res))
+    return sla_from_times(by_sev, config)
+
+
+def sla_from_times(by_sev: dict[str, list[tuple[bool, float, bool, float]]],
+                   config: AlertsConfig) -> list[SlaRow]:
+    """The rows from each severity's (acked, ack seconds or to now, resolved, resolve seconds or
+    to now) per alert: `sla_report` and the database path (`dcops.alerts.slasql`) share it."""
     rows = []
     for sev in SEVERITIES:
         target = config.sla[sev]
-        mine = by_sev[sev]
+        mine = by_sev.get(sev, [])
         acks = [t for acked, t, _, _ in mine if acked]
         resolves = [t for _, _, resolved, t in mine if resolved]
         ack_limit, res_limit = target.ack.total_seconds(), target.resolve.total_seconds()
