@@ -295,12 +295,16 @@ def test_sla_in_sql_equals_sla_report(pair: tuple[AlertStore, AlertStore]) -> No
             store.resolve(alert_id, "ana", false_positive=k % 8 == 0)
     with store.engine.begin() as conn:  # spread the lifecycle times over minutes and hours
         for k, alert_id in enumerate(ids):
-            created = T0 + timedelta(seconds=37 * k, microseconds=k)
+            # fractions next to a whole second too (.99999x): a conversion that rounds the
+            # fraction (SQLite's unixepoch() of the whole form does) must show here
+            created = T0 + timedelta(seconds=37 * k, microseconds=999_990 + k % 9 if k % 2 else k)
             conn.execute(text("UPDATE alerts SET created_at = :c, acked_at = CASE WHEN acked_at"
                               " IS NULL THEN NULL ELSE :a END, resolved_at = CASE WHEN"
                               " resolved_at IS NULL THEN NULL ELSE :r END WHERE id = :i"),
-                         {"c": iso(created), "a": iso(created + timedelta(seconds=300 * k)),
-                          "r": iso(created + timedelta(seconds=900 * k + 1)), "i": alert_id})
+                         {"c": iso(created),
+                          "a": iso(created + timedelta(seconds=300 * k, microseconds=11)),
+                          "r": iso(created + timedelta(seconds=900 * k + 1, microseconds=13)),
+                          "i": alert_id})
     at = T0 + timedelta(hours=30)
     expected = sla_report(store.sla_inputs(), store.config, at)
     with store.engine.connect() as conn:
