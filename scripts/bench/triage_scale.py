@@ -96,7 +96,9 @@ def _serve(url: str, key_text: str, port: int) -> None:
     """The console in its own process, as `dcops serve` runs (the bench client is Alertmanager
     and the analyst: a thread of the same process would share the interpreter lock with it)."""
     store = AlertStore(url, trail=TrailConfig(key_text=key_text))
-    app = create_app(StoreBackend(store), "bench-session-secret", webhook_token=TOKEN)
+    backend = StoreBackend(store)
+    backend.verifier.warm()  # as dcops serve does: the first full trail walk at start
+    app = create_app(backend, "bench-session-secret", webhook_token=TOKEN)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 

@@ -200,3 +200,52 @@ def test_audit_page_says_verification_is_running(store: AlertStore) -> None:
     if thread is not None:
         thread.join(timeout=30)
     assert "Chain intact" in c.get("/audit").text
+
+
+def test_many_new_records_are_walked_in_the_background(store: AlertStore) -> None:
+    # A day nobody opened /audit, or an outage: the view must not walk them all in front.
+    v = TrailVerifier(store.engine, front_limit=5)
+    post(store, 0, 4)
+    assert v.verify().result is not None
+    post(store, 4, 10)  # 10 audit records newer than the point, more than front_limit
+    gate = _gated(v)
+    got = v.verify()
+    assert got.behind == 10 and got.result is not None and got.result.checked == 4
+    assert not got.full_running  # a catch-up from the point, not a full walk
+    gate.set()
+    thread = v._running
+    assert thread is not None
+    thread.join(timeout=30)
+    later = v.verify()
+    assert later.behind == 0 and later.result is not None and later.result.checked == 14
+    assert later.result.ok and later.incremental_from == 14
+    # an alteration among the records walked in the background is found there too
+    post(store, 14, 6)
+    tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 16")
+    assert v.verify().behind == 6
+    thread = v._running
+    if thread is not None:
+        thread.join(timeout=30)
+    found = v.verify().result
+    assert found is not None and not found.ok and found.first_bad == 16
+
+
+def test_audit_page_says_newer_records_are_being_verified(store: AlertStore) -> None:
+    Users(store.engine).add("aud", "aud-password", "auditor", "setup")
+    backend = StoreBackend(store)
+    backend.verifier.front_limit = 3
+    c = TestClient(create_app(backend, "test-secret"), follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+    assert token
+    assert c.post("/login", data={"username": "aud", "password": "aud-password",
+                                  "csrf_token": token.group(1)}).status_code == 303
+    assert "Chain intact" in c.get("/audit").text
+    post(store, 0, 5)
+    gate = _gated(backend.verifier)
+    page = c.get("/audit").text
+    assert 'id="verify-behind"' in page and "Chain intact" in page
+    assert re.search(r"\b\d+ newer records are being verified", page)
+    gate.set()
+    thread = backend.verifier._running
+    if thread is not None:
+        thread.join(timeout=30)
