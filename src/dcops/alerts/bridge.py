@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from dcops.alerts import bulk, chain, schema
-from dcops.alerts.models import OPEN_STATUSES, Status, normalise_severity, storable
+from dcops.alerts.models import OPEN_STATUSES, Status, storable
 from dcops.alerts.store import AlertStore
 from dcops.alerts.timeutil import iso, now, parse
 from dcops.errors import AlertStoreError
@@ -100,47 +100,35 @@ def ingest_webhook_per_alert(store: AlertStore, payload: Any) -> IngestResult:
 def _ingest_one(store: AlertStore, conn: Connection, item: dict[str, Any],
                 result: IngestResult) -> int | None:
     """One webhook alert inside the body's transaction; the id of an alert it resolved."""
-    labels = {str(k): str(v) for k, v in item["labels"].items()}
-    ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
-    fingerprint = str(item["fingerprint"])
-    starts = parse(str(item["startsAt"]))
-    did = f"am:{fingerprint}:{iso(starts)}"
-    name = labels.get("alertname", "unnamed")
-    rule_id = f"alertmanager:{name}"
+    it = bulk.parse_item(store, item)
     open_row = conn.execute(
         select(schema.alerts.c.id).where(
-            schema.alerts.c.fingerprint == fingerprint,
+            schema.alerts.c.fingerprint == it.fingerprint,
             schema.alerts.c.source == "alertmanager",
             schema.alerts.c.status.in_([s.value for s in OPEN_STATUSES]))
         .order_by(schema.alerts.c.id.desc()).limit(1)).first()
-    if item["status"] == "resolved":
+    if it.status == "resolved":
         if open_row is None:
             result.unchanged += 1
             return None
         store.transition_in(conn, int(open_row.id), Status.RESOLVED, ACTOR,
-                            f"resolved in Alertmanager at {item.get('endsAt', '')}")
-        resolved_id = int(open_row.id)
+                            f"resolved in Alertmanager at {it.ends}")
         result.resolved += 1
+        return int(open_row.id)
+    seen = conn.execute(select(schema.detections.c.alert_id)
+                        .where(schema.detections.c.detection_id == it.did)).first()
+    if seen is not None:
+        result.unchanged += 1
+        return None
+    alert_id = store.upsert(
+        conn, source="alertmanager", actor=ACTOR, rule_id=it.rule_id, rule_title=it.title,
+        severity=it.severity, key=it.fingerprint, seen=it.seen, site=it.site, system=it.system,
+        host=it.host, source_ip="", tags=[], labels=it.label_map, description=it.description,
+        fingerprint=it.fingerprint, event_ids=[])
+    conn.execute(schema.detections.insert().values(
+        detection_id=it.did, alert_id=alert_id, received_at=iso(now())))
+    if open_row is not None and int(open_row.id) == alert_id:
+        result.updated += 1
     else:
-        resolved_id = None
-        seen = conn.execute(select(schema.detections.c.alert_id)
-                            .where(schema.detections.c.detection_id == did)).first()
-        if seen is not None:
-            result.unchanged += 1
-            return None
-        host = next((labels[k] for k in HOST_LABELS if labels.get(k)), "")
-        alert_id = store.upsert(
-            conn, source="alertmanager", actor=ACTOR, rule_id=rule_id,
-            rule_title=ann.get("summary", name), severity=normalise_severity(
-                labels.get("severity", "")), key=fingerprint, seen=starts,
-            site=labels.get("site", ""), system=labels.get("system", ""), host=host,
-            source_ip="", tags=[], labels=labels,
-            description=ann.get("description", ""), fingerprint=fingerprint,
-            event_ids=[])
-        conn.execute(schema.detections.insert().values(
-            detection_id=did, alert_id=alert_id, received_at=iso(now())))
-        if open_row is not None and int(open_row.id) == alert_id:
-            result.updated += 1
-        else:
-            result.created += 1
-    return resolved_id
+        result.created += 1
+    return None

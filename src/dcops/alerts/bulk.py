@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, text, update
@@ -101,12 +102,15 @@ class _Item:
     host: str
     site: str
     system: str
-    labels: str
+    labels: str  # as stored (JSON, sorted keys)
     description: str
     window_start: str
+    seen: datetime  # startsAt
+    label_map: dict[str, str]
 
 
-def _parse_item(store: AlertStore, item: dict[str, Any]) -> _Item:
+def parse_item(store: AlertStore, item: dict[str, Any]) -> _Item:
+    """One validated webhook item as both paths read it (this one and bridge._ingest_one)."""
     labels = {str(k): str(v) for k, v in item["labels"].items()}
     ann = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
     fingerprint = str(item["fingerprint"])
@@ -122,7 +126,7 @@ def _parse_item(store: AlertStore, item: dict[str, Any]) -> _Item:
         host=next((labels[k] for k in HOST_LABELS if labels.get(k)), ""),
         site=labels.get("site", ""), system=labels.get("system", ""),
         labels=json.dumps(labels, sort_keys=True), description=ann.get("description", ""),
-        window_start=iso(starts - store.config.dedup_window))
+        window_start=iso(starts - store.config.dedup_window), seen=starts, label_map=labels)
 
 
 def _read_state(conn: Connection, items: list[_Item]) -> _State:
@@ -331,7 +335,7 @@ def ingest_items(store: AlertStore, conn: Connection, raw: list[dict[str, Any]],
     """Take validated webhook items inside the caller's (chain-locked) transaction, as the
     per-alert path would one by one; returns the ids of the alerts it resolved. Items the bulk
     path cannot decide alone (`_decidable`) are handed to `per_alert` from there on."""
-    items = [_parse_item(store, item) for item in raw]
+    items = [parse_item(store, item) for item in raw]
     if conn.dialect.name == "postgresql":
         # Every read here is a key or index lookup. Without statistics yet (a new store filling
         # fast: nothing analysed in the minute of an outage) PostgreSQL guesses that a list of
