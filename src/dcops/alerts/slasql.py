@@ -46,14 +46,17 @@ def _micros(conn: Connection, c: Any) -> ColumnElement[Any]:
 
 def sla_rows(conn: Connection, config: AlertsConfig, at: datetime | None = None,
              limit: int = 100_000) -> list[SlaRow]:
-    """`sla_report` over the newest `limit` alerts (by last activity)."""
+    """`sla_report` over the newest `limit` alerts (by last activity) that are analysts' work:
+    as `AlertStore.sla_inputs`, without the expected changes (alerts of a change window)."""
     a = schema.alerts.c
     at_us = (parse(iso(at or now())) - _EPOCH) // timedelta(microseconds=1)  # as stored
-    total = conn.execute(sql_select(func.count()).select_from(schema.alerts)).scalar_one()
-    where: list[Any] = [a.severity.in_(SEVERITIES)]
+    analysts = a.change_window_id.is_(None)
+    total = conn.execute(sql_select(func.count()).select_from(schema.alerts)
+                         .where(analysts)).scalar_one()
+    where: list[Any] = [a.severity.in_(SEVERITIES), analysts]
     if total > limit:  # only then is "the newest `limit`" a restriction
-        newest = (sql_select(a.id).order_by(a.last_seen.desc(), a.id.desc()).limit(limit)
-                  .scalar_subquery())
+        newest = (sql_select(a.id).where(analysts).order_by(a.last_seen.desc(), a.id.desc())
+                  .limit(limit).scalar_subquery())
         where.append(a.id.in_(newest))
     q = sql_select(a.severity, _micros(conn, a.created_at),
                    case((a.acked_at.is_not(None), _micros(conn, a.acked_at))),

@@ -385,3 +385,19 @@ def test_the_real_rules_carry_the_account_a_window_matches(store: AlertStore) ->
     assert expected == {"lab-backup1", "lab-mon1"}
     real = [a for a in alerts if a.change_window_id is None]
     assert [(a.host, a.status) for a in real] == [("lab-app1", "new")]
+
+
+def test_the_console_sla_leaves_expected_changes_out_too(store: AlertStore) -> None:
+    # The console's /sla (dcops.alerts.slasql) and the CLI's (sla_report over sla_inputs) agree.
+    from dcops.alerts.db import reading
+    from dcops.alerts.sla import sla_report
+    from dcops.alerts.slasql import sla_rows
+
+    w = _open(store)
+    store.accept([user_created("lab-app1", "restic", _t(w)), brute_force(_t(w, 1))])
+    at = _t(w, 3600)
+    with reading(store.engine) as conn:
+        console = sla_rows(conn, store.config, at)
+    cli = sla_report(store.sla_inputs(), store.config, at)
+    assert console == cli
+    assert sum(r.alerts for r in console) == 1  # the brute force only
