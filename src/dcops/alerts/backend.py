@@ -15,6 +15,7 @@ from dcops.alerts import slasql
 from dcops.alerts.bridge import ingest_webhook
 from dcops.alerts.chain import AuditRecord, VerifyResult
 from dcops.alerts.changes import ChangeWindow
+from dcops.alerts.db import reading
 from dcops.alerts.models import Alert, AlertFilter, Incident, Note, Silence, Status
 from dcops.alerts.sessions import Sessions
 from dcops.alerts.sla import SlaRow
@@ -108,7 +109,7 @@ class StoreBackend:
 
     def sla_rows(self) -> list[SlaRow]:
         """SLA figures per severity."""
-        with self.store.engine.connect() as conn:  # computed in SQL: dcops.alerts.slasql
+        with reading(self.store.engine) as conn:  # times in SQL: dcops.alerts.slasql
             return slasql.sla_rows(conn, self.store.config)
 
     def transition(self, alert_id: int, to: str, actor: str, note: str = "") -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+READ_ONLY = "dcops_read_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only. On SQLite its transaction begins DEFERRED: with BEGIN
+    IMMEDIATE (`_sqlite_immediate`) a long read (the console's trail walk, seconds at 100,000
+    records; the SLA; a queue page) held the write lock throughout, and the webhook and every
+    other view waited for it. In WAL mode a reader sees a snapshot and never blocks the writer."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        yield conn
+
+
 def _sqlite_immediate(engine: Engine) -> None:
-    """SQLite: take the write lock at BEGIN so concurrent writers wait instead of failing."""
+    """SQLite: take the write lock at BEGIN so concurrent writers wait instead of failing (a
+    `reading` connection begins deferred: it never writes, so it never needs the lock)."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -43,7 +59,8 @@ def _sqlite_immediate(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _postgres_custom_plans(engine: Engine) -> None:

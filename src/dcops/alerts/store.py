@@ -19,7 +19,7 @@ from dcops.alerts import chain, schema
 from dcops.alerts.actions import Actions
 from dcops.alerts.changes import ChangeWindow, ChangeWindows, accounts_of
 from dcops.alerts.config import AlertsConfig
-from dcops.alerts.db import open_engine
+from dcops.alerts.db import open_engine, reading
 from dcops.alerts.models import (
     OPEN_STATUSES,
     SEVERITY_ORDER,
@@ -287,7 +287,7 @@ class AlertStore(Actions):
 
     def get(self, alert_id: int) -> Alert | None:
         """One alert with its linked event ids, or None."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(schema.alerts)
                                .where(schema.alerts.c.id == alert_id)).first()
             if row is None:
@@ -327,7 +327,7 @@ class AlertStore(Actions):
         q = (select(schema.alerts).where(and_(True, *self._where(f)))
              .order_by(schema.alerts.c.last_seen.desc(), schema.alerts.c.id.desc())
              .limit(f.limit).offset(max(0, f.offset)))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [row_to_alert(r) for r in conn.execute(q)]
 
     def sla_inputs(self, limit: int = 100_000) -> list[SlaInput]:
@@ -338,7 +338,7 @@ class AlertStore(Actions):
         q = (select(a.id, a.severity, a.created_at, a.acked_at, a.resolved_at)
              .where(a.change_window_id.is_(None))
              .order_by(a.last_seen.desc(), a.id.desc()).limit(limit))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [SlaInput(int(r.id), r.severity, r.created_at, r.acked_at, r.resolved_at)
                     for r in conn.execute(q)]
 
@@ -346,7 +346,7 @@ class AlertStore(Actions):
         """The distinct non-empty sites and systems of all alerts (the queue's filter choices)."""
         a = schema.alerts.c
         out: dict[str, list[str]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for name, col in (("site", a.site), ("system", a.system)):
                 q = select(col).where(col != "").distinct().order_by(col)
                 out[name] = [str(v) for (v,) in conn.execute(q)]
@@ -357,7 +357,7 @@ class AlertStore(Actions):
         f = f or AlertFilter()
         a = schema.alerts.c
         out: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for name, col in (("severity", a.severity), ("site", a.site), ("status", a.status)):
                 q = select(col, func.count()).where(and_(True, *self._where(f))).group_by(col)
                 out[name] = {str(k): int(v) for k, v in conn.execute(q)}
@@ -366,12 +366,12 @@ class AlertStore(Actions):
     def audit_records(self, target: str | None = None, limit: int | None = None,
                       newest_first: bool = False) -> list[chain.AuditRecord]:
         """The audit trail (optionally of one target such as ``alert:12``)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return chain.records(conn, target, limit, newest_first)
 
     def verify_audit(self) -> chain.VerifyResult:
         """Check the trail: records, HMACs, key rotations, head and anchors."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return chain.verify(conn)
 
 

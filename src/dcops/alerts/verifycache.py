@@ -31,6 +31,7 @@ from sqlalchemy import Engine, func, select
 
 from dcops.alerts import schema
 from dcops.alerts.chain import VerifyResult
+from dcops.alerts.db import reading
 from dcops.alerts.trail import trail_of
 from dcops.alerts.trailverify import WalkPoint, verify_from
 
@@ -75,11 +76,11 @@ class TrailVerifier:
         self._running_full = False  # ... and whether it is a full one
 
     def _walk(self, start: WalkPoint | None) -> tuple[VerifyResult, WalkPoint]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return verify_from(conn, trail_of(self.engine), start)
 
     def _head(self) -> int:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(select(func.coalesce(func.max(schema.audit.c.seq), 0)))
                        .scalar_one())
 

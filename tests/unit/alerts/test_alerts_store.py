@@ -407,3 +407,25 @@ def test_migration_check_sees_a_drift(db_url: str) -> None:
     finally:
         engine.dispose()
     assert [(d[0], d[2], d[3].name) for d in diff] == [("add_column", "alerts", "ticket")]
+
+
+def test_a_long_read_does_not_hold_the_write_lock(store: AlertStore) -> None:
+    # Every SQLite transaction here began IMMEDIATE (the write lock), reads too: the console's
+    # trail walk (seconds at 100,000 records) held back the webhook and every other view.
+    from dcops.alerts.db import reading
+
+    def fail_fast(c: Any) -> None:  # a lock waited for fails in 0.2 s, not the store's 30 s
+        if store.engine.dialect.name == "sqlite":
+            c.connection.driver_connection.execute("PRAGMA busy_timeout = 200")
+
+    store.accept([det(key="a")])
+    with reading(store.engine) as conn:
+        fail_fast(conn)
+        before = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
+        with store.engine.connect() as other:  # a writer meanwhile, on its own connection
+            fail_fast(other)
+            other.execute(text("UPDATE alerts SET assignee = 'ana'"))
+            other.commit()
+        # the reader's snapshot is unchanged (WAL): it still reads what it began with
+        assert conn.execute(text("SELECT count(*) FROM alerts")).scalar_one() == before
+    assert store.query()[0].assignee == "ana"
