@@ -1,0 +1,69 @@
+"""Rendezvous sharding of the poll list: one owner per device, adding a shard moves ~1/(n+1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcops.collectors.snmp.shard import Shard, owner, parse_shard, select
+from dcops.errors import ConfigError
+
+# The province's scale: 95 communes and wards with a router and a switch, plus DC gear.
+DEVICES = ([f"xa-{i:03d}-rtr1" for i in range(95)] + [f"xa-{i:03d}-sw1" for i in range(95)]
+           + [f"dc1-sw{i}" for i in range(6)] + [f"dc2-sw{i}" for i in range(4)])
+
+
+def test_device_list_has_the_province_scale() -> None:
+    assert len(set(DEVICES)) == 200
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_every_device_is_owned_by_exactly_one_shard(n: int) -> None:
+    parts = [[d for d in DEVICES if Shard(i, n).owns(d)] for i in range(1, n + 1)]
+    flat = [d for p in parts for d in p]
+    assert sorted(flat) == sorted(DEVICES)  # each once: no device lost, none polled twice
+    for p in parts:  # and the split is even enough to be worth it
+        assert abs(len(p) - len(DEVICES) / n) < 0.35 * len(DEVICES) / n + 5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_adding_a_shard_moves_only_devices_to_it_about_one_in_n_plus_1(n: int) -> None:
+    before = {d: owner(d, n) for d in DEVICES}
+    after = {d: owner(d, n + 1) for d in DEVICES}
+    moved = [d for d in DEVICES if before[d] != after[d]]
+    assert all(after[d] == n + 1 for d in moved)  # nothing moves between old shards
+    expected = len(DEVICES) / (n + 1)
+    assert abs(len(moved) - expected) < 0.35 * expected + 5, (len(moved), expected)
+
+
+def test_ownership_is_stable_across_runs() -> None:
+    # BLAKE2b of "shard\0device": no per-process hash seed, every poller agrees
+    names = ("bh-rtr1", "dc1-core1", "lt-rtr1", "xa-000-rtr1", "dc2-fw1")
+    assert [owner(d, 3) for d in names] == [1, 2, 3, 2, 3]  # pinned: changing it reshuffles
+    assert owner("anything", 1) == 1
+
+
+class _Dev:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_select_keeps_the_given_order_and_filters_by_name() -> None:
+    devs = [_Dev(d) for d in DEVICES]
+    mine = select(devs, Shard(2, 3))
+    assert [d.name for d in mine] == [d for d in DEVICES if owner(d, 3) == 2]
+
+
+@pytest.mark.parametrize(("text", "shard"), [("1/2", Shard(1, 2)), ("2/2", Shard(2, 2)),
+                                             (" 3 / 5 ", Shard(3, 5)), ("1/1", Shard(1, 1))])
+def test_parse_shard(text: str, shard: Shard) -> None:
+    assert parse_shard(text) == shard
+    assert str(shard) == text.replace(" ", "")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("3/2", "expected I between 1 and N=2"), ("0/2", "expected I between 1 and N=2"),
+    ("1/0", "expected N between 1 and"), ("2", "expected I/N"), ("a/b", "expected I/N"),
+    ("-1/2", "expected I/N"), ("1/99999", "expected N between 1 and 1024")])
+def test_parse_shard_refuses_with_one_clear_reason(text: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        parse_shard(text)
