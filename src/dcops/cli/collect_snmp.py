@@ -78,6 +78,18 @@ def _hostport(value: str, default_port: int) -> tuple[str, int]:
         raise ConfigError(f"--listen {value!r}: expected HOST:PORT") from exc
 
 
+def _shard_option(value: str | None) -> str | None:
+    """Check --shard I/N when the command line is parsed (a bad value is a usage error)."""
+    if value is not None:
+        from dcops.collectors.snmp.shard import parse_shard
+
+        try:
+            parse_shard(value)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
 def _monitoring_dir(inventory: Path) -> Path:
     for cand in (inventory.resolve().parent.parent / "monitoring", Path("monitoring")):
         if (cand / "snmp").is_dir():
@@ -98,6 +110,10 @@ def snmp(
         help="Profiles file (default: monitoring/snmp/profiles.yml).")] = None,
     device: Annotated[list[str] | None, typer.Option(
         "--device", help="Poll only these devices (repeatable).")] = None,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", metavar="I/N", callback=_shard_option,
+        help="Poll only shard I of N (numbered from 1): devices split by rendezvous hashing "
+        "of their names, every poller given the same N.")] = None,
     events_out: EventsOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
@@ -109,6 +125,7 @@ def snmp(
     from dcops.collectors.snmp.poller import Poller
     from dcops.collectors.snmp.profiles import load_profiles
     from dcops.collectors.snmp.service import MetricsServer, PollService
+    from dcops.collectors.snmp.shard import parse_shard, select
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory, vault_password_file)
@@ -117,12 +134,19 @@ def snmp(
     if device and (missing := set(device) - {d.name for d in devices}):
         raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
                           file=str(inventory))
+    spec = parse_shard(shard) if shard else None
+    total = len(devices)
+    if spec is not None:
+        devices = select(devices, spec)
     poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
                     retries=retries, concurrency=concurrency)
-    metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()})
+    metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()}, spec)
     sink = _sink(spool, no_spool, events_out)
     service = PollService(poller, metrics, sink)
     console = Console(stderr=True)
+    if spec is not None:
+        console.print(f"shard {spec}: {len(devices)} of {total} devices / thiết bị của phân "
+                      "vùng này", highlight=False)
     if once:
         samples = asyncio.run(service.cycle())
         poller.close()

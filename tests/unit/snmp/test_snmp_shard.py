@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from dcops.collectors.snmp.metrics import SnmpMetrics
+from dcops.collectors.snmp.poller import DeviceSample
+from dcops.collectors.snmp.profiles import load_profiles
 from dcops.collectors.snmp.shard import Shard, owner, parse_shard, select
 from dcops.errors import ConfigError
+from dcops.model.site import Device
+
+PROFILES = Path(__file__).parents[3] / "monitoring" / "snmp" / "profiles.yml"
 
 # The province's scale: 95 communes and wards with a router and a switch, plus DC gear.
 DEVICES = ([f"xa-{i:03d}-rtr1" for i in range(95)] + [f"xa-{i:03d}-sw1" for i in range(95)]
@@ -67,3 +76,25 @@ def test_parse_shard(text: str, shard: Shard) -> None:
 def test_parse_shard_refuses_with_one_clear_reason(text: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         parse_shard(text)
+
+
+def test_a_shard_exposes_its_place_and_one_series_per_owned_device() -> None:
+    mine = select([Device(d, "127.0.0.1", "bien-hoa", "router", "generic", None)
+                   for d in DEVICES],
+                  Shard(2, 3))
+    metrics = SnmpMetrics(load_profiles(PROFILES), shard=Shard(2, 3))
+    metrics.update([DeviceSample(d, i % 2 == 0, 0.0, 0.1) for i, d in enumerate(mine)], 1.0)
+    reg = CollectorRegistry()
+    reg.register(metrics)
+    text = generate_latest(reg).decode()
+    assert 'dcops_snmp_shard_info{shard="2",shards="3"} 1.0' in text
+    owned = [ln for ln in text.splitlines() if ln.startswith("dcops_snmp_shard_device_info{")]
+    assert len(owned) == len(mine)  # down devices too: the shard owns them all the same
+    assert (f'dcops_snmp_shard_device_info{{device="{mine[0].name}",shard="2",shards="3",'
+            'site="bien-hoa"} 1.0') in owned
+
+    unsharded = SnmpMetrics(load_profiles(PROFILES))
+    unsharded.update([DeviceSample(mine[0], True, 0.0, 0.1)], 1.0)
+    reg = CollectorRegistry()
+    reg.register(unsharded)
+    assert "dcops_snmp_shard" not in generate_latest(reg).decode()
