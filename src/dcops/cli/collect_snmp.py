@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from dcops.cli.common import VAULT_ENV, state_dir
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
+
+if TYPE_CHECKING:
+    from dcops.collectors.snmp.shard import Shard
+    from dcops.model.site import Device, SiteModel
 
 DEFAULT_INVENTORY = Path("inventories/production")
 
@@ -90,6 +94,25 @@ def _shard_option(value: str | None) -> str | None:
     return value
 
 
+def _poll_list(model: SiteModel, inventory: Path, device: list[str] | None, shard: str | None,
+               quiet: bool) -> tuple[list[Device], Shard | None]:
+    """The devices this poller polls (--device, then its --shard) and its shard."""
+    from dcops.collectors.snmp.shard import parse_shard, select
+
+    devices = [d for d in model.devices.values() if not device or d.name in device]
+    if device and (missing := set(device) - {d.name for d in devices}):
+        raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
+                          file=str(inventory))
+    if not shard:
+        return devices, None
+    spec = parse_shard(shard)
+    mine = select(devices, spec)
+    if not quiet:
+        Console(stderr=True).print(f"shard {spec}: {len(mine)} of {len(devices)} devices / "
+                                   "thiết bị của phân vùng này", highlight=False)
+    return mine, spec
+
+
 def _monitoring_dir(inventory: Path) -> Path:
     for cand in (inventory.resolve().parent.parent / "monitoring", Path("monitoring")):
         if (cand / "snmp").is_dir():
@@ -114,6 +137,9 @@ def snmp(
         "--shard", metavar="I/N", callback=_shard_option,
         help="Poll only shard I of N (numbered from 1): devices split by rendezvous hashing "
         "of their names, every poller given the same N.")] = None,
+    list_devices: Annotated[bool, typer.Option(
+        "--list-devices", help="Print the devices this poller would poll (site/device, one "
+        "a line; with --shard, that shard's) and exit without polling.")] = False,
     events_out: EventsOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
@@ -125,28 +151,21 @@ def snmp(
     from dcops.collectors.snmp.poller import Poller
     from dcops.collectors.snmp.profiles import load_profiles
     from dcops.collectors.snmp.service import MetricsServer, PollService
-    from dcops.collectors.snmp.shard import parse_shard, select
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory, vault_password_file)
+    devices, spec = _poll_list(model, inventory, device, shard, list_devices)
+    if list_devices:
+        for d in sorted(devices, key=lambda d: (d.site, d.name)):
+            typer.echo(f"{d.site}/{d.name}")
+        return
     prof = load_profiles(profiles or _monitoring_dir(inventory) / "snmp" / "profiles.yml")
-    devices = [d for d in model.devices.values() if not device or d.name in device]
-    if device and (missing := set(device) - {d.name for d in devices}):
-        raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
-                          file=str(inventory))
-    spec = parse_shard(shard) if shard else None
-    total = len(devices)
-    if spec is not None:
-        devices = select(devices, spec)
     poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
                     retries=retries, concurrency=concurrency)
     metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()}, spec)
     sink = _sink(spool, no_spool, events_out)
     service = PollService(poller, metrics, sink)
     console = Console(stderr=True)
-    if spec is not None:
-        console.print(f"shard {spec}: {len(devices)} of {total} devices / thiết bị của phân "
-                      "vùng này", highlight=False)
     if once:
         samples = asyncio.run(service.cycle())
         poller.close()

@@ -98,3 +98,22 @@ def test_a_shard_exposes_its_place_and_one_series_per_owned_device() -> None:
     reg = CollectorRegistry()
     reg.register(unsharded)
     assert "dcops_snmp_shard" not in generate_latest(reg).decode()
+
+
+def test_list_devices_of_every_shard_cover_the_inventory_once() -> None:
+    from typer.testing import CliRunner
+
+    from dcops.cli import app
+
+    lab = str(Path(__file__).parents[3] / "inventories" / "lab")
+    runner = CliRunner()
+    every = runner.invoke(app, ["collect", "snmp", "-i", lab, "--list-devices"])
+    assert every.exit_code == 0, every.output
+    parts = []
+    for i in (1, 2, 3):
+        r = runner.invoke(app, ["collect", "snmp", "-i", lab, "--shard", f"{i}/3",
+                                "--list-devices"])
+        assert r.exit_code == 0, r.output
+        parts += r.stdout.split()
+    assert len(every.stdout.split()) >= 3
+    assert sorted(parts) == sorted(every.stdout.split())
