@@ -117,3 +117,27 @@ def test_list_devices_of_every_shard_cover_the_inventory_once() -> None:
         parts += r.stdout.split()
     assert len(every.stdout.split()) >= 3
     assert sorted(parts) == sorted(every.stdout.split())
+
+
+def test_snmp_targets_gives_one_labelled_target_per_shard(tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from dcops.cli import app
+
+    out = tmp_path / "snmp.yml"
+    r = CliRunner().invoke(app, ["collect", "snmp-targets", "--shards", "3", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    assert "dcops collect snmp -i INVENTORY --shard 3/3 --listen 127.0.0.1:9733" in text
+    assert yaml.safe_load(text) == [
+        {"targets": [f"127.0.0.1:{9730 + i}"], "labels": {"shard": str(i), "shards": "3"}}
+        for i in (1, 2, 3)]
+    r = CliRunner().invoke(app, ["collect", "snmp-targets", "--target", "10.0.0.1:9716",
+                                 "--target", "10.0.0.2:9716"])
+    assert [g["targets"] for g in yaml.safe_load(r.stdout)] == [["10.0.0.1:9716"],
+                                                                 ["10.0.0.2:9716"]]
+    r = CliRunner().invoke(app, ["collect", "snmp-targets", "--shards", "3",
+                                 "--target", "10.0.0.1:9716"])
+    assert r.exit_code == 1
+    assert "expected one --target per shard" in str(r.exception)

@@ -66,3 +66,25 @@ T = TypeVar("T")
 def select(items: Iterable[T], shard: Shard, name: str = "name") -> list[T]:
     """The items (devices) of `shard`, in their given order, keyed by attribute `name`."""
     return [it for it in items if shard.owns(str(getattr(it, name)))]
+
+
+def shard_targets(listen: tuple[str, int], count: int) -> list[str]:
+    """HOST:PORT of shards 1..count on one host: shard I listens on PORT + I - 1."""
+    host, port = listen
+    if not 1 <= count <= MAX_SHARDS:
+        raise ConfigError(f"--shards {count}: expected between 1 and {MAX_SHARDS}")
+    if port + count - 1 > 65535:
+        raise ConfigError(f"--listen {host}:{port}: shard {count} would need port "
+                          f"{port + count - 1} (expected at most 65535)")
+    return [f"{host}:{port + i}" for i in range(count)]
+
+
+def scrape_configs(targets: list[str]) -> list[dict[str, object]]:
+    """Prometheus static_configs of job dcops-snmp: one target per shard, labels shard/shards.
+
+    The SnmpShardDown alert matches targets by these labels and names the devices from the
+    shard's own series with the same labels.
+    """
+    n = len(targets)
+    return [{"targets": [t], "labels": {"shard": str(i), "shards": str(n)}}
+            for i, t in enumerate(targets, 1)]
