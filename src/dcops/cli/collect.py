@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dcops.cli import collect_certs, collect_events, collect_snmp
+from dcops.cli import collect_certs, collect_events, collect_snmp, collect_snmp_targets
 
 
 def register(app: typer.Typer) -> None:
@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
                           "certificates.",
                           no_args_is_help=True)
     collect_snmp.register(collect)
+    collect_snmp_targets.register(collect)
     collect_events.register(collect)
     collect_certs.register(collect)
     app.add_typer(collect, name="collect")

@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from dcops.cli.common import VAULT_ENV, state_dir
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
+
+if TYPE_CHECKING:
+    from dcops.collectors.snmp.shard import Shard
+    from dcops.model.site import Device, SiteModel
 
 DEFAULT_INVENTORY = Path("inventories/production")
 
@@ -78,6 +82,37 @@ def _hostport(value: str, default_port: int) -> tuple[str, int]:
         raise ConfigError(f"--listen {value!r}: expected HOST:PORT") from exc
 
 
+def _shard_option(value: str | None) -> str | None:
+    """Check --shard I/N when the command line is parsed (a bad value is a usage error)."""
+    if value is not None:
+        from dcops.collectors.snmp.shard import parse_shard
+
+        try:
+            parse_shard(value)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+def _poll_list(model: SiteModel, inventory: Path, device: list[str] | None, shard: str | None,
+               quiet: bool) -> tuple[list[Device], Shard | None]:
+    """The devices this poller polls (--device, then its --shard) and its shard."""
+    from dcops.collectors.snmp.shard import parse_shard, select
+
+    devices = [d for d in model.devices.values() if not device or d.name in device]
+    if device and (missing := set(device) - {d.name for d in devices}):
+        raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
+                          file=str(inventory))
+    if not shard:
+        return devices, None
+    spec = parse_shard(shard)
+    mine = select(devices, spec)
+    if not quiet:
+        Console(stderr=True).print(f"shard {spec}: {len(mine)} of {len(devices)} devices / "
+                                   "thiết bị của phân vùng này", highlight=False)
+    return mine, spec
+
+
 def _monitoring_dir(inventory: Path) -> Path:
     for cand in (inventory.resolve().parent.parent / "monitoring", Path("monitoring")):
         if (cand / "snmp").is_dir():
@@ -98,6 +133,13 @@ def snmp(
         help="Profiles file (default: monitoring/snmp/profiles.yml).")] = None,
     device: Annotated[list[str] | None, typer.Option(
         "--device", help="Poll only these devices (repeatable).")] = None,
+    shard: Annotated[str | None, typer.Option(
+        "--shard", metavar="I/N", callback=_shard_option,
+        help="Poll only shard I of N (numbered from 1): devices split by rendezvous hashing "
+        "of their names, every poller given the same N.")] = None,
+    list_devices: Annotated[bool, typer.Option(
+        "--list-devices", help="Print the devices this poller would poll (site/device, one "
+        "a line; with --shard, that shard's) and exit without polling.")] = False,
     events_out: EventsOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
@@ -112,14 +154,15 @@ def snmp(
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory, vault_password_file)
+    devices, spec = _poll_list(model, inventory, device, shard, list_devices)
+    if list_devices:
+        for d in sorted(devices, key=lambda d: (d.site, d.name)):
+            typer.echo(f"{d.site}/{d.name}")
+        return
     prof = load_profiles(profiles or _monitoring_dir(inventory) / "snmp" / "profiles.yml")
-    devices = [d for d in model.devices.values() if not device or d.name in device]
-    if device and (missing := set(device) - {d.name for d in devices}):
-        raise ConfigError(f"--device {', '.join(sorted(missing))}: not in the inventory",
-                          file=str(inventory))
     poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
                     retries=retries, concurrency=concurrency)
-    metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()})
+    metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()}, spec)
     sink = _sink(spool, no_spool, events_out)
     service = PollService(poller, metrics, sink)
     console = Console(stderr=True)

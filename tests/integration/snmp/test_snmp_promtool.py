@@ -47,6 +47,24 @@ def test_prometheus_and_alertmanager_configs_are_valid() -> None:
     _run("amtool", "check-config", str(MON / "alertmanager" / "alertmanager.yml"))
 
 
+def test_house_config_with_shard_targets_is_valid(tmp_path: Path) -> None:
+    """The dcops-snmp job with `dcops collect snmp-targets --shards 3` as its static_configs."""
+    import yaml
+
+    from dcops.collectors.snmp.shard import scrape_configs, shard_targets
+
+    need("promtool")
+    cfg = yaml.safe_load((MON / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "dcops-snmp"]
+    job["static_configs"] = scrape_configs(shard_targets(("127.0.0.1", 9731), 3))
+    cfg["rule_files"] = [str(MON / "prometheus" / r) for r in cfg["rule_files"]]
+    for j in cfg["scrape_configs"]:
+        for sd in j.get("file_sd_configs", []):
+            sd["files"] = [str(MON / "prometheus" / f) for f in sd["files"]]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+    _run("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
+
+
 @pytest.mark.parametrize(("labels", "receiver"), [
     (["severity=critical", "site=primary-dc"], "dcops-dc-critical"),
     (["severity=critical", "site=bien-hoa"], "dcops-district-critical"),

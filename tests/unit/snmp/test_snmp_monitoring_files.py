@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 MON = Path(__file__).parents[3] / "monitoring"
-REQUIRED = {"SnmpCollectorDown", "DeviceUnreachable", "InterfaceDown", "InterfaceErrorsHigh",
-            "WanLinkSaturated", "WanLinkDown", "CpuHigh", "TemperatureHigh"}
+REQUIRED = {"SnmpCollectorDown", "SnmpShardDown", "DeviceUnreachable", "InterfaceDown",
+            "InterfaceErrorsHigh", "WanLinkSaturated", "WanLinkDown", "CpuHigh", "TemperatureHigh"}
 
 
 def _alerts() -> list[dict[str, object]]:

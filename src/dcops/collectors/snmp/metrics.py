@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.poller import DeviceSample
 from dcops.collectors.snmp.profiles import Profile, Table
+from dcops.collectors.snmp.shard import Shard
 
 PREFIX = "snmp_"
 WRAP = {"counter32": 1 << 32, "counter64": 1 << 64}
@@ -137,9 +138,10 @@ class SnmpMetrics(Collector):
     """The /metrics content: device series from the last poll plus the collector's own health."""
 
     def __init__(self, profiles: dict[str, Profile], site_kinds: dict[str, str] | None = None,
-                 ) -> None:
+                 shard: Shard | None = None) -> None:
         self.profiles = profiles
         self.site_kinds = site_kinds or {}
+        self.shard = shard
         self.counters = CounterTracker()
         self.errors: dict[tuple[str, str, str], int] = defaultdict(int)
         self.polls: dict[tuple[str, str], int] = defaultdict(int)
@@ -188,7 +190,21 @@ class SnmpMetrics(Collector):
                   []).add_metric([], cycle_seconds)
         fam.gauge("dcops_snmp_devices", "Devices in the poll list", []).add_metric(
             [], len(samples))
+        if self.shard is not None:
+            self._shard(fam, samples, self.shard)
         self._snapshot = fam.build()
+
+    @staticmethod
+    def _shard(fam: _Families, samples: Sequence[DeviceSample], shard: Shard) -> None:
+        """This poller's shard, and one series per device it owns (the SnmpShardDown alert
+        names them from Prometheus' last samples once the shard stops)."""
+        sh = [str(shard.index), str(shard.count)]
+        fam.gauge("dcops_snmp_shard_info", "This poller's shard (--shard I/N)",
+                  ["shard", "shards"]).add_metric(sh, 1.0)
+        owned = fam.gauge("dcops_snmp_shard_device_info", "Devices this shard polls (1 each)",
+                          ["shard", "shards", "site", "device"])
+        for s in samples:
+            owned.add_metric([*sh, s.device.site, s.device.name], 1.0)
 
     def _device(self, fam: _Families, s: DeviceSample, prof: Profile) -> None:
         d = s.device
