@@ -1,0 +1,290 @@
+"""`dcops inventory merge A B`: two former provinces' inventories (built here by hand) are merged
+when they do not collide, and every collision is reported with its file and line in A and B."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dcops.cli import app
+
+MAIN = """\
+dcops_province: {name}
+dcops_province_vi: {name_vi}
+dcops_environment: production
+dcops_min_dc_distance_km: 30
+dcops_ntp_servers: [{ntp}]
+dcops_soc_collector: 10.10.40.21
+baseline_ssh_port: 22
+"""
+
+SITES_A = """\
+dcops_sites:
+  primary-dc:
+    kind: primary_dc
+    name: Binh Duong DC (primary)
+    name_vi: Trung tâm dữ liệu Bình Dương (chính)
+    location: {latitude: 10.98, longitude: 106.65}
+    subnets: [10.10.0.0/16]
+  backup-dc:
+    kind: backup_dc
+    name: Binh Duong DC (backup)
+    name_vi: Trung tâm dữ liệu Bình Dương (dự phòng)
+    location: {latitude: 11.30, longitude: 106.50}
+    subnets: [10.11.0.0/16]
+  phu-cuong:
+    kind: commune
+    name: Phu Cuong Ward
+    name_vi: Phường Phú Cường
+    subnets: [10.21.1.0/26]
+"""
+
+SYSTEMS_A = """\
+dcops_systems:
+  portal:
+    name: Public-service portal
+    level: 2
+    owner: Provincial People's Committee Office
+    site: primary-dc
+    dr: true
+    zones: [dmz, app]
+  docmgmt:
+    name: Document management
+    level: 2
+    owner: Department of Home Affairs
+    site: primary-dc
+    dr: true
+    zones: [app]
+"""
+
+HOSTS_A = """\
+all:
+  children:
+    primary_dc:
+      vars:
+        dcops_site: primary-dc
+      children:
+        primary_servers:
+    primary_servers:
+      hosts:
+        portal-web1: {ansible_host: 10.10.10.11, dcops_zone: dmz}
+        portal-app1: {ansible_host: 10.10.20.11, dcops_zone: app}
+        docmgmt-app1: {ansible_host: 10.10.21.11, dcops_zone: app}
+    portal:
+      hosts:
+        portal-web1:
+        portal-app1:
+    docmgmt:
+      hosts:
+        docmgmt-app1:
+"""
+
+SITES_B = """\
+dcops_sites:
+  tdl-binh-phuoc:
+    kind: primary_dc
+    name: Binh Phuoc DC (primary)
+    name_vi: Trung tâm dữ liệu Bình Phước (chính)
+    location: {latitude: 11.53, longitude: 106.89}
+    subnets: [10.40.0.0/16]
+  tdl-binh-phuoc-dp:
+    kind: backup_dc
+    name: Binh Phuoc DC (backup)
+    name_vi: Trung tâm dữ liệu Bình Phước (dự phòng)
+    location: {latitude: 11.83, longitude: 106.60}
+    subnets: [10.41.0.0/16]
+  dong-xoai:
+    kind: commune
+    name: Dong Xoai Ward
+    name_vi: Phường Đồng Xoài
+    subnets: [%s]
+"""
+
+PORTAL_B = """\
+  portal:
+    name: Binh Phuoc portal
+    level: 1
+    owner: Binh Phuoc People's Committee Office
+    site: tdl-binh-phuoc
+    zones: [dmz, app]
+"""
+
+SYSTEMS_B = """\
+dcops_systems:
+%s  one_stop:
+    name: One-stop office
+    level: 2
+    owner: Binh Phuoc People's Committee Office
+    site: tdl-binh-phuoc
+    dr: true
+    zones: [app]
+  hr:
+    name: Civil servants records
+    level: 1
+    owner: Binh Phuoc Department of Home Affairs
+    site: tdl-binh-phuoc
+    zones: [app]
+"""
+
+HOSTS_B = """\
+all:
+  children:
+    bp_primary_dc:
+      vars:
+        dcops_site: tdl-binh-phuoc
+      children:
+        bp_servers:
+    bp_servers:
+      hosts:
+%s        onestop-app1: {ansible_host: 10.40.%d.11, dcops_zone: app}
+        hr-app1: {ansible_host: 10.40.%d.11, dcops_zone: app}
+    one_stop:
+      hosts:
+        onestop-app1:
+    hr:
+      hosts:
+        hr-app1:
+%s"""
+
+KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def province_a(root: Path) -> Path:
+    return write(root, {
+        "group_vars/all/main.yml": MAIN.format(name="Binh Duong", name_vi="Bình Dương",
+                                               ntp="10.10.40.41"),
+        "group_vars/all/sites.yml": SITES_A, "group_vars/all/systems.yml": SYSTEMS_A,
+        "hosts.yml": HOSTS_A, "known_hosts.txt": f"# province A\n10.10.10.11 {KEY_A}\n"})
+
+
+def province_b(root: Path, conflicts: bool = False) -> Path:
+    """Binh Phuoc; with `conflicts`: host portal-web1 and system portal as in A, a commune
+    subnet inside A's, another NTP server and another SSH key for A's 10.10.10.11."""
+    portal_hosts = ("        portal-web1: {ansible_host: 10.40.10.11, dcops_zone: dmz}\n"
+                    if conflicts else "")
+    portal_group = "    portal:\n      hosts:\n        portal-web1:\n" if conflicts else ""
+    first = 21 if conflicts else 20
+    return write(root, {
+        "group_vars/all/main.yml": MAIN.format(name="Binh Phuoc", name_vi="Bình Phước",
+                                               ntp="10.40.40.41" if conflicts else "10.10.40.41"),
+        "group_vars/all/sites.yml": SITES_B % ("10.21.1.32/27" if conflicts else "10.51.1.0/26"),
+        "group_vars/all/systems.yml": SYSTEMS_B % (PORTAL_B if conflicts else ""),
+        "hosts.yml": HOSTS_B % (portal_hosts, first, first + 1, portal_group),
+        "known_hosts.txt": f"10.40.{first}.11 {KEY_B}\n" + (f"10.10.10.11 {KEY_B}\n"
+                                                             if conflicts else "")})
+
+
+def line_of(file: Path, text: str) -> int:
+    lines = file.read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if text in line)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_each_fixture_province_passes_inventory_check(tmp_path: Path, side: str) -> None:
+    root = province_a(tmp_path / side) if side == "a" else province_b(tmp_path / side)
+    code, output = run("inventory", "check", "-i", str(root))
+    assert code == 0, output
+
+
+def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_written(
+        tmp_path: Path) -> None:
+    a, b = province_a(tmp_path / "binh-duong"), province_b(tmp_path / "binh-phuoc", True)
+    code, _ = run("inventory", "check", "-i", str(b))
+    assert code == 0, "B must be valid alone: the conflicts are only between A and B"
+    out = tmp_path / "merged"
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json")
+    assert code == 1, output
+    report = json.loads(output)
+    assert report["written"] is False
+    assert not out.exists()
+    found = {(f["kind"], f["message"].split(" ")[1]): f for f in report["findings"]}
+
+    def where(finding: dict[str, dict[str, object]], side: str) -> tuple[object, object]:
+        return Path(str(finding[side]["file"])).relative_to(tmp_path).as_posix(), \
+            finding[side]["line"]
+
+    host = found[("duplicate-host", "portal-web1")]
+    assert host["blocking"]
+    assert where(host, "a") == ("binh-duong/hosts.yml", line_of(a / "hosts.yml", "portal-web1:"))
+    assert where(host, "b") == ("binh-phuoc/hosts.yml", line_of(b / "hosts.yml", "portal-web1:"))
+    system = found[("system-in-both", "portal")]
+    assert "level 2 in A, 1 in B" in system["message"]
+    assert "portal-app1, portal-web1" in system["message"]
+    assert where(system, "a") == ("binh-duong/group_vars/all/systems.yml", 2)
+    assert where(system, "b") == ("binh-phuoc/group_vars/all/systems.yml", 2)
+    subnet = found[("overlapping-subnet", "10.21.1.0/26")]
+    assert "10.21.1.32/27 of site dong-xoai" in subnet["message"]
+    assert where(subnet, "a") == ("binh-duong/group_vars/all/sites.yml",
+                                  line_of(a / "group_vars/all/sites.yml", "10.21.1.0/26"))
+    assert where(subnet, "b") == ("binh-phuoc/group_vars/all/sites.yml",
+                                  line_of(b / "group_vars/all/sites.yml", "10.21.1.32/27"))
+    ntp = found[("group-var-conflict", "all:")]
+    assert "dcops_ntp_servers" in ntp["message"]
+    assert where(ntp, "b") == ("binh-phuoc/group_vars/all/main.yml", 5)
+    key = found[("known-host-conflict", "10.10.10.11")]
+    assert where(key, "a") == ("binh-duong/known_hosts.txt", 2)
+    assert where(key, "b") == ("binh-phuoc/known_hosts.txt", 2)
+    # the table form says the same, in both languages
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out))
+    assert code == 1
+    assert "xung đột" in output and "duplicate-host" in output
+    assert not out.exists()
+
+
+def test_clean_provinces_merge_into_an_inventory_check_accepts(tmp_path: Path) -> None:
+    a, b = province_a(tmp_path / "binh-duong"), province_b(tmp_path / "binh-phuoc")
+    before = {p: p.read_bytes() for p in [*a.rglob("*"), *b.rglob("*")] if p.is_file()}
+    out = tmp_path / "dong-nai"
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out),
+                       "--name", "Đồng Nai", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["written"] is True
+    assert not [f for f in report["findings"] if f["blocking"]]
+    assert {f["kind"] for f in report["findings"]} == {"second-dc"}
+    assert {p: p.read_bytes() for p in before} == before, "A and B are never written"
+
+    code, output = run("inventory", "check", "-i", str(out))
+    assert code == 0, output
+    code, output = run("inventory", "show", "-i", str(out), "--json")
+    model = json.loads(output)
+    assert model["settings"]["province_vi"] == "Đồng Nai"
+    assert {"portal-web1", "portal-app1", "docmgmt-app1", "onestop-app1", "hr-app1"} == \
+        set(model["hosts"])
+    assert list(model["systems"]) == ["portal", "docmgmt", "one_stop", "hr"]
+    assert model["hosts"]["onestop-app1"]["site"] == "tdl-binh-phuoc"
+    assert model["hosts"]["portal-web1"]["site"] == "primary-dc"
+    known = (out / "known_hosts.txt").read_text(encoding="utf-8")
+    assert f"10.10.10.11 {KEY_A}" in known and f"10.40.20.11 {KEY_B}" in known
+
+    # a second run refuses the now non-empty --out (a usage error), unless --overwrite
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out))
+    assert code == 2 and "not empty" in output
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--overwrite")
+    assert code == 0, output
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    a = province_a(tmp_path / "a")
+    code, output = run("inventory", "merge", str(a), str(tmp_path / "missing"), "--out",
+                       str(tmp_path / "out"))
+    assert code == 2 and "missing" in output and "Traceback" not in output
+    code, output = run("inventory", "merge", str(a), str(a / "x"), "--out", str(a / "merged"))
+    assert code == 2
+    assert not (a / "merged").exists()
