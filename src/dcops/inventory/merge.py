@@ -6,6 +6,7 @@ Every finding names where it is written in A and in B. Blocking findings (confli
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,14 +14,16 @@ from pathlib import Path
 
 from dcops.errors import InventoryError
 from dcops.inventory.addressplan import AddressPlanError, address_plan
-from dcops.inventory.ansible_io import Problem, RawInventory, read
+from dcops.inventory.ansible_io import Problem, RawInventory, find_vault_password_files, read
 from dcops.inventory.build import build
 from dcops.inventory.checks import CHECKS
+from dcops.inventory.examples import fingerprint
 from dcops.inventory.mergevars import GroupVar, group_vars, known_hosts
 from dcops.inventory.planchecks import Where
 from dcops.model import SiteKind, SiteModel, SourceRef
 
 #: Variables of group `all` that the merge combines itself instead of comparing.
+VAULT_HEADER = "$ANSIBLE_VAULT;"
 MERGED_KEYS = ("dcops_sites", "dcops_systems", "dcops_province", "dcops_province_vi")
 
 
@@ -57,6 +60,7 @@ class Comparison:
 
     a: Side
     b: Side
+    vault_password_file: Path | None = None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -244,6 +248,34 @@ def _own_problems(c: Comparison) -> list[Finding]:
     return out
 
 
+def _vault_keys(side: Side, given: Path | None) -> dict[str, str]:
+    out = {}
+    for vault_id, file in find_vault_password_files(side.path, given):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            out[vault_id] = fingerprint(file.read_text(encoding="utf-8"))
+    return out
+
+
+def _vaulted_files(root: Path) -> list[Path]:
+    return [f for f in sorted(root.rglob("*.y*ml"))
+            if not any(p.startswith(".") for p in f.relative_to(root).parts)
+            and VAULT_HEADER in f.read_text(encoding="utf-8", errors="replace")]
+
+
+def _vault(c: Comparison) -> list[Finding]:
+    """B's Vault values must open with the keys the merged inventory is opened with (A's)."""
+    vaulted = _vaulted_files(c.b.path)
+    keys_a, keys_b = _vault_keys(c.a, c.vault_password_file), _vault_keys(c.b, None)
+    if not vaulted or (c.vault_password_file is not None or keys_a == keys_b):
+        return []
+    return [Finding("vault-keys-differ",
+                    f"B holds Vault values ({len(vaulted)} file(s)) encrypted with other keys than "
+                    "A's: the merged inventory opens with A's keys only; re-encrypt B's secrets "
+                    "with A's keys (docs/merge.md), or give --vault-password-file with the one "
+                    "key both use",
+                    None, c.b.ref(SourceRef(str(vaulted[0].relative_to(c.b.path)))))]
+
+
 def _dcs(c: Comparison) -> list[Finding]:
     out: list[Finding] = []
     for kind in (SiteKind.PRIMARY_DC, SiteKind.BACKUP_DC):
@@ -261,7 +293,7 @@ def _dcs(c: Comparison) -> list[Finding]:
 
 #: The comparisons, in the order the report lists their findings.
 RULES = (_own_problems, _hosts, _sites, _systems, _addresses, _subnets, _group_vars, _known_hosts,
-         _dcs)
+         _vault, _dcs)
 
 
 def compare(a: Path, b: Path, vault_password_file: Path | None = None) -> Comparison:
@@ -269,7 +301,8 @@ def compare(a: Path, b: Path, vault_password_file: Path | None = None) -> Compar
     if a.resolve() == b.resolve():
         raise InventoryError("A and B are the same inventory (expected two former provinces)",
                              file=str(a))
-    c = Comparison(load_side(a, vault_password_file), load_side(b, vault_password_file))
+    c = Comparison(load_side(a, vault_password_file), load_side(b, vault_password_file),
+                   vault_password_file)
     for rule in RULES:
         c.findings.extend(rule(c))
     return c

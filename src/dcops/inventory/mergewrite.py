@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from dcops.errors import InventoryError
+from dcops.inventory.ansible_io import find_vault_password_file
 from dcops.inventory.merge import MERGED_KEYS, Comparison, Finding, Side, load_side
 from dcops.inventory.mergevars import KNOWN_HOSTS, VARS_DIRS, group_var_files, plain
 from dcops.model import SourceRef
@@ -156,7 +157,10 @@ def write_merged(c: Comparison, out: Path, name: str | None = None, overwrite: b
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.merge-", dir=out.resolve().parent))
     try:
         _build(c, work, name)
-        problems = load_side(work, vault_password_file).problems
+        # the merged tree holds no Vault key: it opens with A's (the same as B's, or _vault
+        # in merge.py has objected)
+        key = find_vault_password_file(c.a.path, vault_password_file)
+        problems = load_side(work, key).problems
         if problems:
             return [Finding("merged-problem", f"the merged inventory would fail `inventory "
                             f"check`: {p.message} (key: {p.key})",

@@ -288,3 +288,21 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     code, output = run("inventory", "merge", str(a), str(a / "x"), "--out", str(a / "merged"))
     assert code == 2
     assert not (a / "merged").exists()
+
+
+def test_secrets_of_b_under_other_vault_keys_block_the_merge(tmp_path: Path) -> None:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    a, b = province_a(tmp_path / "a"), province_b(tmp_path / "b")
+    (a / ".vault-pass-a").write_text("key-of-a\n", encoding="utf-8")
+    (b / ".vault-pass-b").write_text("key-of-b\n", encoding="utf-8")
+    vault = VaultLib([("default", VaultSecret(b"key-of-b"))])
+    cipher = vault.encrypt("not-a-real-password").decode()
+    write(b, {"group_vars/all/secrets.yml": "backup_restic_password: !vault |\n"
+              + "".join(f"  {line}\n" for line in cipher.splitlines())})
+    out = tmp_path / "out"
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json")
+    assert code == 1, output
+    finding, = [f for f in json.loads(output)["findings"] if f["kind"] == "vault-keys-differ"]
+    assert finding["b"]["file"] == str(b / "group_vars/all/secrets.yml")
+    assert not out.exists()
