@@ -25,20 +25,20 @@ SITES_A = """\
 dcops_sites:
   primary-dc:
     kind: primary_dc
-    name: Binh Duong DC (primary)
-    name_vi: Trung tâm dữ liệu Bình Dương (chính)
-    location: {latitude: 10.98, longitude: 106.65}
+    name: Dong Nai DC (primary)
+    name_vi: Trung tâm dữ liệu Đồng Nai (chính)
+    location: {latitude: 10.9447, longitude: 106.8243}
     subnets: [10.10.0.0/16]
   backup-dc:
     kind: backup_dc
-    name: Binh Duong DC (backup)
-    name_vi: Trung tâm dữ liệu Bình Dương (dự phòng)
-    location: {latitude: 11.30, longitude: 106.50}
+    name: Dong Nai DC (backup)
+    name_vi: Trung tâm dữ liệu Đồng Nai (dự phòng)
+    location: {latitude: 10.939, longitude: 107.241}
     subnets: [10.11.0.0/16]
-  phu-cuong:
+  tam-phuoc:
     kind: commune
-    name: Phu Cuong Ward
-    name_vi: Phường Phú Cường
+    name: Tam Phuoc Ward
+    name_vi: Phường Tam Phước
     subnets: [10.21.1.0/26]
 """
 
@@ -162,7 +162,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 def province_a(root: Path) -> Path:
     return write(root, {
-        "group_vars/all/main.yml": MAIN.format(name="Binh Duong", name_vi="Bình Dương",
+        "group_vars/all/main.yml": MAIN.format(name="Dong Nai", name_vi="Đồng Nai",
                                                ntp="10.10.40.41"),
         "group_vars/all/sites.yml": SITES_A, "group_vars/all/systems.yml": SYSTEMS_A,
         "hosts.yml": HOSTS_A, "known_hosts.txt": f"# province A\n10.10.10.11 {KEY_A}\n"})
@@ -204,7 +204,7 @@ def test_each_fixture_province_passes_inventory_check(tmp_path: Path, side: str)
 
 def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_written(
         tmp_path: Path) -> None:
-    a, b = province_a(tmp_path / "binh-duong"), province_b(tmp_path / "binh-phuoc", True)
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc", True)
     code, _ = run("inventory", "check", "-i", str(b))
     assert code == 0, "B must be valid alone: the conflicts are only between A and B"
     out = tmp_path / "merged"
@@ -221,16 +221,16 @@ def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_writte
 
     host = found[("duplicate-host", "portal-web1")]
     assert host["blocking"]
-    assert where(host, "a") == ("binh-duong/hosts.yml", line_of(a / "hosts.yml", "portal-web1:"))
+    assert where(host, "a") == ("dong-nai/hosts.yml", line_of(a / "hosts.yml", "portal-web1:"))
     assert where(host, "b") == ("binh-phuoc/hosts.yml", line_of(b / "hosts.yml", "portal-web1:"))
     system = found[("system-in-both", "portal")]
     assert "level 2 in A, 1 in B" in system["message"]
     assert "portal-app1, portal-web1" in system["message"]
-    assert where(system, "a") == ("binh-duong/group_vars/all/systems.yml", 2)
+    assert where(system, "a") == ("dong-nai/group_vars/all/systems.yml", 2)
     assert where(system, "b") == ("binh-phuoc/group_vars/all/systems.yml", 2)
     subnet = found[("overlapping-subnet", "10.21.1.0/26")]
     assert "10.21.1.32/27 of site dong-xoai" in subnet["message"]
-    assert where(subnet, "a") == ("binh-duong/group_vars/all/sites.yml",
+    assert where(subnet, "a") == ("dong-nai/group_vars/all/sites.yml",
                                   line_of(a / "group_vars/all/sites.yml", "10.21.1.0/26"))
     assert where(subnet, "b") == ("binh-phuoc/group_vars/all/sites.yml",
                                   line_of(b / "group_vars/all/sites.yml", "10.21.1.32/27"))
@@ -238,7 +238,7 @@ def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_writte
     assert "dcops_ntp_servers" in ntp["message"]
     assert where(ntp, "b") == ("binh-phuoc/group_vars/all/main.yml", 5)
     key = found[("known-host-conflict", "10.10.10.11")]
-    assert where(key, "a") == ("binh-duong/known_hosts.txt", 2)
+    assert where(key, "a") == ("dong-nai/known_hosts.txt", 2)
     assert where(key, "b") == ("binh-phuoc/known_hosts.txt", 2)
     # the table form says the same, in both languages
     code, output = run("inventory", "merge", str(a), str(b), "--out", str(out))
@@ -248,9 +248,9 @@ def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_writte
 
 
 def test_clean_provinces_merge_into_an_inventory_check_accepts(tmp_path: Path) -> None:
-    a, b = province_a(tmp_path / "binh-duong"), province_b(tmp_path / "binh-phuoc")
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc")
     before = {p: p.read_bytes() for p in [*a.rglob("*"), *b.rglob("*")] if p.is_file()}
-    out = tmp_path / "dong-nai"
+    out = tmp_path / "dong-nai-2025"
     code, output = run("inventory", "merge", str(a), str(b), "--out", str(out),
                        "--name", "Đồng Nai", "--json")
     assert code == 0, output
