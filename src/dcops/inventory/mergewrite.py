@@ -72,11 +72,11 @@ def _group_vars(side: Side, prefix: str, dest: Path, shared: set[str]) -> None:
     root = side.path / "group_vars"
     for group, file in group_var_files(side.path):
         rel = file.relative_to(root)
-        as_dir = group in shared or group == "all"
-        if len(rel.parts) == 1 and as_dir:  # group_vars/<group>.yml -> group_vars/<group>/
-            rel = Path(group) / f"{prefix or 'main'}{file.suffix}"
-        elif prefix:
-            rel = Path(rel.parts[0], *rel.parts[1:-1], f"{prefix}-{rel.name}")
+        if group in shared or group == "all":  # both sides' files in group_vars/<group>/
+            if len(rel.parts) == 1:
+                rel = Path(group) / f"{prefix or 'main'}{file.suffix}"
+            elif prefix:
+                rel = Path(*rel.parts[:-1], f"{prefix}-{rel.name}")
         target = dest / rel
         data = side.raw.loader.load_from_file(str(file)) if group == "all" else None
         if isinstance(data, dict) and any(k in data for k in MERGED_KEYS):

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dcops.cli import app
+from dcops.inventory.ansible_io import read
 
 MAIN = """\
 dcops_province: {name}
@@ -149,6 +150,12 @@ all:
         hr-app1:
 %s"""
 
+SERVERS = """\
+    servers:
+      children:
+        %s:
+"""
+
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 KEY_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 
@@ -165,7 +172,10 @@ def province_a(root: Path) -> Path:
         "group_vars/all/main.yml": MAIN.format(name="Dong Nai", name_vi="Đồng Nai",
                                                ntp="10.10.40.41"),
         "group_vars/all/sites.yml": SITES_A, "group_vars/all/systems.yml": SYSTEMS_A,
-        "hosts.yml": HOSTS_A, "known_hosts.txt": f"# province A\n10.10.10.11 {KEY_A}\n"})
+        "group_vars/servers.yml": "servers_timezone: Asia/Ho_Chi_Minh\n",
+        "group_vars/primary_servers.yml": "primary_backup_window: '01:00'\n",
+        "hosts.yml": HOSTS_A + SERVERS % "primary_servers",
+        "known_hosts.txt": f"# province A\n10.10.10.11 {KEY_A}\n"})
 
 
 def province_b(root: Path, conflicts: bool = False) -> Path:
@@ -180,7 +190,10 @@ def province_b(root: Path, conflicts: bool = False) -> Path:
                                                ntp="10.40.40.41" if conflicts else "10.10.40.41"),
         "group_vars/all/sites.yml": SITES_B % ("10.21.1.32/27" if conflicts else "10.51.1.0/26"),
         "group_vars/all/systems.yml": SYSTEMS_B % (PORTAL_B if conflicts else ""),
-        "hosts.yml": HOSTS_B % (portal_hosts, first, first + 1, portal_group),
+        "group_vars/servers.yml": "servers_timezone: Asia/Ho_Chi_Minh\n",
+        "group_vars/bp_servers.yml": "bp_backup_window: '02:00'\n",
+        "hosts.yml": HOSTS_B % (portal_hosts, first, first + 1, portal_group)
+        + SERVERS % "bp_servers",
         "known_hosts.txt": f"10.40.{first}.11 {KEY_B}\n" + (f"10.10.10.11 {KEY_B}\n"
                                                              if conflicts else "")})
 
@@ -270,6 +283,12 @@ def test_clean_provinces_merge_into_an_inventory_check_accepts(tmp_path: Path) -
     assert list(model["systems"]) == ["portal", "docmgmt", "one_stop", "hr"]
     assert model["hosts"]["onestop-app1"]["site"] == "tdl-binh-phuoc"
     assert model["hosts"]["portal-web1"]["site"] == "primary-dc"
+    raw = read(out)  # group variables reach the hosts they did before the merge
+    assert raw.hostvars["hr-app1"]["bp_backup_window"] == "02:00"
+    assert raw.hostvars["portal-web1"]["primary_backup_window"] == "01:00"
+    assert "bp_backup_window" not in raw.hostvars["portal-web1"]
+    assert {h: v["servers_timezone"] for h, v in raw.hostvars.items()} == dict.fromkeys(
+        model["hosts"], "Asia/Ho_Chi_Minh")
     known = (out / "known_hosts.txt").read_text(encoding="utf-8")
     assert f"10.10.10.11 {KEY_A}" in known and f"10.40.20.11 {KEY_B}" in known
 
