@@ -65,13 +65,16 @@ def merge(a: Annotated[Path, typer.Argument(help="Inventory of former province A
               "--name", help="The merged province's name (default: A's).")] = None,
           overwrite: Annotated[bool, typer.Option(
               "--overwrite", help="Replace the contents of a non-empty --out.")] = False,
+          force: Annotated[bool, typer.Option(
+              "--force", help="Rename B's hosts, sites and systems that A also has (suffix: "
+              "B's directory name), then merge if nothing else conflicts.")] = False,
           vault_password_file: VaultOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Merge two former provinces' inventories (2025 merger): report duplicate hosts, address
     overlaps, systems and sites in both; write --out only if clean. Exit 0 merged, 1 conflicts."""
     from dcops.cli.inventory_merge import run_merge
 
-    run_merge(a, b, out, name, overwrite, vault_password_file, as_json)
+    run_merge(a, b, out, name, overwrite, vault_password_file, as_json, force)
 
 
 def _jsonable(value: Any) -> Any:

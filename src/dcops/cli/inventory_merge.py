@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import typer
@@ -57,10 +58,11 @@ def _print(c: Comparison, findings: list[Finding], out: Path, written: bool) -> 
 
 
 def run_merge(a: Path, b: Path, out: Path, name: str | None, overwrite: bool,
-              vault_password_file: Path | None, as_json: bool) -> None:
+              vault_password_file: Path | None, as_json: bool, force: bool = False) -> None:
     """Compare, write when clean, report; exit 0 merged, 1 conflicts, 2 bad arguments
     (typer.BadParameter: one line from cli.failures)."""
     from dcops.inventory.merge import compare  # ansible-core: imported only when used
+    from dcops.inventory.mergerename import forced
     from dcops.inventory.mergewrite import check_out, write_merged
 
     for label, path in (("A", a), ("B", b)):
@@ -74,10 +76,13 @@ def run_merge(a: Path, b: Path, out: Path, name: str | None, overwrite: bool,
     c = compare(a, b, vault_password_file)
     findings = list(c.findings)
     written = False
-    if not c.blocking:
-        problems = write_merged(c, out, name, overwrite, vault_password_file)
-        findings.extend(problems)
-        written = not problems
+    with tempfile.TemporaryDirectory(prefix="dcops-merge-") as work:
+        if force and c.blocking:
+            c, findings = forced(c, Path(work), vault_password_file)
+        if not c.blocking:
+            problems = write_merged(c, out, name, overwrite, vault_password_file)
+            findings.extend(problems)
+            written = not problems
     if as_json:
         typer.echo(_as_json(c, findings, out, written))
     else:

@@ -178,22 +178,33 @@ def province_a(root: Path) -> Path:
         "known_hosts.txt": f"# province A\n10.10.10.11 {KEY_A}\n"})
 
 
-def province_b(root: Path, conflicts: bool = False) -> Path:
+def province_b(root: Path, conflicts: bool = False, names: bool = False) -> Path:
     """Binh Phuoc; with `conflicts`: host portal-web1 and system portal as in A, a commune
-    subnet inside A's, another NTP server and another SSH key for A's 10.10.10.11."""
+    subnet inside A's, another NTP server and another SSH key for A's 10.10.10.11; with `names`:
+    only the names collide (host portal-web1, system portal, commune tam-phuoc holding hr-app1)."""
     portal_hosts = ("        portal-web1: {ansible_host: 10.40.10.11, dcops_zone: dmz}\n"
-                    if conflicts else "")
-    portal_group = "    portal:\n      hosts:\n        portal-web1:\n" if conflicts else ""
-    first = 21 if conflicts else 20
+                    if conflicts or names else "")
+    portal_group = "    portal:\n      hosts:\n        portal-web1:\n" if conflicts or names else ""
+    first = 21 if conflicts or names else 20
+    if names:
+        root = write(root, {
+            "group_vars/all/sites.yml": (SITES_B % "10.51.1.0/26").replace("dong-xoai:",
+                                                                         "tam-phuoc:"),
+            "group_vars/all/systems.yml": SYSTEMS_B % PORTAL_B,
+            "hosts.yml": (HOSTS_B % (portal_hosts, first, first + 1, portal_group)).replace(
+                "dcops_zone: app}\n    one_stop", "dcops_zone: app, dcops_site: tam-phuoc}\n"
+                "    one_stop") + SERVERS % "bp_servers"})
     return write(root, {
         "group_vars/all/main.yml": MAIN.format(name="Binh Phuoc", name_vi="Bình Phước",
                                                ntp="10.40.40.41" if conflicts else "10.10.40.41"),
-        "group_vars/all/sites.yml": SITES_B % ("10.21.1.32/27" if conflicts else "10.51.1.0/26"),
-        "group_vars/all/systems.yml": SYSTEMS_B % (PORTAL_B if conflicts else ""),
         "group_vars/servers.yml": "servers_timezone: Asia/Ho_Chi_Minh\n",
         "group_vars/bp_servers.yml": "bp_backup_window: '02:00'\n",
-        "hosts.yml": HOSTS_B % (portal_hosts, first, first + 1, portal_group)
-        + SERVERS % "bp_servers",
+        **({} if names else {
+            "group_vars/all/sites.yml": SITES_B % ("10.21.1.32/27" if conflicts
+                                                   else "10.51.1.0/26"),
+            "group_vars/all/systems.yml": SYSTEMS_B % (PORTAL_B if conflicts else ""),
+            "hosts.yml": HOSTS_B % (portal_hosts, first, first + 1, portal_group)
+            + SERVERS % "bp_servers"}),
         "known_hosts.txt": f"10.40.{first}.11 {KEY_B}\n" + (f"10.10.10.11 {KEY_B}\n"
                                                              if conflicts else "")})
 
@@ -253,6 +264,14 @@ def test_conflicting_provinces_are_reported_where_they_are_and_nothing_is_writte
     key = found[("known-host-conflict", "10.10.10.11")]
     assert where(key, "a") == ("dong-nai/known_hosts.txt", 2)
     assert where(key, "b") == ("binh-phuoc/known_hosts.txt", 2)
+    # --force renames the names, but overlapping addresses still block
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json",
+                       "--force")
+    assert code == 1, output
+    kinds = {(f["kind"], f["blocking"]) for f in json.loads(output)["findings"]}
+    assert {("renamed", False), ("overlapping-subnet", True)} <= kinds
+    assert ("duplicate-host", True) not in kinds
+    assert not out.exists()
     # the table form says the same, in both languages
     code, output = run("inventory", "merge", str(a), str(b), "--out", str(out))
     assert code == 1
@@ -325,3 +344,34 @@ def test_secrets_of_b_under_other_vault_keys_block_the_merge(tmp_path: Path) -> 
     finding, = [f for f in json.loads(output)["findings"] if f["kind"] == "vault-keys-differ"]
     assert finding["b"]["file"] == str(b / "group_vars/all/secrets.yml")
     assert not out.exists()
+
+
+def test_force_renames_b_s_colliding_names_and_merges(tmp_path: Path) -> None:
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc", names=True)
+    code, output = run("inventory", "check", "-i", str(b))
+    assert code == 0, output
+    out = tmp_path / "dong-nai-2025"
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json")
+    assert code == 1
+    assert {f["kind"] for f in json.loads(output)["findings"] if f["blocking"]} == {
+        "duplicate-host", "system-in-both", "site-in-both"}
+    assert not out.exists()
+
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json",
+                       "--force")
+    assert code == 0, output
+    renamed = {f["message"] for f in json.loads(output)["findings"] if f["kind"] == "renamed"}
+    assert renamed == {
+        "host portal-web1 of B is portal-web1-binh-phuoc in the merged inventory",
+        "site tam-phuoc of B is tam-phuoc-binh-phuoc in the merged inventory",
+        "system portal of B is portal_binh_phuoc in the merged inventory",
+        "group portal of B is portal_binh_phuoc in the merged inventory"}
+    code, output = run("inventory", "check", "-i", str(out))
+    assert code == 0, output
+    model = json.loads(run("inventory", "show", "-i", str(out), "--json")[1])
+    assert model["hosts"]["portal-web1"]["systems"] == ["portal"]
+    assert model["hosts"]["portal-web1-binh-phuoc"]["systems"] == ["portal_binh_phuoc"]
+    assert model["hosts"]["hr-app1"]["site"] == "tam-phuoc-binh-phuoc"
+    assert model["sites"]["tam-phuoc"]["subnets"] == ["10.21.1.0/26"]
+    assert model["sites"]["tam-phuoc-binh-phuoc"]["subnets"] == ["10.51.1.0/26"]
+    assert "portal-web1-binh-phuoc" not in (b / "hosts.yml").read_text(encoding="utf-8")
