@@ -22,7 +22,14 @@ import yaml
 
 from dcops.errors import InventoryError
 from dcops.inventory.ansible_io import find_vault_password_file
-from dcops.inventory.merge import MERGED_KEYS, Comparison, Finding, Side, load_side
+from dcops.inventory.merge import (
+    MERGED_KEYS,
+    VAULT_HEADER,
+    Comparison,
+    Finding,
+    Side,
+    load_side,
+)
 from dcops.inventory.mergevars import KNOWN_HOSTS, VARS_DIRS, group_var_files, plain
 from dcops.model import SourceRef
 
@@ -80,6 +87,11 @@ def _group_vars(side: Side, prefix: str, dest: Path, shared: set[str]) -> None:
         target = dest / rel
         data = side.raw.loader.load_from_file(str(file)) if group == "all" else None
         if isinstance(data, dict) and any(k in data for k in MERGED_KEYS):
+            if file.read_text(encoding="utf-8", errors="replace").startswith(VAULT_HEADER):
+                raise InventoryError(  # rewriting it would write its secrets in clear
+                    f"an encrypted file holds {', '.join(k for k in MERGED_KEYS if k in data)};"
+                    " expected them in a clear file (encrypt single values with "
+                    "ansible-vault encrypt_string instead)", file=str(file))
             rest = {k: v for k, v in data.items() if k not in MERGED_KEYS}
             if rest:
                 target.parent.mkdir(parents=True, exist_ok=True)

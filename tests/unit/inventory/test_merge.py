@@ -4,6 +4,9 @@ when they do not collide, and every collision is reported with its file and line
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from typer.testing import CliRunner
 
 from dcops.cli import app
 from dcops.inventory.ansible_io import read
+
+REPO = Path(__file__).resolve().parents[3]
 
 MAIN = """\
 dcops_province: {name}
@@ -219,6 +224,13 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def dcops(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real command (its one error path: cli.failures), output and exit code."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "dcops", *args], capture_output=True, text=True,
+                          env=env, check=False, timeout=120)
+
+
 @pytest.mark.parametrize("side", ["a", "b"])
 def test_each_fixture_province_passes_inventory_check(tmp_path: Path, side: str) -> None:
     root = province_a(tmp_path / side) if side == "a" else province_b(tmp_path / side)
@@ -320,11 +332,14 @@ def test_clean_provinces_merge_into_an_inventory_check_accepts(tmp_path: Path) -
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     a = province_a(tmp_path / "a")
-    code, output = run("inventory", "merge", str(a), str(tmp_path / "missing"), "--out",
-                       str(tmp_path / "out"))
-    assert code == 2 and "missing" in output and "Traceback" not in output
-    code, output = run("inventory", "merge", str(a), str(a / "x"), "--out", str(a / "merged"))
-    assert code == 2
+    done = dcops("inventory", "merge", str(a), str(tmp_path / "missing"), "--out",
+                 str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert "missing: not a directory" in line
+    b = province_b(tmp_path / "b")
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(a / "merged"))
+    assert code == 2 and "never writes into A or B" in output
     assert not (a / "merged").exists()
 
 
@@ -375,3 +390,41 @@ def test_force_renames_b_s_colliding_names_and_merges(tmp_path: Path) -> None:
     assert model["sites"]["tam-phuoc"]["subnets"] == ["10.21.1.0/26"]
     assert model["sites"]["tam-phuoc-binh-phuoc"]["subnets"] == ["10.51.1.0/26"]
     assert "portal-web1-binh-phuoc" not in (b / "hosts.yml").read_text(encoding="utf-8")
+
+
+def test_a_merge_inventory_check_would_refuse_is_not_written(tmp_path: Path) -> None:
+    """Clean on their own and without conflicts, but B's backup DC sits next to A's primary DC:
+    the merged province's DCs are too close, so the merged tree fails the check and is dropped."""
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc")
+    sites = b / "group_vars/all/sites.yml"
+    sites.write_text(sites.read_text(encoding="utf-8").replace(
+        "{latitude: 11.83, longitude: 106.60}", "{latitude: 10.95, longitude: 106.83}"),
+        encoding="utf-8")
+    assert run("inventory", "check", "-i", str(b))[0] == 0
+    out = tmp_path / "dong-nai-2025"
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--json")
+    assert code == 1, output
+    problem, = [f for f in json.loads(output)["findings"] if f["kind"] == "merged-problem"]
+    assert "tdl-binh-phuoc-dp" in problem["message"] and "km" in problem["message"]
+    assert problem["a"]["file"] == str(out / "group_vars/all/dcops-merge.yml")
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no half-built tree"
+
+
+def test_an_encrypted_file_holding_the_systems_is_never_rewritten_in_clear(
+        tmp_path: Path) -> None:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc")
+    (a / ".vault-pass-a").write_text("key-of-a\n", encoding="utf-8")
+    systems = a / "group_vars/all/systems.yml"
+    vault = VaultLib([("default", VaultSecret(b"key-of-a"))])
+    systems.write_bytes(vault.encrypt(systems.read_text(encoding="utf-8")))
+    assert run("inventory", "check", "-i", str(a))[0] == 0
+    out = tmp_path / "out"
+    done = dcops("inventory", "merge", str(a), str(b), "--out", str(out))
+    assert done.returncode == 1
+    line, = done.stderr.strip().splitlines()
+    assert "encrypted file holds dcops_systems" in line and "systems.yml" in line
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
