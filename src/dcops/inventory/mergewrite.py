@@ -45,9 +45,13 @@ def check_out(out: Path, a: Path, b: Path, overwrite: bool) -> None:
                                  "writes into A or B (expected a new directory)")
     if target.exists() and not target.is_dir():
         raise InventoryError(f"--out {out} is a file (expected a new or empty directory)")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise InventoryError(f"--out {out} is not empty (expected a new or empty directory; "
-                             "--overwrite replaces its contents)")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise InventoryError(f"--out {out} is not empty (expected a new or empty directory; "
+                                 "--overwrite replaces an earlier merge)")
+        if not (target / "group_vars" / "all" / MERGE_FILE).is_file():
+            raise InventoryError(f"--out {out} is not an earlier merge (it has no group_vars/all/"
+                                 f"{MERGE_FILE}): --overwrite replaces only those")
 
 
 def _files(root: Path) -> Iterator[Path]:

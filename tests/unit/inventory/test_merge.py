@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -220,7 +221,10 @@ def line_of(file: Path, text: str) -> int:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and output, with rich's boxes and line wrapping flattened to single spaces."""
     result = CliRunner().invoke(app, list(args))
+    if args[-1] != "--json" and "--json" not in args:
+        return result.exit_code, re.sub(r"[\s│╭╮╰╯─]+", " ", result.output)
     return result.exit_code, result.output
 
 
@@ -328,6 +332,10 @@ def test_clean_provinces_merge_into_an_inventory_check_accepts(tmp_path: Path) -
     assert code == 2 and "not empty" in output
     code, output = run("inventory", "merge", str(a), str(b), "--out", str(out), "--overwrite")
     assert code == 0, output
+    other = write(tmp_path / "notes", {"keep.txt": "not a merge\n"})
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(other), "--overwrite")
+    assert code == 2 and "not an earlier merge" in output
+    assert (other / "keep.txt").is_file()
 
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
