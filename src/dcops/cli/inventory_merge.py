@@ -69,6 +69,9 @@ def run_merge(a: Path, b: Path, out: Path, name: str | None, overwrite: bool,
         if not path.is_dir():
             raise typer.BadParameter(f"inventory {label} {path}: not a directory (expected an "
                                      "Ansible YAML inventory directory)")
+    if a.resolve() == b.resolve():
+        raise typer.BadParameter(f"A and B are the same inventory {a} (expected two former "
+                                 "provinces)")
     try:
         check_out(out, a, b, overwrite)
     except DcopsError as exc:

@@ -345,6 +345,8 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     line, = done.stderr.strip().splitlines()
     assert "missing: not a directory" in line
+    code, output = run("inventory", "merge", str(a), str(a), "--out", str(tmp_path / "out"))
+    assert code == 2 and "same inventory" in output
     b = province_b(tmp_path / "b")
     code, output = run("inventory", "merge", str(a), str(b), "--out", str(a / "merged"))
     assert code == 2 and "never writes into A or B" in output
