@@ -57,14 +57,16 @@ def check(inventory: InventoryOpt = DEFAULT_INVENTORY, vault_password_file: Vaul
 
 
 @inventory_app.command("merge")
-def merge(a: Annotated[Path, typer.Argument(help="Inventory of former province A (kept first).")],
-          b: Annotated[Path, typer.Argument(help="Inventory of former province B.")],
+def merge(a: Annotated[Path, typer.Argument(
+              metavar="A", help="Inventory of former province A (kept first).")],
+          b: Annotated[Path, typer.Argument(
+              metavar="B", help="Inventory of former province B.")],
           out: Annotated[Path, typer.Option("--out", help="New directory for the merged "
                                             "inventory (written only without conflicts).")],
           name: Annotated[str | None, typer.Option(
               "--name", help="The merged province's name (default: A's).")] = None,
           overwrite: Annotated[bool, typer.Option(
-              "--overwrite", help="Replace the contents of a non-empty --out.")] = False,
+              "--overwrite", help="Replace an earlier merge in --out.")] = False,
           force: Annotated[bool, typer.Option(
               "--force", help="Rename B's hosts, sites and systems that A also has (suffix: "
               "B's directory name), then merge if nothing else conflicts.")] = False,
