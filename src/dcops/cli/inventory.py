@@ -56,6 +56,29 @@ def check(inventory: InventoryOpt = DEFAULT_INVENTORY, vault_password_file: Vaul
         raise typer.Exit(1)
 
 
+@inventory_app.command("merge")
+def merge(a: Annotated[Path, typer.Argument(
+              metavar="A", help="Inventory of former province A (kept first).")],
+          b: Annotated[Path, typer.Argument(
+              metavar="B", help="Inventory of former province B.")],
+          out: Annotated[Path, typer.Option("--out", help="New directory for the merged "
+                                            "inventory (written only without conflicts).")],
+          name: Annotated[str | None, typer.Option(
+              "--name", help="The merged province's name (default: A's).")] = None,
+          overwrite: Annotated[bool, typer.Option(
+              "--overwrite", help="Replace an earlier merge in --out.")] = False,
+          force: Annotated[bool, typer.Option(
+              "--force", help="Rename B's hosts, sites and systems that A also has (suffix: "
+              "B's directory name), then merge if nothing else conflicts.")] = False,
+          vault_password_file: VaultOpt = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Merge two former provinces' inventories (2025 merger): report duplicate hosts, address
+    overlaps, systems and sites in both; write --out only if clean. Exit 0 merged, 1 conflicts."""
+    from dcops.cli.inventory_merge import run_merge
+
+    run_merge(a, b, out, name, overwrite, vault_password_file, as_json, force)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Secret):
         return "***"

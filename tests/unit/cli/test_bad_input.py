@@ -36,6 +36,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["inventory", "check", "-i", NOPE], 1, "inventory not found"),
     (["inventory", "check", "-i", LAB, "--vault-password-file", NOPE], 1,
      "vault password file"),
+    (["inventory", "merge", NOPE, LAB, "--out", "OUT"], 2, "not a directory"),
     (["inventory", "show", "-i", NOPE], 1, "inventory not found"),
     (["lab", "image", "--bogus"], 2, "No such option"),
     (["lab", "up", "--mode", "bogus", "--name", "badin"], 1, "--mode bogus"),
