@@ -73,6 +73,7 @@ class _Builder:
         return Settings(
             province=str(g.get("dcops_province", "")),
             province_vi=str(g.get("dcops_province_vi", "")),
+            province_code=str(g.get("dcops_province_code", "") or ""),
             environment=str(g.get("dcops_environment", "production")),
             min_dc_distance_km=num("dcops_min_dc_distance_km", 30.0),
             ntp_servers=tuple(str(s) for s in g.get("dcops_ntp_servers") or ()),
@@ -111,6 +112,8 @@ class _Builder:
                 parent=str(spec_map["parent"]) if spec_map.get("parent") else None,
                 subnets=tuple(str(s) for s in spec_map.get("subnets") or ()),
                 source=self.where(name) or self.where(spec_map),
+                admin_code=str(spec_map.get("admin_code", "") or ""),
+                admin_type=str(spec_map.get("admin_type", "") or ""),
             )
         return sites
 
