@@ -8,7 +8,7 @@ against the kept list of divisions (dcops.inventory.divisions).
 from __future__ import annotations
 
 from dcops.inventory import divisions
-from dcops.inventory.ansible_io import Problem, RawInventory
+from dcops.inventory.ansible_io import Problem, RawInventory, position
 from dcops.inventory.planchecks import Where
 from dcops.model.site import Settings, SiteKind, SiteModel
 
@@ -33,7 +33,10 @@ def check_communes(model: SiteModel, raw: RawInventory) -> list[Problem]:
     try:
         province = declared_province(model.settings)
     except divisions.UnknownDivisionError as exc:
-        out.append(Problem("unknown-province", str(exc), None, "dcops_province_code"))
+        base = raw.path if raw.path.is_dir() else raw.path.parent
+        out.append(Problem("unknown-province", f"dcops_province_code: {exc}",
+                           position(raw.globals.get("dcops_province_code"), base),
+                           "dcops_province_code"))
         province = None
     seen: dict[str, str] = {}
     for site in model.sites.values():

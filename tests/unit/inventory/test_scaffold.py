@@ -124,3 +124,15 @@ def test_wrong_commune_codes_are_reported_with_file_and_line(dong_nai: Path,
     assert "of Thành phố Hà Nội, not of Đồng Nai" in str(found["foreign-admin-code"]["message"])
     assert found["unknown-admin-code"]["line"] == unknown
     assert found["unknown-admin-code"]["key"] == "dcops_sites.phuong-dong-xoai.admin_code"
+
+
+def test_unknown_province_code_is_reported_with_file_and_line(dong_nai: Path,
+                                                             tmp_path: Path) -> None:
+    inv = tmp_path / "inv"
+    shutil.copytree(dong_nai, inv)
+    line = edit(inv / "group_vars/all/main.yml", "dcops_province_code: '75'",
+                "dcops_province_code: '99'")
+    code, problems = check_json(inv)
+    assert code == 1
+    assert [(p["kind"], p["file"], p["line"]) for p in problems] == [
+        ("unknown-province", "group_vars/all/main.yml", line)]
