@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -71,13 +72,18 @@ def test_smallest_and_largest_province_pass_inventory_check(tmp_path: Path, prov
 
 def test_iac_plan_accepts_the_scaffold_and_peers_with_every_commune(tmp_path: Path) -> None:
     out = scaffold("Lai Châu", tmp_path / "lai-chau")
-    result = CliRunner().invoke(app, ["iac", "plan", "-i", str(out), "--json", "--no-svg"])
+    svg = tmp_path / "topology.svg"
+    result = CliRunner().invoke(app, ["iac", "plan", "-i", str(out), "--json", "--svg", str(svg)])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["violations"] == []
     peers = {r["tags"]["peer"] for r in plan["resources"]
              if r["type"] == "openstack:vpnaas/siteConnection:SiteConnection"}
     assert len(peers) == 38 + 1 and "backup-dc" in peers  # every commune and the other DC
+    drawn = svg.read_text(encoding="utf-8")
+    width = float(re.search(r'width="(\d+)"', drawn)[1])  # type: ignore[index]
+    boxes = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="120"', drawn)]
+    assert len(boxes) == 38 and max(boxes) + 120 <= width  # communes in rows, none cut off
 
 
 def test_commune_lans_follow_one_plan_for_any_province_size() -> None:
