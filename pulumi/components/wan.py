@@ -1,4 +1,4 @@
-"""Wan: IPsec VPN (VPNaaS) from one DC to the other DC and to every district office."""
+"""Wan: IPsec VPN (VPNaaS) from one DC to the other DC and to every commune (or district) office."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .common import child, desc, tags
 #: Crypto of every tunnel: AES-256, SHA-256, PFS group 14 (policy `vpn-crypto`), IKEv2.
 IKE = {"encryption_algorithm": "aes-256", "auth_algorithm": "sha256", "pfs": "group14"}
 LIFETIME_S = {"ike": 28800, "ipsec": 3600}
-PEER_DEVICE_CLASSES = ("wan_router", "district_router")
+PEER_DEVICE_CLASSES = ("wan_router", "district_router", "commune_router")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""CLI: `dcops inventory check|show` over the site model."""
+"""CLI: `dcops inventory check|show|scaffold` over the site model."""
 
 from __future__ import annotations
 
@@ -164,6 +164,35 @@ def _site_branch(parent: Tree, model: SiteModel, name: str) -> None:
     for child in model.sites.values():
         if child.parent == name:
             _site_branch(branch, model, child.name)
+
+
+@inventory_app.command("scaffold")
+def scaffold_cmd(
+    province: Annotated[str, typer.Option(
+        "--province", help='One of the 34 provinces, with or without diacritics ("Đồng Nai", '
+        '"Dong Nai") or its code (75).')],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the inventory to.")],
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Write into a non-empty --out (replaces the scaffold's files only).")]
+    = False,
+) -> None:
+    """Write a starting inventory for a province: both DCs, a site and router per commune, ward
+    and special zone (official code and name), and example systems; it passes `inventory check`
+    and `iac plan` as written."""
+    from dcops.inventory.divisions import UnknownDivisionError
+    from dcops.inventory.scaffold import scaffold
+
+    try:
+        result = scaffold(province, out, overwrite=overwrite)
+    except UnknownDivisionError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--province") from None
+    typer.echo(f"wrote {result.path}: {result.province.name} (code {result.province.code:02d}), "
+               f"{result.sites} sites ({result.communes} communes, wards and special zones + "
+               f"2 DCs), {result.servers} example servers, {result.devices} network devices "
+               f"({result.communes} commune routers) in {len(result.files)} files / đã tạo")
+    typer.echo("next: replace the EXAMPLE systems, DC locations and secrets (dcops_example: "
+               f"true), then `dcops inventory check -i {result.path}` and "
+               f"`dcops iac plan -i {result.path}`")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from .zones import ZONE_LABELS
 ZONE_COLOURS = {"dmz": "#f4a261", "app": "#8ecae6", "db": "#b5838d", "mgmt": "#90be6d",
                 "devmgmt": "#43aa8b", "replication": "#cdb4db", "user": "#e9c46a"}
 COL_W, ZONE_H, HEAD_H, PAD = 190, 46, 44, 16
+PEER_W, PEER_ROW_H = 130, 44  # a WAN peer box (120 wide) and its gap; one row of boxes
 DC_TITLES = {"primary": ("Primary DC", "Trung tâm dữ liệu chính"),
              "backup": ("Backup DC", "Trung tâm dữ liệu dự phòng")}
 
@@ -96,9 +97,12 @@ def render(plans: Sequence[Plan], title: str = "dcops topology") -> str:
         for ike in p.of_type("vpnaas.IkePolicy"):
             crypto = "/".join(str(ike.props.get(k, "?")) for k in
                               ("encryptionAlgorithm", "authAlgorithm", "pfs"))
-    districts = sorted(n for n in peers if n not in wan_points)
-    step = (width - 2 * PAD) / max(len(districts), 1)
-    spots = {d: (PAD + step * (i + 0.5), wan_y + 40) for i, d in enumerate(districts)}
+    offices = sorted(n for n in peers if n not in wan_points)  # communes (or districts)
+    per_row = max(int((width - 2 * PAD) // PEER_W), 1)  # ~100 communes: rows, not one strip
+    rows = max((len(offices) - 1) // per_row + 1, 1)
+    step = (width - 2 * PAD) / max(min(len(offices), per_row), 1)
+    spots = {d: (PAD + step * (i % per_row + 0.5), wan_y + 40 + (i // per_row) * PEER_ROW_H)
+             for i, d in enumerate(offices)}
     lines: list[str] = []
     for p in plans:
         sx, sy = wan_points[p.site]
@@ -119,7 +123,7 @@ def render(plans: Sequence[Plan], title: str = "dcops topology") -> str:
         els += [_rect(dx - 60, dy - 14, 120, 34, "#fff3b0"),
                 _text(dx, dy + 1, d, 11, "bold", "middle"),
                 _text(dx, dy + 14, peers[d], 9, anchor="middle")]
-    height = wan_y + 110
+    height = wan_y + 110 + (rows - 1) * PEER_ROW_H
     head = [_text(PAD, 24, f"{title}: DCs and WAN / Trung tâm dữ liệu và mạng WAN", 16, "bold"),
             _text(PAD, height - 12, f"WAN (VPNaaS) crypto: {crypto or 'none'}; "
                   "lines: site connections (kết nối VPN)", 11)]

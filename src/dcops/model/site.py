@@ -103,16 +103,19 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """A place: the primary DC, the backup DC, a district (huyện) or a commune (xã) office."""
+    """A place: the primary DC, the backup DC, a commune-level office (xã, phường, đặc khu) or a
+    former district (huyện, abolished 1 July 2025; kept only as an optional legacy grouping)."""
 
     name: str
     kind: SiteKind
     display_name: str
     display_name_vi: str
     location: Location | None = None
-    parent: str | None = None  # the district a commune belongs to
+    parent: str | None = None  # optional legacy grouping: the former district of a commune
     subnets: tuple[str, ...] = ()  # LAN prefixes reached over the WAN (VPN endpoint groups)
     source: SourceRef | None = None
+    admin_code: str = ""  # a commune's official code (mã đơn vị hành chính), e.g. "26068"
+    admin_type: str = ""  # a commune's type: "xã", "phường" or "đặc khu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,7 @@ class Settings:
 
     province: str = ""
     province_vi: str = ""
+    province_code: str = ""  # official province code (dcops_province_code), e.g. "75"
     environment: str = "production"
     min_dc_distance_km: float = 30.0
     ntp_servers: tuple[str, ...] = ()
