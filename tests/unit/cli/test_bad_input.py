@@ -37,6 +37,8 @@ CASES: list[tuple[list[str], int, str]] = [
     (["inventory", "check", "-i", LAB, "--vault-password-file", NOPE], 1,
      "vault password file"),
     (["inventory", "merge", NOPE, LAB, "--out", "OUT"], 2, "not a directory"),
+    (["inventory", "scaffold", "--province", "Atlantis", "--out", "OUT"], 2,
+     "unknown province 'Atlantis'"),
     (["inventory", "show", "-i", NOPE], 1, "inventory not found"),
     (["lab", "image", "--bogus"], 2, "No such option"),
     (["lab", "up", "--mode", "bogus", "--name", "badin"], 1, "--mode bogus"),
