@@ -19,7 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dcops.cli.audit_sign import Person, SignCert, SignChain, SignKey, SignPass, sign_report
+from dcops.cli.audit_sign import (
+    Person,
+    SignCert,
+    SignChain,
+    SignKey,
+    SignPass,
+    check_signing,
+    sign_report,
+)
 from dcops.cli.choices import Regime
 from dcops.cli.common import state_dir, vault_password_file
 from dcops.cli.failures import EXIT_PARTIAL
@@ -293,17 +301,18 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
 
     if no_pdf and (sign_key or sign_cert):
         raise typer.BadParameter("there is no PDF to sign with --no-pdf", param_hint="--sign-key")
-    if (sign_key is None) != (sign_cert is None):
-        raise typer.BadParameter("--sign-key and --sign-cert go together",
-                                 param_hint="--sign-key/--sign-cert")
+    check_signing(sign_key, sign_cert, sign_chain, sign_passphrase_file)
     reports, _, evidence = _assess(inventory, system, regime, profile, ssh_config=ssh_config,
                                    lab=lab, registry=evidence_registry, no_ssh=no_ssh,
                                    no_iac=no_iac, from_evidence=from_evidence, out=out)
     paths = write_reports(reports, out, inventory=str(inventory), version=__version__,
                           pdf=not no_pdf, evidence=evidence,
                           approval=Approval(prepared_by, reviewed_by, approved_by))
-    if "pdf" in paths:
-        sign_report(paths["pdf"], sign_key, sign_cert, sign_chain, sign_passphrase_file)
+    if "pdf" in paths and not sign_report(paths["pdf"], sign_key, sign_cert, sign_chain,
+                                          sign_passphrase_file):
+        console.print("report.pdf is not signed / chưa ký số: `dcops audit sign "
+                      f"{paths['pdf']} --sign-key KEY.pem --sign-cert CERT.pem`",
+                      highlight=False, soft_wrap=True)
     _print_summary(reports)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")

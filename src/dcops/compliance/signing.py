@@ -74,7 +74,7 @@ def sign_pdf(pdf: Path, key: Path, cert: Path, chain: list[Path], *,
     extra = [c for path in chain for c in _certs(path, "--sign-chain")]
     # pyhanko-certvalidator 0.33 leaves SimpleCertificateStore.__init__ unannotated
     store = SimpleCertificateStore()  # type: ignore[no-untyped-call]
-    for one in (signing_cert, *extra):
+    for one in extra:  # the signer's own certificate is added by SimpleSigner
         store.register(one)
     signer = signers.SimpleSigner(signing_cert, signing_key, store)
     meta = signers.PdfSignatureMetadata(
