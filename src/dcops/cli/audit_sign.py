@@ -130,12 +130,13 @@ def verify(report: Annotated[Path, typer.Argument(help="report.pdf to verify.")]
     for what, detail in failures:
         console.print(f"FAIL {escape(what)}: {escape(detail)}", highlight=False, soft_wrap=True)
     if failures:
-        console.print(f"không đạt / not verified: {len(failures)} failure(s)", highlight=False)
+        console.print(f"không đạt / not verified: {len(failures)} failure(s)", highlight=False,
+                      soft_wrap=True)
         raise typer.Exit(1)
     trust = ("" if ca else "; the signer was NOT checked against a CA (give --ca CA.pem) / "
              "chưa kiểm tra chuỗi chứng thư")
     console.print(f"đạt / verified: signature, manifest and evidence hashes hold{trust}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 def register(audit_app: typer.Typer) -> None:

@@ -189,13 +189,26 @@ def test_another_provinces_ca_fails(report: Path, tmp_path: Path,
     assert code == 1 and "FAIL Chuỗi chứng thư / Certificate chains to --ca" in out
 
 
-def test_a_missing_file_is_one_line_and_exit_2(tmp_path: Path,
+def test_a_missing_file_is_one_line_and_exit_2(signed: dict[str, Path], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _dcops(capsys, "audit", "verify", str(tmp_path / "nope.pdf"))
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "nope.pdf" in lines[0]
-    assert "Traceback" not in out + err
+    nope = str(tmp_path / "nope.pem")
+    for argv in (["audit", "verify", str(tmp_path / "nope.pdf")],
+                 ["audit", "verify", str(signed["out"] / "report.pdf"), "--ca", nope],
+                 ["audit", "run", "-i", str(ROOT / "inventories" / "lab"), "--no-ssh",
+                  "--out", str(tmp_path / "never"), "--sign-key", nope,
+                  "--sign-cert", str(signed["leaf"])]):
+        code, out, err = _dcops(capsys, *argv)
+        assert code == 2, argv
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and "nope." in lines[0]
+        assert "Traceback" not in out + err
+    assert not (tmp_path / "never").exists()  # refused before any work
+
+
+def test_without_a_ca_the_chain_is_said_unchecked(signed: dict[str, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _dcops(capsys, "audit", "verify", str(signed["out"] / "report.pdf"))
+    assert code == 0 and "NOT checked against a CA" in out
 
 
 def test_unsigned_report_fails_until_signed(signed: dict[str, Path], tmp_path: Path,
