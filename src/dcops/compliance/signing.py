@@ -84,6 +84,9 @@ def sign_pdf(pdf: Path, key: Path, cert: Path, chain: list[Path], *,
     out = BytesIO()
     try:
         writer = IncrementalPdfFileWriter(BytesIO(data), strict=False)
+        if writer.prev.embedded_signatures:
+            raise ComplianceError(f"{pdf}: already signed; expected an unsigned report.pdf "
+                                  f"(write it again with `dcops audit run` to sign it anew)")
         signers.sign_pdf(writer, meta, signer=signer, output=out)
     except (PdfError, ValueError) as exc:
         raise ComplianceError(f"{pdf}: cannot sign: {exc}") from exc

@@ -230,6 +230,9 @@ def test_unsigned_report_fails_until_signed(signed: dict[str, Path], tmp_path: P
     assert code == 0
     code, text, _ = _dcops(capsys, "audit", "verify", str(pdf), "--ca", str(signed["root"]))
     assert code == 0, text
+    code, _, err = _dcops(capsys, "audit", "sign", str(pdf), "--sign-key", str(signed["key"]),
+                          "--sign-cert", str(signed["leaf"]))
+    assert code == 1 and "already signed" in err
 
 
 def test_item_hash_covers_the_host_key(signed: dict[str, Path]) -> None:
