@@ -79,6 +79,7 @@ def _manifest_rows(pdf: Path, embedded: bytes | None) -> tuple[list[tuple[str, b
                                                                           str]], Any]:
     """Rows for the manifest itself, and the manifest to check the files against (or None)."""
     from dcops.compliance.manifest import MANIFEST_FILE, load
+    from dcops.errors import ComplianceError
 
     beside = pdf.parent / MANIFEST_FILE
     rows: list[tuple[str, bool | None, str]] = []
@@ -90,7 +91,10 @@ def _manifest_rows(pdf: Path, embedded: bytes | None) -> tuple[list[tuple[str, b
     rows.append(("Bảng kê trong PDF đã ký / Manifest in the signed PDF", True,
                  f"manifest_sha256 {manifest.get('manifest_sha256')}"))
     if beside.is_file():
-        same = load(beside.read_bytes(), str(beside)) == manifest
+        try:
+            same = load(beside.read_bytes(), str(beside)) == manifest
+        except ComplianceError:
+            same = False
         rows.append((f"{MANIFEST_FILE} cạnh PDF / beside the PDF", same,
                      "same as the embedded one" if same else
                      "differs from the embedded (signed) manifest"))
