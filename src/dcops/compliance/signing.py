@@ -136,9 +136,11 @@ def verify_pdf(data: bytes, ca: list[Path]) -> tuple[list[Check], bytes | None]:
         return [Check("Chữ ký số", "Signature", False, f"cannot be validated: {exc}")], None
     signer = _name(status.signing_cert)
     whole = status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
+    when = status.signer_reported_dt
+    stamp = f", signed {when:%Y-%m-%d %H:%M:%S %Z} (signer's clock)" if when else ""
     checks = [
         Check("Toàn vẹn chữ ký", "Signature intact", bool(status.intact and status.valid),
-              f"{signer}; {status.md_algorithm}" if status.intact and status.valid else
+              f"{signer}; {status.md_algorithm}{stamp}" if status.intact and status.valid else
               "the signed bytes were changed after signing (digest or signature mismatch)"),
         Check("Phạm vi chữ ký", "Signature covers the whole file", whole,
               "entire file" if whole else f"{status.coverage.name if status.coverage else '?'}:"
