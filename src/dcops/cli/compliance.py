@@ -1,4 +1,6 @@
-"""CLI: `dcops audit run|annual|catalogue`: collect evidence, assess systems, write reports."""
+"""CLI: `dcops audit run|annual|catalogue`: collect evidence, assess systems, write reports.
+
+`dcops audit sign|verify` (the report's signature and manifest) live in cli/audit_sign.py."""
 
 from __future__ import annotations
 
@@ -17,6 +19,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dcops.cli.audit_sign import (
+    Person,
+    SignCert,
+    SignChain,
+    SignKey,
+    SignPass,
+    check_signing,
+    sign_report,
+)
 from dcops.cli.choices import Regime
 from dcops.cli.common import state_dir, vault_password_file
 from dcops.cli.failures import EXIT_PARTIAL
@@ -227,7 +238,7 @@ def _registry_repositories(registry: Path) -> list[dict[str, str]]:
 def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
             profile_path: Path | None, *, ssh_config: Path | None, lab: str | None,
             registry: Path | None, no_ssh: bool, no_iac: bool, from_evidence: Path | None,
-            out: Path) -> tuple[list[Any], Any]:
+            out: Path) -> tuple[list[Any], Any, Any]:
     from dcops.compliance import Assessor, Evidence, Profile, load_catalogue, load_profile
     from dcops.compliance.evidence import strict_json, strict_loads, utcnow
     from dcops.inventory import load_inventory
@@ -260,7 +271,7 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
         reports = [assessor.assess(n) for n in names]
     console.print(f"[green]✓[/] assess: {len(reports)} hệ thống / systems, {chosen} "
                   f"({time.monotonic() - start:.1f} s)", highlight=False)
-    return reports, model
+    return reports, model, evidence
 
 
 def _print_summary(reports: list[Any]) -> None:
@@ -278,16 +289,30 @@ def _print_summary(reports: list[Any]) -> None:
 def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: RegimeOpt = None,
         profile: ProfileOpt = None, ssh_config: SshConfigOpt = None, lab: LabOpt = None,
         evidence_registry: RegistryOpt = None, no_ssh: NoSsh = False, no_iac: NoIac = False,
-        no_pdf: NoPdf = False, from_evidence: FromEvidence = None) -> None:
-    """Assess systems at their level; write findings.json, report.html, report.pdf."""
+        no_pdf: NoPdf = False, from_evidence: FromEvidence = None, prepared_by: Person = "",
+        reviewed_by: Person = "", approved_by: Person = "", sign_key: SignKey = None,
+        sign_cert: SignCert = None, sign_chain: SignChain = None,
+        sign_passphrase_file: SignPass = None) -> None:
+    """Assess systems at their level; write findings.json, report.html, report.pdf and
+    manifest.json (SHA-256 of every evidence item); sign the PDF with --sign-key/--sign-cert."""
     from dcops import __version__
+    from dcops.compliance.manifest import Approval
     from dcops.compliance.report import write_reports
 
-    reports, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
-                         registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
-                         from_evidence=from_evidence, out=out)
+    if no_pdf and (sign_key or sign_cert):
+        raise typer.BadParameter("there is no PDF to sign with --no-pdf", param_hint="--sign-key")
+    check_signing(sign_key, sign_cert, sign_chain, sign_passphrase_file)
+    reports, _, evidence = _assess(inventory, system, regime, profile, ssh_config=ssh_config,
+                                   lab=lab, registry=evidence_registry, no_ssh=no_ssh,
+                                   no_iac=no_iac, from_evidence=from_evidence, out=out)
     paths = write_reports(reports, out, inventory=str(inventory), version=__version__,
-                          pdf=not no_pdf)
+                          pdf=not no_pdf, evidence=evidence,
+                          approval=Approval(prepared_by, reviewed_by, approved_by))
+    if "pdf" in paths and not sign_report(paths["pdf"], sign_key, sign_cert, sign_chain,
+                                          sign_passphrase_file):
+        console.print("report.pdf is not signed / chưa ký số: `dcops audit sign "
+                      f"{paths['pdf']} --sign-key KEY.pem --sign-cert CERT.pem`",
+                      highlight=False, soft_wrap=True)
     _print_summary(reports)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
@@ -314,9 +339,9 @@ def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
     """Circular 12 annual report (period 15/12 to 14/12): CSV, XLSX, HTML, PDF and a table."""
     from dcops.compliance.annual import GAP, TT12_STATUS, annual_rows, write_annual
 
-    reports, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
-                         registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
-                         from_evidence=from_evidence, out=out)
+    reports, _, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
+                            registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
+                            from_evidence=from_evidence, out=out)
     rows = annual_rows(reports)
     period = f"{reports[0].period_start} to {reports[0].period_end}" if reports else ""
     paths = write_annual(rows, period, out, pdf=not no_pdf)
@@ -362,4 +387,7 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
 
 def register(app: typer.Typer) -> None:
     """Add the audit commands to the root application."""
+    from dcops.cli import audit_sign
+
+    audit_sign.register(audit_app)
     app.add_typer(audit_app, name="audit")

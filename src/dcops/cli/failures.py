@@ -29,8 +29,9 @@ EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
 
 #: Loggers of libraries that log tracebacks of failures dcops reports itself (paramiko logs one
-#: per unreachable host; dcops notes the host and its error instead).
-QUIET_LOGGERS = ("paramiko", "invoke", "fabric")
+#: per unreachable host; dcops notes the host and its error instead; pyHanko logs a traceback
+#: for every certificate path it cannot build, which `audit verify` reports as one line).
+QUIET_LOGGERS = ("paramiko", "invoke", "fabric", "pyhanko", "pyhanko_certvalidator")
 
 _debug = False
 

@@ -56,6 +56,7 @@ class EvidenceRecord:
     ran_at: str
     rc: int | None = None
     output: str = ""
+    host_key: str = ""  # the SSH host key checked for this session: "<type> SHA256:<b64>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,8 @@ class Evidence:
     notes: list[str] = field(default_factory=list)  # collectors that could not run, and why
 
     def record(self, collector: str, target: str, where: str, command: str, output: str,
-               rc: int | None = None, ran_at: str | None = None, name: str = "") -> str:
+               rc: int | None = None, ran_at: str | None = None, name: str = "",
+               host_key: str = "") -> str:
         """Add a record and return its id (collector:target:name)."""
         label = name or (command.split(maxsplit=1)[0] if command else "file")
         rid = f"{collector}:{target}:{label}"
@@ -101,7 +103,8 @@ class Evidence:
             n += 1
             rid = f"{base}#{n}"
         self.records[rid] = EvidenceRecord(rid, collector, target, where, command,
-                                           ran_at or iso(utcnow()), rc, output[:MAX_OUTPUT])
+                                           ran_at or iso(utcnow()), rc, output[:MAX_OUTPUT],
+                                           host_key)
         return rid
 
     def fact(self, subject: str, name: str, value: Any, record: str, excerpt: str = "") -> None:

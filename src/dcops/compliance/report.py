@@ -12,8 +12,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from dcops.compliance.catalogue import GROUPS
-from dcops.compliance.evidence import strict_json, strict_loads
+from dcops.compliance.evidence import Evidence, strict_json, strict_loads
 from dcops.compliance.findings import VERDICT_LABELS, SystemReport, Verdict, to_json
+from dcops.compliance.manifest import MANIFEST_FILE, Approval, build, dumps, finish
 from dcops.errors import ComplianceError
 
 HERE = Path(__file__).parent
@@ -72,7 +73,8 @@ def summary_svg(report: SystemReport, width: int = 680) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
 
 
-def render_html(reports: list[SystemReport], inventory: str) -> str:
+def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256: str = "",
+                approval: Approval | None = None) -> str:
     """The report as one HTML document (all systems), Vietnamese and English labels."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
@@ -80,23 +82,38 @@ def render_html(reports: list[SystemReport], inventory: str) -> str:
     template = env.get_template("report.html.j2")
     return template.render(reports=reports, inventory=inventory, groups=GROUPS,
                            labels=VERDICT_LABELS, colours=COLOURS, regimes=REGIME_LABELS,
-                           svg=summary_svg, Verdict=Verdict)
+                           svg=summary_svg, Verdict=Verdict, manifest_sha256=manifest_sha256,
+                           approval=(approval or Approval()).rows())
 
 
 def write_reports(reports: list[SystemReport], out: Path, *, inventory: str, version: str,
-                  pdf: bool = True) -> dict[str, Path]:
-    """Write findings.json, report.html and (unless pdf=False) report.pdf into `out`."""
+                  pdf: bool = True, evidence: Evidence | None = None,
+                  approval: Approval | None = None) -> dict[str, Path]:
+    """Write findings.json, report.html and (unless pdf=False) report.pdf into `out`; with the
+    run's `evidence` also manifest.json, which the PDF carries as an attachment."""
     out.mkdir(parents=True, exist_ok=True)
     document = strict_loads(strict_json(to_json(reports, inventory=inventory,
                                                 tool_version=version)))
     validate_findings(document)
     paths = {"json": out / "findings.json", "html": out / "report.html"}
     paths["json"].write_text(strict_json(document, indent=2), encoding="utf-8")
-    html = render_html(reports, inventory)
+    manifest = (build(evidence, paths["json"], version=version, inventory=inventory,
+                      approval=approval or Approval()) if evidence is not None else None)
+    html = render_html(reports, inventory, approval=approval,
+                       manifest_sha256=manifest["manifest_sha256"] if manifest else "")
     paths["html"].write_text(html, encoding="utf-8")
+    attachments: list[Any] = []
+    if manifest is not None:
+        manifest = finish(manifest, paths["html"])
+        paths["manifest"] = out / MANIFEST_FILE
+        paths["manifest"].write_text(dumps(manifest), encoding="utf-8")
+        attachments.append(paths["manifest"])
     if pdf:
-        from weasyprint import HTML
+        from weasyprint import HTML, Attachment
 
         paths["pdf"] = out / "report.pdf"
-        HTML(string=html, base_url=str(out)).write_pdf(paths["pdf"])
+        HTML(string=html, base_url=str(out)).write_pdf(
+            paths["pdf"], attachments=[Attachment(filename=str(a), name=a.name,
+                                                  description="dcops evidence manifest")
+                                       for a in attachments])
     return paths

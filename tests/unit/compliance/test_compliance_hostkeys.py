@@ -238,3 +238,13 @@ def test_hosts_trust_records_after_confirmation_and_spots_a_change(
         assert keys["other"].get_base64() in known.read_text()
     finally:
         rebuilt.close()
+
+
+def test_evidence_records_the_verified_host_key(server: SshServer, keys: dict[str, Any],
+                                                tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    assert hostkeys.record(known, "127.0.0.1", server.port, keys["host"], names=("web1",))
+    evidence = Evidence()
+    SshCollector([_target(server, keys, known)], timeout=10).collect(_model(), evidence)
+    session = evidence.records["ssh:web1:session"]
+    assert session.host_key == f"{keys['host'].get_name()} {hostkeys.fingerprint(keys['host'])}"

@@ -156,6 +156,7 @@ class SshCollector:
         group = ThreadingGroup.from_connections(conns)
         report = self.progress
         spans: dict[str, tuple[datetime, datetime]] = {}  # host -> session start, end
+        host_keys: dict[str, str] = {}  # host -> the key it presented (already verified)
 
         def run_one(conn: Any) -> Any:
             target: Target = conn.dcops_target
@@ -165,7 +166,9 @@ class SshCollector:
             begin = datetime.now(UTC)
             error = ""
             try:
-                return conn.run(command, hide=True, warn=True, in_stream=False)
+                result = conn.run(command, hide=True, warn=True, in_stream=False)
+                host_keys[target.name] = _host_key(conn)
+                return result
             except BaseException as exc:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
                 raise
@@ -184,7 +187,7 @@ class SshCollector:
             for conn in conns:
                 conn.close()
         elapsed = time.monotonic() - t0
-        refused = _record(results, spans, evidence)
+        refused = _record(results, spans, host_keys, evidence)
         if refused:
             raise HostKeyError("\n".join(sorted(refused)))
         total = sum((e - b).total_seconds() for b, e in spans.values())
@@ -192,18 +195,26 @@ class SshCollector:
                               f"{elapsed:.1f} s (sum of per-host sessions {total:.1f} s)")
 
 
+def _host_key(conn: Any) -> str:
+    """`<type> SHA256:<b64>` of the key the open session's host presented ("" if none)."""
+    transport = conn.client.get_transport() if conn.client is not None else None
+    key = transport.get_remote_server_key() if transport is not None else None
+    return f"{key.get_name()} {hostkeys.fingerprint(key)}" if key is not None else ""
+
+
 def _record(results: Any, spans: dict[str, tuple[datetime, datetime]],
-            evidence: Evidence) -> list[str]:
+            host_keys: dict[str, str], evidence: Evidence) -> list[str]:
     """Each host's session and probe sections as evidence; the host-key refusals."""
     refused: list[str] = []
     for conn, result in results.items():
         target = conn.dcops_target
         where = f"{target.user}@{target.address}:{target.port}"
         begin, end = spans.get(target.name, (utcnow(), utcnow()))
+        key = host_keys.get(target.name, "")
         evidence.record("ssh", target.name, where, "ssh session (probe script)",
                         f"started {_ms(begin)} finished {_ms(end)} "
                         f"({(end - begin).total_seconds():.2f} s)",
-                        ran_at=iso(begin), name="session")
+                        ran_at=iso(begin), name="session", host_key=key)
         if isinstance(result, BaseException):
             key_error = hostkeys.as_host_key_error(host_id(target), result)
             if key_error is not None:
@@ -213,7 +224,7 @@ def _record(results: Any, spans: dict[str, tuple[datetime, datetime]],
             continue
         sections = split(result.stdout)
         records = {name: evidence.record("ssh", target.name, where, SECTIONS[name], out,
-                                         rc=rc, ran_at=iso(begin), name=name)
+                                         rc=rc, ran_at=iso(begin), name=name, host_key=key)
                    for name, (out, rc) in sections.items()}
         parse_host(evidence, target.name, records, sections)
     return refused
