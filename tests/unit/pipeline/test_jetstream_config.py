@@ -110,3 +110,19 @@ def test_unreachable_bus_raises_a_retryable_error() -> None:
         open_bus(f"nats://127.0.0.1:{port}", publish_timeout=1.0)
     assert isinstance(info.value, OSError)
     assert f"127.0.0.1:{port}" in str(info.value)
+
+
+def test_a_reset_during_login_says_what_it_usually_means() -> None:
+    # nats-server writes -ERR 'Authorization Violation' and closes; a TCP reset can lose it.
+    from types import SimpleNamespace
+
+    from dcops.pipeline.jetstream import JetStreamBus
+
+    bus = JetStreamBus.__new__(JetStreamBus)
+    for transport in ("ConnectionResetError: [Errno 104] Connection reset by peer",
+                      "BrokenPipeError: [Errno 32] Broken pipe"):
+        bus._session = SimpleNamespace(last_error=transport)  # type: ignore[assignment]
+        assert "during login: usually a refused user" in bus._login_hint()
+    for said in ("Error: nats: 'Authorization Violation'", ""):
+        bus._session = SimpleNamespace(last_error=said)  # type: ignore[assignment]
+        assert bus._login_hint() == ""

@@ -61,9 +61,25 @@ class JetStreamBus:
         self._closed = False
         try:
             self._call(self._session.open(), "connect", cfg.publish_timeout + 10)
+        except BusUnavailableError as exc:
+            self._loop.stop()
+            raise BusUnavailableError(f"{exc}{self._login_hint()}") from exc
         except BaseException:
             self._loop.stop()
             raise
+
+    def _login_hint(self) -> str:
+        """What a connection closed by the server during login usually means. nats-server writes
+        its reason (-ERR 'Authorization Violation') and closes; when the client's CONNECT/PING
+        arrives after that, TCP resets the connection and the reason, unread, is lost with it
+        (seen under load). Say so, rather than only "connection reset"."""
+        last = self._session.last_error
+        if not last.startswith(("ConnectionResetError", "BrokenPipeError", "UnexpectedEOF",
+                                "IncompleteReadError", "SSLEOFError")):
+            return ""
+        return ("; the server closed the connection during login: usually a refused user, "
+                "password or client certificate (nats-server's log names the authorization "
+                "error), else a server shutting down")
 
     # -- plumbing ---------------------------------------------------------------------------
 
