@@ -19,9 +19,6 @@ from dcops.iac import Plan, PolicyContext, evaluate, plan
 from dcops.inventory import load_inventory
 from dcops.model.site import SiteModel
 
-# Scaffolded and copied example inventories warn on every load (published secrets): known here.
-pytestmark = pytest.mark.filterwarnings("ignore::dcops.inventory.examples.ExampleInventoryWarning")
-
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "inventories" / "production"
 

@@ -16,9 +16,6 @@ from typer.testing import CliRunner
 from dcops.cli import app
 from dcops.inventory.ansible_io import read
 
-# Scaffolded and copied example inventories warn on every load (published secrets): known here.
-pytestmark = pytest.mark.filterwarnings("ignore::dcops.inventory.examples.ExampleInventoryWarning")
-
 REPO = Path(__file__).resolve().parents[3]
 
 MAIN = """\

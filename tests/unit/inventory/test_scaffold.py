@@ -16,9 +16,6 @@ from dcops.inventory import check_inventory, divisions
 from dcops.inventory.scaffold import commune_subnet
 from dcops.model import SiteKind
 
-# Scaffolded and copied example inventories warn on every load (published secrets): known here.
-pytestmark = pytest.mark.filterwarnings("ignore::dcops.inventory.examples.ExampleInventoryWarning")
-
 
 def edit(path: Path, old: str, new: str) -> int:
     """Replace `old` once in the file and return the 1-based line of the change."""
