@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.config import AlertsConfig
+from dcops.alerts.db import reading
 from dcops.alerts.models import CLOSED_STATUSES, TRANSITIONS, Incident, Note, Silence, Status
 from dcops.alerts.silencer import Silencer
 from dcops.alerts.timeutil import iso, now
@@ -104,7 +105,7 @@ class Actions:
     def notes(self, alert_id: int) -> list[Note]:
         """Notes of an alert, oldest first."""
         n = schema.notes.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [Note(r.id, r.alert_id, r.author, r.created_at, r.text) for r in conn.execute(
                 select(schema.notes).where(n.alert_id == alert_id).order_by(n.id))]
 
@@ -112,7 +113,7 @@ class Actions:
 
     def incident(self, incident_id: int) -> Incident | None:
         """One incident with its alert ids."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(schema.incidents)
                                .where(schema.incidents.c.id == incident_id)).first()
             if row is None:
@@ -133,7 +134,7 @@ class Actions:
         if not include_merged:
             q = q.where(i.status != "merged")
         members: dict[int, list[int]] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = list(conn.execute(q))
             wanted = [r.id for r in rows]
             for start in range(0, len(wanted), 500):
@@ -150,7 +151,7 @@ class Actions:
         q = select(func.count()).select_from(schema.incidents)
         if not include_merged:
             q = q.where(i.status != "merged")
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return int(conn.execute(q).scalar_one())
 
     def merge_incidents(self, target: int, sources: list[int], actor: str) -> None:
@@ -195,7 +196,7 @@ class Actions:
         SOC (Sigma) alerts are never silenced, whoever asks: an analyst closes them as
         false_positive or the rule gets an exception, so no detection is hidden by a label match.
         """
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = self._row(conn, alert_id)
         if row.source != "alertmanager":
             raise AlertStoreError(f"alert {alert_id} comes from {row.source}; only Alertmanager "
@@ -228,7 +229,7 @@ class Actions:
         q = select(schema.silences).order_by(s.id.desc())
         if alert_id is not None:
             q = q.where(s.alert_id == alert_id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [Silence(r.id, r.alert_id, r.am_silence_id, json.loads(r.matchers),
                             r.created_by, r.comment, r.starts_at, r.ends_at, r.state)
                     for r in conn.execute(q)]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from dcops.alerts import chain, schema
 from dcops.alerts.config import ChangesConfig
+from dcops.alerts.db import reading
 from dcops.alerts.timeutil import iso, now
 from dcops.errors import AlertStoreError
 
@@ -167,7 +168,7 @@ class ChangeWindows:
 
     def get(self, window_id: int) -> ChangeWindow | None:
         """One window, or None."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             r = conn.execute(select(schema.change_windows)
                              .where(schema.change_windows.c.id == window_id)).first()
         return _row(r) if r is not None else None
@@ -184,7 +185,7 @@ class ChangeWindows:
         q = select(schema.change_windows).order_by(w.id.desc()).limit(limit)
         if open_only:
             q = q.where(w.closed_at.is_(None), w.closes_at >= iso(now()))
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [_row(r) for r in conn.execute(q)]
 
     def alert_counts(self, window_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -193,7 +194,7 @@ class ChangeWindows:
         out: dict[int, tuple[int, int]] = {}
         if not window_ids:
             return out
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for r in conn.execute(select(a.change_window_id, a.status, func.count())
                                   .where(a.change_window_id.in_(list(window_ids)))
                                   .group_by(a.change_window_id, a.status)):
@@ -213,7 +214,7 @@ class ChangeWindows:
              .order_by(w.id.desc()))
         if conn is not None:
             return [_row(r) for r in conn.execute(q)]
-        with self.engine.connect() as c:
+        with reading(self.engine) as c:
             return [_row(r) for r in c.execute(q)]
 
     def match(self, conn: Connection, host: str, accounts: Sequence[str],

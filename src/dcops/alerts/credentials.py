@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text, update
 
 from dcops.alerts import chain, schema
+from dcops.alerts.db import reading
 from dcops.alerts.timeutil import iso, now
 from dcops.errors import AlertStoreError
 
@@ -49,7 +50,7 @@ class TokenInfo:
 
 def _enabled(engine: Engine, username: str) -> Identity | None:
     u = schema.users.c
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         r = conn.execute(select(u.role, u.disabled).where(u.username == username)).first()
     return None if r is None or r.disabled else Identity(username, str(r.role))
 
@@ -85,7 +86,7 @@ class Tokens:
         if not token_id or not secret:
             return None
         k = schema.api_tokens.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             r = conn.execute(select(schema.api_tokens).where(k.id == token_id)).first()
         digest = hashlib.sha256(secret.encode()).hexdigest()
         if r is None or not hmac.compare_digest(digest, str(r.secret_hash)):
@@ -112,7 +113,7 @@ class Tokens:
         q = select(schema.api_tokens).order_by(k.created_at.desc())
         if username is not None:
             q = q.where(k.username == username)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [TokenInfo(r.id, r.username, r.label, r.created_at, r.created_by,
                               r.expires_at, r.revoked_at) for r in conn.execute(q)]
 
@@ -155,7 +156,7 @@ class OsUsers:
     def lookup(self, os_user: str) -> Identity | None:
         """The enabled console user this OS account is mapped to."""
         m = schema.os_user_map.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             r = conn.execute(select(m.username).where(m.os_user == os_user)).first()
         return _enabled(self.engine, str(r.username)) if r is not None else None
 
@@ -173,7 +174,7 @@ def store_owner(engine: Engine) -> str | None:
         owner = Path(path).stat().st_uid
         return f"file:{os.geteuid()}" if os.geteuid() in (0, owner) else None
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             r = conn.execute(text(
                 "SELECT current_user AS me, "
                 "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su, "

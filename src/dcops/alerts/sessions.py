@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from dcops.alerts import schema
+from dcops.alerts.db import reading
 from dcops.alerts.timeutil import iso, now
 
 MAX_AGE = timedelta(hours=12)
@@ -50,7 +51,7 @@ class Sessions:
         if not session_id:
             return None
         s, u = schema.console_sessions.c, schema.users.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             r = conn.execute(
                 select(u.role, u.disabled, s.expires_at, s.revoked_at)
                 .select_from(schema.console_sessions.join(schema.users,

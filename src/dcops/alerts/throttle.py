@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dcops.alerts import chain, schema
+from dcops.alerts.db import reading
 from dcops.alerts.timeutil import iso, now, parse
 
 Clock = Callable[[], datetime]
@@ -205,7 +206,7 @@ class LoginThrottle:
         """Keys locked now."""
         t = iso(self.clock())
         c = schema.login_throttle.c
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [Lock(r.key, r.locked_until, int(r.locks), r.last_client) for r in
                     conn.execute(select(schema.login_throttle)
                                  .where(c.locked_until > t).order_by(c.key))]

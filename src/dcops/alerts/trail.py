@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dcops.alerts import schema
 from dcops.alerts.anchor import Anchor, AnchorSigner
+from dcops.alerts.db import reading
 from dcops.alerts.trailkey import Keyring
 from dcops.errors import AlertStoreError, DcopsError
 
@@ -143,7 +144,7 @@ class Trail:
                 self._timer.cancel()
                 self._timer = None
         a = schema.audit.c
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             row = conn.execute(select(a.seq, a.hash, a.key_id).order_by(a.seq.desc())
                                .limit(1)).first()
         anchor = None

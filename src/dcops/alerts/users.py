@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from dcops.alerts import chain, schema
+from dcops.alerts.db import reading
 from dcops.alerts.sessions import Sessions
 from dcops.alerts.throttle import LoginThrottle
 from dcops.alerts.timeutil import iso, now
@@ -131,7 +132,7 @@ class Users:
 
     def list_users(self) -> list[User]:
         """All users."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [User(r.username, r.role, bool(r.disabled), r.created_at) for r in
                     conn.execute(select(schema.users).order_by(schema.users.c.username))]
 
@@ -176,7 +177,7 @@ class Users:
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password matches and the account is enabled, else None (no throttle:
         callers facing a network use ``login``)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             r = conn.execute(select(schema.users)
                              .where(schema.users.c.username == username)).first()
         if r is None or r.disabled:

@@ -429,3 +429,62 @@ def test_a_long_read_does_not_hold_the_write_lock(store: AlertStore) -> None:
         # the reader's snapshot is unchanged (WAL): it still reads what it began with
         assert conn.execute(text("SELECT count(*) FROM alerts")).scalar_one() == before
     assert store.query()[0].assignee == "ana"
+
+
+def test_read_helpers_answer_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    # The console's per-request reads (session check, token and OS-user lookups, users, notes,
+    # incidents, silences, change windows, throttle locks) began IMMEDIATE on SQLite like writes:
+    # one long write made every page wait for the lock. They go through db.reading now.
+    import sqlite3
+    import threading
+
+    from dcops.alerts import ChangeWindows, Users
+    from dcops.alerts.credentials import OsUsers, Tokens
+    from dcops.alerts.sessions import Sessions
+    from dcops.alerts.throttle import LoginThrottle
+
+    s = AlertStore(f"sqlite:///{tmp_path / 'a.db'}", trail=TrailConfig(key_file=tmp_path / "k"))
+    try:
+        s.accept([det(key="a")])
+        alert_id = s.query()[0].id
+        users = Users(s.engine)
+        users.add("ana", "a-long-passphrase-1", "analyst", actor="test")
+        reads: dict[str, Any] = {
+            "notes": lambda: s.notes(alert_id),
+            "incidents": s.incidents,
+            "incident_count": s.incident_count,
+            "silences": s.silences,
+            "users": users.list_users,
+            "authenticate": lambda: users.authenticate("ana", "wrong"),
+            "session": lambda: Sessions(s.engine).role("ana", "no-such-session"),
+            "tokens": lambda: Tokens(s.engine).list(),
+            "token": lambda: Tokens(s.engine).verify("dcops_x.y"),
+            "os_user": lambda: OsUsers(s.engine).lookup("root@web01"),
+            "changes": lambda: ChangeWindows(s.engine).list(),
+            "change": lambda: ChangeWindows(s.engine).get(1),
+            "locks": lambda: LoginThrottle(s.engine).locks(),
+        }
+        writer = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE alerts SET assignee = 'ana'")
+        done: dict[str, BaseException | None] = {}
+
+        def run() -> None:
+            for name, read in reads.items():
+                try:
+                    read()
+                    done[name] = None
+                except BaseException as exc:
+                    done[name] = exc
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(timeout=10)  # a read that waits for the lock waits the store's 30 s busy timeout
+        in_time = set(done)
+        writer.execute("ROLLBACK")
+        writer.close()
+        t.join(timeout=60)
+        assert [n for n in reads if n not in in_time] == [], "these waited for the write lock"
+        assert {n: e for n, e in done.items() if e is not None} == {}
+    finally:
+        s.close()
