@@ -53,6 +53,10 @@ RegistryOpt = Annotated[Path | None, typer.Option(
 NoSsh = Annotated[bool, typer.Option("--no-ssh", help="Skip host probes over SSH.")]
 NoIac = Annotated[bool, typer.Option("--no-iac", help="Skip planning the IaC model.")]
 NoPdf = Annotated[bool, typer.Option("--no-pdf", help="Write HTML and JSON only.")]
+SSH_CONCURRENCY = 32  # = collect.ssh.DEFAULT_CONCURRENCY (not imported: it loads Fabric)
+SshConcurrency = Annotated[int, typer.Option(
+    "--ssh-concurrency", min=1, max=1024,
+    help="SSH sessions at once (hosts beyond it wait for a free slot).")]
 FromEvidence = Annotated[Path | None, typer.Option(
     "--from-evidence", help="Assess recorded evidence.json instead of collecting.")]
 
@@ -129,7 +133,8 @@ def _soc_source() -> StoreSoc | None:
 
 
 def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str | None,
-             registry: Path, no_ssh: bool, no_iac: bool) -> Any:
+             registry: Path, no_ssh: bool, no_iac: bool,
+             ssh_concurrency: int = SSH_CONCURRENCY) -> Any:
     from rich.progress import Progress
 
     from dcops.compliance.collect.backup import BackupCollector, Repository
@@ -148,7 +153,7 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
     evidence = Evidence()
     collectors: list[Any] = [SiteCollector(str(inventory)), ManualCollector(registry)]
     if not no_iac:
-        collectors.append(IacCollector())
+        collectors.append(IacCollector(cache_dir=state_dir() / "cache" / "iac"))
     repos = _registry_repositories(registry)
     collectors.append(BackupCollector([Repository(**r) for r in repos],
                                       state_dir() / "evidence" / "dr_drill"))
@@ -173,7 +178,7 @@ def _collect(inventory: Path, model: Any, *, ssh_config: Path | None, lab: str |
                                        highlight=False)
                 progress.advance(task)
 
-            ssh = SshCollector(targets, progress=advance)
+            ssh = SshCollector(targets, progress=advance, concurrency=ssh_concurrency)
             _phase("ssh", partial(ssh.collect, model, evidence), evidence)
     return evidence
 
@@ -238,7 +243,7 @@ def _registry_repositories(registry: Path) -> list[dict[str, str]]:
 def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
             profile_path: Path | None, *, ssh_config: Path | None, lab: str | None,
             registry: Path | None, no_ssh: bool, no_iac: bool, from_evidence: Path | None,
-            out: Path) -> tuple[list[Any], Any, Any]:
+            out: Path, ssh_concurrency: int = SSH_CONCURRENCY) -> tuple[list[Any], Any, Any]:
     from dcops.compliance import Assessor, Evidence, Profile, load_catalogue, load_profile
     from dcops.compliance.evidence import strict_json, strict_loads, utcnow
     from dcops.inventory import load_inventory
@@ -260,7 +265,7 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
     else:
         evidence = _collect(inventory, model, ssh_config=ssh_config, lab=lab,
                             registry=registry or inventory / "compliance" / "evidence.yml",
-                            no_ssh=no_ssh, no_iac=no_iac)
+                            no_ssh=no_ssh, no_iac=no_iac, ssh_concurrency=ssh_concurrency)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evidence.json").write_text(strict_json(evidence.to_dict(), indent=1),
                                        encoding="utf-8")
@@ -292,7 +297,8 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
         no_pdf: NoPdf = False, from_evidence: FromEvidence = None, prepared_by: Person = "",
         reviewed_by: Person = "", approved_by: Person = "", sign_key: SignKey = None,
         sign_cert: SignCert = None, sign_chain: SignChain = None,
-        sign_passphrase_file: SignPass = None) -> None:
+        sign_passphrase_file: SignPass = None,
+        ssh_concurrency: SshConcurrency = SSH_CONCURRENCY) -> None:
     """Assess systems at their level; write findings.json, report.html, report.pdf and
     manifest.json (SHA-256 of every evidence item); sign the PDF with --sign-key/--sign-cert."""
     from dcops import __version__
@@ -304,7 +310,8 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
     check_signing(sign_key, sign_cert, sign_chain, sign_passphrase_file)
     reports, _, evidence = _assess(inventory, system, regime, profile, ssh_config=ssh_config,
                                    lab=lab, registry=evidence_registry, no_ssh=no_ssh,
-                                   no_iac=no_iac, from_evidence=from_evidence, out=out)
+                                   no_iac=no_iac, from_evidence=from_evidence, out=out,
+                                   ssh_concurrency=ssh_concurrency)
     paths = write_reports(reports, out, inventory=str(inventory), version=__version__,
                           pdf=not no_pdf, evidence=evidence,
                           approval=Approval(prepared_by, reviewed_by, approved_by))
@@ -335,13 +342,14 @@ def annual(inventory: Inventory, out: OutOpt, system: SystemOpt = None,
            ssh_config: SshConfigOpt = None, lab: LabOpt = None,
            evidence_registry: RegistryOpt = None, no_ssh: NoSsh = False,
            no_iac: NoIac = False, from_evidence: FromEvidence = None,
-           no_pdf: NoPdf = False) -> None:
+           no_pdf: NoPdf = False, ssh_concurrency: SshConcurrency = SSH_CONCURRENCY) -> None:
     """Circular 12 annual report (period 15/12 to 14/12): CSV, XLSX, HTML, PDF and a table."""
     from dcops.compliance.annual import GAP, TT12_STATUS, annual_rows, write_annual
 
     reports, _, _ = _assess(inventory, system, regime, profile, ssh_config=ssh_config, lab=lab,
                             registry=evidence_registry, no_ssh=no_ssh, no_iac=no_iac,
-                            from_evidence=from_evidence, out=out)
+                            from_evidence=from_evidence, out=out,
+                            ssh_concurrency=ssh_concurrency)
     rows = annual_rows(reports)
     period = f"{reports[0].period_start} to {reports[0].period_end}" if reports else ""
     paths = write_annual(rows, period, out, pdf=not no_pdf)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,13 @@ from markupsafe import Markup
 
 from dcops.compliance.catalogue import GROUPS
 from dcops.compliance.evidence import Evidence, strict_json, strict_loads
-from dcops.compliance.findings import VERDICT_LABELS, SystemReport, Verdict, to_json
+from dcops.compliance.findings import (
+    VERDICT_LABELS,
+    Observation,
+    SystemReport,
+    Verdict,
+    to_json,
+)
 from dcops.compliance.manifest import MANIFEST_FILE, Approval, build, dumps, finish
 from dcops.errors import ComplianceError
 
@@ -73,6 +81,41 @@ def summary_svg(report: SystemReport, width: int = 680) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
 
 
+@dataclass(frozen=True, slots=True)
+class ObservationRow:
+    """Observations of one check that say the same thing (result, value, detail, excerpt,
+    command), shown once with every subject: at 100 hosts a check is a few rows, not 100.
+    Each subject's own record, source and hash stay in findings.json and manifest.json."""
+
+    subjects: tuple[str, ...]
+    result: str
+    observed: Any
+    detail: str
+    excerpt: str
+    command: str
+    sources: tuple[str, ...]
+    first: str
+    last: str
+
+
+def observation_rows(observations: Sequence[Observation]) -> list[ObservationRow]:
+    """Group `observations` by what they saw, in order of first appearance."""
+    groups: dict[tuple[str, str, str, str, str], list[Observation]] = {}
+    for o in observations:
+        key = (o.result, json.dumps(o.observed, sort_keys=True, default=str), o.detail,
+               o.excerpt, o.command)
+        groups.setdefault(key, []).append(o)
+    rows = []
+    for members in groups.values():
+        o = members[0]
+        times = sorted(m.time for m in members if m.time)
+        rows.append(ObservationRow(
+            tuple(m.subject for m in members), o.result, o.observed, o.detail, o.excerpt,
+            o.command, tuple(dict.fromkeys(m.source for m in members if m.source)),
+            times[0] if times else "", times[-1] if times else ""))
+    return rows
+
+
 def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256: str = "",
                 approval: Approval | None = None) -> str:
     """The report as one HTML document (all systems), Vietnamese and English labels."""
@@ -83,7 +126,8 @@ def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256:
     return template.render(reports=reports, inventory=inventory, groups=GROUPS,
                            labels=VERDICT_LABELS, colours=COLOURS, regimes=REGIME_LABELS,
                            svg=summary_svg, Verdict=Verdict, manifest_sha256=manifest_sha256,
-                           approval=(approval or Approval()).rows())
+                           approval=(approval or Approval()).rows(),
+                           observation_rows=observation_rows)
 
 
 def write_reports(reports: list[SystemReport], out: Path, *, inventory: str, version: str,

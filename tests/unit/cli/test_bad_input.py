@@ -126,6 +126,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["audit", "sign", NOPE + "/report.pdf", "--sign-key", NOPE, "--sign-cert", NOPE], 2,
      "no such file"),
     (["audit", "run", "-i", LAB, "--out", "OUT", "--from-evidence", NOPE], 1, "--from-evidence"),
+    (["audit", "run", "-i", LAB, "--out", "OUT", "--ssh-concurrency", "0"], 2, "--ssh-concurrency"),
     (["audit", "run", "-i", LAB, "--out", "OUT", "--system", "lgsp", "--no-pdf", "--no-iac",
       "--lab", "badin"], 1, "--lab badin: no running lab"),
     (["audit", "run", "-i", LAB, "--out", "OUT", "--system", "lgsp", "--no-pdf", "--no-iac"], 1,

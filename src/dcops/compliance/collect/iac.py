@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from dcops.compliance.evidence import Evidence
@@ -19,9 +20,26 @@ class IacCollector:
 
     name = "iac"
 
-    def __init__(self, planner: Planner | None = None) -> None:
-        """`planner` replaces `dcops.iac.plan` (what-if plans, recorded plans)."""
+    def __init__(self, planner: Planner | None = None, cache_dir: Path | None = None) -> None:
+        """`planner` replaces `dcops.iac.plan` (what-if plans, recorded plans); with
+        `cache_dir`, a plan of the same model, stack and program is reused
+        (`dcops.iac.plancache`) and the evidence says so."""
         self.planner = planner
+        self.cache_dir = cache_dir
+
+    def _plan(self, model: SiteModel, stack: str, how: list[str]) -> Any:
+        """The stack's plan, from the cache when the model, stack and program are unchanged."""
+        from dcops import iac
+
+        planner = self.planner or iac.plan
+        if self.cache_dir is None:
+            return planner(model, stack)
+        from dcops.iac.plancache import cached_plan
+
+        plan, key, hit = cached_plan(model, stack, self.cache_dir, planner)
+        how.append(f"plan of stack {stack}: {'reused from the cache' if hit else 'planned'} "
+                   f"(model + program sha256 {key[:16]}…)")
+        return plan
 
     def collect(self, model: SiteModel, evidence: Evidence) -> None:
         """Facts per system: iac.zones, iac.default_deny, iac.public_admin_rules, DR twins."""
@@ -29,9 +47,10 @@ class IacCollector:
 
         stacks = ["primary"] + (["backup"] if model.sites_of(SiteKind.BACKUP_DC) else [])
         plans, violations = {}, []
+        how: list[str] = []
         for stack in stacks:
             try:
-                plans[stack] = (self.planner or iac.plan)(model, stack)
+                plans[stack] = self._plan(model, stack, how)
                 violations += [(stack, v) for v in iac.evaluate(
                     plans[stack], iac.PolicyContext.from_model(model, stack))]
             except (DcopsError, ValueError, KeyError, ImportError) as exc:
@@ -45,7 +64,8 @@ class IacCollector:
                     or system.name in v.resource]
             text = "\n".join(f"{s}: {v}" for s, v in mine) or "no policy violation"
             rid = evidence.record("iac", system.name, "pulumi/ (mocks)",
-                                  "dcops.iac.plan + dcops.iac.evaluate", text, name="plan")
+                                  "dcops.iac.plan + dcops.iac.evaluate",
+                                  "\n".join([text, *how]), name="plan")
             zones = sorted({r.zone for r in plans["primary"].resources
                             if r.system == system.name and r.zone})
             subject = f"system:{system.name}"
