@@ -5,13 +5,16 @@ from __future__ import annotations
 import collections
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dcops.errors import DetectionError
+
+if TYPE_CHECKING:
+    from dcops.detect.samples import Decoder
 
 DEFAULT_RULES = Path("soc_rules")
 console = Console()
@@ -60,13 +63,20 @@ def check(
         raise DetectionError(f"{len(rs.rejected)} rejected rule(s), {len(issues)} lint issue(s)")
 
 
+def sample_decoders() -> dict[str, Decoder]:
+    """The collector shapes rule samples may be written in (`wazuh:` an alerts.json alert)."""
+    from dcops.collectors.wazuh import sample_event
+
+    return {"wazuh": sample_event}
+
+
 def run_tests(
     dirs: Annotated[list[Path] | None, typer.Argument(help="Rule directories")] = None,
 ) -> None:
     """Run every rule against its hit and miss samples (<rule>.samples.yaml beside it)."""
     from dcops.detect.samples import run_samples
 
-    report = run_samples(_dirs(dirs))
+    report = run_samples(_dirs(dirs), sample_decoders())
     for r in report.results:
         mark = "[green]ok[/]" if r.ok else "[red]FAIL[/]"
         extra = f" -> {r.detail}" if r.detail and not r.ok else ""

@@ -256,6 +256,16 @@ class WazuhAlertNormaliser(JsonLineNormaliser):
 _ALERTS = LogSource("wazuh", "alerts")
 
 
+def sample_event(doc: dict[str, Any], ts: datetime, where: str) -> Event:
+    """One alert written as a rule sample (`wazuh: {...}` in a samples file) read as alerts.json
+    would be: dumped to one JSON line, its timestamp `ts` unless it has its own."""
+    line = json.dumps({"timestamp": ts.isoformat(), **doc}, ensure_ascii=False)
+    [event] = WazuhAlertNormaliser().line(line, id_parts=(where,), received=ts)
+    if not event.parsed:
+        raise CollectorError(f"{where}: not a Wazuh alert: {line[:120]}")
+    return event
+
+
 def _windows(win: dict[str, Any], f: dict[str, Any], undouble: bool) -> LogSource:
     """Add the Sigma Windows fields of `data.win` to `f`; the logsource is Windows first, and
     still wazuh/alerts so rules on the Wazuh alert (rule.level) see it too."""

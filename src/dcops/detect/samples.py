@@ -11,10 +11,16 @@ Format::
     miss:                                       # each case must not make it fire
       - name: ...
         fields: {...}                           # shorthand: a single event
+
+An event may instead be given in a collector's own shape, e.g. `wazuh: {agent: ..., data: {win:
+...}}` (one alerts.json alert): it is then read by that collector (`decoders`, passed in by the
+caller, as `dcops detect test` does; detection does not import the collectors), so the samples test
+the rule through the real normalisation (field names, backslashes, logsource from the channel).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +35,10 @@ from dcops.model.event import Event, LogSource
 
 SUFFIX = ".samples.yaml"
 _BASE_TIME = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # 10:00 in Biên Hòa: working hours
+
+# A collector's reading of one sample document: (document, its time, where) -> the Event.
+Decoder = Callable[[dict[str, Any], datetime, str], Event]
+Decoders = Mapping[str, Decoder]
 
 
 @dataclass(slots=True)
@@ -70,7 +80,28 @@ def _logsource(d: Any, where: str) -> LogSource:
     )
 
 
-def _events(case: dict[str, Any], default_ls: LogSource, where: str) -> list[Event]:
+def _decoded(e: dict[str, Any], ts: datetime, decoders: Decoders, where: str) -> Event | None:
+    """The event of a sample given in a collector's shape (`wazuh: {...}`), None for `fields`."""
+    shapes = [k for k in e if k not in ("name", "timestamp", "fields", "raw", "logsource")]
+    if not shapes:
+        return None
+    if len(shapes) > 1 or "fields" in e:
+        raise DetectionError(
+            f"{where}: give the event as 'fields' or as one collector shape, got {sorted(e)}"
+        )
+    shape = shapes[0]
+    if shape not in decoders:
+        known = ", ".join(sorted(decoders)) or "none passed in"
+        raise DetectionError(f"{where}: unknown event shape {shape!r} (known: {known})")
+    doc = e[shape]
+    if not isinstance(doc, dict):
+        raise DetectionError(f"{where}: {shape!r} must be a mapping (one {shape} document)")
+    return decoders[shape](doc, ts, where)
+
+
+def _events(
+    case: dict[str, Any], default_ls: LogSource, where: str, decoders: Decoders
+) -> list[Event]:
     raw_events = case.get("events")
     if raw_events is None:
         raw_events = [case]
@@ -87,6 +118,10 @@ def _events(case: dict[str, Any], default_ls: LogSource, where: str) -> list[Eve
             ts = _BASE_TIME + timedelta(seconds=i)
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
+        decoded = _decoded(e, ts, decoders, f"{where} event {i}")
+        if decoded is not None:
+            out.append(decoded)
+            continue
         fields = e.get("fields") or {}
         if not isinstance(fields, dict):
             raise DetectionError(f"{where}: event {i} 'fields' must be a mapping")
@@ -114,8 +149,12 @@ def _fires(ruleset: RuleSet, targets: set[str], events: list[Event]) -> list[str
     return sorted(hit)
 
 
-def run_rule_samples(rule_file: Path, ruleset: RuleSet | None = None) -> list[CaseResult]:
-    """Run one rule file's hit and miss cases, each on a fresh engine over the whole rule set."""
+def run_rule_samples(
+    rule_file: Path, ruleset: RuleSet | None = None, decoders: Decoders | None = None
+) -> list[CaseResult]:
+    """Run one rule file's hit and miss cases, each on a fresh engine over the whole rule set.
+
+    `decoders` read events given in a collector's shape (see the module docstring)."""
     spath = samples_path(rule_file)
     try:
         doc = yaml.safe_load(spath.read_text(encoding="utf-8"))
@@ -142,14 +181,14 @@ def run_rule_samples(rule_file: Path, ruleset: RuleSet | None = None) -> list[Ca
             results.append(CaseResult(str(rule_file), f"(no {expect} case)", expect, False))
         for n, case in enumerate(cases):
             name = str(case.get("name", f"{expect} {n + 1}"))
-            events = _events(case, default_ls, f"{spath}:{expect}[{n}]")
+            events = _events(case, default_ls, f"{spath}:{expect}[{n}]", decoders or {})
             fired = _fires(ruleset, targets, events)
             ok = bool(fired) if expect == "hit" else not fired
             results.append(CaseResult(str(rule_file), name, expect, ok, ", ".join(fired)))
     return results
 
 
-def run_samples(dirs: list[Path]) -> SampleReport:
+def run_samples(dirs: list[Path], decoders: Decoders | None = None) -> SampleReport:
     """Run the samples of every rule file under the directories (rules loaded together)."""
     report = SampleReport()
     ruleset = load_rules(dirs)
@@ -159,5 +198,5 @@ def run_samples(dirs: list[Path]) -> SampleReport:
             if not samples_path(f).exists():
                 report.missing.append(str(f))
                 continue
-            report.results.extend(run_rule_samples(f, ruleset))
+            report.results.extend(run_rule_samples(f, ruleset, decoders))
     return report

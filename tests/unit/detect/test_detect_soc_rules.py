@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dcops.cli.detect import sample_decoders
 from dcops.detect import load_rules
 from dcops.detect.lint import lint
 from dcops.detect.samples import run_samples
@@ -21,7 +22,7 @@ def test_every_rule_loads() -> None:
 
 
 def test_samples() -> None:
-    report = run_samples([SOC_RULES])
+    report = run_samples([SOC_RULES], sample_decoders())  # as `dcops detect test` runs them
     assert report.missing == []
     failed = [f"{r.rule_file}: {r.expect} {r.name}" for r in report.results if not r.ok]
     assert failed == []
