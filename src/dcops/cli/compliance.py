@@ -364,6 +364,7 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the controls (id, names, levels, evidence kind, references)."""
     from dcops.compliance import load_catalogue
+    from dcops.compliance.catalogue import CITATION_STATUS, format_citation
 
     controls = [c for c in load_catalogue().values() if level is None or level in c.levels]
     if as_json:
@@ -376,12 +377,10 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
     for col in ("ID", "Tên / Name", "Levels", "Evidence", regime, "ISO 27001"):
         table.add_column(col)
     for c in controls:
-        ref = c.refs.get(regime) or {}
         table.add_row(c.id, f"{c.name_vi}\n{c.name_en}", ",".join(map(str, c.levels)),
-                      c.evidence, f"{ref.get('item', '')}; TCVN "
-                      f"{ref.get('tcvn11930') or ref.get('tcvn14423') or '-'} "
-                      f"[{ref.get('status', '')}]",
-                      ", ".join(c.refs.get("iso27001") or []))
+                      c.evidence, "\n".join(format_citation(x) for x in c.refs.get(regime) or []),
+                      "\n".join(f"{x['clause']} [{CITATION_STATUS[x['status']][1]}]"
+                                for x in c.refs.get("iso27001") or []))
     console.print(table)
 
 
