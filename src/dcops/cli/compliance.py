@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dcops.cli.audit_sign import (
     Person,
@@ -377,10 +378,12 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
     for col in ("ID", "Tên / Name", "Levels", "Evidence", regime, "ISO 27001"):
         table.add_column(col)
     for c in controls:
-        table.add_row(c.id, f"{c.name_vi}\n{c.name_en}", ",".join(map(str, c.levels)),
-                      c.evidence, "\n".join(format_citation(x) for x in c.refs.get(regime) or []),
-                      "\n".join(f"{x['clause']} [{CITATION_STATUS[x['status']][1]}]"
-                                for x in c.refs.get("iso27001") or []))
+        # Text, not markup: "[đã kiểm chứng / verified]" would be read as a Rich style tag.
+        table.add_row(c.id, Text(f"{c.name_vi}\n{c.name_en}"), ",".join(map(str, c.levels)),
+                      c.evidence,
+                      Text("\n".join(format_citation(x) for x in c.refs.get(regime) or [])),
+                      Text("\n".join(f"{x['clause']} [{' / '.join(CITATION_STATUS[x['status']])}]"
+                                     for x in c.refs.get("iso27001") or [])))
     console.print(table)
 
 
