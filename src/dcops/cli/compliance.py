@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dcops.cli.audit_sign import (
     Person,
@@ -372,6 +373,7 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the controls (id, names, levels, evidence kind, references)."""
     from dcops.compliance import load_catalogue
+    from dcops.compliance.catalogue import CITATION_STATUS, format_citation
 
     controls = [c for c in load_catalogue().values() if level is None or level in c.levels]
     if as_json:
@@ -384,12 +386,12 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
     for col in ("ID", "Tên / Name", "Levels", "Evidence", regime, "ISO 27001"):
         table.add_column(col)
     for c in controls:
-        ref = c.refs.get(regime) or {}
-        table.add_row(c.id, f"{c.name_vi}\n{c.name_en}", ",".join(map(str, c.levels)),
-                      c.evidence, f"{ref.get('item', '')}; TCVN "
-                      f"{ref.get('tcvn11930') or ref.get('tcvn14423') or '-'} "
-                      f"[{ref.get('status', '')}]",
-                      ", ".join(c.refs.get("iso27001") or []))
+        # Text, not markup: "[đã kiểm chứng / verified]" would be read as a Rich style tag.
+        table.add_row(c.id, Text(f"{c.name_vi}\n{c.name_en}"), ",".join(map(str, c.levels)),
+                      c.evidence,
+                      Text("\n".join(format_citation(x) for x in c.refs.get(regime) or [])),
+                      Text("\n".join(f"{x['clause']} [{' / '.join(CITATION_STATUS[x['status']])}]"
+                                     for x in c.refs.get("iso27001") or [])))
     console.print(table)
 
 

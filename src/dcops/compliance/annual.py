@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcops.compliance.catalogue import format_citation
 from dcops.compliance.findings import SystemReport, Verdict
 
 STATUS = {
@@ -46,6 +47,11 @@ LEGEND = [
      "Yes: no automatic evidence was collected and no document is in the evidence registry; an "
      "auditor must judge. Partly: evidence is missing for some hosts. Empty: the evidence is "
      "complete. The note column gives the reason."),
+    ("Căn cứ / Reference",
+     "Văn bản, điều khoản và mức kiểm chứng của từng căn cứ: đã kiểm chứng (đọc trong văn bản "
+     "gốc), nguồn thứ cấp, suy luận. \"Điều khoản chưa xác định\": nguồn chưa cho điều khoản.",
+     "Document, clause and how each citation was checked: verified (read in the primary text), "
+     "secondary source, inference. \"Clause not given by the sources\": no clause is known yet."),
     ("Kỳ báo cáo / Period",
      "Từ 15/12 năm trước đến 14/12 năm báo cáo (Thông tư 12).",
      "15 December of the previous year to 14 December of the reporting year (Circular 12)."),
@@ -80,8 +86,7 @@ def annual_rows(reports: list[SystemReport]) -> list[AnnualRow]:
         for f in r.findings:
             if f.verdict is Verdict.NOT_APPLICABLE:
                 continue
-            ref = f.refs.get(r.regime) or {}
-            clause = ref.get("tcvn11930") or ref.get("tcvn14423") or ""
+            reference = "; ".join(format_citation(c) for c in f.refs.get(r.regime) or [])
             gap = ("all" if f.verdict is Verdict.MANUAL else
                    "some" if f.reason.startswith("incomplete evidence") else "none")
             note = f.reason
@@ -89,7 +94,7 @@ def annual_rows(reports: list[SystemReport]) -> list[AnnualRow]:
                 note += (f" (ngoại lệ / waiver {f.waiver['status']}: {f.waiver['owner']}, "
                          f"{f.waiver['expires']})")
             rows.append(AnnualRow(r.system, r.level, f.control, f.name_vi, f.name_en,
-                                  f"{ref.get('item', '')} §{clause}".strip(), f.verdict,
+                                  reference, f.verdict,
                                   note, gap))
     return rows
 

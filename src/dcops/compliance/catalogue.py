@@ -13,7 +13,32 @@ import yaml
 from dcops.errors import ConfigError
 
 CATALOGUE_DIR = Path(__file__).with_name("catalogue")
+SOURCES_FILE = "sources.yml"
 REGIMES = ("tt12", "nd331")
+REF_KEYS = (*REGIMES, "iso27001", "four_layer")
+# Citation status, strongest first, with the bilingual label the reports print.
+CITATION_STATUS = {
+    "verified": ("đã kiểm chứng", "verified"),
+    "secondary": ("nguồn thứ cấp", "secondary"),
+    "inference": ("suy luận", "inference"),
+}
+SOURCE_KINDS = ("legal", "standard", "iso", "model")
+# ISO/IEC 27001:2022 Annex A: themes 5 (37 controls), 6 (8), 7 (14), 8 (34).
+ANNEX_A = {f"A.{theme}.{n}" for theme, count in ((5, 37), (6, 8), (7, 14), (8, 34))
+           for n in range(1, count + 1)}
+# ISO/IEC 27001:2022 main clauses a citation may name instead (requirements outside Annex A).
+ISO_CLAUSES = {"4.1", "4.2", "4.3", "4.4", "5.1", "5.2", "5.3", "6.1", "6.1.1", "6.1.2", "6.1.3",
+               "6.2", "6.3", "7.1", "7.2", "7.3", "7.4", "7.5", "8.1", "8.2", "8.3", "9.1", "9.2",
+               "9.3", "10.1", "10.2"}
+_CLAUSE = {
+    "legal": re.compile(r"^(Điều \d+( khoản \d+(-\d+)?( điểm [a-zđ])?)?|Phụ lục \d+)$"),
+    "standard": re.compile(r"^\d+(\.\d+){0,3}$"),
+    "model": re.compile(r"^[1-4]$"),
+}
+# Text that stands in for a citation instead of being one: "Đ30" cited for every topic, dashes,
+# TODO. An item never holds an article: articles go in `clause`, where their form is checked.
+PLACEHOLDERS = re.compile(
+    r"(?i)\bĐ\s?\d+|\bĐiều\s+\d+|^\s*[-\u2013?]*\s*$|\b(TODO|TBD|FIXME|XXX)\b")
 GROUPS = {
     "GOV": ("Quản lý, chính sách", "Governance and policy"),
     "NET": ("An toàn mạng", "Network security"),
@@ -30,6 +55,18 @@ _ID = re.compile(r"^[A-Z]{3}-\d{2}$")
 
 class CatalogueError(ConfigError):
     """The catalogue or a profile is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A document the catalogue cites: key, title, kind, the strongest status it supports."""
+
+    key: str
+    short: str
+    document: str
+    kind: str
+    max_status: str
+    listed_in: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +113,7 @@ class Control:
     name_vi: str
     name_en: str
     levels: tuple[int, ...]
-    refs: dict[str, Any]
+    refs: dict[str, list[dict[str, Any]]]  # REF_KEYS -> citations (see _citation)
     evidence: str  # auto | manual
     checks: tuple[Check, ...] = ()
     document: str = ""
@@ -121,7 +158,121 @@ def _param(name: str, raw: Any, where: str) -> Param:
     return Param(name, values, str(raw.get("status", "I")), str(raw.get("note", "")))
 
 
-def _control(item: dict[str, Any], where: str) -> Control:
+def load_sources(directory: Path = CATALOGUE_DIR) -> dict[str, Source]:
+    """The sources table (sources.yml): each entry's document, kind, max_status and listed_in."""
+    path = directory / SOURCES_FILE
+    if not path.is_file():
+        path = CATALOGUE_DIR / SOURCES_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise CatalogueError("expected a mapping of source keys", file=str(path))
+    sources = {}
+    for key, raw in data.items():
+        where = f"{path.name} ({key})"
+        if not isinstance(raw, dict):
+            raise CatalogueError("source must be a mapping", file=where)
+        missing = [k for k in ("short", "document", "kind", "max_status", "listed_in")
+                   if not raw.get(k)]
+        if missing:
+            raise CatalogueError(f"source lacks {', '.join(missing)}", file=where, key=missing[0])
+        if raw["kind"] not in SOURCE_KINDS:
+            raise CatalogueError(f"kind {raw['kind']!r}: expected one of {SOURCE_KINDS}",
+                                 file=where, key="kind")
+        if raw["max_status"] not in CITATION_STATUS:
+            raise CatalogueError(f"max_status {raw['max_status']!r}: expected one of "
+                                 f"{tuple(CITATION_STATUS)}", file=where, key="max_status")
+        sources[str(key)] = Source(str(key), str(raw["short"]), str(raw["document"]),
+                                   str(raw["kind"]),
+                                   str(raw["max_status"]), str(raw["listed_in"]))
+    return sources
+
+
+def _citation(raw: Any, sources: dict[str, Source], where: str, key: str) -> dict[str, Any]:
+    """One validated citation, with the cited document's title added for the reports."""
+    if not isinstance(raw, dict):
+        raise CatalogueError("citation must be a mapping {source, clause, status[, item, note]}",
+                             file=where, key=key)
+    unknown = set(raw) - {"source", "clause", "status", "item", "note"}
+    if unknown:
+        raise CatalogueError(f"unknown citation field {sorted(unknown)[0]}", file=where, key=key)
+    if not raw.get("source"):
+        raise CatalogueError("citation names no source (expected a key of sources.yml)",
+                             file=where, key=f"{key}.source")
+    source = sources.get(str(raw["source"]))
+    if source is None:
+        raise CatalogueError(f"unknown source {raw['source']!r} (sources.yml has: "
+                             f"{', '.join(sources)})", file=where, key=f"{key}.source")
+    status = raw.get("status")
+    if status not in CITATION_STATUS:
+        raise CatalogueError(f"status {status!r}: expected one of {tuple(CITATION_STATUS)}",
+                             file=where, key=f"{key}.status")
+    ranks = list(CITATION_STATUS)
+    if ranks.index(status) < ranks.index(source.max_status):
+        raise CatalogueError(f"status {status} but source {source.key} supports at most "
+                             f"{source.max_status}", file=where, key=f"{key}.status")
+    if "clause" not in raw:
+        raise CatalogueError("citation has no clause (write clause: null and a note when the "
+                             "sources give none)", file=where, key=f"{key}.clause")
+    clause = raw["clause"]
+    if clause is None:
+        if not raw.get("note"):
+            raise CatalogueError("clause: null needs a note saying what the sources lack",
+                                 file=where, key=f"{key}.note")
+    else:
+        clause = str(clause)
+        valid = (clause in ANNEX_A or clause in ISO_CLAUSES if source.kind == "iso"
+                 else bool(_CLAUSE[source.kind].match(clause)))
+        if not valid:
+            expected = {"legal": "'Điều N khoản M điểm x' or 'Phụ lục N'",
+                        "standard": "a clause number like 7.2.2",
+                        "iso": "an ISO/IEC 27001:2022 Annex A control A.5.1 to A.8.34 or a main "
+                               "clause like 6.1.2",
+                        "model": "a layer 1 to 4"}[source.kind]
+            raise CatalogueError(f"clause {clause!r} of {source.key}: expected {expected}",
+                                 file=where, key=f"{key}.clause")
+    item = str(raw.get("item") or "")
+    if item and PLACEHOLDERS.search(item):
+        raise CatalogueError(f"item {item!r} holds an article reference or a placeholder: put "
+                             "the article in clause", file=where, key=f"{key}.item")
+    return {"source": source.key, "document": source.short, "clause": clause,
+            "status": status, "item": item, "note": str(raw.get("note") or "")}
+
+
+NO_CLAUSE = ("điều khoản chưa xác định", "clause not given by the sources")
+
+
+def format_citation(cite: dict[str, Any]) -> str:
+    """A citation as the reports print it: document, clause (or that the sources give none), the
+    requirement wording, and its status in Vietnamese and English."""
+    clause = cite.get("clause")
+    where = clause if clause else f"({NO_CLAUSE[0]} / {NO_CLAUSE[1]})"
+    item = f": {cite['item']}" if cite.get("item") else ""
+    vi, en = CITATION_STATUS.get(str(cite.get("status")), ("?", "?"))
+    return f"{cite.get('document') or cite.get('source')} {where}{item} [{vi} / {en}]"
+
+
+def _refs_of(raw: Any, sources: dict[str, Source], where: str) -> dict[str, list[dict[str, Any]]]:
+    if not isinstance(raw, dict):
+        raise CatalogueError("refs must be a mapping of regime to citations", file=where,
+                             key="refs")
+    unknown = set(raw) - set(REF_KEYS)
+    if unknown:
+        raise CatalogueError(f"unknown refs key {sorted(unknown)[0]} (expected {REF_KEYS})",
+                             file=where, key="refs")
+    refs = {}
+    for name in REF_KEYS:
+        cites = raw.get(name)
+        if cites is None and name == "four_layer":
+            continue
+        if not isinstance(cites, list) or not cites:
+            raise CatalogueError(f"refs.{name} must be a non-empty list of citations",
+                                 file=where, key=f"refs.{name}")
+        refs[name] = [_citation(c, sources, where, f"refs.{name}[{i}]")
+                      for i, c in enumerate(cites)]
+    return refs
+
+
+def _control(item: dict[str, Any], where: str, sources: dict[str, Source]) -> Control:
     cid = str(_need(item, "id", where))
     if not _ID.match(cid):
         raise CatalogueError(f"control id {cid!r} is not like SRV-01", file=where, key="id")
@@ -150,7 +301,8 @@ def _control(item: dict[str, Any], where: str) -> Control:
         id=cid, group=group, name_vi=str(_need(item, "name_vi", here)),
         name_en=str(_need(item, "name_en", here)),
         levels=tuple(int(x) for x in _need(item, "levels", here)),
-        refs=dict(_need(item, "refs", here)), evidence=evidence, checks=tuple(checks),
+        refs=_refs_of(_need(item, "refs", here), sources, here), evidence=evidence,
+        checks=tuple(checks),
         document=str(item.get("document", "")), params=params,
         remediation={k: str(v) for k, v in (item.get("remediation") or {}).items()}, source=where)
 
@@ -166,12 +318,15 @@ def _refs(value: Any) -> list[str]:
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> dict[str, Control]:
     """Every control of the catalogue, by id, in id order; CatalogueError names file and key."""
     controls: dict[str, Control] = {}
+    sources = load_sources(directory)
     for file in sorted(directory.glob("*.yml")):
+        if file.name == SOURCES_FILE:
+            continue
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or []
         if not isinstance(data, list):
             raise CatalogueError("expected a list of controls", file=str(file))
         for item in data:
-            control = _control(item, file.name)
+            control = _control(item, file.name, sources)
             if control.id in controls:
                 raise CatalogueError(f"duplicate control {control.id}", file=file.name)
             controls[control.id] = control

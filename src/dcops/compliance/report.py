@@ -13,7 +13,7 @@ import jsonschema
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from dcops.compliance.catalogue import GROUPS
+from dcops.compliance.catalogue import GROUPS, format_citation
 from dcops.compliance.evidence import Evidence, strict_json, strict_loads
 from dcops.compliance.findings import (
     VERDICT_LABELS,
@@ -32,7 +32,7 @@ COLOURS = {Verdict.MET: "#2e7d32", Verdict.PARTLY_MET: "#f9a825", Verdict.NOT_ME
 REGIME_LABELS = {
     "tt12": ("Thông tư 12/2022/TT-BTTTT + TCVN 11930:2017",
              "Circular 12/2022 + TCVN 11930:2017"),
-    "nd331": ("Nghị định 331/2026/NĐ-CP + TCVN 14423:2026", "Decree 331/2026 + TCVN 14423:2026"),
+    "nd331": ("Nghị định 331/2026/NĐ-CP + TCVN 14423:2025", "Decree 331/2026 + TCVN 14423:2025"),
 }
 
 
@@ -126,6 +126,7 @@ def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256:
     return template.render(reports=reports, inventory=inventory, groups=GROUPS,
                            labels=VERDICT_LABELS, colours=COLOURS, regimes=REGIME_LABELS,
                            svg=summary_svg, Verdict=Verdict, manifest_sha256=manifest_sha256,
+                           cite=format_citation,
                            approval=(approval or Approval()).rows(),
                            observation_rows=observation_rows)
 

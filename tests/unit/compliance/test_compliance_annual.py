@@ -136,3 +136,14 @@ def test_html_and_pdf_carry_the_same_table(report: SystemReport, tmp_path: Path)
     paths = write_annual(rows, PERIOD, tmp_path)
     assert set(paths) == {"csv", "xlsx", "html", "pdf"}
     assert paths["pdf"].read_bytes()[:5] == b"%PDF-" and paths["pdf"].stat().st_size > 10_000
+
+
+def test_reference_column_cites_document_clause_and_status(report: SystemReport) -> None:
+    rows = {r.control: r for r in annual_rows([report])}
+    assert rows["GOV-01"].reference.startswith("TT 12/2022/TT-BTTTT Điều 9 khoản 7: ")
+    assert "[đã kiểm chứng / verified]" in rows["GOV-01"].reference
+    assert "TCVN 11930:2017 7.1.1 [suy luận / inference]" in rows["GOV-01"].reference
+    unknown = "(điều khoản chưa xác định / clause not given by the sources)"
+    assert unknown in rows["SRV-01"].reference
+    html = annual_html(rows=list(rows.values()), period=PERIOD)
+    assert "Căn cứ / Reference" in html and "nguồn thứ cấp" in html

@@ -18,6 +18,11 @@ def test_catalogue_lists_controls() -> None:
     assert result.exit_code == 0, result.output
     ids = [c["id"] for c in json.loads(result.output)]
     assert len(ids) >= 40 and "SRV-07" in ids
+    table = CliRunner().invoke(app, ["audit", "catalogue", "--level", "3"])
+    assert table.exit_code == 0, table.output
+    # The statuses print (Rich would swallow "[...]" as markup if the cells were not plain text).
+    assert "verified]" in table.output and "inference]" in table.output
+    assert "A.8.24" in table.output
 
 
 def test_run_and_annual_from_recorded_evidence(tmp_path: Path, hardened_output: str) -> None:

@@ -99,6 +99,16 @@ def test_reports_render_and_validate(tmp_path: Path, model: SiteModel, hardened_
     html = paths["html"].read_text(encoding="utf-8")
     assert "Đạt một phần / Partly met" in html and "<svg" in html and "CISO" in html
     assert report.evidence_hash in html
+    # Every citation with its status; a clause the sources lack is shown as such, not invented.
+    assert "TT 12/2022/TT-BTTTT Điều 9 khoản 7: " in html and "[đã kiểm chứng / verified]" in html
+    assert "(điều khoản chưa xác định / clause not given by the sources)" in html
+    assert "ISO/IEC 27001:2022 6.1.2 [suy luận / inference]" in html  # GOV-08 risk assessment
+    assert "14423:2026" not in html and "Đ30" not in html
+    assert srv07["refs"]["tt12"][1]["clause"] == "7.2.2"
+    del doc["systems"][0]["findings"][0]["refs"]["tt12"][0]["status"]
+    with pytest.raises(ComplianceError, match="status"):
+        validate_findings(doc)
+    doc["systems"][0]["findings"][0]["refs"]["tt12"][0]["status"] = "verified"
     doc["systems"][0]["findings"][0]["verdict"] = "fine"
     with pytest.raises(ComplianceError, match="verdict"):
         validate_findings(doc)
