@@ -7,9 +7,9 @@ from collections import defaultdict
 
 from dcops.inventory import examples
 from dcops.inventory.ansible_io import Problem, RawInventory
-from dcops.inventory.build import system_groups
+from dcops.inventory.build import declared_sites, system_groups
 from dcops.inventory.communechecks import check_communes
-from dcops.inventory.planchecks import check_plan
+from dcops.inventory.planchecks import Where, check_plan
 from dcops.inventory.sitechecks import (
     check_devices,
     check_dr_levels,
@@ -24,11 +24,13 @@ def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
     """Every parent site and system group named must exist (hosts: see build; systems' sites
     and flows: planchecks, shared with the IaC)."""
     out: list[Problem] = []
+    at = Where(model, raw)
+    declared = declared_sites(raw)  # a site dropped for a bad kind is reported at its kind
     for site in model.sites.values():
-        if site.parent is not None and site.parent not in model.sites:
+        if site.parent is not None and site.parent not in declared:
             out.append(Problem("unknown-site",
                                f"site {site.name} names unknown parent site {site.parent!r}",
-                               site.source, f"dcops_sites.{site.name}.parent"))
+                               at.site(site.name, "parent"), f"dcops_sites.{site.name}.parent"))
     groups = system_groups(raw)
     for system in model.systems.values():
         key = f"dcops_systems.{system.name}"
