@@ -151,7 +151,8 @@ def _address_outside_zone(inv: Inv) -> Expect:
     assert host.zone is not None
     cidr = subnet_cidr(inv.model, inv.model.sites[host.site], host.systems[0], host.zone)
     outside = ipaddress.ip_network(cidr).network_address + 256 * 40 + 250
-    at = inv.replace(inv.host_key(host.name, "ansible_host"), host.address, str(outside))
+    at = inv.replace(inv.host_key(host.name, "ansible_host"), f"ansible_host: {host.address}",
+                     f"ansible_host: {outside}")
     return Expect(*at, "address-outside-zone", cidr)
 
 
@@ -169,7 +170,7 @@ def _dhcp_not_a_flag(inv: Inv) -> Expect:
 
 def _dr_false_at_level_3(inv: Inv) -> Expect:
     name = next(s.name for s in inv.model.systems.values() if s.level >= 3 and s.dr)
-    at = inv.replace(inv.where(inv.spec("dcops_systems", name), "dr"), "true", "false")
+    at = inv.replace(inv.where(inv.spec("dcops_systems", name), "dr"), "dr: true", "dr: false")
     return Expect(*at, "dr-required", f"{name} is level")
 
 
@@ -212,22 +213,25 @@ def _device(inv: Inv, kind: SiteKind, suffix: str) -> str:
 def _device_class_typo(inv: Inv) -> Expect:
     device = inv.model.devices[_device(inv, SiteKind.COMMUNE, "_router")]
     typo = device.device_class.replace("_", "", 1)
-    at = inv.replace(inv.host_key(device.name, "dcops_device_class"), device.device_class, typo)
+    at = inv.replace(inv.host_key(device.name, "dcops_device_class"),
+                     f"dcops_device_class: {device.device_class}", f"dcops_device_class: {typo}")
     return Expect(*at, "unknown-device-class", f"'{device.device_class}'")
 
 
 def _snmp_profile_typo(inv: Inv) -> Expect:
     device = next(d for d in sorted(inv.model.devices.values(), key=lambda d: d.name)
                   if "dcops_snmp_profile" in inv.raw.hostvars[d.name])
-    at = inv.replace(inv.host_key(device.name, "dcops_snmp_profile"), device.profile,
-                     device.profile[:-1])
+    at = inv.replace(inv.host_key(device.name, "dcops_snmp_profile"),
+                     f"dcops_snmp_profile: {device.profile}",
+                     f"dcops_snmp_profile: {device.profile[:-1]}")
     return Expect(*at, "unknown-snmp-profile", f"'{device.profile}'")
 
 
 def _router_outside_site(inv: Inv) -> Expect:
     device = inv.model.devices[_device(inv, SiteKind.COMMUNE, "_router")]
     subnets = inv.model.sites[device.site].subnets
-    at = inv.replace(inv.host_key(device.name, "ansible_host"), device.address, "192.0.2.1")
+    at = inv.replace(inv.host_key(device.name, "ansible_host"), f"ansible_host: {device.address}",
+                     "ansible_host: 192.0.2.1")
     return Expect(*at, "router-outside-site", subnets[0], alone=True)
 
 
@@ -248,8 +252,8 @@ def _overlapping_communes(inv: Inv) -> Expect:
 def _system_site_typo(inv: Inv) -> Expect:
     system = inv.model.systems["portal"] if "portal" in inv.model.systems else next(
         iter(inv.model.systems.values()))
-    at = inv.replace(inv.where(inv.spec("dcops_systems", system.name), "site"), system.site,
-                     system.site + "x")
+    at = inv.replace(inv.where(inv.spec("dcops_systems", system.name), "site"),
+                     f"site: {system.site}", f"site: {system.site}x")
     return Expect(*at, "unknown-site", f"'{system.site}x'", alone=True)
 
 
@@ -300,7 +304,8 @@ def _address_plan_full(inv: Inv) -> Expect:
 
 def _host_site_typo(inv: Inv) -> Expect:
     device = inv.model.devices[_device(inv, SiteKind.COMMUNE, "_router")]
-    at = inv.replace(inv.host_key(device.name, "dcops_site"), device.site, device.site + "x")
+    at = inv.replace(inv.host_key(device.name, "dcops_site"), f"dcops_site: {device.site}",
+                     f"dcops_site: {device.site}x")
     return Expect(*at, "unknown-site", f"'{device.site}x'")
 
 
@@ -316,7 +321,8 @@ def _parent_typo(inv: Inv) -> Expect:
 
 def _site_kind_typo(inv: Inv) -> Expect:
     site = next(s for s in inv.model.sites.values() if s.kind is SiteKind.COMMUNE)
-    at = inv.replace(inv.where(inv.spec("dcops_sites", site.name), "kind"), "commune", "comune")
+    at = inv.replace(inv.where(inv.spec("dcops_sites", site.name), "kind"), "kind: commune",
+                     "kind: comune")
     return Expect(*at, "bad-site-kind", "'comune'", alone=True)
 
 
