@@ -39,6 +39,17 @@ class Where:
         table = self.raw.globals.get(name) if self.raw is not None else None
         return table.get(item) if isinstance(table, dict) else None
 
+    def setting(self, name: str) -> SourceRef | None:
+        """Where a province-wide variable (group `all`) is set."""
+        return key_position(self.raw.globals, name, self.base) if self.raw is not None else None
+
+    def snmp(self, device: str, field: str) -> SourceRef | None:
+        """A field of a device's dcops_snmp (often shared in group_vars), else dcops_snmp."""
+        spec = self.raw.hostvars.get(device, {}).get("dcops_snmp") if self.raw else None
+        if isinstance(spec, dict) and field in spec:
+            return key_position(spec, field, self.base)
+        return self.host(device, "dcops_snmp")
+
     def declares(self, host: str, key: str) -> bool:
         """Whether what Ansible read sets `key` for `host` (False without a raw inventory)."""
         return self.raw is not None and key in self.raw.hostvars.get(host, {})

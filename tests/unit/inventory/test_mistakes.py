@@ -344,6 +344,41 @@ def _level_out_of_range(inv: Inv) -> Expect:
     return Expect(*at, "bad-level", "7")
 
 
+def _snmp_v2c_outside_the_lab(inv: Inv) -> Expect:
+    device = inv.model.devices[_device(inv, SiteKind.COMMUNE, "_router")]
+    spec = inv.raw.hostvars[device.name]["dcops_snmp"]
+    at = inv.where(spec, "version")
+    line = (inv.path / at[0]).read_text(encoding="utf-8").splitlines()[at[1] - 1]
+    inv.replace(at, line.strip(), 'version: "2c"')
+    return Expect(*at, "insecure-snmp", "v2c outside the lab")
+
+
+def _v2c_allowed_outside_the_lab(inv: Inv) -> Expect:
+    at = inv.replace(inv.where(inv.raw.globals, "dcops_allow_snmp_v2c"),
+                     "dcops_allow_snmp_v2c: false", "dcops_allow_snmp_v2c: true")
+    return Expect(*at, "insecure-snmp", "only allowed in the lab", alone=True)
+
+
+def _duplicate_address(inv: Inv) -> Expect:
+    first = inv.model.hosts[_system_host(inv, "portal-web1", Zone.DMZ)]
+    second = next(h for h in sorted(inv.model.hosts.values(), key=lambda h: h.name)
+                  if h.name > first.name and h.systems == first.systems and h.zone is first.zone)
+    at = inv.replace(inv.host_key(second.name, "ansible_host"), f"ansible_host: {second.address}",
+                     f"ansible_host: {first.address}")
+    return Expect(*at, "duplicate-address", first.name, alone=True)
+
+
+def _dcs_too_close(inv: Inv) -> Expect:
+    dcs = dc_sites(inv.model)
+    primary, backup = dcs["primary"], dcs["backup"]
+    assert primary.location is not None and backup.location is not None
+    spec = inv.spec("dcops_sites", backup.name)
+    at = inv.where(spec["location"], "longitude")
+    inv.replace(at, f"longitude: {spec['location']['longitude']}",
+                f"longitude: {primary.location.longitude}")
+    return Expect(*inv.where(spec, "location"), "dc-too-close", backup.name)
+
+
 MISTAKES: dict[str, Callable[[Inv], Expect]] = {
     # the mistakes issue 17 item 4 lists as formerly uncaught
     "dr-false-at-level-3": _dr_false_at_level_3,
@@ -371,6 +406,11 @@ MISTAKES: dict[str, Callable[[Inv], Expect]] = {
     "site-kind-typo": _site_kind_typo,
     "system-group-typo": _group_typo,
     "level-out-of-range": _level_out_of_range,
+    # device and DC rules
+    "snmp-v2c-outside-the-lab": _snmp_v2c_outside_the_lab,
+    "v2c-allowed-outside-the-lab": _v2c_allowed_outside_the_lab,
+    "duplicate-address": _duplicate_address,
+    "dcs-too-close": _dcs_too_close,
 }
 
 
