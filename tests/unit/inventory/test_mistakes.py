@@ -205,9 +205,16 @@ def _twin_declared_by_hand(inv: Inv) -> Expect:
 
 
 def _device(inv: Inv, kind: SiteKind, suffix: str) -> str:
-    return next(d.name for d in sorted(inv.model.devices.values(), key=lambda d: d.name)
-                if d.device_class.endswith(suffix) and inv.model.sites[d.site].kind is kind
-                and inv.model.sites[d.site].subnets)
+    """A device of the class suffix at a site of `kind` (else any kind) whose variables are
+    written in a YAML file (a device a plugin derives has no line to edit)."""
+    def written(name: str) -> bool:
+        return all(getattr(next(k for k in inv.raw.hostvars[name] if k == key), "ansible_pos",
+                           None) for key in ("ansible_host", "dcops_device_class", "dcops_site"))
+
+    devices = sorted(inv.model.devices.values(), key=lambda d: (
+        inv.model.sites[d.site].kind is not kind, d.name))
+    return next(d.name for d in devices if d.device_class.endswith(suffix)
+                and inv.model.sites[d.site].subnets and written(d.name))
 
 
 def _device_class_typo(inv: Inv) -> Expect:
@@ -219,8 +226,8 @@ def _device_class_typo(inv: Inv) -> Expect:
 
 
 def _snmp_profile_typo(inv: Inv) -> Expect:
-    device = next(d for d in sorted(inv.model.devices.values(), key=lambda d: d.name)
-                  if "dcops_snmp_profile" in inv.raw.hostvars[d.name])
+    device = inv.model.devices[_device(inv, SiteKind.COMMUNE, "_router")]
+    assert "dcops_snmp_profile" in inv.raw.hostvars[device.name]
     at = inv.replace(inv.host_key(device.name, "dcops_snmp_profile"),
                      f"dcops_snmp_profile: {device.profile}",
                      f"dcops_snmp_profile: {device.profile[:-1]}")
