@@ -56,6 +56,11 @@ class _Builder:
             return key_position(value, key, self.base)
         return position(value, self.base)
 
+    def declared_sites(self) -> set[str]:
+        """Site names dcops_sites declares, including those dropped for a bad kind (reported
+        once, at the kind, not again at every reference)."""
+        return declared_sites(self.raw)
+
     def problem(self, kind: str, message: str, where: SourceRef | None, key: str) -> None:
         self.problems.append(Problem(kind, message, where, key))
 
@@ -270,7 +275,7 @@ class _Builder:
             if not site:
                 self.problem("missing-site", f"host {name} has no dcops_site", where,
                              f"{name}.dcops_site")
-            elif site not in sites:
+            elif site not in sites and site not in self.declared_sites():
                 self.problem("unknown-site", f"{name} names unknown site {site!r}",
                              self.where(hv["dcops_site"]) or where, f"{name}.dcops_site")
             if "dcops_device_class" in hv:
@@ -323,6 +328,12 @@ def system_groups(raw: RawInventory) -> dict[str, tuple[str, SourceRef | None]]:
                 out[str(name)] = (str(spec.get("group", name)),
                                   key_position(spec, "group", base) or position(name, base))
     return out
+
+
+def declared_sites(raw: RawInventory) -> set[str]:
+    """Every site name dcops_sites declares, whether or not it made it into the model."""
+    sites = raw.globals.get("dcops_sites")
+    return {str(name) for name in sites} if isinstance(sites, dict) else set()
 
 
 def relative(path: Path, base: Path) -> str:

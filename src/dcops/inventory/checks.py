@@ -7,9 +7,9 @@ from collections import defaultdict
 
 from dcops.inventory import examples
 from dcops.inventory.ansible_io import Problem, RawInventory
-from dcops.inventory.build import system_groups
+from dcops.inventory.build import declared_sites, system_groups
 from dcops.inventory.communechecks import check_communes
-from dcops.inventory.planchecks import check_plan
+from dcops.inventory.planchecks import Where, check_plan
 from dcops.inventory.sitechecks import (
     check_devices,
     check_dr_levels,
@@ -24,11 +24,13 @@ def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
     """Every parent site and system group named must exist (hosts: see build; systems' sites
     and flows: planchecks, shared with the IaC)."""
     out: list[Problem] = []
+    at = Where(model, raw)
+    declared = declared_sites(raw)  # a site dropped for a bad kind is reported at its kind
     for site in model.sites.values():
-        if site.parent is not None and site.parent not in model.sites:
+        if site.parent is not None and site.parent not in declared:
             out.append(Problem("unknown-site",
                                f"site {site.name} names unknown parent site {site.parent!r}",
-                               site.source, f"dcops_sites.{site.name}.parent"))
+                               at.site(site.name, "parent"), f"dcops_sites.{site.name}.parent"))
     groups = system_groups(raw)
     for system in model.systems.values():
         key = f"dcops_systems.{system.name}"
@@ -42,16 +44,21 @@ def check_references(model: SiteModel, raw: RawInventory) -> list[Problem]:
 
 def check_snmp(model: SiteModel, raw: RawInventory) -> list[Problem]:
     """Devices need SNMP credentials: v3 authPriv, v1/v2c only where the inventory is the lab."""
-    del raw
+    at = Where(model, raw)
     out: list[Problem] = []
     lab = model.settings.environment == "lab"
     if model.settings.allow_snmp_v2c and not lab:
         out.append(Problem("insecure-snmp", "dcops_allow_snmp_v2c is only allowed in the lab "
-                           f"(dcops_environment is {model.settings.environment!r})", None,
-                           "dcops_allow_snmp_v2c"))
+                           f"(dcops_environment is {model.settings.environment!r})",
+                           at.setting("dcops_allow_snmp_v2c"), "dcops_allow_snmp_v2c"))
     for device in model.devices.values():
         snmp = device.snmp
         key = f"{device.name}.dcops_snmp"
+
+        def field(name: str, device: str = device.name) -> SourceRef | None:
+            """The SNMP field's line (a host's dcops_snmp_<name> overrides the shared one)."""
+            own = f"dcops_snmp_{name}"
+            return at.host(device, own) if at.declares(device, own) else at.snmp(device, name)
         if snmp is None:
             out.append(Problem("missing-snmp", f"device {device.name} has no SNMP credentials",
                                device.source, key))
@@ -64,19 +71,21 @@ def check_snmp(model: SiteModel, raw: RawInventory) -> list[Problem]:
             if missing:
                 out.append(Problem("missing-snmp",
                                    f"device {device.name}: SNMPv3 authPriv needs "
-                                   f"{', '.join(missing)}", device.source, key))
+                                   f"{', '.join(missing)}", at.host(device.name, "dcops_snmp"),
+                                   key))
         elif snmp.version in ("1", "2c"):
             if not (lab and model.settings.allow_snmp_v2c):
                 out.append(Problem("insecure-snmp",
                                    f"device {device.name} uses SNMP v{snmp.version} outside the "
-                                   "lab: use v3 authPriv", device.source, f"{key}.version"))
+                                   "lab: use v3 authPriv", field("version"), f"{key}.version"))
             elif snmp.community is None:
                 out.append(Problem("missing-snmp", f"device {device.name}: SNMP v{snmp.version} "
-                                   "needs a community", device.source, f"{key}.community"))
+                                   "needs a community", at.host(device.name, "dcops_snmp"),
+                                   f"{key}.community"))
         else:
             out.append(Problem("insecure-snmp",
                                f"device {device.name}: unknown SNMP version {snmp.version!r} "
-                               "(expected 3)", device.source, f"{key}.version"))
+                               "(expected 3)", field("version"), f"{key}.version"))
     return out
 
 
@@ -105,7 +114,6 @@ def check_addresses(model: SiteModel, raw: RawInventory) -> list[Problem]:
 
 def check_dc_distance(model: SiteModel, raw: RawInventory) -> list[Problem]:
     """A primary and a backup DC exist, with locations, at least the configured distance apart."""
-    del raw
     out: list[Problem] = []
     primaries = model.sites_of(SiteKind.PRIMARY_DC)
     backups = model.sites_of(SiteKind.BACKUP_DC)
@@ -121,14 +129,16 @@ def check_dc_distance(model: SiteModel, raw: RawInventory) -> list[Problem]:
             if primary.location is None or backup.location is None:
                 site = backup if backup.location is None else primary
                 out.append(Problem("bad-location", f"site {site.name} has no location",
-                                   site.source, f"dcops_sites.{site.name}.location"))
+                                   Where(model, raw).site(site.name, "location"),
+                                   f"dcops_sites.{site.name}.location"))
                 continue
             km = primary.location.distance_km(backup.location)
             if km < minimum:
                 out.append(Problem("dc-too-close",
                                    f"backup DC {backup.name} is {km:.1f} km from {primary.name}; "
                                    f"at least {minimum:g} km required (dcops_min_dc_distance_km)",
-                                   backup.source, f"dcops_sites.{backup.name}.location"))
+                                   Where(model, raw).site(backup.name, "location"),
+                                   f"dcops_sites.{backup.name}.location"))
     return out
 
 

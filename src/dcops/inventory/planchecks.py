@@ -39,6 +39,26 @@ class Where:
         table = self.raw.globals.get(name) if self.raw is not None else None
         return table.get(item) if isinstance(table, dict) else None
 
+    def setting(self, name: str) -> SourceRef | None:
+        """Where a province-wide variable (group `all`) is set."""
+        return key_position(self.raw.globals, name, self.base) if self.raw is not None else None
+
+    def snmp(self, device: str, field: str) -> SourceRef | None:
+        """A field of a device's dcops_snmp (often shared in group_vars), else dcops_snmp."""
+        spec = self.raw.hostvars.get(device, {}).get("dcops_snmp") if self.raw else None
+        if isinstance(spec, dict) and field in spec:
+            return key_position(spec, field, self.base)
+        return self.host(device, "dcops_snmp")
+
+    def declares(self, host: str, key: str) -> bool:
+        """Whether what Ansible read sets `key` for `host` (False without a raw inventory)."""
+        return self.raw is not None and key in self.raw.hostvars.get(host, {})
+
+    def declares_site(self, name: str) -> bool:
+        """Whether dcops_sites declares `name` (a site dropped for a bad kind is reported there)."""
+        sites = self.raw.globals.get("dcops_sites") if self.raw is not None else None
+        return isinstance(sites, dict) and name in sites
+
     def system(self, system: System, key: str | None = None) -> SourceRef | None:
         """A system's declaration, or one of its keys."""
         spec = self._global("dcops_systems", system.name)
@@ -60,11 +80,13 @@ class Where:
         return key_position(spec, key, self.base) or (site.source if site else None)
 
     def host(self, name: str, key: str) -> SourceRef | None:
-        """Where a host (or device) variable's value was written, else the host."""
-        value = self.raw.hostvars.get(name, {}).get(key) if self.raw is not None else None
-        found = position(value, self.base) if value is not None else None
-        if found is not None:
-            return found
+        """Where a host (or device) variable was written (its key, else its value), else the
+        host."""
+        hostvars = self.raw.hostvars.get(name, {}) if self.raw is not None else {}
+        if key in hostvars:
+            found = key_position(hostvars, key, self.base) or position(hostvars[key], self.base)
+            if found is not None:
+                return found
         host = self.model.hosts.get(name) or self.model.devices.get(name)
         return host.source if host is not None else None
 
@@ -74,7 +96,7 @@ def check_systems(model: SiteModel, where: Where) -> list[Problem]:
     out: list[Problem] = []
     for system in model.systems.values():
         key = f"dcops_systems.{system.name}"
-        if system.site not in model.sites:
+        if system.site not in model.sites and not where.declares_site(system.site):
             out.append(Problem("unknown-site", f"system {system.name} is hosted at unknown site "
                                f"{system.site!r}; sites: {', '.join(sorted(model.sites))}",
                                where.system(system, "site"), f"{key}.site"))
@@ -125,6 +147,8 @@ def check_host_placement(model: SiteModel, where: Where) -> list[Problem]:
                                where.host(host.name, "ansible_host"), f"{host.name}.groups"))
             continue
         if host.zone is None:
+            if where.declares(host.name, "dcops_zone"):
+                continue  # a zone name the model does not know: one unknown-zone from build
             out.append(Problem("missing-zone", f"host {host.name} has no dcops_zone",
                                host.source, f"{host.name}.dcops_zone"))
             continue

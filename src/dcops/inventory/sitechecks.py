@@ -141,5 +141,5 @@ def check_host_variables(model: SiteModel, raw: RawInventory) -> list[Problem]:
     """Misspelt dcops host variables that would otherwise be ignored (`dhcp` for dcops_dhcp)."""
     where = Where(model, raw)
     return [Problem("unknown-variable", f"host {name}: `dhcp` is not read; use `{DHCP_VAR}: true`",
-                    where.host(name, "ansible_host"), f"{name}.dhcp")
+                    where.host(name, "dhcp"), f"{name}.dhcp")
             for name, hv in sorted(raw.hostvars.items()) if "dhcp" in hv]
