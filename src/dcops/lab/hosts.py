@@ -11,7 +11,9 @@ SUBNET = "10.77.0.0/24"
 CONTROLLER_ADDRESS = "10.77.0.1"
 PREFIX_LEN = 24
 FIRST_HOST_OCTET = 11
-MAX_HOSTS = 40
+# Addresses .11-.210 of the /24. A chroot host is one sshd in its namespaces (a few MB): 100+ fit
+# this machine kind, enough to audit a province's fleet (scripts/bench/audit_scale.py).
+MAX_HOSTS = 200
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,9}(-[a-z0-9]{1,9})?$")
 
 

@@ -59,8 +59,10 @@ def test_default_hosts_and_growth() -> None:
     seven = lab_hosts(7)
     assert [h.name for h in seven[3:]] == ["lab-ca1", "lab-mon1", "lab-node06", "lab-node07"]
     assert seven[-1].address == "10.77.0.17"
-    assert len({h.address for h in lab_hosts(40)}) == 40
-    with pytest.raises(LabError, match="between 1 and 40"):
+    fleet = lab_hosts(200)
+    assert len({h.address for h in fleet}) == 200 and fleet[-1].address == "10.77.0.210"
+    assert fleet[-1].name == "lab-node200"
+    with pytest.raises(LabError, match="between 1 and 200"):
         lab_hosts(0)
 
 
