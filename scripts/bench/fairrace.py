@@ -92,7 +92,12 @@ def is_tie(a: Stat, b: Stat) -> bool:
 
 
 def verdict(a: Stat, b: Stat) -> str:
-    """'a/b = 1.83x (a faster)' or 'tie (inside the noise)'; a ratio is never printed for a tie."""
+    """'a/b = 1.83x (a faster)' or 'tie (inside the noise)'; a ratio is never printed for a tie.
+
+    One round gives no spread: no ratio either (the noise is unknown, not zero).
+    """
+    if min(len(a.values), len(b.values)) < 2:
+        return f"{a.name}/{b.name}: no ratio (one round: the spread is unknown; run more rounds)"
     if is_tie(a, b):
         return (f"{a.name}/{b.name}: tie (inside the noise: medians differ by "
                 f"{abs(a.median - b.median):.1f}, spread up to {max(a.spread, b.spread):.1f})")

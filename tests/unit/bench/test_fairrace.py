@@ -55,6 +55,11 @@ def test_difference_smaller_than_spread_is_a_tie_even_without_overlap_rule() -> 
     assert is_tie(a, b)
 
 
+def test_one_round_gives_no_ratio() -> None:
+    v = verdict(Stat("a", (300.0,)), Stat("b", (100.0,)))
+    assert "no ratio" in v and "3.00x" not in v
+
+
 def test_empty_stat_is_refused() -> None:
     with pytest.raises(ValueError, match="no values"):
         Stat("x", ())
