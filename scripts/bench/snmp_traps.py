@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,21 +207,30 @@ def step(rx: Receiver, pool: list[bytes], rate: int, seconds: float) -> Step:
     return st
 
 
-def search(rx: Receiver, pool: list[bytes], start: int, seconds: float) -> tuple[int, bool]:
-    """Highest zero-loss rate (doubling, then bisection to 10 %); flag: sender-limited."""
+def search(probe: Callable[[int], Step], start: int) -> tuple[int, bool]:
+    """Highest zero-loss rate (doubling or halving, then bisection to 10 %); flag: sender-limited.
+
+    `probe(rate)` runs one sustained step. 0 when even 50/s loses traps.
+    """
     good, bad = 0, 0
     rate = start
     while True:
-        st = step(rx, pool, rate, seconds)
+        st = probe(rate)
         if st.sender_limited:
             return good, True
         if st.lost:
             bad = rate
+            if good or rate <= 50:
+                break
+            rate //= 2  # the start rate is already too high: look below it
+            continue
+        if bad:  # found going down
+            good = rate
             break
         good, rate = rate, rate * 2
     while good and bad - good > good * 0.1:
         mid = (good + bad) // 2
-        st = step(rx, pool, mid, seconds)
+        st = probe(mid)
         if st.sender_limited:
             return good, True
         good, bad = (mid, bad) if not st.lost else (good, mid)
@@ -280,7 +290,8 @@ def main() -> None:
                     raise SystemExit(f"{name} got a {rb}-byte buffer, asked "
                                      f"{args.recv_buffer}: raise net.core.rmem_max or lower "
                                      "--recv-buffer; the race would not be fair")
-                rate, lim = search(rx, pool, args.start_rate, args.seconds)
+                rate, lim = search(lambda r, rx=rx: step(rx, pool, r, args.seconds),
+                                   args.start_rate)
                 best[name].append(rate)
                 if lim:
                     limited.add(name)
