@@ -6,7 +6,7 @@
 Devices are real walks from snmpsim-data (recdevice.py: each recording's interfaces, addresses and
 routes re-created in a network namespace, served by snmpd inside it; one snmpd and one namespace
 per recording, --devices split across the recordings, one agent port per device). The default
-recordings are 24-53 interface access/L3 switches and a router (see RECORDINGS).
+recordings are 24-42 interface access/L3 switches and a router (see RECORDINGS).
 
 The exporter's module is generated from the same profile (monitoring/snmp/profiles.yml, default
 `system,interfaces`) so both walk the same OIDs; after the warm-up the table samples one device

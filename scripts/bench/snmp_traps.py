@@ -96,8 +96,7 @@ class Dcops:
     name = "dcops"
 
     def __init__(self, work: Path, recv_buffer: int) -> None:
-        self.work = work / "dcops"
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="dcops-", dir=work))  # one per repeat
         self.stored = 0
         self.port, self.mport = reserve_port(), reserve_port(socket.SOCK_STREAM)
         # generous flap settings: the bench measures intake, not suppression
@@ -135,8 +134,7 @@ class Snmptrapd:
     name = "snmptrapd"
 
     def __init__(self, work: Path, recv_buffer: int) -> None:
-        self.work = work / "snmptrapd"
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix="snmptrapd-", dir=work))
         self.port = reserve_port()
         self.log = self.work / "snmptrapd.out"
         conf = self.work / "snmptrapd.conf"
