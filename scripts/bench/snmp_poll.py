@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Poll benchmark: the same fleet of snmpd agents polled by dcops and by prometheus-snmp-exporter.
+"""Poll race: the same fleet of recorded devices polled by dcops and by prometheus-snmp-exporter.
 
-    .venv/bin/python scripts/bench/snmp_poll.py [--devices 200] [--version 2c|3] [--rounds 3]
+    .venv/bin/python scripts/bench/snmp_poll.py [--devices 200] [--version 2c|3] [--rounds 7]
 
-Starts ceil(devices/100) snmpd processes (one snmpd binds at most 128 ports), generates an
-snmp_exporter module from the same profile (monitoring/snmp/profiles.yml, `net_snmp`), then per
-round polls every device once with each tool at the same concurrency and prints devices/s, CPU
-per device and the ratio dcops/exporter. Numbers go to docs/noc.md by hand.
+Devices are real walks from snmpsim-data (recdevice.py: each recording's interfaces, addresses and
+routes re-created in a network namespace, served by snmpd inside it; one snmpd and one namespace
+per recording, --devices split across the recordings, one agent port per device). The default
+recordings are 24-42 interface access/L3 switches and a router (see RECORDINGS).
+
+The exporter's module is generated from the same profile (monitoring/snmp/profiles.yml, default
+`system,interfaces`) so both walk the same OIDs; after the warm-up the table samples one device
+yields on each side are counted and the run stops if they differ. Per round every device is
+polled once by each tool at the same concurrency, the order alternating per round (fairrace);
+median and min-max over the rounds, load and a CPU calibration at start and end, and a ratio
+only when it is outside the noise.
 
 Both sides are timed up to a finished Prometheus exposition: the exporter's scrape answers with
 its /metrics text, so dcops' round is poll_all(), SnmpMetrics.update() (counters, labels) and an
 HTTP GET of its own /metrics (MetricsServer, the text prometheus_client generates), wall clock
-and CPU of this process (the exposition thread included).
+and CPU of this process (the exposition thread included). The exporter listens on port 0 and
+its port is read back from `ss`, so it cannot collide with a port picked elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,18 +38,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fairrace import Stat, machine_line, orders, verdict  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
+from recdevice import NsSnmpd, RecordedDevice, Recording, load_recording  # noqa: E402
 
 from dcops.collectors.snmp.metrics import SnmpMetrics  # noqa: E402
 from dcops.collectors.snmp.poller import Poller  # noqa: E402
 from dcops.collectors.snmp.profiles import Profile, load_profiles  # noqa: E402
 from dcops.collectors.snmp.service import MetricsServer  # noqa: E402
-from dcops.lab.snmp import DEFAULT_USERS, Snmpd, free_udp_ports  # noqa: E402
+from dcops.lab.snmp import DEFAULT_USERS  # noqa: E402
 from dcops.model.site import Device, Secret, SnmpCredentials  # noqa: E402
 
 COMMUNITY = "bench-public"
-PER_SNMPD = 100
+PER_SNMPD = 100  # one snmpd binds at most 128 ports
+AGENT_PORT0 = 20000  # agents listen inside their own namespaces: no host port can collide
+RECORDINGS = ("network/switch/ruijie-s5750-24gt12sfp",  # 24 GE + 12 SFP access switch, 27 ifs
+              "network/switch/hpe-procurve-516733-b21",  # ProCurve 6120XG blade switch, 42 ifs
+              "network/router/huawei-s5720",  # S5720 L3 switch/router, 39 ifs, routes
+              "network/router/vyatta-unknown")  # Vyatta router, 24 ifs, 7 addresses, routes
 
 
 def _table_roots(oids: list[str]) -> list[str]:
@@ -82,14 +97,14 @@ def exporter_module(profile: Profile, version: str, roots: bool = False) -> dict
             "timeout": "2s", "auth": auth}
 
 
-def devices(ports: list[int], version: str) -> list[Device]:
+def devices(targets: list[tuple[str, int]], version: str) -> list[Device]:
     u = DEFAULT_USERS[0]
     out = []
-    for i, p in enumerate(ports):
+    for i, (addr, p) in enumerate(targets):
         cred = (SnmpCredentials("2c", p, community=Secret(COMMUNITY)) if version == "2c" else
                 SnmpCredentials("3", p, u.name, "SHA", Secret(u.auth_password), "AES",
                                 Secret(u.priv_password)))
-        out.append(Device(f"bench{i:03d}", "127.0.0.1", "bench", "server", "net_snmp", cred))
+        out.append(Device(f"bench{i:03d}", addr, "bench", "server", "net_snmp", cred))
     return out
 
 
@@ -120,19 +135,52 @@ async def run_dcops(poller: Poller, metrics: SnmpMetrics, server: MetricsServer
     failed = sum(1 for s in samples if not s.ok)
     if body.count(b"\ndcops_snmp_up{") != len(samples):
         sys.exit(f"/metrics has not one dcops_snmp_up per device ({len(samples)})")
+    server.last_body = body  # type: ignore[attr-defined]
     return wall, cpu, timeouts, failed, len(body)
 
 
-async def _scrape(port: int, target: int, sem: asyncio.Semaphore) -> bool:
+async def _fetch(port: int, target: tuple[str, int]) -> bytes:
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(f"GET /snmp?module=dcops&target={target[0]}:{target[1]} HTTP/1.0\r\n\r\n"
+            .encode())
+    data = await r.read()
+    w.close()
+    return data
+
+
+async def _scrape(port: int, target: tuple[str, int], sem: asyncio.Semaphore) -> bool:
     async with sem:
-        r, w = await asyncio.open_connection("127.0.0.1", port)
-        w.write(f"GET /snmp?module=dcops&target=127.0.0.1:{target} HTTP/1.0\r\n\r\n".encode())
-        data = await r.read()
-        w.close()
+        data = await _fetch(port, target)
         return data.startswith(b"HTTP/1.0 200") and b"snmp_scrape_pdus_returned" in data
 
 
-async def run_exporter(port: int, pid: int, targets: list[int], conc: int
+def table_samples(body: bytes, metrics: set[str], device: str | None = None) -> int:
+    """Sample lines of the given metric names (dcops: prefixed, `_total`; one device's)."""
+    n = 0
+    for line in body.decode().splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        name = name.removeprefix("dcops_").removeprefix("snmp_").removesuffix("_total")
+        if name in metrics and (device is None or f'device="{device}"' in line):
+            n += 1
+    return n
+
+
+def listening_port(pid: int, timeout: float = 10.0) -> int:
+    """The TCP port process `pid` listens on (it was started on port 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True,
+                             check=True).stdout
+        for line in out.splitlines():
+            if f"pid={pid}," in line:
+                return int(line.split()[3].rsplit(":", 1)[1])
+        time.sleep(0.1)
+    raise SystemExit(f"process {pid} is not listening after {timeout}s")
+
+
+async def run_exporter(port: int, pid: int, targets: list[tuple[str, int]], conc: int
                        ) -> tuple[float, float, int]:
     sem = asyncio.Semaphore(conc)
     t0, c0 = time.perf_counter(), cpu_of(pid)
@@ -140,60 +188,135 @@ async def run_exporter(port: int, pid: int, targets: list[int], conc: int
     return time.perf_counter() - t0, cpu_of(pid) - c0, sum(1 for x in ok if not x)
 
 
-def _report(args: argparse.Namespace, profile: Profile,
+def _report(args: argparse.Namespace, profile: Profile, n: int,
             rows: list[tuple[tuple[float, float, int, int, int], tuple[float, float, int]]],
             ) -> None:
-    d_rate = statistics.median(args.devices / d[0] for d, _ in rows)
-    e_rate = statistics.median(args.devices / e[0] for _, e in rows)
-    d_cpu = statistics.median(d[1] / args.devices * 1000 for d, _ in rows)
-    e_cpu = statistics.median(e[1] / args.devices * 1000 for _, e in rows)
-    print(f"\nSNMP v{args.version}, {args.devices} devices, {len(profile.scalars)} scalars + "
+    d_rate = Stat("dcops", tuple(n / d[0] for d, _ in rows), "devices/s")
+    e_rate = Stat("exporter", tuple(n / e[0] for _, e in rows), "devices/s")
+    d_cpu = Stat("dcops", tuple(d[1] / n * 1000 for d, _ in rows), "ms CPU/device")
+    e_cpu = Stat("exporter", tuple(e[1] / n * 1000 for _, e in rows), "ms CPU/device")
+    print(f"\nSNMP v{args.version}, {n} recorded devices, {len(profile.scalars)} scalars + "
           f"{sum(len(t.walk_oids()) for t in profile.tables)} columns, concurrency "
-          f"{args.concurrency}, exporter walks {args.exporter_walk}, "
-          f"median of {args.rounds} rounds")
-    print(f"dcops:    {d_rate:8.1f} devices/s  {d_cpu:6.2f} ms CPU/device  "
-          f"timeouts {sum(d[2] for d, _ in rows)}  (poll + metrics update + /metrics)")
-    print(f"exporter: {e_rate:8.1f} devices/s  {e_cpu:6.2f} ms CPU/device  "
-          f"failed {sum(e[2] for _, e in rows)}")
-    print(f"ratio dcops/exporter: {d_rate / e_rate:.2f}x devices/s, "
-          f"{e_cpu / d_cpu:.2f}x CPU efficiency")
+          f"{args.concurrency}, exporter walks {args.exporter_walk}, {args.rounds} rounds "
+          f"(order alternating); dcops timeouts {sum(d[2] for d, _ in rows)}, "
+          f"exporter failed scrapes {sum(e[2] for _, e in rows)}")
+    print("throughput (higher is better):")
+    print("  " + d_rate.line())
+    print("  " + e_rate.line())
+    print("  " + verdict(d_rate, e_rate))
+    print("CPU per device (lower is better; exporter CPU = its process, dcops = this process):")
+    print("  " + d_cpu.line())
+    print("  " + e_cpu.line())
+    print("  " + verdict(e_cpu, d_cpu) + "  (exporter/dcops: > 1 means dcops uses less)")
 
 
-def main() -> None:
+def _start_fleet(recs: list[Recording], share: list[int], work: Path,
+                 nsdevs: list[RecordedDevice], agents: list[NsSnmpd],
+                 targets: list[tuple[str, int]]) -> None:
+    """One namespace + snmpd per recording (per 100 devices); fills the lists for cleanup."""
+    slot = 0
+    for rec, k in zip(recs, share, strict=True):
+        for j in range(0, k, PER_SNMPD):
+            slot += 1
+            dev = RecordedDevice(rec, slot)
+            nsdevs.append(dev)
+            dev.create()
+            ports = [AGENT_PORT0 + x for x in range(min(PER_SNMPD, k - j))]
+            agents.append(NsSnmpd(dev, work / f"snmpd{slot}", ports, COMMUNITY))
+            agents[-1].start()
+            targets += [(dev.address, p) for p in ports]
+        print(f"  {rec.name}: {k} devices, {len(rec.interfaces)} interfaces, "
+              f"{len(rec.addresses)} addresses, {len(rec.routes)} routes", flush=True)
+
+
+def _same_oids(profile: Profile, recs: list[Recording], share: list[int],
+               server: MetricsServer, loop: asyncio.AbstractEventLoop, eport: int,
+               targets: list[tuple[str, int]]) -> None:
+    """After the warm-up: one device per recording yields the same table samples on both."""
+    cols = {c.metric for t in profile.tables for c in t.columns}
+    for i, rec in enumerate(recs):
+        first = sum(share[:i])
+        ds = table_samples(server.last_body, cols, f"bench{first:03d}")  # type: ignore[attr-defined]
+        es = table_samples(loop.run_until_complete(_fetch(eport, targets[first])), cols)
+        print(f"  same OIDs check, {rec.name}: table samples per device dcops {ds}, "
+              f"exporter {es}", flush=True)
+        if ds != es or ds == 0:
+            sys.exit("the two pollers do not walk the same tables: no race")
+
+
+def _rounds(args: argparse.Namespace, loop: asyncio.AbstractEventLoop, poller: Poller,
+            metrics: SnmpMetrics, server: MetricsServer, eport: int, epid: int,
+            targets: list[tuple[str, int]]) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    rows = []
+    n = len(targets)
+    for r, order in enumerate(orders(["dcops", "exporter"], args.rounds)):
+        res: dict[str, tuple[float, ...]] = {}
+        for who in order:
+            res[who] = (loop.run_until_complete(run_dcops(poller, metrics, server))
+                        if who == "dcops" else loop.run_until_complete(
+                            run_exporter(eport, epid, targets, args.concurrency)))
+        d, e = res["dcops"], res["exporter"]
+        rows.append((d, e))
+        print(f"round {r + 1} ({' then '.join(order)}): dcops {n / d[0]:7.1f} dev/s "
+              f"{d[1] / n * 1000:5.2f} ms CPU/dev timeouts {d[2]} failed {d[3]} "
+              f"/metrics {int(d[4]) // 1024} KiB | exporter {n / e[0]:7.1f} dev/s "
+              f"{e[1] / n * 1000:5.2f} ms CPU/dev failed {e[2]}", flush=True)
+    return rows
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--version", choices=["2c", "3"], default="2c")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--profiles", default="system,interfaces",
-                    help="profiles of monitoring/snmp/profiles.yml polled, comma separated "
-                         "(host_resources makes snmpd itself the bottleneck)")
+                    help="profiles of monitoring/snmp/profiles.yml polled, comma separated")
+    ap.add_argument("--recordings", default=",".join(RECORDINGS),
+                    help="snmpsim-data recordings (path under snmpsim_data/data, no suffix)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="snmpsim_data/data (default: the installed snmpsim_data package; "
+                         "`uv run --no-project --with snmpsim-data` puts one in a cache)")
     ap.add_argument("--exporter-walk", choices=["columns", "tables"], default="columns",
                     help="snmp_exporter walks each column (default) or whole table entries")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _args()
+    if args.rounds < 1 or args.devices < 1:
+        sys.exit("--rounds and --devices must be >= 1")
+    data = args.data_dir or _snmpsim_data()
     loaded = load_profiles(ROOT / "monitoring" / "snmp" / "profiles.yml")
     parts = [loaded[n] for n in args.profiles.split(",")]
     profile = Profile("bench", tuple(s for p in parts for s in p.scalars),
                       tuple(t for p in parts for t in p.tables))
+    recs = []
+    for r in args.recordings.split(","):
+        path = data / f"{r}.snmprec.bz2"
+        if not path.exists():
+            sys.exit(f"--recordings: {path} not found (expected a path under {data}, no suffix)")
+        recs.append(load_recording(path))
+    print(machine_line("start"), flush=True)
     work = Path(tempfile.mkdtemp(prefix="dcops-bench-"))
-    ports = free_udp_ports(args.devices)
-    agents = [Snmpd(work / f"snmpd{i}", ports[i:i + PER_SNMPD], community=COMMUNITY)
-              for i in range(0, len(ports), PER_SNMPD)]
+    nsdevs: list[RecordedDevice] = []
+    agents: list[NsSnmpd] = []
+    targets: list[tuple[str, int]] = []
     exporter = None
     try:
-        for a in agents:
-            a.start()
+        share = [args.devices // len(recs) + (1 if i < args.devices % len(recs) else 0)
+                 for i in range(len(recs))]
+        _start_fleet(recs, share, work, nsdevs, agents, targets)
         (work / "snmp.yml").write_text(yaml.safe_dump({"dcops": exporter_module(
             profile, args.version, args.exporter_walk == "tables")}))
-        eport = free_udp_ports(1)[0]  # any free number; TCP collision is unlikely
         exporter = subprocess.Popen(
             ["prometheus-snmp-exporter", f"--config.file={work / 'snmp.yml'}",
-             f"--web.listen-address=127.0.0.1:{eport}", "--log.level=error"],
+             "--web.listen-address=127.0.0.1:0", "--log.level=error"],
             stdout=subprocess.DEVNULL, stderr=(work / "exporter.log").open("wb"))
-        time.sleep(1.0)
+        eport = listening_port(exporter.pid)
         if exporter.poll() is not None:
             sys.exit(f"snmp_exporter failed: {(work / 'exporter.log').read_text()}")
-        poller = Poller(devices(ports, args.version), {"net_snmp": profile},  # as profile
+        poller = Poller(devices(targets, args.version), {"net_snmp": profile},  # as profile
                         allow_v2c=True, timeout=2.0, retries=1,
                         concurrency=args.concurrency)
         metrics = SnmpMetrics({"net_snmp": profile})
@@ -201,29 +324,43 @@ def main() -> None:
         registry.register(metrics)
         server = MetricsServer(registry, "127.0.0.1", 0)
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(run_dcops(poller, metrics, server))  # warm-up: v3 discovery
-        loop.run_until_complete(run_exporter(eport, exporter.pid, ports, args.concurrency))
-        rows = []
-        for r in range(args.rounds):
-            d = loop.run_until_complete(run_dcops(poller, metrics, server))
-            e = loop.run_until_complete(run_exporter(eport, exporter.pid, ports,
-                                                     args.concurrency))
-            rows.append((d, e))
-            print(f"round {r + 1}: dcops {args.devices / d[0]:7.1f} dev/s "
-                  f"{d[1] / args.devices * 1000:5.2f} ms CPU/dev timeouts {d[2]} failed {d[3]} "
-                  f"/metrics {d[4] // 1024} KiB | "
-                  f"exporter {args.devices / e[0]:7.1f} dev/s "
-                  f"{e[1] / args.devices * 1000:5.2f} ms CPU/dev failed {e[2]}")
+        # warm-up (v3 discovery, agent caches) for both, then the same-OIDs check
+        loop.run_until_complete(run_dcops(poller, metrics, server))
+        loop.run_until_complete(run_exporter(eport, exporter.pid, targets, args.concurrency))
+        _same_oids(profile, recs, share, server, loop, eport, targets)
+        rows = _rounds(args, loop, poller, metrics, server, eport, exporter.pid, targets)
         poller.close()
         server.close()
         loop.close()
-        _report(args, profile, rows)
+        print(machine_line("end"))
+        _report(args, profile, len(targets), rows)  # type: ignore[arg-type]
     finally:
         if exporter is not None:
             exporter.terminate()
             exporter.wait(10)
         for a in agents:
             a.stop()
+        for dev in nsdevs:
+            dev.destroy()
+
+
+def _snmpsim_data() -> Path:
+    """snmpsim_data/data: the venv's package when it has the recordings, else uv's cached one."""
+    try:
+        import snmpsim_data  # type: ignore[import-not-found]
+
+        local = Path(snmpsim_data.__path__[0]) / "data"
+        if local.is_dir():  # snmpsim itself ships an empty snmpsim_data package
+            return local
+    except ImportError:
+        pass
+    code = ("import sys, pathlib; print(next(str(p) for p in map(pathlib.Path, sys.path) "
+            "if (p / 'snmpsim_data' / 'data').is_dir()))")
+    out = subprocess.run(["uv", "run", "--no-project", "--with", "snmpsim-data", "python",
+                          "-c", code], capture_output=True, text=True, check=False, cwd="/")
+    if out.returncode != 0:
+        sys.exit(f"snmpsim-data not found (give --data-dir): {out.stderr[-300:]}")
+    return Path(out.stdout.strip()) / "snmpsim_data" / "data"
 
 
 if __name__ == "__main__":

@@ -214,6 +214,9 @@ def traps(
     max_message_bytes: Annotated[int, typer.Option(
         "--max-message-bytes", min=484,
         help="Larger datagrams are dropped unread (counted as too_large).")] = 65536,
+    recv_buffer: Annotated[int, typer.Option(
+        "--recv-buffer", min=65536, help="Trap socket receive buffer in bytes (SO_RCVBUFFORCE; "
+        "without CAP_NET_ADMIN capped at net.core.rmem_max).")] = 16 * 1024 * 1024,
     events_out: EventsOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
@@ -236,7 +239,8 @@ def traps(
     receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
                             devices=devices, trap_map=tmap, sink=sink, flap_window=flap_window,
                             allow_any_community=model.settings.allow_snmp_v2c,
-                            limits=Limits(max_message_bytes=max_message_bytes), intake=intake)
+                            limits=Limits(max_message_bytes=max_message_bytes), intake=intake,
+                            rcvbuf=recv_buffer)
     server = None
     if metrics_listen:
         from prometheus_client import CollectorRegistry
