@@ -154,30 +154,30 @@ def test_growth_adds_exactly_the_new_systems_node_targets(grown: dict[str, Any])
         "site": "primary-dc", "host": "records-db1", "role": "db", "zone": "db"}}
 
 
-FIREWALL_PLAY = """\
-- name: Render the baseline firewall of one host with the role's defaults
+RENDER_PLAY = """\
+- name: Render one template of a role for one host, with the role's defaults
   hosts: "{{ target }}"
   gather_facts: false
   roles:
-    - role: render_nft
+    - role: render_one
 """
 
 
-def _render_firewall(inventory: Path, host: str, tmp: Path) -> str:
-    """The baseline role's nftables.conf for `host`, rendered by ansible-playbook itself (role
-    defaults, inventory and plugin variables with Ansible's precedence), written locally."""
-    role = tmp / "roles" / "render_nft"
+def _render(inventory: Path, host: str, role_name: str, template: str, tmp: Path) -> str:
+    """A role's template rendered for `host` by ansible-playbook itself (the role's defaults, the
+    inventory and the plugin's variables with Ansible's precedence), written locally."""
+    role = tmp / "roles" / "render_one"
     (role / "defaults").mkdir(parents=True)
     (role / "tasks").mkdir()
-    baseline = ROOT / "playbooks" / "roles" / "baseline"
+    source = ROOT / "playbooks" / "roles" / role_name
     (role / "defaults" / "main.yml").write_text(
-        (baseline / "defaults" / "main.yml").read_text(encoding="utf-8"), encoding="utf-8")
-    out = tmp / f"{host}.nft"
+        (source / "defaults" / "main.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp / f"{host}.out"
     (role / "tasks" / "main.yml").write_text(yaml.safe_dump([{
         "name": "Render", "ansible.builtin.template": {
-            "src": str(baseline / "templates" / "etc" / "nftables.conf.j2"), "dest": str(out),
-            "mode": "0600"}}]), encoding="utf-8")
-    (tmp / "play.yml").write_text(FIREWALL_PLAY, encoding="utf-8")
+            "src": str(source / "templates" / template), "dest": str(out), "mode": "0600"}}]),
+        encoding="utf-8")
+    (tmp / "play.yml").write_text(RENDER_PLAY, encoding="utf-8")
     env = {**_env(), "ANSIBLE_ROLES_PATH": str(tmp / "roles")}
     run = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory),
                           str(tmp / "play.yml"), "-e", f"target={host}",
@@ -191,9 +191,27 @@ def _render_firewall(inventory: Path, host: str, tmp: Path) -> str:
 
 def test_new_db_host_firewall_opens_5432_to_the_new_app_subnet(grown: dict[str, Any],
                                                                tmp_path: Path) -> None:
-    rules = [line.strip() for line in _render_firewall(grown["path"], "records-db1", tmp_path)
-             .splitlines() if "dport 5432" in line]
+    text = _render(grown["path"], "records-db1", "baseline", "etc/nftables.conf.j2", tmp_path)
+    rules = [line.strip() for line in text.splitlines() if "dport 5432" in line]
     assert len(rules) == 1, rules
     sources = rules[0].split("{", 1)[1].split("}", 1)[0].replace(" ", "").split(",")
     assert "10.10.25.0/24" in sources and "10.11.25.0/24" in sources  # records app, both DCs
     assert "comment \"records/app -> records/db" in rules[0]
+    scrape = [line.strip() for line in text.splitlines() if "dport 9100" in line]
+    assert len(scrape) == 1 and "10.10.44.21/32" in scrape[0], scrape  # soc1 only
+
+
+def test_monitoring_server_renders_the_generators_node_targets(grown: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    """The role's node.yml at deploy time equals `dcops collect node-targets` (grown copy)."""
+    text = _render(grown["path"], "soc1", "monitoring_server",
+                   "etc/prometheus/targets/node.yml.j2", tmp_path)
+    assert yaml.safe_load(text) == node_targets(grown["model"])
+    assert "records-db1" in text and "-standby" not in text
+
+
+def test_committed_node_targets_are_the_generators_output() -> None:
+    """monitoring/prometheus/targets/node.yml is only an example of what the role renders."""
+    committed = ROOT / "monitoring" / "prometheus" / "targets" / "node.yml"
+    assert yaml.safe_load(committed.read_text(encoding="utf-8")) == node_targets(
+        load_inventory(PRODUCTION)), "regenerate: dcops collect node-targets -o " + str(committed)

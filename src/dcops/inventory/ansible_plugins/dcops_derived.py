@@ -59,6 +59,8 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
         except DcopsError as exc:
             raise AnsibleParserError(f"{path}: dcops site model: {exc}") from exc
         self.inventory.set_variable("all", "dcops_zone_networks", derived.zone_networks)
+        for group in derived.twin_groups:  # present even when empty: `servers:!backup_twins`
+            self.inventory.add_group(group)
         for twin in derived.twins:
             for group in (*derived.twin_groups, derived.system_groups.get(twin.system, "")):
                 if group:
