@@ -215,3 +215,14 @@ def test_committed_node_targets_are_the_generators_output() -> None:
     committed = ROOT / "monitoring" / "prometheus" / "targets" / "node.yml"
     assert yaml.safe_load(committed.read_text(encoding="utf-8")) == node_targets(
         load_inventory(PRODUCTION)), "regenerate: dcops collect node-targets -o " + str(committed)
+
+
+def test_the_iac_gives_each_twin_the_address_ansible_knows_it_by(grown: dict[str, Any]) -> None:
+    from dcops.iac import plan
+
+    model = grown["model"]
+    backup = plan(model, "backup")
+    fixed = {r.props["name"]: r.props["networks"][0].get("fixedIpV4")
+             for r in backup.of_type("compute.Instance") if r.tags.get("twin")}
+    assert fixed == {t.name: t.address for t in twin_hosts(model)}
+    assert fixed["records-db1-standby"] == "10.11.35.11"
