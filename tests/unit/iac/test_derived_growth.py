@@ -226,3 +226,17 @@ def test_the_iac_gives_each_twin_the_address_ansible_knows_it_by(grown: dict[str
              for r in backup.of_type("compute.Instance") if r.tags.get("twin")}
     assert fixed == {t.name: t.address for t in twin_hosts(model)}
     assert fixed["records-db1-standby"] == "10.11.35.11"
+
+
+def test_monitoring_server_does_not_also_copy_the_example_node_targets() -> None:
+    """node.yml is rendered from the inventory; copying the committed example over it would
+    change it back on every run (and point a lab at production addresses)."""
+    role = ROOT / "playbooks" / "roles" / "monitoring_server"
+    out = subprocess.run(
+        [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+         "-e", f"@{role / 'defaults' / 'main.yml'}", "-e", f"role_path={role}",
+         "-m", "ansible.builtin.debug", "-a", "var=monitoring_server_target_files"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "monitoring_server_target_files" in out.stdout
+    assert "node.yml" not in out.stdout, out.stdout
