@@ -9,6 +9,7 @@ import pulumi_openstack as openstack
 
 from dcops.iac.flows import RuleSpec
 from dcops.iac.layout import IacInputError, TwinUnit, dhcp_pool, host_address_problem, subnet_cidr
+from dcops.inventory.derived import twin_hosts
 from dcops.model.site import Host, Site, SiteKind, SiteModel, System, Zone
 
 from .common import child, desc, tags
@@ -116,9 +117,11 @@ class SystemTenant(pulumi.ComponentResource):
                          _fixed_ip(host, args.model, site, system.name, zone),
                          groups.get(host.ha_group), {"host": host.name, "role": host.role},
                          in_tenant)
+        # the planned address Ansible and the audit know the twin by (dcops.inventory.derived)
+        planned = {t.unit: t.address for t in twin_hosts(args.model) if t.system == system.name}
         for twin in args.twins:
             self._server(name, args, f"{twin.unit}-standby", twin.zone, twin.flavor,
-                         twin.volume_gb, None, None,
+                         twin.volume_gb, planned.get(twin.unit), None,
                          {"twin": twin.unit, "role": "standby"}, in_tenant,
                          power_state="active" if twin.zone is Zone.DB else "shutoff")
         self.register_outputs({

@@ -18,6 +18,8 @@ from dcops.compliance.findings import (
     Verdict,
 )
 from dcops.errors import ComplianceError
+from dcops.inventory.addressplan import AddressPlanError
+from dcops.inventory.derived import twin_hosts
 from dcops.model import SiteModel, System
 
 
@@ -52,12 +54,23 @@ class Assessor:
             period_end=end.isoformat(), assessed_at=iso(self.now),
             evidence_hash=self.evidence.digest(),
             hosts=[h.name for h in self.model.hosts_of_system(system.name)],
-            notes=list(self.evidence.notes))
+            notes=list(self.evidence.notes),
+            twins=self._twins(system))
         for control in self.catalogue.values():
             finding = self._finding(control, system)
             self._apply_waiver(finding, system)
             report.findings.append(finding)
         return report
+
+    def _twins(self, system: System) -> list[dict[str, str]]:
+        """The system's standby twins in the backup DC (none when the plan cannot be computed:
+        `inventory check` reports why)."""
+        try:
+            twins = twin_hosts(self.model)
+        except AddressPlanError:
+            return []
+        return [{"name": t.name, "address": t.address or "", "twin_of": ", ".join(t.twin_of)}
+                for t in twins if t.system == system.name]
 
     def _base(self, control: Control, verdict: Verdict, reason: str) -> Finding:
         refs = {k: v for k, v in control.refs.items() if k in (self.regime, "iso27001",

@@ -101,6 +101,9 @@ class SystemReport:
     hosts: list[str]
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # standby twins in the backup DC (derived from the address plan, not declared hosts):
+    # {name, address, twin_of}
+    twins: list[dict[str, str]] = field(default_factory=list)
 
     def counts(self, group: str | None = None) -> dict[str, int]:
         """Number of findings per verdict (optionally for one requirement group)."""

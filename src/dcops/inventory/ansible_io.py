@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -163,8 +164,28 @@ def _vault_key(file: Path) -> bytes:
                              f"holding the Vault password", file=str(file)) from exc
 
 
+_READING = threading.local()
+PLUGIN_DIR = Path(__file__).parent / "ansible_plugins"
+
+
+def reading_inventory() -> bool:
+    """dcops itself is reading an inventory (the dcops_derived plugin then adds nothing)."""
+    return bool(getattr(_READING, "depth", 0))
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    _READING.depth = getattr(_READING, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _READING.depth -= 1
+
+
 def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
-    """Load the inventory at `path` the way ansible-playbook would."""
+    """Load the inventory at `path` the way ansible-playbook would, declared hosts only: the
+    `dcops_derived` plugin's source (standby twins, zone networks) adds nothing here, since
+    dcops.inventory.derived computes the same from the model."""
     path = path.resolve()
     base = path if path.is_dir() else path.parent
     raw = RawInventory(path=path)
@@ -179,7 +200,12 @@ def read(path: Path, vault_password_file: Path | None = None) -> RawInventory:
         raw.vault_files = [file for _, file in keys]
     raw.loader = loader
     try:
-        with parse_warnings_silenced(any(p.kind == "malformed-yaml" for p in raw.problems)):
+        _plugins_ready()
+        from ansible.plugins.loader import inventory_loader
+
+        inventory_loader.add_directory(str(PLUGIN_DIR))  # found wherever dcops runs
+        with (parse_warnings_silenced(any(p.kind == "malformed-yaml" for p in raw.problems)),
+              _reading()):
             inventory = InventoryManager(loader=loader, sources=[str(path)])
     except AnsibleError as exc:
         raw.problems.append(Problem("malformed-inventory", str(exc), SourceRef(str(path))))

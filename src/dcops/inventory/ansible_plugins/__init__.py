@@ -1,0 +1,1 @@
+"""Ansible plugins shipped with dcops (ansible.cfg `inventory_plugins` points here)."""
