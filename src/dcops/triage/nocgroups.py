@@ -99,6 +99,21 @@ def commune_type(site: Site) -> str:
     return next((t for t in ("đặc khu", "phường", "xã") if name.startswith(t + " ")), "")
 
 
+def site_label(site: Site) -> str:
+    """What a site is, bilingual, for an alert's page: "Phường Trấn Biên: ward / phường, code
+    26041", "Trung tâm dữ liệu chính: primary DC", "Biên Hòa: former district / huyện cũ"."""
+    name = site.display_name_vi or site.display_name or site.name
+    if site.kind is SiteKind.COMMUNE:
+        kind = commune_type(site)
+        what = {"phường": "ward / phường", "xã": "commune / xã",
+                "đặc khu": "special zone / đặc khu"}.get(kind, "commune or ward / xã, phường")
+        return f"{name}: {what}" + (f", code / mã {site.admin_code}" if site.admin_code else "")
+    return f"{name}: " + {SiteKind.PRIMARY_DC: "primary DC / TTDL chính",
+                          SiteKind.BACKUP_DC: "backup DC / TTDL dự phòng",
+                          SiteKind.DISTRICT: "former district / huyện cũ (trước 1/7/2025)",
+                          SiteKind.LAB: "lab / phòng thí nghiệm"}.get(site.kind, site.kind.value)
+
+
 def _sort_name(site: Site) -> str:
     """The commune's name without its type, folded (Phường Trấn Biên -> "tran bien")."""
     return fold(_short(site)) or site.name

@@ -517,3 +517,28 @@ def test_commune_type_from_the_model_else_the_name() -> None:
                    "b": ("communes:communes", "Communes / Xã"),
                    "d": ("communes:other", "Communes and wards / Xã, phường"),
                    "e": ("communes:dinh-quan", "Communes and wards / Xã, phường (dinh-quan)")}
+
+
+def test_alert_page_says_what_its_site_is(prom: tuple[str, FakePrometheus],
+                                          store: AlertStore) -> None:
+    url, _ = prom
+    m = province_model()
+    backend = StoreBackend(store)
+    backend.ingest_webhook({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "WanLinkDown", "severity": "critical",
+                                        "instance": "c", "device": "tran-bien-26041-rtr1",
+                                        "site": "tran-bien-26041", "ifName": "Dialer0"},
+         "annotations": {"summary": "WAN link of commune/ward site tran-bien-26041 down"},
+         "startsAt": "2026-11-18T08:00:00Z", "fingerprint": "f-wan"},
+        {"status": "firing", "labels": {"alertname": "WanLinkDown", "severity": "critical",
+                                        "instance": "c", "device": "x", "site": "nowhere"},
+         "annotations": {"summary": "a site the inventory does not know"},
+         "startsAt": "2026-11-18T08:00:00Z", "fingerprint": "f-nowhere"}]})
+    c = console(store, NocSource(PrometheusClient(url), m))
+    pages = [c.get(f"/alerts/{i}").text for i in (1, 2)]  # a fresh store: the two alerts
+    ward = next(p for p in pages if "tran-bien-26041" in p)
+    site = ward[ward.index('id="alert-site"'):]
+    assert site.startswith('id="alert-site">tran-bien-26041 <span class="vi">(Phường Trấn Biên: '
+                           "ward / phường, code / mã 26041)</span>"), site[:200]
+    other = next(p for p in pages if "nowhere" in p)
+    assert 'id="alert-site">nowhere</dd>' in other  # unknown to the inventory: the name only
