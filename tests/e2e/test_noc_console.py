@@ -1,6 +1,7 @@
 """The NOC view in Chromium against a real Prometheus scraping the dcops SNMP poller.
 
-A real net-snmp snmpd answers for ``lab-sw1`` (primary DC); ``dead-rtr`` (a district router) is
+A real net-snmp snmpd answers for ``lab-sw1`` (primary DC); ``dead-rtr`` (the router of a ward
+office, Phường Biên Hòa) is
 a UDP port nobody answers on. The dcops poller polls both every second and exports /metrics, the
 ``prometheus`` binary scrapes it every second, and the console reads Prometheus' HTTP API. The
 engineer sees lab-sw1 up and dead-rtr down on /noc, the same colours on /noc/map, lab-sw1's
@@ -10,6 +11,7 @@ interfaces, CPU and open alert on its page; then snmpd stops and lab-sw1 turns d
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import socket
 import subprocess
@@ -116,15 +118,17 @@ def noc_lab(tmp_path: Path) -> Iterator[NocLab]:
     hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     hole.bind(("127.0.0.1", 0))  # a device that never answers
     devices = [_device("lab-sw1", agent.ports[0], "primary-dc", "core_switch"),
-               _device("dead-rtr", hole.getsockname()[1], "bien-hoa", "district_router",
+               _device("dead-rtr", hole.getsockname()[1], "bien-hoa", "commune_router",
                        ("GigabitEthernet0/0/0",)),
                _device("lab-c9300", sim.port, "backup-dc", "core_switch", (), "cisco_switch",
                        "c9300")]
     sites = [Site("primary-dc", SiteKind.PRIMARY_DC, "Primary DC", "TTDL chính"),
              Site("backup-dc", SiteKind.BACKUP_DC, "Backup DC", "TTDL dự phòng"),
-             Site("bien-hoa", SiteKind.DISTRICT, "Bien Hoa", "Biên Hòa"),
-             Site("tam-phuoc", SiteKind.COMMUNE, "Tam Phuoc", "Tam Phước", parent="long-thanh"),
-             Site("phu-lap", SiteKind.COMMUNE, "Phu Lap", "Phú Lập", parent="tan-phu")]
+             Site("bien-hoa", SiteKind.COMMUNE, "Bien Hoa Ward", "Phường Biên Hòa",
+                  admin_code="26068", admin_type="phường"),
+             Site("tam-phuoc", SiteKind.COMMUNE, "Tam Phuoc Ward", "Phường Tam Phước",
+                  admin_type="phường"),
+             Site("phu-lap", SiteKind.COMMUNE, "Phu Lap Commune", "Xã Phú Lập")]  # type by name
     model = SiteModel(Settings(), sites={s.name: s for s in sites},
                       devices={d.name: d for d in devices})
     profiles = load_profiles(MON / "snmp" / "profiles.yml")
@@ -244,22 +248,34 @@ def test_noc_view_shows_real_device_state(noc_lab: NocLab, page: Any) -> None:
     c9300 = page.locator('tr[data-device="lab-c9300"]').locator("td").all_inner_texts()
     assert (c9300[0], c9300[5], c9300[6]) == ("Lên / Up", "23", "71.5"), c9300
     assert "Xuống / Down" in page.locator('tr[data-device="dead-rtr"]').inner_text()
-    assert page.locator("details.group").count() == 5  # 2 DCs, district, communes of 2 parents
+    assert page.locator("details.group").count() == 4  # 2 DCs, the wards, the communes
     communes = page.locator('details[data-group^="communes:"]')
     assert communes.count() == 2
-    assert "Xã, phường" in communes.first.inner_text()
+    assert "Wards / Phường" in communes.first.inner_text()
+    assert "Communes / Xã" in communes.nth(1).inner_text()
     assert "Trạng thái" in page.content() and "Thiết bị" in page.content()
     # down first: dead-rtr's group is open
-    assert page.locator('details[data-group="kind:district"]').get_attribute("open") is not None
+    wards = page.locator('details[data-group="communes:wards"]')
+    assert wards.get_attribute("open") is not None
+    assert wards.locator("[data-sites-down]").get_attribute("data-sites-down") == "1"
+    assert page.locator('details[data-group="communes:communes"]').get_attribute("open") is None
+    # the filter: a ward by its Vietnamese name, then by state
+    page.fill('#noc-filter input[name="q"]', "Biên Hòa")
+    page.click("#noc-filter button")
+    page.wait_for_url(re.compile(r"/noc\?q=Bi"))
+    assert page.locator("tr[data-device]").all_inner_texts()[0].startswith("Xuống / Down")
+    assert page.locator("tr[data-device]").count() == 1
+    page.goto(f"{base}/noc")
 
     # /noc/map: coloured by class; the CSS applies under the console's CSP
     page.click("text=WAN map / Sơ đồ mạng WAN")
     page.wait_for_url(f"{base}/noc/map")
     assert page.get_attribute("#node-lab-sw1", "class") == "noc-node state-up"
-    assert page.get_attribute('[id="node-site:bien-hoa"]', "class") == "noc-node state-down"
-    assert page.get_attribute('[id="link-site:primary-dc--site:bien-hoa"]', "class") \
+    assert page.get_attribute('[id="node-group:communes:wards"]', "class") \
+        == "noc-node state-down"
+    assert page.get_attribute('[id="link-site:primary-dc--group:communes:wards"]', "class") \
         == "noc-link state-down"
-    fills = page.evaluate("""() => ['node-lab-sw1', 'node-site:bien-hoa'].map(
+    fills = page.evaluate("""() => ['node-lab-sw1', 'node-group:communes:wards'].map(
         id => getComputedStyle(document.getElementById(id).querySelector('rect')).fill)""")
     assert fills == ["rgb(200, 230, 201)", "rgb(255, 205, 210)"]
     assert page.is_visible("#legend")

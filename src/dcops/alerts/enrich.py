@@ -1,13 +1,16 @@
 """Where an alert happened: the site and information system of its host, from the site model.
 
 Detections name a host the way the log or packet did (syslog host name, device, address); the
-analyst and the compliance report need the site (DC, district) and the system (LGSP, portal...)
-with its security level. Unknown hosts keep empty values.
+analyst and the compliance report need the site (a DC, a commune or ward office; a legacy
+district) and the system (LGSP, portal...) with its security level. An address that is no known
+server or device but lies in a site's LAN (`subnets`: a commune office's PCs and printers) gets
+that site, the most specific prefix winning. Unknown hosts keep empty values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 
 from dcops.model.event import Detection
 from dcops.model.site import SiteModel
@@ -31,10 +34,22 @@ class SiteEnricher:
         for address, names in addresses.items():
             if len(names) == 1:
                 self._where.setdefault(address, self._where[names[0]])
+        self._lans = sorted(((ipaddress.ip_network(net, strict=False), s.name)
+                             for s in model.sites.values() for net in s.subnets),
+                            key=lambda item: -item[0].prefixlen)
 
     def where(self, host: str) -> tuple[str, str]:
         """(site, system) of a host name or address; ("", "") when unknown."""
-        return self._where.get(host) or self._where.get(host.split(".", 1)[0], ("", ""))
+        known = self._where.get(host) or self._where.get(host.split(".", 1)[0])
+        return known if known is not None else (self._lan_site(host), "")
+
+    def _lan_site(self, host: str) -> str:
+        """The site whose LAN holds this address (most specific prefix); "" for a name."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return ""
+        return next((site for net, site in self._lans if address in net), "")
 
     def __call__(self, detection: Detection) -> Detection:
         if detection.site and detection.system:

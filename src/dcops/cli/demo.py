@@ -117,19 +117,19 @@ def _ignore(_: object) -> None:
 # ---- helpers shared by the steps ---------------------------------------------------------------
 LAB_INVENTORY = "inventories/lab"
 LAB_VAULT = "inventories/lab/.vault-pass-LAB-ONLY"
-DISTRICT_ATTACKER = "10.78.1.50"  # an address of the Biên Hòa district office (lab: 10.78.1.0/24)
+COMMUNE_ATTACKER = "10.78.1.50"  # an address of the Phường Biên Hòa ward office (lab: 10.78.1.0/24)
 TARGET_HOST, TARGET_ADDRESS = "lab-app1", "10.77.0.11"  # an LGSP application server
-DISTRICT_ROUTER = "lab-bien-hoa-rtr1"
+COMMUNE_ROUTER = "lab-bien-hoa-rtr1"  # the ward office's commune router (v2c traps)
 WAN_UPLINK = "GigabitEthernet0/0/0"
 DEMO_USERS = (("analyst", "analyst"), ("auditor", "auditor"), ("engineer", "engineer"),
               ("admin", "admin"))
 
 # What the scenario must raise: rule title -> what caused it (the demo fails if one is missing).
 EXPECTED_ALERTS = {
-    "SSH Brute Force From One Source": "12 failed SSH logins from a district address",
+    "SSH Brute Force From One Source": "12 failed SSH logins from a ward office address",
     "SSH Login Success After Failures": "then a successful login from the same address",
     "Sudoers Policy Changed Through Sudo": "a drop-in written to /etc/sudoers.d",
-    "Network Interface Flapping": f"{DISTRICT_ROUTER} {WAN_UPLINK} down and flapping (traps)",
+    "Network Interface Flapping": f"{COMMUNE_ROUTER} {WAN_UPLINK} down and flapping (traps)",
     "TLS Certificate Close To Expiry": "the LGSP API certificate expires in 10 days",
 }
 
@@ -221,7 +221,7 @@ def _alerts(demo: Demo) -> list[dict[str, Any]]:
 
 # ---- the steps ------------------------------------------------------------------------------
 def step_lab_up(demo: Demo) -> str:
-    """The lab: 5 hosts in systemd mode, SNMP agents of DC and district gear, the SOC/NOC stack."""
+    """The lab: 5 hosts in systemd mode, SNMP agents of DC gear and ward routers, SOC/NOC stack."""
     demo.cleanups.append(lambda: _ignore(demo.dcops("lab", "down", "--name", demo.lab_name,
                                                     check=False)))
     demo.dcops("lab", "up", "--name", demo.lab_name, "--hosts", "5", "--mode", "systemd")
@@ -362,15 +362,15 @@ def step_scenario(demo: Demo) -> str:
     """An incident plays out while the collectors and detection run."""
     lab = _lab(demo)
     ctl = lab.ctl_netns
-    # (a) SSH brute force from the Biên Hòa district office, then a success.
-    console.print("[bold]a) SSH brute force from a district address, then a login[/]")
-    demo.run("ip", "-n", ctl, "address", "replace", f"{DISTRICT_ATTACKER}/32", "dev", "lo")
+    # (a) SSH brute force from the Phường Biên Hòa ward office, then a success.
+    console.print("[bold]a) SSH brute force from a ward office address, then a login[/]")
+    demo.run("ip", "-n", ctl, "address", "replace", f"{COMMUNE_ATTACKER}/32", "dev", "lo")
     _ssh(demo, TARGET_HOST, "sudo ip route replace 10.78.0.0/16 via 10.77.0.1")
     attacker_key = demo.state / "attacker_ed25519"
     if not attacker_key.exists():
         demo.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(attacker_key),
                  capture=True)
-    ssh_opts = ["-b", DISTRICT_ATTACKER, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+    ssh_opts = ["-b", COMMUNE_ATTACKER, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
                 "-o", "IdentitiesOnly=yes"]
     users = ("admin", "oracle", "postgres", "test", "ubuntu", "guest", "deploy", "lgsp",
              "backup", "support", "operator", "www")
@@ -387,11 +387,11 @@ def step_scenario(demo: Demo) -> str:
     _ssh(demo, TARGET_HOST, "echo 'dcops-admin ALL=(ALL) NOPASSWD: ALL' | "
                             "sudo tee /etc/sudoers.d/90-demo >/dev/null")
     _ssh(demo, TARGET_HOST, "sudo rm -f /etc/sudoers.d/90-demo")
-    # (c) The district router's WAN uplink goes down, then flaps (its own linkDown/linkUp traps).
-    console.print(f"[bold]c) {DISTRICT_ROUTER} {WAN_UPLINK} down, then flapping[/]")
+    # (c) The ward office router's WAN uplink goes down, then flaps (its own linkDown/linkUp traps).
+    console.print(f"[bold]c) {COMMUNE_ROUTER} {WAN_UPLINK} down, then flapping[/]")
     from dcops.inventory import load_inventory
 
-    router = load_inventory(LAB_INVENTORY, vault_password_file()).devices[DISTRICT_ROUTER]
+    router = load_inventory(LAB_INVENTORY, vault_password_file()).devices[COMMUNE_ROUTER]
     community = router.snmp.community.reveal() if router.snmp and router.snmp.community else ""
     for n, state in enumerate(("down", "up", "down", "up", "down", "up")):
         oid, oper = ("1.3.6.1.6.3.1.1.5.3", "2") if state == "down" else (

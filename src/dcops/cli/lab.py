@@ -232,7 +232,7 @@ def snmp_agents(
     """Run real snmpd agents answering for the inventory's simulated devices until stopped.
 
     Each device is served on its loopback address and port with its own Vault credentials
-    (SNMPv3 authPriv users, or the lab's v2c community for district routers).
+    (SNMPv3 authPriv users, or the lab's v2c community for the commune and ward routers).
     """
     import signal
     import threading

@@ -5,7 +5,7 @@ Format::
     rule: <id of the rule the samples test>   # default: every rule in the file that emits
     logsource: {product: linux, service: sshd}  # default logsource of the events
     hit:                                        # each case must make the rule fire
-      - name: failed password from a district
+      - name: failed password from a commune office
         events:                                 # one or more events, in order
           - {timestamp: "2026-11-20T01:00:00Z", fields: {...}, raw: "..."}
     miss:                                       # each case must not make it fire

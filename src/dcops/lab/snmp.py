@@ -158,7 +158,7 @@ def agents_for_devices(devices: Iterable[Device], workdir: Path) -> list[Snmpd]:
     """snmpd processes (not started) answering for each device's port with its credentials.
 
     Devices must be on loopback (127.0.0.0/8; the lab inventory tells devices apart by port, and
-    gives district routers addresses of their own so their traps name them). v3 users and v2c
+    gives commune routers addresses of their own so their traps name them). v3 users and v2c
     communities come from the devices' own (Vault) credentials.
     """
     ports: list[int] = []

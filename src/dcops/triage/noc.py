@@ -1,7 +1,8 @@
 """The NOC view: sites, devices and WAN links with their state from Prometheus.
 
-``/noc`` lists the devices grouped by site (both DCs, the district sites, the commune sites per
-parent), down first; ``/noc/map`` colours the WAN map of :func:`dcops.iac.svg.wan_map`;
+``/noc`` lists the devices grouped by site (both DCs, the communes and wards by type in alphabetical
+blocks, legacy district sites; see :mod:`dcops.triage.nocgroups`), down first, filterable by text
+and state; ``/noc/map`` colours the WAN map of :func:`dcops.iac.svg.wan_map`;
 ``/noc/device/{name}`` shows one device's interfaces, CPU, temperatures and open alerts. Every
 page asks Prometheus a fixed, small set of instant queries (cached a few seconds by the client)
 and shows a banner instead of failing when Prometheus cannot be asked.
@@ -10,8 +11,8 @@ and shows a banner instead of failing when Prometheus cannot be asked.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,10 +24,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dcops.iac.svg import MapNode, wan_map
-from dcops.model.site import SiteKind, SiteModel
+from dcops.model.site import SiteModel
+from dcops.triage.nocgroups import (
+    DC_TITLES,
+    KIND_TITLES,
+    ORDER,
+    STATE_ORDER,
+    DeviceRow,
+    SiteGroup,
+    commune_groups,
+    select,
+    worst,
+)
 from dcops.triage.prometheus import PrometheusClient, PrometheusError, Sample, label_value
 from dcops.triage.render import render
-from dcops.triage.security import NotFoundError, require
+from dcops.triage.security import BadRequestError, NotFoundError, require
 from dcops.triage.store_contract import OPEN_STATUSES, ConsoleBackend
 
 #: The queries of /noc and /noc/map (by name); each answer is aggregated per device.
@@ -42,7 +54,6 @@ OVERVIEW_QUERIES = {
     "wan_oper": "snmp_if_oper_status and on (site, device, ifName) dcops_snmp_wan_uplink_info",
 }
 STATE_LABELS = {"up": "Lên / Up", "down": "Xuống / Down", "unknown": "Không rõ / Unknown"}
-STATE_ORDER = {"down": 0, "unknown": 1, "up": 2}
 MAX_DEVICE_NAME = 200
 
 
@@ -52,59 +63,6 @@ class NocSource:
 
     prometheus: PrometheusClient
     model: SiteModel | None = None
-
-
-@dataclass(slots=True)
-class DeviceRow:
-    """One device's state as the pages show it."""
-
-    name: str
-    site: str
-    device_class: str = ""
-    state: str = "unknown"
-    if_errors: float | None = None  # errors per second over 5m, all interfaces
-    cpu: float | None = None
-    temperature: float | None = None
-    last_poll: str = ""  # ISO 8601 UTC of the last successful poll
-    wan: list[tuple[str, str]] = field(default_factory=list)  # (ifName, up/down/unknown)
-
-
-@dataclass(slots=True)
-class SiteGroup:
-    """A collapsible group of sites on /noc (a DC, the district sites, a parent's communes)."""
-
-    key: str
-    title: str
-    kind: str
-    sites: dict[str, list[DeviceRow]] = field(default_factory=dict)
-
-    @property
-    def devices(self) -> list[DeviceRow]:
-        """Its devices, down first."""
-        return sorted((d for rows in self.sites.values() for d in rows),
-                      key=lambda d: (STATE_ORDER[d.state], d.site, d.name))
-
-    def count(self, state: str) -> int:
-        """Devices in `state`."""
-        return sum(1 for d in self.devices if d.state == state)
-
-    @property
-    def wan_down(self) -> int:
-        """WAN uplinks down (of devices that may themselves be up: a redundant link lost)."""
-        return sum(1 for d in self.devices for _, st in d.wan if st == "down")
-
-    @property
-    def state(self) -> str:
-        """down when any device is down, up when all are up, else unknown."""
-        return worst(d.state for d in self.devices)
-
-
-def worst(states: Iterable[str]) -> str:
-    """down > unknown > up; nothing at all is unknown."""
-    seen = set(states)
-    if "down" in seen:
-        return "down"
-    return "up" if seen == {"up"} else "unknown"
 
 
 def _source(request: Request) -> NocSource | None:
@@ -178,14 +136,12 @@ def _wan_uplinks(answers: dict[str, list[Sample]],
             r.wan = [(i, st) for i, st in r.wan if i != ifname] + [(ifname, state)]
 
 
-DC_TITLES = {SiteKind.PRIMARY_DC: "Primary DC / Trung tâm dữ liệu chính",
-             SiteKind.BACKUP_DC: "Backup DC / Trung tâm dữ liệu dự phòng"}
-
-
 def groups(src: NocSource, rows: dict[str, DeviceRow]) -> list[SiteGroup]:
-    """DCs first, then the district sites, then communes per parent, then sites not modelled."""
+    """DCs first, then the communes and wards (by type in alphabetical blocks, or per legacy
+    parent), then legacy district sites, then sites not modelled."""
     model = src.model
     out: dict[str, SiteGroup] = {}
+    communes = commune_groups(model) if model is not None else {}
 
     def group_of(site: str) -> SiteGroup:
         s = model.sites.get(site) if model is not None else None
@@ -195,37 +151,53 @@ def groups(src: NocSource, rows: dict[str, DeviceRow]) -> list[SiteGroup]:
         if s.kind in DC_TITLES:
             return out.setdefault(s.name, SiteGroup(
                 s.name, f"{DC_TITLES[s.kind]}: {s.display_name_vi or s.name}", s.kind.value))
-        if s.kind is SiteKind.COMMUNE:
-            parent = s.parent or ""
-            key = f"communes:{parent}"
-            title = "Communes and wards / Xã, phường" + (f" ({parent})" if parent else "")
+        if s.name in communes:
+            key, title = communes[s.name]
             return out.setdefault(key, SiteGroup(key, title, "commune"))
         return out.setdefault(f"kind:{s.kind.value}", SiteGroup(
-            f"kind:{s.kind.value}", {"district": "District sites / Địa điểm cấp huyện (cũ)",
-                                     "lab": "Lab / Phòng thí nghiệm"}.get(
-                s.kind.value, s.kind.value), s.kind.value))
+            f"kind:{s.kind.value}", KIND_TITLES.get(s.kind.value, s.kind.value), s.kind.value))
 
     if model is not None:
         for s in model.sites.values():
             group_of(s.name).sites.setdefault(s.name, [])
     for r in rows.values():
         group_of(r.site).sites.setdefault(r.site, []).append(r)
-    order = {"primary_dc": 0, "backup_dc": 1, "district": 2, "commune": 3, "lab": 4, "other": 5}
-    return sorted(out.values(), key=lambda g: (order.get(g.kind, 5), g.key))
+    position = {key: n for n, key in enumerate(dict.fromkeys(k for k, _ in communes.values()))}
+    return sorted(out.values(), key=lambda g: (ORDER.get(g.kind, 5), position.get(g.key, 0),
+                                               g.key))
+
+
+#: Longest filter text accepted on /noc (a site name, an official code, a device name).
+MAX_FILTER = 100
+
+
+def _filter(request: Request) -> tuple[str, str]:
+    """The ?q= text and ?state= of /noc, checked."""
+    text = request.query_params.get("q", "").strip()
+    state = request.query_params.get("state", "").strip()
+    if len(text) > MAX_FILTER or "\x00" in text:
+        raise BadRequestError(f"q: at most {MAX_FILTER} characters of text, no NUL / "
+                              f"tối đa {MAX_FILTER} ký tự")
+    if state and state not in STATE_LABELS:
+        raise BadRequestError(f"state: {state[:20]!r} is not one of {', '.join(STATE_LABELS)} / "
+                              "trạng thái không hợp lệ")
+    return text, state
 
 
 async def noc_page(request: Request) -> Response:
-    """GET /noc: devices grouped by site with their state, down first."""
+    """GET /noc: devices grouped by site with their state, down first; ?q= and ?state= filter."""
     require(request)
+    text, state = _filter(request)
     src = _source(request)
     if src is None:
         return render(request, "noc.html", groups=[], error=_NOT_CONFIGURED, states=STATE_LABELS,
-                      totals={}, prometheus="")
+                      totals={}, prometheus="", q=text, state=state, shown=0)
     rows, error = await run_in_threadpool(overview, src)
-    grouped = groups(src, rows)
+    grouped = select(groups(src, rows), src.model, text, state)
     totals = {st: sum(1 for r in rows.values() if r.state == st) for st in STATE_LABELS}
     return render(request, "noc.html", groups=grouped, error=error, states=STATE_LABELS,
-                  totals=totals, prometheus=src.prometheus.url)
+                  totals=totals, prometheus=src.prometheus.url, q=text, state=state,
+                  shown=sum(len(g.devices) for g in grouped))
 
 
 _NOT_CONFIGURED = ("No Prometheus configured / Chưa cấu hình Prometheus: start the console with "

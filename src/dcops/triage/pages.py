@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dcops.model.rbac import ROLES
+from dcops.triage.nocgroups import site_label
 from dcops.triage.render import render
 from dcops.triage.security import BadRequestError, NotFoundError, require
 from dcops.triage.store_contract import OPEN_STATUSES, SEVERITIES, ConsoleBackend, EventLookup
@@ -154,8 +155,12 @@ async def alert_page(request: Request) -> Response:
         "acknowledged": ["investigating", "resolved", "false_positive"],
         "investigating": ["resolved", "false_positive"],
     }.get(data["alert"].status, [])
+    noc = request.app.state.noc
+    site = noc.model.sites.get(data["alert"].site) if noc is not None and noc.model is not None \
+        and data["alert"].site else None
     return render(request, "alert.html", statuses=STATUS_LABELS, actions=ACTION_LABELS,
                   next_states=nxt, events=found, spool=lookup is not None,
+                  site_label=site_label(site) if site is not None else "",
                   missing_events=[e for e in data["alert"].event_ids if e not in known],
                   am_configured=store.silences_enabled, **data)
 

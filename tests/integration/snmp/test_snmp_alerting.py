@@ -3,7 +3,7 @@
 Alertmanager runs the house monitoring/alertmanager/alertmanager.yml with only its receiver URLs
 pointed at the test's webhook (and its bearer-token secrets file at the test's), so its routing by
 severity and site (and its timings) is what delivers: a warning in a DC, a critical in a DC and a
-critical in a district each reach their own receiver, each with the token.
+critical at a ward office each reach their own receiver, each with the token.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
                      v2c_device("dead-core", holes[0].getsockname()[1]),
                      v2c_device("dead-rtr", holes[1].getsockname()[1], site="bien-hoa")],
                     profiles, allow_v2c=True, timeout=0.5, retries=0)
-    metrics = SnmpMetrics(profiles, {"primary-dc": "primary_dc", "bien-hoa": "district"})
+    metrics = SnmpMetrics(profiles, {"primary-dc": "primary_dc", "bien-hoa": "commune"})
     reg = CollectorRegistry(auto_describe=False)
     reg.register(metrics)
     server = MetricsServer(reg, "127.0.0.1", 0)
@@ -177,10 +177,10 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
                     if a["labels"].get("alertname") == alertname and a["status"] == "firing"
                     and all(a["labels"].get(k) == v for k, v in labels.items())]
 
-        # house route: critical + district -> dcops-district-critical (group_wait 10s)
-        (recv, alert), *_ = _until("DeviceUnreachable of the district router", lambda: fired(
+        # house route: critical + a ward (commune site) -> dcops-commune-critical (group_wait 10s)
+        (recv, alert), *_ = _until("DeviceUnreachable of the ward router", lambda: fired(
             "DeviceUnreachable", device="dead-rtr"), 60)
-        assert recv == "dcops-district-critical"
+        assert recv == "dcops-commune-critical"
         assert (alert["labels"]["site"], alert["labels"]["severity"]) == ("bien-hoa", "critical")
         # critical + primary-dc -> dcops-dc-critical
         (recv, alert), *_ = _until("DeviceUnreachable of the DC router", lambda: fired(

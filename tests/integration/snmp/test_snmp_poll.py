@@ -31,7 +31,7 @@ def test_v2c_and_v3_authpriv_poll_with_a_dead_device(snmpd: Snmpd, tmp_path: Pat
                v2c_device("dead-rtr", hole.getsockname()[1], site="bien-hoa")]
     profiles = load_profiles(PROFILES)
     poller = Poller(devices, profiles, allow_v2c=True, timeout=1.0, retries=1)
-    metrics = SnmpMetrics(profiles, {"bien-hoa": "district"})
+    metrics = SnmpMetrics(profiles, {"bien-hoa": "commune"})
     sink = JsonlSink(tmp_path / "events.jsonl")
     service = PollService(poller, metrics, sink)
     try:

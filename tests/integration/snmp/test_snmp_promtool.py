@@ -67,7 +67,8 @@ def test_house_config_with_shard_targets_is_valid(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("labels", "receiver"), [
     (["severity=critical", "site=primary-dc"], "dcops-dc-critical"),
-    (["severity=critical", "site=bien-hoa"], "dcops-district-critical"),
+    (["severity=critical", "site=bien-hoa"], "dcops-commune-critical"),  # Phường Biên Hòa
+    (["severity=critical", "site=long-thanh"], "dcops-commune-critical"),  # a legacy district
     (["severity=warning", "site=backup-dc"], "dcops-dc"),
     (["severity=warning", "site=long-thanh"], "dcops-noc"),
     (["severity=info", "site=primary-dc"], "dcops-noc"),

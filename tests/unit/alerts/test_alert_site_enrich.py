@@ -25,8 +25,11 @@ def test_server_by_name_and_address_device_by_name_unknown_left_empty() -> None:
     assert (by_address.site, by_address.system) == ("primary-dc", "lgsp")
     router = enrich(_det("lab-bien-hoa-rtr1"))
     assert (router.site, router.system) == ("bien-hoa", "")
-    # a district router with an address of its own is found by address too
+    # a commune router with an address of its own is found by address too
     assert enrich(_det("127.0.1.21")).site == "bien-hoa"
+    # an address of a ward office's LAN (no server or device of the model) is that ward's
+    assert (enrich(_det("10.78.2.7")).site, enrich(_det("10.78.2.7")).system) == ("tran-bien", "")
+    assert enrich(_det("10.78.9.7")).site == ""  # outside every site's LAN
     # DC gear shares 127.0.0.1 in the lab: ambiguous, so not guessed
     assert enrich(_det("127.0.0.1")).site == ""
     stranger = enrich(_det("203.0.113.9"))

@@ -57,7 +57,7 @@ def new_account_login(host: str, account: str, at: datetime) -> Detection:
 
 
 def brute_force(at: datetime, n: int = 0) -> Detection:
-    """The demo's scenario: SSH brute force on lab-app1 from a district address (medium)."""
+    """The demo's scenario: SSH brute force on lab-app1 from a ward office address (medium)."""
     return Detection(rule_id="dcops_sshd_brute_force", rule_title="SSH Brute Force From One Source",
                      severity="medium", timestamp=at, event_ids=(f"bf-{n}",),
                      key="10.78.1.50", host="lab-app1",

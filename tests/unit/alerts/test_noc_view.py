@@ -96,7 +96,8 @@ def prom() -> Iterator[tuple[str, FakePrometheus]]:
 
 
 def model() -> SiteModel:
-    """Both DCs, a district site and three communes of one parent, one device each (DCs two)."""
+    """Both DCs, a legacy district site and three communes of that parent, one device each (DCs
+    two)."""
     sites = {s.name: s for s in (
         Site("primary-dc", SiteKind.PRIMARY_DC, "Primary", "TTDL chính"),
         Site("backup-dc", SiteKind.BACKUP_DC, "Backup", "TTDL dự phòng"),
@@ -290,7 +291,8 @@ def test_noc_page_groups_sites_and_lists_down_first(prom: tuple[str, FakePrometh
     html = c.get("/noc").text
     assert 'id="noc-error"' not in html
     groups = re.findall(r'<details class="group" id="([^"]+)"', html)
-    assert groups == ["primary-dc", "backup-dc", "kind:district", "communes:bien-hoa", "other"]
+    # communes first (the WAN edge since July 2025), then legacy district sites
+    assert groups == ["primary-dc", "backup-dc", "communes:bien-hoa", "kind:district", "other"]
     rows = rows_of(html)
     assert ("dc1-core", "up") in rows and ("bh-rtr", "down") in rows
     assert ("dc2-wan", "unknown") in rows and ("stray-sw", "up") in rows
@@ -421,3 +423,122 @@ def test_names_from_prometheus_are_escaped_in_the_map_and_tables(
     assert "&lt;script&gt;" in c.get("/noc/map").text
     r = c.get("/noc/device/" + urllib.parse.quote(evil, safe=""))  # the fake knows no such query
     assert r.status_code == 404 and "<script>" not in r.text
+
+
+# --- a province of today: ~100 parentless communes ---------------------------------------------
+
+def province_model() -> SiteModel:
+    """Both DCs and every commune-level unit of today's Đồng Nai (official list), a router each."""
+    from dcops.inventory.divisions import communes, province
+
+    sites = {"primary-dc": Site("primary-dc", SiteKind.PRIMARY_DC, "Primary", "TTDL chính")}
+    for c in communes(province("Đồng Nai")):
+        name = c.slug.split("_", 1)[1].replace("_", "-") + f"-{c.code}"
+        sites[name] = Site(name, SiteKind.COMMUNE, f"{c.short_name} {c.type_en}", c.name,
+                           admin_code=str(c.code), admin_type=c.type)
+    devs = [Device(f"{s}-rtr1", "10.9.0.1", s, "commune_router", "cisco_router", None,
+                   wan_uplinks=("Dialer0",)) for s in sites if s != "primary-dc"]
+    return SiteModel(Settings(), sites=sites, devices={d.name: d for d in devs})
+
+
+def province_answers(down: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Every router up except those named down."""
+    m = province_model()
+    return {OVERVIEW_QUERIES["up"]: vec(*(({"site": d.site, "device": d.name},
+                                          0 if d.name in down else 1)
+                                         for d in m.devices.values()))}
+
+
+def test_ninety_five_communes_are_grouped_by_type_in_blocks_with_down_counts(
+        prom: tuple[str, FakePrometheus], store: AlertStore) -> None:
+    url, fake = prom
+    down = ("tran-bien-26041-rtr1", "tan-phu-26116-rtr1")  # a ward and a commune cut off
+    fake.answers = province_answers(down)
+    m = province_model()
+    assert len([s for s in m.sites.values() if s.kind is SiteKind.COMMUNE]) == 95
+    html = console(store, NocSource(PrometheusClient(url), m)).get("/noc").text
+    groups = re.findall(r'<details class="group" id="([^"]+)"', html)
+    assert groups == ["primary-dc", "communes:wards", "communes:communes:1",
+                      "communes:communes:2", "communes:communes:3"]
+    sizes = [int(n) for n in re.findall(r"· (\d+) sites / địa điểm", html)]
+    assert sizes[1:] == [23, 24, 24, 24] and sum(sizes[1:]) == 95  # no block above 25
+    assert "Wards / Phường" in html and "Communes / Xã (An Phước - Lộc Hưng)" in html
+    # the groups with a site down say how many and are open; the others stay closed
+    opened = dict(re.findall(r'<details class="group" id="([^"]+)" data-group="[^"]+" (open)?>',
+                             html))
+    assert opened["communes:wards"] == "open" and opened["communes:communes:3"] == "open"
+    assert opened["communes:communes:1"] == "" and opened["communes:communes:2"] == ""
+    wards = html[html.index('id="communes:wards"'):]
+    assert 'data-sites-down="1"' in wards[:wards.index("</summary>")]
+    assert rows_of(wards)[0] == ("tran-bien-26041-rtr1", "down")  # down first
+    svg = console(store, NocSource(PrometheusClient(url), m)).get("/noc/map").text
+    assert len(re.findall(r'id="node-group:communes:', svg)) == 4  # one box per group
+    assert 'id="node-group:communes:wards" class="noc-node state-down"' in svg
+
+
+def test_noc_filter_by_name_code_and_state(prom: tuple[str, FakePrometheus],
+                                          store: AlertStore) -> None:
+    url, fake = prom
+    fake.answers = province_answers(("tran-bien-26041-rtr1", "tan-phu-26116-rtr1"))
+    c = console(store, NocSource(PrometheusClient(url), province_model()))
+    for query in ("tran bien", "Trấn Biên", "26041"):  # folded name, Vietnamese, official code
+        html = c.get("/noc", params={"q": query}).text
+        assert rows_of(html) == [("tran-bien-26041-rtr1", "down")], query
+        assert 'data-shown="1"' in html
+    down = c.get("/noc", params={"state": "down"}).text
+    assert sorted(rows_of(down)) == [("tan-phu-26116-rtr1", "down"),
+                                     ("tran-bien-26041-rtr1", "down")]
+    # a group title matches as a whole: "phường" lists every ward, "phuong" + up all but one
+    assert len(rows_of(c.get("/noc", params={"q": "phường"}).text)) == 23
+    assert len(rows_of(c.get("/noc", params={"q": "phuong", "state": "up"}).text)) == 22
+    none = c.get("/noc", params={"q": "no such place"}).text
+    assert rows_of(none) == [] and 'id="noc-none"' in none
+    bad = c.get("/noc", params={"state": "sideways"})
+    assert bad.status_code == 400 and "state: &#39;sideways&#39; is not one of up, down, unknown" \
+        in bad.text
+    long = c.get("/noc", params={"q": "x" * 101})
+    assert long.status_code == 400 and "q: at most 100 characters" in long.text
+
+
+def test_commune_type_from_the_model_else_the_name() -> None:
+    from dcops.triage.nocgroups import commune_groups, commune_type
+
+    def site(name: str, vi: str, admin_type: str = "", parent: str | None = None) -> Site:
+        return Site(name, SiteKind.COMMUNE, name, vi, admin_type=admin_type, parent=parent)
+
+    assert commune_type(site("a", "Trấn Biên", "phường")) == "phường"  # the model says
+    assert commune_type(site("b", "Xã Phú Lập")) == "xã"  # else the name
+    assert commune_type(site("c", "Đặc khu Côn Đảo")) == "đặc khu"
+    assert commune_type(site("d", "Tân Phú")) == ""  # neither: the generic group
+    sites = [site("a", "Trấn Biên", "phường"), site("b", "Xã Phú Lập"), site("d", "Tân Phú"),
+             site("e", "Xã Gia Canh", parent="dinh-quan")]
+    got = commune_groups(SiteModel(Settings(), sites={s.name: s for s in sites}))
+    assert got == {"a": ("communes:wards", "Wards / Phường"),
+                   "b": ("communes:communes", "Communes / Xã"),
+                   "d": ("communes:other", "Communes and wards / Xã, phường"),
+                   "e": ("communes:dinh-quan", "Communes and wards / Xã, phường (dinh-quan)")}
+
+
+def test_alert_page_says_what_its_site_is(prom: tuple[str, FakePrometheus],
+                                          store: AlertStore) -> None:
+    url, _ = prom
+    m = province_model()
+    backend = StoreBackend(store)
+    backend.ingest_webhook({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "WanLinkDown", "severity": "critical",
+                                        "instance": "c", "device": "tran-bien-26041-rtr1",
+                                        "site": "tran-bien-26041", "ifName": "Dialer0"},
+         "annotations": {"summary": "WAN link of commune/ward site tran-bien-26041 down"},
+         "startsAt": "2026-11-18T08:00:00Z", "fingerprint": "f-wan"},
+        {"status": "firing", "labels": {"alertname": "WanLinkDown", "severity": "critical",
+                                        "instance": "c", "device": "x", "site": "nowhere"},
+         "annotations": {"summary": "a site the inventory does not know"},
+         "startsAt": "2026-11-18T08:00:00Z", "fingerprint": "f-nowhere"}]})
+    c = console(store, NocSource(PrometheusClient(url), m))
+    pages = [c.get(f"/alerts/{i}").text for i in (1, 2)]  # a fresh store: the two alerts
+    ward = next(p for p in pages if "tran-bien-26041" in p)
+    site = ward[ward.index('id="alert-site"'):]
+    assert site.startswith('id="alert-site">tran-bien-26041 <span class="vi">(Phường Trấn Biên: '
+                           "ward / phường, code / mã 26041)</span>"), site[:200]
+    other = next(p for p in pages if "nowhere" in p)
+    assert 'id="alert-site">nowhere</dd>' in other  # unknown to the inventory: the name only
