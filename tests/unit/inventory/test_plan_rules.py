@@ -63,8 +63,9 @@ def _twin_by_hand(inv: Path) -> tuple[str, int]:
 
 
 def _device_class_typo(inv: Path) -> tuple[str, int]:
-    return "hosts.yml", edit(inv / "hosts.yml", "dcops_device_class: commune_router",
-                             "dcops_device_class: comune_router")
+    return "group_vars/commune_network.yml", edit(inv / "group_vars/commune_network.yml",
+                                                  "dcops_device_class: commune_router",
+                                                  "dcops_device_class: comune_router")
 
 
 def _snmp_profile_typo(inv: Path) -> tuple[str, int]:
