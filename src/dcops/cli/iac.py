@@ -132,7 +132,7 @@ def plan_cmd(
     """
     from dcops.iac import PolicyContext, evaluate, plan
     from dcops.iac.layout import STACK_KINDS, IacInputError
-    from dcops.iac.svg import render
+    from dcops.iac.svg import peer_groups, render
     from dcops.inventory import load_inventory
 
     if stack not in STACK_KINDS:
@@ -148,7 +148,8 @@ def plan_cmd(
         pair = [result, other] if stack == "primary" else [other, result]
         svg_path = svg or state_dir() / "iac" / "topology.svg"
         svg_path.parent.mkdir(parents=True, exist_ok=True)
-        svg_path.write_text(render(pair, f"dcops {model.settings.province or 'province'}"),
+        svg_path.write_text(render(pair, f"dcops {model.settings.province or 'province'}",
+                                   peer_groups(model)),
                             encoding="utf-8")
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "svg": str(svg_path) if svg_path else None,

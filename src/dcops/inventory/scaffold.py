@@ -104,6 +104,13 @@ def _sites(units: list[divisions.Commune]) -> tuple[dict[str, Any], dict[str, An
     return sites, routers
 
 
+def commune_sites(province_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The commune sites (dcops_sites entries) and commune routers (host -> vars) of a province,
+    exactly as the scaffold writes them; inventories/production keeps Đồng Nai's as data."""
+    sites, routers = _sites(divisions.communes(divisions.province(province_name)))
+    return {n: s for n, s in sites.items() if s["kind"] == "commune"}, routers
+
+
 def _hosts(routers: dict[str, Any]) -> dict[str, Any]:
     """hosts.yml: DC servers and devices, commune routers, system and role groups."""
     servers = {n: {k: v for k, v in h.items() if k not in ("site", "system")}

@@ -29,8 +29,15 @@ def test_svg_shows_both_dcs_zones_and_the_wan(plans: dict[str, Any]) -> None:
     assert {"bien-hoa", "tan-phu"} <= set(texts)
     assert "10.11.60.0/24" in texts  # lgsp's replication zone in the backup DC
     assert any("standby" in t for t in texts)
-    lines = list(root.iter(f"{SVG_NS}line"))
-    assert len(lines) == 4  # two DCs x two districts
+    trunks = [el for el in root.iter(f"{SVG_NS}line") if el.get("class") == "vpn-trunk"]
+    # one trunk per DC to the panel of the two district sites (not a line per site)
+    assert len(trunks) == 2
+    assert all("2 IPsec site connections" in (el.findtext(f"{SVG_NS}title") or "")
+               for el in trunks)
+    assert any("district sites · 2 sites" in t for t in texts)
+    ports = [el for el in root.iter(f"{SVG_NS}g") if el.get("class") == "vpn-port"]
+    assert ports and all("host routes via it" in (el.findtext(f"{SVG_NS}title") or "")
+                         for el in ports)
 
 
 @pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")

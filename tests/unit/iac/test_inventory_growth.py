@@ -39,15 +39,16 @@ RECORDS = """\
       - {from: mgmt, to: app, port: 22, description: bastion administration}
       - {from: mgmt, to: db, port: 22, description: bastion administration}
 """
-#: records is the 6th system: its zones are 10.10.<block + 5>.0/24.
+#: records is the 7th system (after bp_docmgmt, inherited from Bình Phước): its zones are
+#: 10.10.<block + 6>.0/24.
 HOSTS = {
-    "records-app1": {"ansible_host": "10.10.25.11", "dcops_zone": "app",
+    "records-app1": {"ansible_host": "10.10.26.11", "dcops_zone": "app",
                      "dcops_role": "records_app", "dcops_ha_group": "records-app",
                      "dcops_flavor": "m1.large", "dcops_volume_gb": 200},
-    "records-app2": {"ansible_host": "10.10.25.12", "dcops_zone": "app",
+    "records-app2": {"ansible_host": "10.10.26.12", "dcops_zone": "app",
                      "dcops_role": "records_app", "dcops_ha_group": "records-app",
                      "dcops_flavor": "m1.large", "dcops_volume_gb": 200},
-    "records-db1": {"ansible_host": "10.10.35.11", "dcops_zone": "db", "dcops_role": "db",
+    "records-db1": {"ansible_host": "10.10.36.11", "dcops_zone": "db", "dcops_role": "db",
                     "dcops_flavor": "m1.xlarge", "dcops_volume_gb": 1000},
 }
 
@@ -106,7 +107,7 @@ def test_primary_gets_the_project_level_4_zones_and_server_group(grown: dict[str
     assert _zones(primary, "records") == {"dmz", "app", "db", "mgmt", "devmgmt"}
     cidrs = {r.zone: r.props["cidr"] for r in primary.of_type("networking.Subnet")
              if r.system == "records"}
-    assert cidrs["app"] == "10.10.25.0/24" and cidrs["devmgmt"] == "10.10.55.0/24"
+    assert cidrs["app"] == "10.10.26.0/24" and cidrs["devmgmt"] == "10.10.56.0/24"
     groups = [g for g in primary.of_type("compute.ServerGroup") if g.system == "records"]
     assert [(g.props["name"], g.props["policies"]) for g in groups] == [
         ("records-app", "anti-affinity")]
@@ -123,15 +124,15 @@ def test_backup_gets_twins_and_the_replication_network(grown: dict[str, Any]) ->
     assert twins == ["records-app", "records-db1"]
     assert _zones(backup, "records") == {"dmz", "app", "db", "mgmt", "devmgmt", "replication"}
     repl = backup.named("backup-dc-records-replication-subnet")
-    assert repl.props["cidr"] == "10.11.65.0/24"
+    assert repl.props["cidr"] == "10.11.66.0/24"
     sources = {r.props["remoteIpPrefix"] for r in backup.of_type("networking.SecGroupRule")
                if r.system == "records" and r.zone == "replication"}
-    assert sources == {"10.10.35.0/24", "10.10.25.0/24"}  # primary db and app of records
+    assert sources == {"10.10.36.0/24", "10.10.26.0/24"}  # primary db and app of records
     assert backup.named("backup-dc-records-records-db1-standby-data").props["size"] == 1000
     local = backup.named("wan-backup-dc-local-dc-eg").props["endpoints"]
     assert repl.id in local  # replication reaches the backup DC through the DC-DC VPN
     route = backup.named("wan-backup-dc-records-replication-route-dc-10.10.0.0_16")
-    assert (route.props["subnetId"], route.props["nextHop"]) == (repl.id, "10.11.65.254")
+    assert (route.props["subnetId"], route.props["nextHop"]) == (repl.id, "10.11.66.254")
     assert evaluate(backup, PolicyContext.from_model(grown["model"], "backup")) == []
 
 
@@ -152,7 +153,7 @@ def test_resource_counts_grow_by_exactly_the_new_system(grown: dict[str, Any]) -
                    "compute.VolumeAttach": 2})
     # the WAN router joins the zones the DC-DC VPN carries: a port, its router interface and
     # a host route to the other DC's /16 each (primary: app and db replicate, mgmt; backup:
-    # replication, mgmt); records publishes nothing, so no DMZ joins the district links
+    # replication, mgmt); records publishes nothing, so no DMZ joins the commune links
     for counter, zones in ((primary, 3), (backup, 2)):
         counter.update({"networking.Port": zones, "networking.RouterInterface": zones,
                         "networking.SubnetRoute": zones})

@@ -45,9 +45,11 @@ def only(problems: list[Problem], kind: str) -> list[Problem]:
 def test_production_inventory_is_clean_and_complete() -> None:
     model = load_inventory(PRODUCTION)
     assert model.settings.environment == "production"
-    assert len(model.sites_of(SiteKind.DISTRICT)) >= 9
-    assert model.sites_of(SiteKind.COMMUNE)
-    assert {"lgsp", "portal", "one_stop", "docmgmt"} <= set(model.systems)
+    # today's Đồng Nai (since 1 July 2025): no districts, 95 communes, wards and special zones
+    assert model.sites_of(SiteKind.DISTRICT) == []
+    assert len(model.sites_of(SiteKind.COMMUNE)) == 95
+    # the systems of the merged province, Bình Phước's inherited one included
+    assert {"lgsp", "portal", "one_stop", "docmgmt", "bp_docmgmt"} <= set(model.systems)
     for system in model.systems.values():
         assert 1 <= system.level <= 5
         assert system.owner
@@ -55,10 +57,8 @@ def test_production_inventory_is_clean_and_complete() -> None:
     backup, = model.sites_of(SiteKind.BACKUP_DC)
     assert primary.location and backup.location
     assert primary.location.distance_km(backup.location) >= 30
-    for district in model.sites_of(SiteKind.DISTRICT):
-        classes = {d.device_class for d in model.devices_at(district.name)}
-        assert {"district_router", "district_switch"} <= classes, district.name
     for commune in model.sites_of(SiteKind.COMMUNE):
+        assert commune.admin_code and commune.parent is None, commune.name
         assert any(d.device_class == "commune_router" for d in model.devices_at(commune.name))
     for dc in (primary, backup):
         classes = {d.device_class for d in model.devices_at(dc.name)}
@@ -104,9 +104,8 @@ def test_injected_mistakes_are_all_reported_with_file_line_and_key(inventory: Pa
         "unknown-zone": edit(gv / "all/systems.yml", "{from: dmz, to: app, port: 443,",
                              "{from: dmz, to: web, port: 443,"),
         "duplicate-address": edit(hosts, "ansible_host: 10.10.20.12", "ansible_host: 10.10.20.11"),
-        "insecure-snmp": edit(hosts, "dcops_device_class: district_switch\n",
-                              "dcops_device_class: district_switch\n          "
-                              "dcops_snmp_version: '2c'\n"),
+        "insecure-snmp": edit(hosts, "dcops_site: xa-tri-an}",
+                              "dcops_site: xa-tri-an, dcops_snmp_version: '2c'}"),
         "dc-too-close": edit(gv / "all/sites.yml", "latitude: 10.9390\n      longitude: 107.2410",
                              "latitude: 10.9390\n      longitude: 106.9000"),
     }
@@ -153,7 +152,7 @@ def test_injected_mistakes_are_all_reported_with_file_line_and_key(inventory: Pa
                                                                  lines["duplicate-address"])
 
     insecure = only(problems, "insecure-snmp")[0]
-    assert insecure.key.endswith(".dcops_snmp.version") and insecure.source is not None
+    assert insecure.key == "xa-tri-an-rtr1.dcops_snmp.version" and insecure.source is not None
 
     close = only(problems, "dc-too-close")[0]
     assert close.key == "dcops_sites.backup-dc.location" and close.source is not None

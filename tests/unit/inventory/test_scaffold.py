@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dcops.cli import app
+from dcops.iac.svg import PEER_W
 from dcops.inventory import check_inventory, divisions
 from dcops.inventory.scaffold import commune_subnet
 from dcops.model import SiteKind
@@ -82,8 +83,10 @@ def test_iac_plan_accepts_the_scaffold_and_peers_with_every_commune(tmp_path: Pa
     assert len(peers) == 38 + 1 and "backup-dc" in peers  # every commune and the other DC
     drawn = svg.read_text(encoding="utf-8")
     width = float(re.search(r'width="(\d+)"', drawn)[1])  # type: ignore[index]
-    boxes = [float(x) for x in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="120"', drawn)]
-    assert len(boxes) == 38 and max(boxes) + 120 <= width  # communes in rows, none cut off
+    boxes = [float(x) for x in re.findall(
+        r'<g id="site-[^"]+" class="wan-site"><title>[^<]*</title><rect x="([\d.]+)" y="[\d.]+" '
+        rf'width="{PEER_W}"', drawn)]
+    assert len(boxes) == 38 and max(boxes) + PEER_W <= width  # communes in rows, none cut off
 
 
 def test_commune_lans_follow_one_plan_for_any_province_size() -> None:
