@@ -63,7 +63,7 @@ def test_twins_are_the_address_plans_with_free_addresses_in_their_subnet() -> No
     model = load_inventory(PRODUCTION)
     twins = twin_hosts(model)
     planned = _planned_twins(model)
-    assert sorted(t.name for t in twins) == sorted(planned) and len(twins) == 14
+    assert sorted(t.name for t in twins) == sorted(planned) and len(twins) == 16
     addresses = [t.address for t in twins]
     assert None not in addresses and len(set(addresses)) == len(addresses)
     assert not set(addresses) & {h.address for h in model.hosts.values()}
@@ -120,7 +120,7 @@ def test_growth_adds_exactly_the_new_systems_twins(grown: dict[str, Any]) -> Non
     after = {t.name: t for t in twin_hosts(grown["model"])}
     assert set(after) - set(before) == {"records-app-standby", "records-db1-standby"}
     assert {n: after[n] for n in before} == before
-    assert after["records-db1-standby"].address == "10.11.35.11"
+    assert after["records-db1-standby"].address == "10.11.36.11"
     old, new = grown["ansible-base"], grown["ansible"]
     assert set(new["backup_twins"]["hosts"]) - set(old["backup_twins"]["hosts"]) == {
         "records-app-standby", "records-db1-standby"}
@@ -135,10 +135,10 @@ def test_growth_adds_exactly_the_new_systems_zone_networks(grown: dict[str, Any]
     removed = {(z, c) for z, cs in before.items() for c in cs} - {
         (z, c) for z, cs in after.items() for c in cs}
     assert not removed
-    assert added == {(z, f"10.{dc}.{block + 5}.0/24")
+    assert added == {(z, f"10.{dc}.{block + 6}.0/24")
                      for z, block in (("dmz", 10), ("app", 20), ("db", 30), ("mgmt", 40),
                                       ("devmgmt", 50)) for dc in (10, 11)} | {
-        ("replication", "10.11.65.0/24")}
+        ("replication", "10.11.66.0/24")}
     hv = grown["ansible"]["_meta"]["hostvars"]["records-db1"]
     assert hv["dcops_zone_networks"] == after
 
@@ -150,7 +150,7 @@ def test_growth_adds_exactly_the_new_systems_node_targets(grown: dict[str, Any])
     before, after = key(node_targets(grown["base"])), key(node_targets(grown["model"]))
     assert set(after) - set(before) == set(HOSTS)
     assert {h: after[h] for h in before} == before
-    assert after["records-db1"] == {"targets": ["10.10.35.11:9100"], "labels": {
+    assert after["records-db1"] == {"targets": ["10.10.36.11:9100"], "labels": {
         "site": "primary-dc", "host": "records-db1", "role": "db", "zone": "db"}}
 
 
@@ -195,7 +195,7 @@ def test_new_db_host_firewall_opens_5432_to_the_new_app_subnet(grown: dict[str, 
     rules = [line.strip() for line in text.splitlines() if "dport 5432" in line]
     assert len(rules) == 1, rules
     sources = rules[0].split("{", 1)[1].split("}", 1)[0].replace(" ", "").split(",")
-    assert "10.10.25.0/24" in sources and "10.11.25.0/24" in sources  # records app, both DCs
+    assert "10.10.26.0/24" in sources and "10.11.26.0/24" in sources  # records app, both DCs
     assert "comment \"records/app -> records/db" in rules[0]
     scrape = [line.strip() for line in text.splitlines() if "dport 9100" in line]
     assert len(scrape) == 1 and "10.10.44.21/32" in scrape[0], scrape  # soc1 only
@@ -225,7 +225,7 @@ def test_the_iac_gives_each_twin_the_address_ansible_knows_it_by(grown: dict[str
     fixed = {r.props["name"]: r.props["networks"][0].get("fixedIpV4")
              for r in backup.of_type("compute.Instance") if r.tags.get("twin")}
     assert fixed == {t.name: t.address for t in twin_hosts(model)}
-    assert fixed["records-db1-standby"] == "10.11.35.11"
+    assert fixed["records-db1-standby"] == "10.11.36.11"
 
 
 def test_monitoring_server_does_not_also_copy_the_example_node_targets() -> None:
