@@ -144,7 +144,7 @@ def render(province: divisions.Province) -> tuple[dict[str, str], int, int]:
     main = {"dcops_province": divisions.fold(province.name).title(),
             "dcops_province_vi": province.name, "dcops_province_code": f"{province.code:02d}",
             "dcops_environment": "production", "dcops_example": True,
-            "dcops_min_dc_distance_km": 30, "dcops_ntp_servers": ["10.10.41.41", "10.11.41.41"],
+            "dcops_min_dc_distance_km": 30, "dcops_ntp_servers": ["10.10.40.41", "10.11.40.41"],
             "dcops_soc_collector": EXAMPLE_SERVERS["soc1"]["ansible_host"],
             "dcops_allow_snmp_v2c": False,
             "ansible_ssh_common_args": "-o UserKnownHostsFile={{ inventory_dir }}/known_hosts"

@@ -40,7 +40,6 @@ def test_svg_shows_both_dcs_zones_and_the_wan(plans: dict[str, Any]) -> None:
                          for el in ports)
 
 
-@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
 def test_cli_plan_primary_prints_and_writes_svg(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from dcops.cli import app
@@ -57,7 +56,6 @@ def test_cli_plan_primary_prints_and_writes_svg(tmp_path: Path,
     ET.parse(svg)  # well-formed
 
 
-@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
 def test_cli_plan_backup_json(tmp_path: Path) -> None:
     from dcops.cli import app
 
@@ -72,7 +70,6 @@ def test_cli_plan_backup_json(tmp_path: Path) -> None:
     assert out.stat().st_size > 1000
 
 
-@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
 def test_cli_bad_flow_names_file_and_key(tmp_path: Path) -> None:
     inv = tmp_path / "inv"
     shutil.copytree(PRODUCTION, inv)
@@ -99,7 +96,6 @@ def test_cli_lists_the_policies() -> None:
         assert name in result.output
 
 
-@pytest.mark.skipif(not PRODUCTION.is_dir(), reason="example inventory not present")
 def test_cli_unknown_zone_name_names_file_and_key(tmp_path: Path) -> None:
     inv = tmp_path / "inv"
     shutil.copytree(PRODUCTION, inv)

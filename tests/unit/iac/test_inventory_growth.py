@@ -71,8 +71,6 @@ def _grown_copy(dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    if not PRODUCTION.is_dir():
-        pytest.skip("example inventory not present")
     base = load_inventory(PRODUCTION)
     model = load_inventory(_grown_copy(tmp_path_factory.mktemp("inv") / "production"))
     return {"base": base, "model": model,
