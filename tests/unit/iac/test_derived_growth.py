@@ -102,6 +102,14 @@ def test_ansible_sees_the_twins_and_the_networks_of_production() -> None:
     assert "baseline_nftables_zone_networks" not in hv["lgsp-db1"]  # the role derives it
 
 
+def test_an_unloadable_plugin_fails_the_inventory_instead_of_dropping_the_twins() -> None:
+    env = {**_env(), "ANSIBLE_INVENTORY_PLUGINS": "/nonexistent"}
+    out = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(PRODUCTION), "--list"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert out.returncode != 0 and "zz-derived.dcops.yml" in out.stderr, out.stderr[-2000:]
+
+
 def test_ansible_lab_has_no_twins_and_the_flat_lab_network() -> None:
     data = ansible_list(LAB)
     assert "backup_twins" not in data
