@@ -90,7 +90,7 @@ class Wan(pulumi.ComponentResource):
             f"{name}-vpn", name=f"wan-vpn-{site.name}", tenant_id=self.project.id,
             router_id=router.id, description=desc("DC VPN service", base), opts=child(self))
         peers = [p for p in sorted(model.sites.values(), key=lambda s: s.name)
-                 if p.name != site.name and p.subnets and link_of(p) is not None]
+                 if p.name != site.name and p.wan_prefixes and link_of(p) is not None]
         locals_ = self._local_groups(name, args, router, sub, base, peers)
         self.connections: dict[str, openstack.vpnaas.SiteConnection] = {}
         for peer in peers:
@@ -99,7 +99,7 @@ class Wan(pulumi.ComponentResource):
             pbase = {**base, "peer": peer.name, "link": link}
             peer_eg = openstack.vpnaas.EndpointGroup(
                 f"{name}-peer-{peer.name}-eg", name=f"wan-peer-{peer.name}",
-                tenant_id=self.project.id, type="cidr", endpoints=list(peer.subnets),
+                tenant_id=self.project.id, type="cidr", endpoints=list(peer.wan_prefixes),
                 description=desc(f"{peer.display_name} LAN", pbase), opts=child(self))
             address = peer_address(model, peer, args.peer_addresses)
             self.connections[peer.name] = openstack.vpnaas.SiteConnection(
@@ -127,7 +127,7 @@ class Wan(pulumi.ComponentResource):
         zone keeps its own router as default gateway.
         """
         model, site = args.model, args.site
-        peer_cidrs = {link: sorted({c for p in peers if link_of(p) == link for c in p.subnets})
+        peer_cidrs = {link: sorted({c for p in peers if link_of(p) == link for c in p.wan_prefixes})
                       for link in {link_of(p) for p in peers} if link is not None}
         members: dict[str, list[Any]] = {link: [] for link in peer_cidrs}
         levels = {n: s.level for n, s in model.systems.items()}

@@ -52,12 +52,8 @@ def stack_site(model: SiteModel, stack: str) -> Site:
 def check_model(model: SiteModel) -> None:
     """Refuse a model the address plan or placement rules object to (the same rules as
     `inventory check`): IacInputError names the first problem's file, line and key and lists
-    every problem."""
-    if model.settings.environment == "lab":
-        raise IacInputError("the lab (dcops_environment: lab) is not provisioned by the IaC: its "
-                            "hosts are namespaces on the lab bridge; plan inventories/production "
-                            "or a copy of it", file=model.inventory_dir or None,
-                            key="dcops_environment")
+    every problem. The lab is planned like any province: its DCs declare a `cloud_prefix`
+    apart from the lab bridge (a DC without one gets `bad-dc-subnet` naming that key)."""
     problems = plan_problems(model)
     if not problems:
         return

@@ -85,16 +85,31 @@ def twin_units(model: SiteModel) -> list[TwinUnit]:
     return units
 
 
+def prefix_key(site: Site) -> str:
+    """The inventory key the address plan carves a DC's zones from (for error messages)."""
+    return f"dcops_sites.{site.name}.{'cloud_prefix' if site.cloud_prefix else 'subnets'}"
+
+
 def site_prefix_problem(site: Site) -> str | None:
-    """Why a DC site's first subnet cannot hold the zone plan (None: it can)."""
-    if not site.subnets:
-        return f"site {site.name!r} has no subnets to carve zones from (expected an IPv4 /16)"
+    """Why a DC site's plan prefix (cloud_prefix, else its first subnet) cannot hold the zone
+    plan (None: it can)."""
+    hint = (f"; or declare dcops_sites.{site.name}.cloud_prefix, an IPv4 /16 of the cloud "
+            "separate from the site's LAN subnets")
+    if site.cloud_prefix:
+        what = f"cloud_prefix {site.cloud_prefix!r}"
+        hint = ""
+    elif site.subnets:
+        what = f"first subnet {site.subnets[0]!r}"
+    else:
+        return (f"site {site.name!r} has no subnets to carve zones from (expected an IPv4 /16)"
+                + hint)
     try:
-        net = ipaddress.ip_network(site.subnets[0])
+        net = ipaddress.ip_network(site.plan_prefix)
     except ValueError:
-        return f"site {site.name!r}: first subnet {site.subnets[0]!r} is not a network address"
+        return (f"site {site.name!r}: {what} is not a network address (expected an IPv4 /16 "
+                f"such as 10.10.0.0/16){hint}")
     if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 16:
-        return f"site {site.name!r}: first subnet {net} must be an IPv4 /16 or larger"
+        return f"site {site.name!r}: {what} must be an IPv4 /16 or larger{hint}"
     return None
 
 
@@ -102,8 +117,8 @@ def _site_prefix(site: Site) -> ipaddress.IPv4Network:
     problem = site_prefix_problem(site)
     if problem is not None:
         raise AddressPlanError(problem, file=site.source.file if site.source else None,
-                               key=f"dcops_sites.{site.name}.subnets")
-    net = ipaddress.ip_network(site.subnets[0])
+                               key=prefix_key(site))
+    net = ipaddress.ip_network(site.plan_prefix)
     assert isinstance(net, ipaddress.IPv4Network)
     return net
 

@@ -130,6 +130,7 @@ class _Builder:
                 source=self.where(name) or self.where(spec_map),
                 admin_code=str(spec_map.get("admin_code", "") or ""),
                 admin_type=str(spec_map.get("admin_type", "") or ""),
+                cloud_prefix=str(spec_map.get("cloud_prefix", "") or ""),
             )
         return sites
 

@@ -15,6 +15,7 @@ from dcops.inventory.addressplan import (
     dc_sites,
     host_address_problem,
     hosts_at,
+    prefix_key,
     site_prefix_problem,
     subnet_cidr,
     system_index,
@@ -167,14 +168,51 @@ def check_host_placement(model: SiteModel, where: Where) -> list[Problem]:
 
 
 def check_dc_prefixes(model: SiteModel, where: Where) -> list[Problem]:
-    """Each DC's first subnet is an IPv4 /16 the zone subnets are carved from."""
+    """Each DC's plan prefix (cloud_prefix, else its first subnet) is an IPv4 /16 the zone
+    subnets are carved from; a cloud prefix is a DC's only and shares no address with any site."""
     out: list[Problem] = []
+    dcs = {site.name for site in dc_sites(model).values()}
     for site in dc_sites(model).values():
+        field = "cloud_prefix" if site.cloud_prefix else "subnets"
         problem = site_prefix_problem(site)
         if problem is not None:
-            out.append(Problem("bad-dc-subnet", problem, where.site(site.name, "subnets"),
-                               f"dcops_sites.{site.name}.subnets"))
+            out.append(Problem("bad-dc-subnet", problem, where.site(site.name, field),
+                               prefix_key(site)))
+    for site in model.sites.values():
+        if not site.cloud_prefix:
+            continue
+        key = f"dcops_sites.{site.name}.cloud_prefix"
+        if site.name not in dcs:
+            out.append(Problem("stray-cloud-prefix",
+                               f"site {site.name} ({site.kind.value}) declares cloud_prefix, but "
+                               "the IaC only carves the primary and backup DC "
+                               f"({', '.join(sorted(dcs)) or 'none'}); remove it",
+                               where.site(site.name, "cloud_prefix"), key))
+            continue
+        try:
+            net = ipaddress.ip_network(site.cloud_prefix)
+        except ValueError:
+            continue  # reported above as bad-dc-subnet
+        for other in model.sites.values():
+            taken = [c for c in other.subnets if _overlaps(net, c)]
+            if (other.name != site.name and other.cloud_prefix
+                    and _overlaps(net, other.cloud_prefix)):
+                taken.append(f"cloud_prefix {other.cloud_prefix}")
+            if taken:
+                out.append(Problem("overlapping-cloud-prefix",
+                                   f"site {site.name}: cloud_prefix {net} overlaps "
+                                   f"{', '.join(taken)} of site {other.name}; the cloud prefix "
+                                   "must be separate from every site's LAN and the other DC's "
+                                   "prefix (the WAN routes by it)",
+                                   where.site(site.name, "cloud_prefix"), key))
     return out
+
+
+def _overlaps(net: ipaddress.IPv4Network | ipaddress.IPv6Network, cidr: str) -> bool:
+    try:
+        return net.overlaps(ipaddress.ip_network(cidr))
+    except (ValueError, TypeError):  # a bad subnet is reported by its own check
+        return False
 
 
 def check_host_addresses(model: SiteModel, where: Where) -> list[Problem]:
@@ -230,19 +268,13 @@ ModelRule = Callable[[SiteModel, Where], list[Problem]]
 #: Rules the IaC cannot build without (run by `inventory check` and by `iac.plan`).
 PLAN_RULES: tuple[ModelRule, ...] = (check_systems, check_flows, check_host_placement,
                                      check_dc_prefixes, check_host_addresses, check_twins)
-#: Rules about real addressing, which the lab (namespaces on one bridge) does not follow.
-ADDRESSING_RULES = (check_dc_prefixes, check_host_addresses)
-
-
-def applies(model: SiteModel, rule: ModelRule) -> bool:
-    """The lab is not provisioned by the IaC: its addresses are the lab bridge's."""
-    return model.settings.environment != "lab" or rule not in ADDRESSING_RULES
 
 
 def plan_problems(model: SiteModel, raw: RawInventory | None = None) -> list[Problem]:
-    """Every problem the address plan and the placement rules find in the model."""
+    """Every problem the address plan and the placement rules find in the model (the lab too:
+    its DCs declare a cloud_prefix apart from the lab bridge, and its hosts `dcops_dhcp`)."""
     where = Where(model, raw)
-    return [p for rule in PLAN_RULES if applies(model, rule) for p in rule(model, where)]
+    return [p for rule in PLAN_RULES for p in rule(model, where)]
 
 
 def check_plan(model: SiteModel, raw: RawInventory) -> list[Problem]:

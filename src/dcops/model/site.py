@@ -116,6 +116,21 @@ class Site:
     source: SourceRef | None = None
     admin_code: str = ""  # a commune's official code (mã đơn vị hành chính), e.g. "26068"
     admin_type: str = ""  # a commune's type: "xã", "phường" or "đặc khu"
+    #: A DC's cloud address prefix: the IPv4 block the IaC carves its zone subnets from when it
+    #: is not the DC's LAN (`subnets`), e.g. the lab, whose LAN is the lab bridge ("": none).
+    cloud_prefix: str = ""
+
+    @property
+    def plan_prefix(self) -> str:
+        """The prefix the address plan carves a DC's zones from: the cloud prefix, else the
+        first LAN subnet ("" when the site has neither)."""
+        return self.cloud_prefix or (self.subnets[0] if self.subnets else "")
+
+    @property
+    def wan_prefixes(self) -> tuple[str, ...]:
+        """What the other sites reach over the WAN: a DC's cloud prefix when it has one (its
+        LAN is not on the WAN then), else its LAN subnets."""
+        return (self.cloud_prefix,) if self.cloud_prefix else self.subnets
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,24 @@ def test_a_yaml_syntax_error_is_its_row_without_ansible_warnings(
     assert "[WARNING]" not in out + err and "Traceback" not in out + err
 
 
+def test_a_malformed_cloud_prefix_is_one_error_line_naming_file_line_and_key(
+        state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = state / "inv"
+    shutil.copytree(LAB, inventory)
+    sites = inventory / "group_vars" / "all" / "sites.yml"
+    lines = sites.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = next(i for i, text in enumerate(lines, 1) if "cloud_prefix: 10.10.0.0/16" in text)
+    lines[line - 1] = lines[line - 1].replace("10.10.0.0/16", "10.10.0/16")
+    sites.write_text("".join(lines), encoding="utf-8")
+    assert failures.run(app, ["iac", "plan", "-i", str(inventory), "--no-svg"]) == 1
+    out, err = capsys.readouterr()
+    errors = [text for text in err.splitlines() if text.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in out + err, err
+    assert f"group_vars/all/sites.yml:{line}: site 'primary-dc': cloud_prefix '10.10.0/16' is " \
+        "not a network address (expected an IPv4 /16" in err, err
+    assert "(key: dcops_sites.primary-dc.cloud_prefix)" in err, err
+
+
 def _dcops(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(DCOPS), *argv], capture_output=True, text=True, env=env,
                           timeout=120, check=False)

@@ -1,5 +1,5 @@
 """The IaC applies the inventory's own placement rules to a model: no zone fallback, no silent
-DHCP, no plan of the lab (which the IaC does not provision)."""
+DHCP, and a DC without a /16 to carve zones from is refused naming the key to add."""
 
 from __future__ import annotations
 
@@ -42,7 +42,15 @@ def test_every_problem_is_listed_in_the_error(model: SiteModel) -> None:
     assert "1 more" in str(err.value) and "bastion1" in str(err.value)
 
 
-def test_the_lab_is_not_planned(model: SiteModel) -> None:
-    lab = replace(model, settings=Settings(environment="lab"))
-    with pytest.raises(IacInputError, match="not provisioned by the IaC"):
+def test_a_dc_without_a_prefix_names_cloud_prefix_in_both_commands(model: SiteModel) -> None:
+    """A lab-like DC (a /24 LAN, no cloud_prefix): one verdict, naming the key to add."""
+    primary = replace(model.sites["primary-dc"], subnets=("10.77.0.0/24",))
+    lab = replace(model, settings=Settings(environment="lab"),
+                  sites={**model.sites, "primary-dc": primary})
+    problems = plan_problems(lab)
+    assert [(p.kind, p.key) for p in problems] == [
+        ("bad-dc-subnet", "dcops_sites.primary-dc.subnets")]
+    assert "declare dcops_sites.primary-dc.cloud_prefix" in problems[0].message
+    with pytest.raises(IacInputError, match=r"dcops_sites\.primary-dc\.cloud_prefix") as err:
         plan(lab, "primary")
+    assert err.value.key == "dcops_sites.primary-dc.subnets"

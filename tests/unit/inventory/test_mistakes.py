@@ -296,6 +296,28 @@ def _dc_subnet_too_small(inv: Inv) -> Expect:
     return Expect(*at, "bad-dc-subnet", "/16")
 
 
+def _cloud_prefix_malformed(inv: Inv) -> Expect:
+    site = dc_sites(inv.model)["primary"]
+    at = inv.insert_after(inv.where(inv.spec("dcops_sites", site.name), "subnets"),
+                          "cloud_prefix: 10.200.0.0/33")
+    return Expect(*at, "bad-dc-subnet", "cloud_prefix '10.200.0.0/33' is not a network",
+                  alone=True)
+
+
+def _cloud_prefix_on_a_commune(inv: Inv) -> Expect:
+    commune = inv.model.sites_of(SiteKind.COMMUNE)[0]
+    at = inv.insert_after(inv.where(inv.spec("dcops_sites", commune.name), "subnets"),
+                          "cloud_prefix: 10.200.0.0/16")
+    return Expect(*at, "stray-cloud-prefix", f"site {commune.name} (commune)", alone=True)
+
+
+def _cloud_prefix_overlapping_the_other_dc(inv: Inv) -> Expect:
+    dcs = dc_sites(inv.model)
+    at = inv.insert_after(inv.where(inv.spec("dcops_sites", dcs["backup"].name), "subnets"),
+                          f"cloud_prefix: {dcs['primary'].subnets[0]}")
+    return Expect(*at, "overlapping-cloud-prefix", f"of site {dcs['primary'].name}")
+
+
 def _address_plan_full(inv: Inv) -> Expect:
     name = next(iter(inv.model.systems))
     file, _ = inv.where(inv.raw.globals["dcops_systems"], name)
@@ -407,6 +429,9 @@ MISTAKES: dict[str, Callable[[Inv], Expect]] = {
     "flow-to-zone-the-system-lacks": _flow_zone_the_system_lacks,
     "dc-subnet-not-a-16": _dc_subnet_too_small,
     "address-plan-full": _address_plan_full,
+    "cloud-prefix-malformed": _cloud_prefix_malformed,
+    "cloud-prefix-on-a-commune": _cloud_prefix_on_a_commune,
+    "cloud-prefix-overlapping-the-other-dc": _cloud_prefix_overlapping_the_other_dc,
     # references: the error is at the referring key, not at the other end
     "host-site-typo": _host_site_typo,
     "parent-site-typo": _parent_typo,
