@@ -247,11 +247,16 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
             out: Path, ssh_concurrency: int = SSH_CONCURRENCY) -> tuple[list[Any], Any, Any]:
     from dcops.compliance import Assessor, Evidence, Profile, load_catalogue, load_profile
     from dcops.compliance.evidence import strict_json, strict_loads, utcnow
+    from dcops.compliance.notes import coverage, load_notes
     from dcops.inventory import load_inventory
 
     model = load_inventory(inventory, vault_password_file())
     catalogue = load_catalogue()
     profile = load_profile(profile_path, catalogue) if profile_path else Profile()
+    # the auditor's notes are read before minutes of evidence collection: a bad one fails at once
+    notes_path = inventory / "compliance" / "notes.yml"
+    notes = (tuple(load_notes(notes_path, catalogue, model.systems)) if notes_path.is_file()
+             else ())
     chosen = regime or profile.regime or "tt12"
     if chosen not in ("tt12", "nd331"):
         raise ComplianceError(f"--regime {chosen}: expected tt12 or nd331")
@@ -270,13 +275,21 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "evidence.json").write_text(strict_json(evidence.to_dict(), indent=1),
                                        encoding="utf-8")
-    assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow())
+    assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow(), notes)
     names = systems or sorted(model.systems)
     start = time.monotonic()
     with console.status("assess: đánh giá / assessing…"):
         reports = [assessor.assess(n) for n in names]
     console.print(f"[green]✓[/] assess: {len(reports)} hệ thống / systems, {chosen} "
                   f"({time.monotonic() - start:.1f} s)", highlight=False)
+    for report in reports if notes else []:
+        cover = coverage(report)
+        for what, items in (("chưa có giải trình / no auditor's note", cover.unexplained),
+                            ("giải trình cho yêu cầu không còn chưa đạt / note on a control "
+                             "not failing", cover.stale)):
+            if items:
+                console.print(f"[yellow]![/] {report.system}: {what} ({notes_path}): "
+                              f"{', '.join(items)}", highlight=False)
     return reports, model, evidence
 
 

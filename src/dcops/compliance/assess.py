@@ -17,6 +17,7 @@ from dcops.compliance.findings import (
     SystemReport,
     Verdict,
 )
+from dcops.compliance.notes import AuditorNote, note_for
 from dcops.errors import ComplianceError
 from dcops.inventory.addressplan import AddressPlanError
 from dcops.inventory.derived import twin_hosts
@@ -39,6 +40,7 @@ class Assessor:
     profile: Profile
     regime: str
     now: datetime
+    notes: tuple[AuditorNote, ...] = ()  # the inventory's compliance/notes.yml
 
     def assess(self, system_name: str) -> SystemReport:
         """A report with one finding per control of the catalogue for the system."""
@@ -59,6 +61,8 @@ class Assessor:
         for control in self.catalogue.values():
             finding = self._finding(control, system)
             self._apply_waiver(finding, system)
+            note = note_for(self.notes, finding, system.name)
+            finding.note = note.as_dict() if note is not None else None
             report.findings.append(finding)
         return report
 

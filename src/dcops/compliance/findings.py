@@ -81,6 +81,8 @@ class Finding:
     document: dict[str, Any] | None = None
     remediation: dict[str, str] = field(default_factory=dict)
     waiver: dict[str, str] | None = None
+    # the auditor's reviewed explanation of the verdict (dcops.compliance.notes), never a verdict
+    note: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from dcops.compliance.findings import (
     to_json,
 )
 from dcops.compliance.manifest import MANIFEST_FILE, Approval, build, dumps, finish
+from dcops.compliance.notes import EXPLAIN
 from dcops.errors import ComplianceError
 
 HERE = Path(__file__).parent
@@ -126,7 +127,7 @@ def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256:
     return template.render(reports=reports, inventory=inventory, groups=GROUPS,
                            labels=VERDICT_LABELS, colours=COLOURS, regimes=REGIME_LABELS,
                            svg=summary_svg, Verdict=Verdict, manifest_sha256=manifest_sha256,
-                           cite=format_citation,
+                           cite=format_citation, explain=sorted(EXPLAIN),
                            approval=(approval or Approval()).rows(),
                            observation_rows=observation_rows)
 

@@ -217,6 +217,24 @@ def test_a_malformed_cloud_prefix_is_one_error_line_naming_file_line_and_key(
     assert "(key: dcops_sites.primary-dc.cloud_prefix)" in err, err
 
 
+def test_a_malformed_auditors_note_stops_the_audit_before_collection(
+        state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = state / "inv"
+    shutil.copytree(LAB, inventory)
+    notes = inventory / "compliance" / "notes.yml"
+    notes.write_text("all:\n  vars:\n    dcops_compliance_notes:\n"
+                     "      SRV-14: {kind: someday, vi: x, en: y}\n", encoding="utf-8")
+    argv = ["audit", "run", "-i", str(inventory), "--out", str(state / "out"), "--no-ssh",
+            "--no-pdf"]
+    assert failures.run(app, argv) == 1
+    out, err = capsys.readouterr()
+    errors = [text for text in err.splitlines() if text.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in out + err, err
+    assert f"{notes}:4: kind 'someday': expected one of expected, gap" in errors[0], errors[0]
+    assert "(key: all.vars.dcops_compliance_notes.SRV-14.kind)" in errors[0], errors[0]
+    assert "ssh:" not in out and not (state / "out" / "evidence.json").exists()
+
+
 def _dcops(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(DCOPS), *argv], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
