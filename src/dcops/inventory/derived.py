@@ -110,8 +110,8 @@ def twin_address(model: SiteModel, unit: TwinUnit, taken: set[str] | None = None
 
 
 def twin_hosts(model: SiteModel) -> list[TwinHost]:
-    """Every standby twin of the model as a backup-DC host (none without a backup DC or in the
-    lab, which the IaC does not provision)."""
+    """Every standby twin of the model as a backup-DC host (none without a backup DC, nor in the
+    lab: `iac plan` plans the lab's twins, but no lab host plays them for Ansible or the audit)."""
     backup = dc_sites(model).get("backup")
     if backup is None or model.settings.environment == "lab":
         return []
@@ -129,8 +129,9 @@ def twin_hosts(model: SiteModel) -> list[TwinHost]:
 def zone_networks(model: SiteModel) -> dict[str, list[str]]:
     """Zone -> the CIDRs of that zone in both DCs, from the address plan.
 
-    The lab is one flat network per host address (it is not provisioned from the plan): every
-    zone gets the /24s its hosts live on.
+    The lab is one flat network per host address (its hosts live on the lab bridge, not in the
+    zone subnets `iac plan` carves from its cloud_prefix): every zone gets the /24s its hosts
+    live on.
     """
     out: dict[str, list[str]] = {}
     if model.settings.environment == "lab":
