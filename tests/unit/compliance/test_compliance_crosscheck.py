@@ -244,3 +244,35 @@ def test_report_refuses_a_file_that_is_not_a_crosscheck(tmp_path: Path) -> None:
            "scans": [], "mapping": {}, "evidence_sha256": ""}
     with pytest.raises(ComplianceError, match=r"rows\[0\]: missing"):
         load_document(json.dumps(doc), "c.json")
+
+
+def test_cli_reads_wazuh_sca_from_the_manager_api(tmp_path: Path) -> None:
+    """The fake manager (tests/fakes, Wazuh 4.x SCA endpoints over real HTTP) with the published
+    cis_debian12 check ids; lab-db1 has no agent: a note, not a silent gap."""
+    from fakes.wazuh_fake import FakeWazuhServer, _check, demo_state
+
+    state = demo_state([("lab-app1", "10.77.0.11")])
+    state.checks[("001", "cis_debian12")] = [
+        _check(33143, "Ensure SSH MaxAuthTries is set to 4 or less.", "failed", "5.2.6"),
+        _check(33146, "Ensure SSH root login is disabled.", "failed", "5.2.9"),
+        _check(33147, "Ensure SSH PermitEmptyPasswords is disabled.", "passed", "5.2.10")]
+    password = tmp_path / "pw"
+    password.write_text("wazuh\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with FakeWazuhServer(state) as fake:
+        result = CliRunner().invoke(app, [
+            "audit", "crosscheck", "-i", str(ROOT / "inventories" / "lab"), "--from-evidence",
+            str(_bare_evidence(tmp_path)), "--out", str(out), "--hosts", "lab-app1",
+            "--hosts", "lab-db1", "--scanner", "wazuh", "--no-iac", "--wazuh-url", fake.url,
+            "--wazuh-password-file", str(password)])
+    assert result.exit_code == 0, result.output
+    doc = load_document((out / "crosscheck.json").read_text("utf-8"), "crosscheck.json")
+    rows = {r["rule"]: r for r in doc["rows"]}
+    assert set(rows) == {"33143", "33146", "33147"}
+    assert rows["33146"]["title"] == "Ensure SSH root login is disabled."
+    assert (rows["33146"]["dcops_observed"], rows["33146"]["verdict"]) == (
+        "without-password", "agree")
+    assert rows["33143"]["verdict"] == "agree"  # maxauthtries 6 fails both
+    assert (rows["33147"]["dcops_result"], rows["33147"]["verdict"]) == ("pass", "agree")
+    assert doc["scans"][0]["policy_id"] == "cis_debian12" and doc["scans"][0]["mode"] == "agent"
+    assert doc["notes"] == [f"wazuh: no agent named lab-db1 on {fake.url}"]
