@@ -79,8 +79,10 @@ def _oscap_scans(mapping: Any, hosts: list[str], lab: str | None, imported: dict
     record: dict[str, Any] = {"profile": mapping.openscap_profile}
     running = [h for h in hosts if h not in imported]
     if running:
+        from dcops.cli.common import configure_lab
         from dcops.lab.access import LabAccess
 
+        configure_lab()
         if os.geteuid() != 0:
             raise ComplianceError("oscap reads lab hosts through /proc/PID/root: run as root")
         content = fetch_ssg(cache)
