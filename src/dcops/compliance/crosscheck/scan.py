@@ -94,11 +94,13 @@ def run_oscap(content: SsgContent, mapping: Mapping, host: str, root: Path, work
                               "openscap-scanner)")
     workdir.mkdir(parents=True, exist_ok=True)
     datastream = content.datastream
-    if container:
-        patched = workdir / "ssg-debian12-ds.lab.xml"
-        if not patched.exists():
-            patched.write_text(datastream.read_text(encoding="utf-8").replace(
+    if container:  # beside the cached content, not in the output folder (10 MB)
+        patched = datastream.with_name("ssg-debian12-ds.lab.xml")
+        if not patched.exists() or patched.stat().st_mtime < datastream.stat().st_mtime:
+            partial = patched.with_suffix(".partial")
+            partial.write_text(datastream.read_text(encoding="utf-8").replace(
                 KERNEL_PLATFORM, ""), encoding="utf-8")
+            partial.replace(patched)
         datastream = patched
     full = workdir / f".oscap-{host}.full.xml"
     rules = [a for r in mapping.of("openscap") for a in ("--rule", mapping.openscap_prefix + r)]
