@@ -276,3 +276,36 @@ def test_cli_reads_wazuh_sca_from_the_manager_api(tmp_path: Path) -> None:
     assert (rows["33147"]["dcops_result"], rows["33147"]["verdict"]) == ("pass", "agree")
     assert doc["scans"][0]["policy_id"] == "cis_debian12" and doc["scans"][0]["mode"] == "agent"
     assert doc["notes"] == [f"wazuh: no agent named lab-db1 on {fake.url}"]
+
+
+def test_report_says_when_the_crosscheck_used_other_evidence(tmp_path: Path) -> None:
+    from dcops.compliance.collect.hostparse import parse_host
+    from dcops.compliance.collect.hostscript import SECTIONS, split
+
+    out, inv = tmp_path / "out", str(ROOT / "inventories" / "lab")
+    result = CliRunner().invoke(app, [
+        "audit", "crosscheck", "-i", inv, "--from-evidence", str(_bare_evidence(tmp_path)),
+        "--out", str(out), "--hosts", "lab-app1", "--scanner", "openscap", "--no-iac",
+        "--oscap-results", f"lab-app1={RECORDED}"])
+    assert result.exit_code == 0, result.output
+    ev = Evidence()  # a later collection: the hardened host
+    sections = split((DATA / "hardened.txt").read_text(encoding="utf-8"))
+    records = {n: ev.record("ssh", "lab-app1", "lab-app1", SECTIONS[n], o, rc=rc, name=n)
+               for n, (o, rc) in sections.items()}
+    parse_host(ev, "lab-app1", records, sections)
+    other = tmp_path / "later.json"
+    other.write_text(json.dumps(ev.to_dict()), encoding="utf-8")
+    result = CliRunner().invoke(app, ["audit", "run", "-i", inv, "--from-evidence", str(other),
+                                      "--out", str(out), "--no-pdf", "--no-iac"])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Cross-check with other scanners" in html and "different evidence set" in html
+
+
+def test_unknown_host_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "audit", "crosscheck", "-i", str(ROOT / "inventories" / "lab"), "--from-evidence",
+        str(_bare_evidence(tmp_path)), "--out", str(tmp_path / "out"), "--hosts", "nohost",
+        "--no-iac", "--scanner", "openscap"])
+    assert result.exit_code == 2
+    assert "nohost: not in the inventory" in result.output
