@@ -226,14 +226,18 @@ def test_cli_crosscheck_then_report(tmp_path: Path) -> None:
 
 
 def test_real_hosts_without_results_are_refused_with_the_way_to_do_it(tmp_path: Path) -> None:
-    recorded = _bare_evidence(tmp_path)
+    """The example province is not a lab: oscap is not run on its hosts from here."""
+    empty = tmp_path / "evidence.json"
+    empty.write_text(json.dumps(Evidence().to_dict()), encoding="utf-8")
     result = CliRunner().invoke(app, [
-        "audit", "crosscheck", "-i", str(ROOT / "inventories" / "lab"), "--from-evidence",
-        str(recorded), "--out", str(tmp_path / "out"), "--hosts", "lab-app1", "--no-iac",
-        "--scanner", "openscap", "--lab", ""])
+        "audit", "crosscheck", "-i", str(ROOT / "inventories" / "production"),
+        "--from-evidence", str(empty), "--out", str(tmp_path / "out"), "--hosts", "lgsp-app1",
+        "--no-iac", "--scanner", "openscap"])
     assert result.exit_code != 0
     assert isinstance(result.exception, ComplianceError), result.output
-    assert "oscap-ssh" in str(result.exception) and "--oscap-results" in str(result.exception)
+    message = str(result.exception)
+    assert message.startswith("oscap on lgsp-app1: dcops runs oscap itself only on lab hosts")
+    assert "oscap-ssh" in message and "--oscap-results HOST=FILE" in message
 
 
 def test_report_refuses_a_file_that_is_not_a_crosscheck(tmp_path: Path) -> None:
