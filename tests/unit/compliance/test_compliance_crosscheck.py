@@ -29,7 +29,7 @@ PREFIX = MAPPING.openscap_prefix
 # --- mapping -----------------------------------------------------------------------------------
 def test_shipped_mapping_is_valid_and_reviewed() -> None:
     ssg, wazuh = MAPPING.of("openscap"), MAPPING.of("wazuh")
-    assert len(ssg) == 19 and set(wazuh) == {"33143", "33146", "33147"}
+    assert len(ssg) == 19 and set(wazuh) == {"33143", "33146", "33147", "33152"}
     assert all(r.reviewed for r in [*ssg.values(), *wazuh.values()])
     assert ssg["sshd_disable_root_login"].probe_root_reads == "/etc/ssh/sshd_config"
     assert ssg["accounts_password_pam_minlen"].explain is not None
@@ -272,7 +272,9 @@ def test_cli_reads_wazuh_sca_from_the_manager_api(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = load_document((out / "crosscheck.json").read_text("utf-8"), "crosscheck.json")
     rows = {r["rule"]: r for r in doc["rows"]}
-    assert set(rows) == {"33143", "33146", "33147"}
+    assert set(rows) == {"33143", "33146", "33147", "33152"}
+    assert (rows["33152"]["verdict"], rows["33152"]["scanner_result"]) == (
+        "not_comparable", "absent")  # the manager has no result for it
     assert rows["33146"]["title"] == "Ensure SSH root login is disabled."
     assert (rows["33146"]["dcops_observed"], rows["33146"]["verdict"]) == (
         "without-password", "agree")
