@@ -60,6 +60,9 @@ SshConcurrency = Annotated[int, typer.Option(
     help="SSH sessions at once (hosts beyond it wait for a free slot).")]
 FromEvidence = Annotated[Path | None, typer.Option(
     "--from-evidence", help="Assess recorded evidence.json instead of collecting.")]
+CrosscheckOpt = Annotated[Path | None, typer.Option(
+    "--crosscheck", help="crosscheck.json of `audit crosscheck` to add to the report "
+                         "(default: OUT/crosscheck.json when present).")]
 
 
 def _time(text: str | None) -> datetime | None:
@@ -312,9 +315,11 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
         reviewed_by: Person = "", approved_by: Person = "", sign_key: SignKey = None,
         sign_cert: SignCert = None, sign_chain: SignChain = None,
         sign_passphrase_file: SignPass = None,
-        ssh_concurrency: SshConcurrency = SSH_CONCURRENCY) -> None:
+        ssh_concurrency: SshConcurrency = SSH_CONCURRENCY,
+        crosscheck: CrosscheckOpt = None) -> None:
     """Assess systems at their level; write findings.json, report.html, report.pdf and
-    manifest.json (SHA-256 of every evidence item); sign the PDF with --sign-key/--sign-cert."""
+    manifest.json (SHA-256 of every evidence item); sign the PDF with --sign-key/--sign-cert.
+    With crosscheck.json in --out (`audit crosscheck`), the report gets its agreement table."""
     from dcops import __version__
     from dcops.compliance.manifest import Approval
     from dcops.compliance.report import write_reports
@@ -322,13 +327,24 @@ def run(inventory: Inventory, out: OutOpt, system: SystemOpt = None, regime: Reg
     if no_pdf and (sign_key or sign_cert):
         raise typer.BadParameter("there is no PDF to sign with --no-pdf", param_hint="--sign-key")
     check_signing(sign_key, sign_cert, sign_chain, sign_passphrase_file)
+    if crosscheck is not None and not crosscheck.is_file():
+        raise typer.BadParameter(f"no such file {crosscheck}; expected the crosscheck.json "
+                                 "of `dcops audit crosscheck`", param_hint="--crosscheck")
+    if crosscheck is not None and crosscheck.parent.resolve() != out.resolve():
+        import shutil
+
+        out.mkdir(parents=True, exist_ok=True)  # the manifest names files beside the report
+        crosscheck = Path(shutil.copyfile(crosscheck, out / "crosscheck.json"))
+    if crosscheck is None and (out / "crosscheck.json").is_file():
+        crosscheck = out / "crosscheck.json"
     reports, _, evidence = _assess(inventory, system, regime, profile, ssh_config=ssh_config,
                                    lab=lab, registry=evidence_registry, no_ssh=no_ssh,
                                    no_iac=no_iac, from_evidence=from_evidence, out=out,
                                    ssh_concurrency=ssh_concurrency)
     paths = write_reports(reports, out, inventory=str(inventory), version=__version__,
                           pdf=not no_pdf, evidence=evidence,
-                          approval=Approval(prepared_by, reviewed_by, approved_by))
+                          approval=Approval(prepared_by, reviewed_by, approved_by),
+                          crosscheck=crosscheck)
     if "pdf" in paths and not sign_report(paths["pdf"], sign_key, sign_cert, sign_chain,
                                           sign_passphrase_file):
         console.print("report.pdf is not signed / chưa ký số: `dcops audit sign "
@@ -410,7 +426,8 @@ def catalogue(level: Annotated[int | None, typer.Option("--level")] = None,
 
 def register(app: typer.Typer) -> None:
     """Add the audit commands to the root application."""
-    from dcops.cli import audit_sign
+    from dcops.cli import audit_crosscheck, audit_sign
 
     audit_sign.register(audit_app)
+    audit_crosscheck.register(audit_app)
     app.add_typer(audit_app, name="audit")

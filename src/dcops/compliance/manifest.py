@@ -80,8 +80,9 @@ def core_hash(manifest: dict[str, Any]) -> str:
 
 
 def build(evidence: Evidence, findings: Path, *, version: str, inventory: str,
-          approval: Approval) -> dict[str, Any]:
-    """The manifest of one run before its report exists (no `report` entry yet)."""
+          approval: Approval, crosscheck: Path | None = None) -> dict[str, Any]:
+    """The manifest of one run before its report exists (no `report` entry yet); with the
+    run's crosscheck.json, its hash too."""
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "tool": "dcops",
@@ -97,6 +98,9 @@ def build(evidence: Evidence, findings: Path, *, version: str, inventory: str,
         "findings": {"file": findings.name, "sha256": sha256(findings.read_bytes())},
         "approval": asdict(approval),
     }
+    if crosscheck is not None:
+        manifest["crosscheck"] = {"file": crosscheck.name,
+                                  "sha256": sha256(crosscheck.read_bytes())}
     manifest["manifest_sha256"] = core_hash(manifest)
     return manifest
 
@@ -124,6 +128,13 @@ def check(manifest: dict[str, Any], folder: Path) -> list[Mismatch]:
         if entry is None:
             bad.append(Mismatch(key, "no entry in the manifest"))
             continue
+        path = folder / entry["file"]
+        if not path.is_file():
+            bad.append(Mismatch(entry["file"], f"missing ({path})"))
+        elif sha256(path.read_bytes()) != entry["sha256"]:
+            bad.append(Mismatch(entry["file"], "SHA-256 differs from the manifest's"))
+    if "crosscheck" in manifest:  # optional: only runs with a cross-check have it
+        entry = manifest["crosscheck"]
         path = folder / entry["file"]
         if not path.is_file():
             bad.append(Mismatch(entry["file"], f"missing ({path})"))

@@ -118,8 +118,12 @@ def observation_rows(observations: Sequence[Observation]) -> list[ObservationRow
 
 
 def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256: str = "",
-                approval: Approval | None = None) -> str:
-    """The report as one HTML document (all systems), Vietnamese and English labels."""
+                approval: Approval | None = None,
+                crosscheck: dict[str, Any] | None = None) -> str:
+    """The report as one HTML document (all systems), Vietnamese and English labels; with a
+    loaded crosscheck.json, its agreement table as a section of its own."""
+    from dcops.compliance.crosscheck.compare import VERDICT_LABELS as XC_LABELS
+
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
@@ -129,23 +133,42 @@ def render_html(reports: list[SystemReport], inventory: str, *, manifest_sha256:
                            svg=summary_svg, Verdict=Verdict, manifest_sha256=manifest_sha256,
                            cite=format_citation, explain=sorted(EXPLAIN),
                            approval=(approval or Approval()).rows(),
-                           observation_rows=observation_rows)
+                           observation_rows=observation_rows, crosscheck=crosscheck,
+                           xc_labels=XC_LABELS,
+                           crosscheck_same_evidence=crosscheck is not None and all(
+                               crosscheck.get("evidence_sha256") == r.evidence_hash
+                               for r in reports))
 
 
 def write_reports(reports: list[SystemReport], out: Path, *, inventory: str, version: str,
                   pdf: bool = True, evidence: Evidence | None = None,
-                  approval: Approval | None = None) -> dict[str, Path]:
+                  approval: Approval | None = None,
+                  crosscheck: Path | None = None) -> dict[str, Path]:
     """Write findings.json, report.html and (unless pdf=False) report.pdf into `out`; with the
-    run's `evidence` also manifest.json, which the PDF carries as an attachment."""
+    run's `evidence` also manifest.json, which the PDF carries as an attachment; with a
+    `crosscheck` file (crosscheck.json in `out`), its table in the report and its hash in the
+    manifest."""
+    from dcops.compliance.crosscheck.compare import load_document
+
     out.mkdir(parents=True, exist_ok=True)
     document = strict_loads(strict_json(to_json(reports, inventory=inventory,
                                                 tool_version=version)))
     validate_findings(document)
     paths = {"json": out / "findings.json", "html": out / "report.html"}
     paths["json"].write_text(strict_json(document, indent=2), encoding="utf-8")
+    xc = None
+    if crosscheck is not None:
+        if crosscheck.parent.resolve() != out.resolve():
+            raise ComplianceError(f"{crosscheck}: expected crosscheck.json inside {out} (the "
+                                  "manifest names files beside the report)")
+        try:
+            xc = load_document(crosscheck.read_text(encoding="utf-8"), str(crosscheck))
+        except OSError as exc:
+            raise ComplianceError(f"{crosscheck}: {exc.strerror}") from exc
     manifest = (build(evidence, paths["json"], version=version, inventory=inventory,
-                      approval=approval or Approval()) if evidence is not None else None)
-    html = render_html(reports, inventory, approval=approval,
+                      approval=approval or Approval(), crosscheck=crosscheck)
+                if evidence is not None else None)
+    html = render_html(reports, inventory, approval=approval, crosscheck=xc,
                        manifest_sha256=manifest["manifest_sha256"] if manifest else "")
     paths["html"].write_text(html, encoding="utf-8")
     attachments: list[Any] = []

@@ -9,11 +9,9 @@ SRV-10 (auditd running) stays not met in the lab, and that is asserted too.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -261,149 +259,79 @@ def test_stale_backup_turns_only_dat01_to_not_met(lab: Lab, tmp_path: Path) -> N
     assert verdicts(after)["DAT-05"] == "met"
 
 
-# --- OpenSCAP cross-check ------------------------------------------------------------------------
-# SSG rule -> (dcops control, fact) deciding the same thing on the same host.
-SSG_RULES = {
-    "sshd_disable_root_login": ("SRV-06", "sshd.permitrootlogin"),
-    "sshd_disable_empty_passwords": ("SRV-07", "sshd.permitemptypasswords"),
-    "sshd_set_idle_timeout": ("SRV-08", "sshd.idle_timeout_s"),
-    "sshd_set_max_auth_tries": ("SRV-09", "sshd.maxauthtries"),
-    "accounts_password_pam_minlen": ("SRV-01", "pam.minlen"),
-    "accounts_password_pam_minclass": ("SRV-01", "pam.minclass"),
-    "accounts_passwords_pam_faillock_deny": ("SRV-02", "pam.faillock_deny"),
-    "no_empty_passwords_etc_shadow": ("SRV-03", "accounts.empty_password"),
-    "no_empty_passwords": ("SRV-03", "pam.nullok"),
-    "accounts_no_uid_except_zero": ("SRV-03", "accounts.uid0_extra"),
-    # SSG reads one variant per rule; SRV-17 judges all, default and every interface together
-    "sysctl_net_ipv4_conf_all_accept_redirects": (
-        "SRV-17", "sysctl.net.ipv4.conf.*.accept_redirects"),
-    "sysctl_net_ipv4_conf_default_accept_redirects": (
-        "SRV-17", "sysctl.net.ipv4.conf.*.accept_redirects"),
-    "sysctl_net_ipv4_conf_all_send_redirects": (
-        "SRV-17", "sysctl.net.ipv4.conf.*.send_redirects"),
-    "sysctl_net_ipv4_tcp_syncookies": ("SRV-17", "sysctl.net.ipv4.tcp_syncookies"),
-    "sysctl_net_ipv4_conf_all_accept_source_route": (
-        "SRV-17", "sysctl.net.ipv4.conf.*.accept_source_route"),
-    "sysctl_net_ipv4_conf_default_accept_source_route": (
-        "SRV-17", "sysctl.net.ipv4.conf.*.accept_source_route"),
-    "service_auditd_enabled": ("SRV-10", "auditd.running"),
-    "audit_rules_usergroup_modification_passwd": ("SRV-10", "auditd.identity_watched"),
-    "package_aide_installed": ("DAT-06", "fim.installed"),
-}
+# --- OpenSCAP cross-check (the product's `dcops audit crosscheck`) ------------------------------
+SSG_CACHE = Path.home() / ".cache" / "dcops" / "ssg"  # trixie's ssg-debian, fetched once
+SSHD_RULES = ("sshd_disable_root_login", "sshd_set_idle_timeout", "sshd_set_max_auth_tries")
 
 
-@dataclass(frozen=True)
-class Scan:
-    """oscap's result per rule and the XCCDF values (thresholds) the profile used."""
+def _crosscheck(lab: Lab, out: Path) -> dict[str, Any]:
+    import json
 
-    results: dict[str, str]
-    values: dict[str, str]
+    from typer.testing import CliRunner
 
+    from dcops.cli import app
 
-def _oscap(lab: Lab, host: str, tmp: Path) -> Scan:
-    import re
-    import shutil
-
-    from compliance_ssg import fetch_ssg
-
-    if shutil.which("oscap") is None:
-        pytest.skip("oscap not installed (openscap-scanner)")
-    try:
-        ds = fetch_ssg(Path.home() / ".cache" / "dcops" / "ssg")
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, StopIteration) as exc:
-        pytest.skip(f"cannot fetch trixie's ssg-debian through the apt mirror: {exc}")
-    # Lab hosts are containers without a kernel package: drop SSG's "system_with_kernel" gate so
-    # the configuration rules are evaluated rather than reported not applicable.
-    text = ds.read_text(encoding="utf-8").replace(
-        '<xccdf-1.2:platform idref="#system_with_kernel"/>', "")
-    patched = tmp / "ssg-debian12-ds.xml"
-    patched.write_text(text, encoding="utf-8")
-    state = lab.state()
-    assert state is not None
-    root = f"/proc/{state.hosts[host].leader}/root"
-    rules = [a for r in SSG_RULES for a in ("--rule", f"xccdf_org.ssgproject.content_rule_{r}")]
-    results = tmp / f"oscap-{host}.xml"
-    subprocess.run(["oscap", "xccdf", "eval", "--profile",
-                    "xccdf_org.ssgproject.content_profile_anssi_bp28_high", *rules,
-                    "--results", str(results), str(patched)],
-                   env={**os.environ, "OSCAP_PROBE_ROOT": root}, capture_output=True,
-                   timeout=300, check=False)
-    xml = results.read_text(encoding="utf-8")
-    found = re.findall(r'<(?:\w+:)?rule-result[^>]*idref="xccdf_org\.ssgproject\.content_rule_'
-                       r'(\w+)".*?<(?:\w+:)?result>(\w+)</', xml, re.S)
-    values = dict(re.findall(r'<(?:\w+:)?set-value[^>]*idref="xccdf_org\.ssgproject\.'
-                             r'content_value_(\w+)"[^>]*>([^<]*)<', xml))
-    return Scan({rule: result for rule, result in found if rule in SSG_RULES}, values)
-
-
-# An explained disagreement names its direction (which tool passes) and holds only when the
-# observed values show the stated reason. Anything else fails the test.
-Explain = Callable[[Any, Scan, Lab, str], str | None]
-
-
-def _stricter_threshold(var: str, *, higher_is_stricter: bool) -> Explain:
-    """dcops passes on the TT12 figure, SSG fails on ANSSI BP-028 high's stricter value."""
-
-    def explain(observed: Any, scan: Scan, lab: Lab, host: str) -> str | None:
-        del lab, host
-        want = scan.values.get(var)
-        if want is None or not isinstance(observed, int):
-            return None
-        stricter = observed < int(want) if higher_is_stricter else observed > int(want)
-        if not stricter:
-            return None
-        return (f"ANSSI BP-028 high sets {var}={want}; the host has {observed}, which meets "
-                f"the catalogue's TT12 figure: thresholds differ, both readings agree")
-    return explain
-
-
-EXPLAINED: dict[str, tuple[str, Explain]] = {
-    # rule -> (direction "dcops pass / oscap fail" or the reverse, condition + reason)
-    "accounts_password_pam_minlen": (
-        "pass/fail", _stricter_threshold("var_password_pam_minlen", higher_is_stricter=True)),
-    "accounts_password_pam_minclass": (
-        "pass/fail", _stricter_threshold("var_password_pam_minclass", higher_is_stricter=True)),
-    "accounts_passwords_pam_faillock_deny": (
-        "pass/fail", _stricter_threshold("var_accounts_passwords_pam_faillock_deny",
-                                         higher_is_stricter=False)),
-}
+    result = CliRunner().invoke(app, [
+        "audit", "crosscheck", "-i", str(INVENTORY), "--lab", lab.name, "--hosts", "lab-app1",
+        "--scanner", "openscap", "--no-iac", "--ssg-cache", str(SSG_CACHE), "--out", str(out)])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    print(result.output)
+    doc: dict[str, Any] = json.loads((out / "crosscheck.json").read_text(encoding="utf-8"))
+    return doc
 
 
 def test_openscap_cross_check(lab: Lab, tmp_path: Path) -> None:
-    host = "lab-app1"
+    """OpenSCAP (SSG Debian 12, ANSSI BP-028 high) and dcops on a baselined host agree, or
+    disagree for a stated reason (stricter thresholds); then the report carries the table."""
+    from typer.testing import CliRunner
+
+    from dcops.cli import app
+    from dcops.compliance.manifest import check, load
+
     ensure_baseline(lab)  # the same state whether this test runs alone or after the others
-    ours = assess(lab)
-    scan = _oscap(lab, host, tmp_path)
-    compared, agree, explained, unexplained = 0, 0, [], []
-    for rule, (control, fact) in SSG_RULES.items():
-        result = scan.results.get(rule)
-        if result not in ("pass", "fail"):
-            print(f"  {rule}: oscap {result} (not compared)")
-            continue
-        obs = [o for c in ours.findings[control].checks if c.fact == fact
-               for o in c.observations if o.subject == host]
-        assert obs, f"dcops has no observation of {fact} on {host}"
-        mine, observed = obs[0].result, obs[0].observed
-        compared += 1
-        if (mine == "pass") == (result == "pass"):
-            agree += 1
-            continue
-        direction = f"{mine}/{result}"
-        why = None
-        if rule in EXPLAINED and EXPLAINED[rule][0] == direction:
-            why = EXPLAINED[rule][1](observed, scan, lab, host)
-        line = f"{rule}: dcops {mine} (observed {observed!r}), oscap {result}"
-        if why is None:
-            unexplained.append(line)
-        else:
-            explained.append(f"{line}: {why}")
-    print(f"\nOpenSCAP agreement on {host}: {agree}/{compared} rules "
-          f"({len(explained)} explained disagreements)")
-    for line in explained:
-        print("  disagreement explained:", line)
-    print("  SSG values:", {k: v for k, v in scan.values.items()
-                            if k.startswith(("var_password_pam", "var_accounts_passwords"))})
-    assert not unexplained, "unexplained disagreements:\n" + "\n".join(unexplained)
-    assert compared >= 12, scan.results
-    assert agree + len(explained) == compared
-    assert agree >= compared - len(EXPLAINED)
+    doc = _crosscheck(lab, tmp_path)
+    counts = doc["summary"]["openscap"]
+    rows = {r["rule"]: r for r in doc["rows"]}
+    compared = counts["agree"] + counts["disagree"] + counts["scanner_blind_spot"]
+    assert counts["unexplained"] == 0, [r for r in doc["rows"] if r["verdict"] == "disagree"
+                                        and not r["explained"]]
+    assert compared >= 12, doc["rows"]
+    assert counts["agree"] >= compared - 3  # at most the three stated threshold differences
+    assert all(rows[r]["verdict"] == "agree" for r in SSHD_RULES), [rows[r] for r in SSHD_RULES]
+    content = doc["scanners"]["openscap"]["content"]
+    assert content["version"].startswith("0.1.") and len(content["deb_sha256"]) == 64
+    assert content["deb_sha256"] == content["index_sha256"]
+    assert doc["scans"][0]["mode"] == "probe-root"
+    # the report of the same evidence carries the table; the manifest hashes crosscheck.json
+    result = CliRunner().invoke(app, ["audit", "run", "-i", str(INVENTORY), "--from-evidence",
+                                      str(tmp_path / "evidence.json"), "--out", str(tmp_path),
+                                      "--no-pdf", "--no-iac", "--system", "lgsp"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Cross-check with other scanners" in html and "sshd_set_max_auth_tries" in html
+    manifest = load((tmp_path / "manifest.json").read_text("utf-8"), "manifest.json")
+    assert "crosscheck" in manifest and check(manifest, tmp_path) == []
+
+
+def test_openscap_probe_root_blind_spot_is_flagged(lab: Lab, tmp_path: Path) -> None:
+    """Settings sshd takes first (lines at the top of sshd_config) undo the baseline's: sshd -T
+    reports them; oscap in probe-root mode still passes all three rules (measured 2026-12-03,
+    SSG 0.1.76): each row is the scanner's blind spot, not agreement."""
+    ensure_baseline(lab)
+    run_on(lab, "lab-app1", "cp /etc/ssh/sshd_config /root/sshd_config.saved && "
+                            "sed -i '1i PermitRootLogin yes\\nMaxAuthTries 10\\n"
+                            "ClientAliveInterval 0' /etc/ssh/sshd_config && sshd -t")
+    try:
+        doc = _crosscheck(lab, tmp_path)
+    finally:
+        run_on(lab, "lab-app1", "cp /root/sshd_config.saved /etc/ssh/sshd_config && sshd -t")
+    rows = {r["rule"]: r for r in doc["rows"]}
+    for rule in SSHD_RULES:
+        row = rows[rule]
+        print(f"  {rule}: dcops {row['dcops_result']} ({row['dcops_observed']!r}), oscap "
+              f"{row['scanner_result']}: {row['verdict']}: {row['reason']}")
+        assert (row["dcops_result"], row["scanner_result"]) == ("fail", "pass"), row
+        assert row["verdict"] == "scanner_blind_spot", row
+        assert row["reason"].startswith("scanner blind spot: probe-root mode reads config files")
+    counts = doc["summary"]["openscap"]
+    assert (counts["scanner_blind_spot"], counts["unexplained"]) == (3, 0), counts

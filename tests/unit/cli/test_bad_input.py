@@ -133,6 +133,10 @@ CASES: list[tuple[list[str], int, str]] = [
      "expected --lab NAME"),
     (["audit", "annual", "-i", LAB, "--out", "OUT", "--from-evidence", NOPE], 1,
      "--from-evidence"),
+    (["audit", "crosscheck", "-i", LAB, "--out", "OUT", "--oscap-results", "lab-app1"], 2,
+     "'lab-app1': expected HOST=FILE"),
+    (["audit", "run", "-i", LAB, "--out", "OUT", "--crosscheck", NOPE], 2,
+     "expected the crosscheck.json"),
     (["hosts", "trust", "nohost", "-i", NOPE], 1, "inventory not found"),
 ]
 

@@ -242,3 +242,38 @@ def test_item_hash_covers_the_host_key(signed: dict[str, Path]) -> None:
     record = Evidence.from_dict(doc).records["ssh:lab-app1:sshd"]
     assert record.host_key == HOST_KEY
     assert item_hash(replace(record, host_key="ssh-ed25519 SHA256:other")) != item_hash(record)
+
+
+def test_a_signed_report_covers_its_crosscheck(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit crosscheck` then a signed `audit run` into the same folder: verify holds, and an
+    edited crosscheck.json is named."""
+    pki = _pki(tmp_path / "pki", "Dong Nai")
+    bare = (Path(__file__).parent / "data" / "bare.txt").read_text(encoding="utf-8")
+    ev = Evidence()
+    sections = split(bare)
+    records = {n: ev.record("ssh", "lab-app1", "lab-app1", SECTIONS[n], o, rc=rc, name=n,
+                            host_key=HOST_KEY) for n, (o, rc) in sections.items()}
+    parse_host(ev, "lab-app1", records, sections)
+    recorded, out = tmp_path / "recorded.json", tmp_path / "out"
+    recorded.write_text(json.dumps(ev.to_dict()), encoding="utf-8")
+    inv = str(ROOT / "inventories" / "lab")
+    results = Path(__file__).parent / "data" / "crosscheck" / "oscap-bare-bookworm.xml"
+    assert run(app, ["audit", "crosscheck", "-i", inv, "--from-evidence", str(recorded),
+                     "--out", str(out), "--hosts", "lab-app1", "--scanner", "openscap",
+                     "--no-iac", "--oscap-results", f"lab-app1={results}"]) == 0
+    assert run(app, ["audit", "run", "-i", inv, "--from-evidence", str(out / "evidence.json"),
+                     "--out", str(out), "--no-iac", "--system", "lgsp",
+                     "--sign-key", str(pki["key"]), "--sign-cert", str(pki["leaf"]),
+                     "--sign-chain", str(pki["issuing"])]) == 0
+    capsys.readouterr()
+    code, text, _ = _dcops(capsys, "audit", "verify", str(out / "report.pdf"),
+                           "--ca", str(pki["root"]))
+    assert code == 0, text
+    doc = json.loads((out / "crosscheck.json").read_text(encoding="utf-8"))
+    doc["rows"][0]["verdict"] = "agree" if doc["rows"][0]["verdict"] != "agree" else "disagree"
+    (out / "crosscheck.json").write_text(json.dumps(doc), encoding="utf-8")
+    code, text, _ = _dcops(capsys, "audit", "verify", str(out / "report.pdf"),
+                           "--ca", str(pki["root"]))
+    assert code == 1
+    assert "crosscheck.json" in text and "SHA-256 differs" in text, text
