@@ -1,0 +1,139 @@
+"""`--workers N`: the same detections as one process, correlation groups kept whole per worker."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from detect_helpers import rule
+from typer.testing import CliRunner
+
+from dcops.cli import app
+from dcops.detect import Engine
+from dcops.detect.jsonio import detection_line, event_from_line
+from dcops.detect.parallel import route, routing_fields, scan_parallel
+from dcops.errors import DetectionError
+
+SSHD = "product: linux\n  service: sshd"
+FAIL = rule("  sel:\n    event.outcome: failure\n  condition: sel", logsource=SSHD,
+            rid="22222222-2222-4222-8222-222222222222", name="fail")
+OK = rule("  sel:\n    event.outcome: success\n  condition: sel", logsource=SSHD,
+          rid="33333333-3333-4333-8333-333333333333", name="ok")
+ROOT = rule("  sel:\n    user.name: root\n  condition: sel", logsource=SSHD,
+            rid="55555555-5555-4555-8555-555555555555", name="root")
+
+
+def corr(rid: str, body: str) -> str:
+    return f"title: Corr {rid[:4]}\nid: {rid}\nstatus: test\ncorrelation:\n{body}\nlevel: high\n"
+
+
+COUNT = corr("44444444-4444-4444-8444-444444444444",
+             "  type: event_count\n  rules: [fail]\n  group-by: [source.ip, host.name]\n"
+             "  timespan: 60s\n  condition:\n    gte: 3")
+ORDERED = corr("66666666-6666-4666-8666-666666666666",
+               "  type: temporal_ordered\n  rules: [fail, ok]\n  group-by: [source.ip]\n"
+               "  timespan: 120s\n  generate: true")
+USERS = corr("77777777-7777-4777-8777-777777777777",
+             "  type: value_count\n  rules: [fail]\n  group-by: [source.ip]\n  timespan: 300s\n"
+             "  condition:\n    field: user.name\n    gte: 3")
+
+
+def stream(n: int, seed: int = 7) -> list[bytes]:
+    """SSH events from 24 sources over two hosts: bursts of failures, successes, root logins."""
+    rng = random.Random(seed)
+    t0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        ts = (t0 + timedelta(seconds=i * 2)).isoformat()
+        fields = {
+            "event.outcome": rng.choice(["failure", "failure", "failure", "success", "other"]),
+            "source.ip": f"10.21.{rng.randint(0, 1)}.{rng.randint(1, 12)}",
+            "host.name": rng.choice(["lgsp-app-01", "lgsp-app-02"]),
+            "user.name": rng.choice(["root", "admin", "canbo01", "canbo02", "backup"]),
+        }
+        obj = {"id": f"e{i}", "timestamp": ts, "logsource": {"product": "linux",
+                                                              "service": "sshd"},
+               "fields": fields}
+        out.append(orjson.dumps(obj) + b"\n")
+    return out
+
+
+def one_process(engine: Engine, lines: list[bytes]) -> list[bytes]:
+    events = [event_from_line(x) for x in lines]
+    return [detection_line(d) + b"\n" for d in engine.process(events)]
+
+
+def parallel(engine: Engine, lines: list[bytes], workers: int, batch: int = 100) -> list[bytes]:
+    got: list[bytes] = []
+    n = scan_parallel(engine, iter(lines), got.append, workers, "mem", batch=batch)
+    assert n == len(lines)
+    return b"".join(got).splitlines(keepends=True)
+
+
+def test_two_workers_raise_the_same_detections(engine_from: Callable[..., Engine]) -> None:
+    docs = (FAIL, OK, ROOT, COUNT, ORDERED, USERS)
+    lines = stream(4000)
+    alone = one_process(engine_from(*docs), lines)
+    two = parallel(engine_from(*docs), lines, 2)
+    kinds = {orjson.loads(x)["rule_title"] for x in alone}
+    assert {"Corr 4444", "Corr 6666", "Corr 7777", "Test rule"} <= kinds  # all of them fired
+    assert len(alone) > 100
+    assert sorted(two) == sorted(alone)  # whole lines: ids, event ids, counts, groups
+
+
+def test_the_stream_really_spreads_over_both_workers(engine_from: Callable[..., Engine]) -> None:
+    eng = engine_from(FAIL, OK, COUNT, ORDERED, USERS)
+    names = routing_fields(eng.ruleset.correlations)
+    assert names == ("source.ip",)  # the one plain group-by field every correlation shares
+    hits = {route(event_from_line(x).fields, names, 2) for x in stream(200)}
+    assert hits == {0, 1}
+
+
+def test_without_correlations_batches_go_round(engine_from: Callable[..., Engine]) -> None:
+    lines = stream(3000)
+    alone = one_process(engine_from(FAIL, ROOT), lines)
+    assert routing_fields(engine_from(FAIL, ROOT).ruleset.correlations) is None
+    assert sorted(parallel(engine_from(FAIL, ROOT), lines, 3, batch=64)) == sorted(alone)
+
+
+def test_an_alias_is_no_routing_field(engine_from: Callable[..., Engine]) -> None:
+    aliased = corr("88888888-8888-4888-8888-888888888888",
+                   "  type: temporal\n  rules: [fail, ok]\n  group-by: [src, host.name]\n"
+                   "  timespan: 60s\n  aliases:\n    src:\n      fail: source.ip\n"
+                   "      ok: source.ip")
+    eng = engine_from(FAIL, OK, aliased, COUNT)
+    assert routing_fields(eng.ruleset.correlations) == ("host.name",)
+    lines = stream(2000)
+    assert sorted(parallel(eng, lines, 2)) == sorted(
+        one_process(engine_from(FAIL, OK, aliased, COUNT), lines))
+
+
+def test_a_bad_line_names_file_and_line(engine_from: Callable[..., Engine]) -> None:
+    lines = [*stream(10), b"{not json\n", *stream(5)]
+    for docs in ((FAIL,), (FAIL, COUNT)):  # parsed by a worker / by the router
+        with pytest.raises(DetectionError, match=r"mem:11: not a JSON object"):
+            parallel(engine_from(*docs), lines, 2)
+
+
+def test_workers_below_one_is_refused(engine_from: Callable[..., Engine]) -> None:
+    with pytest.raises(DetectionError, match="--workers: expected 1 or more, got 0"):
+        scan_parallel(engine_from(FAIL), iter([]), print, 0)
+
+
+def test_cli_two_workers_match_one(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text("\n---\n".join((FAIL, OK, COUNT, ORDERED)), encoding="utf-8")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(stream(1500)))
+    runner = CliRunner()
+    outs = []
+    for w in ("1", "2"):
+        res = runner.invoke(app, ["detect", "scan", str(events), "-r", str(rules), "--workers", w])
+        assert res.exit_code == 0, res.output
+        outs.append(sorted(res.stdout_bytes.splitlines()))
+    assert outs[0] and outs[0] == outs[1]
