@@ -73,6 +73,7 @@ class _FieldIndex:
     __slots__ = (
         "anchored",
         "base",
+        "base_keys",
         "cache",
         "contains",
         "contains_rx",
@@ -82,12 +83,11 @@ class _FieldIndex:
         "memo",
         "misses",
         "prefix",
+        "prefix_keys",
         "prefix_lens",
         "suffix",
-        "suffix_lens",
-        "base_keys",
-        "prefix_keys",
         "suffix_keys",
+        "suffix_lens",
     )
 
     def __init__(self) -> None:
