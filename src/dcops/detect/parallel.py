@@ -4,15 +4,17 @@ Routing rule (documented in docs/detection.md):
 
 - Without correlations every event can go anywhere: batches of lines go to the workers in turn
   and the parent does not even parse them.
-- With correlations, an event goes to worker `crc32(key) % N`, where the key is the event's
-  values of the *routing fields*: the group-by fields that every loaded correlation groups by,
-  without an alias (an alias reads a different field per base rule, so its value is not known
-  before a rule matched). Two events of one correlation group have the same values in all of
-  that correlation's group-by fields, so the same key, so the same worker: each worker holds
-  whole groups and raises exactly the detections one process would (single-event rules run
-  wherever the event landed).
-- When the correlations share no such field, every event goes to worker 0 (correct, not
-  parallel; a warning says so).
+- With correlations, each correlation's groups are spread by its *routing fields*: its group-by
+  fields without an alias (an alias reads a different field per base rule, so its value is not
+  known before a rule matched). The parent parses each event, looks up (once per logsource) the
+  correlations its logsource's rules can feed, and sends the event, for each such correlation,
+  to worker `crc32(routing values) % N`, which feeds that correlation only. Two events of one
+  group agree on all its group-by fields, so that worker holds the whole group and raises what
+  one process would. A correlation without a plain group-by field keeps all its groups on
+  worker 0.
+- The single-event detections of an event are raised by one worker only: the worker of its
+  first correlation, or the next in turn when it feeds none. An event whose correlations map to
+  different workers is matched by each of them (the price of partitioning).
 
 Each worker keeps the order of its events; the detections of different workers interleave.
 `max_groups` bounds the groups of each worker.
@@ -20,7 +22,6 @@ Each worker keeps the order of its events; the detections of different workers i
 
 from __future__ import annotations
 
-import logging
 import multiprocessing as mp
 import queue
 import threading
@@ -33,22 +34,18 @@ from dcops.detect.correlate import CompiledCorrelation
 from dcops.detect.engine import Engine
 from dcops.detect.jsonio import detection_line, event_from_line
 from dcops.errors import DetectionError
+from dcops.model.event import Event, LogSource
 
-log = logging.getLogger("dcops.detect")
 _BATCH = 1000  # lines per message to a worker
 _QUEUE_DEPTH = 8  # batches queued per worker before the reader waits (bounded memory)
-Line = tuple[int, bytes]  # line number, the JSON line
+# line number, JSON line, raise its single-event detections here, correlations it feeds here
+Item = tuple[int, bytes, bool, frozenset[int]]
+_NONE: frozenset[int] = frozenset()
 
 
-def routing_fields(correlations: Sequence[CompiledCorrelation]) -> tuple[str, ...] | None:
-    """The fields whose values route events; None when there is no correlation (any worker)."""
-    if not correlations:
-        return None
-    common: set[str] | None = None
-    for c in correlations:
-        plain = {g for g in c.group_by if g not in c.aliases}
-        common = plain if common is None else common & plain
-    return tuple(sorted(common or ()))
+def routing_fields(correlations: Sequence[CompiledCorrelation]) -> list[tuple[str, ...]]:
+    """Each correlation's routing fields: its group-by names that carry no alias."""
+    return [tuple(g for g in c.group_by if g not in c.aliases) for c in correlations]
 
 
 def route(fields: dict[str, Any], names: tuple[str, ...], workers: int) -> int:
@@ -66,11 +63,13 @@ def _worker(engine: Engine, where: str, inbox: Any, outbox: Any) -> None:
     """Run batches of lines through the engine; send back detection lines (or the error)."""
     try:
         while True:
-            batch: list[Line] | None = inbox.get()
+            batch: list[Item] | None = inbox.get()
             if batch is None:
                 break
-            events = [event_from_line(line, f"{where}:{n}") for n, line in batch]
-            out = engine.process(events)
+            out = engine.process_routed(
+                [(event_from_line(line, f"{where}:{n}"), single, feeds)
+                 for n, line, single, feeds in batch]
+            )
             if out:
                 outbox.put(b"".join(detection_line(d) + b"\n" for d in out))
         outbox.put(None)
@@ -92,11 +91,7 @@ def scan_parallel(
     """
     if workers < 1:
         raise DetectionError(f"--workers: expected 1 or more, got {workers}")
-    names = routing_fields(engine.ruleset.correlations)
-    if names == ():
-        log.warning(
-            "the correlations share no plain group-by field: every event goes to worker 0"
-        )
+    router = Router(engine, workers) if engine.correlations else None
     ctx = mp.get_context("fork")
     inboxes = [ctx.Queue(_QUEUE_DEPTH) for _ in range(workers)]
     outbox = ctx.Queue()
@@ -127,7 +122,7 @@ def scan_parallel(
     writer.start()
     ok = False
     try:
-        n = _feed(lines, inboxes, names, where, failure, batch)
+        n = _feed(lines, inboxes, router, where, failure, batch)
         for box in inboxes:
             _put(box, None, failure)
         writer.join()
@@ -156,32 +151,72 @@ def _put(box: Any, item: Any, failure: list[BaseException]) -> None:
             continue
 
 
+class Router:
+    """Which workers get an event, and what each does with it (parent side)."""
+
+    def __init__(self, engine: Engine, workers: int) -> None:
+        self.engine = engine
+        self.workers = workers
+        self.fields = routing_fields([st.corr for st in engine.correlations])
+        self._fed: dict[int, tuple[LogSource, tuple[int, ...]]] = {}
+
+    def fed(self, ls: LogSource) -> tuple[int, ...]:
+        """The correlations (indexes) that the rules of this logsource can feed."""
+        got = self._fed.get(id(ls))
+        if got is None or got[0] is not ls:
+            rids = {r.id for r in self.engine.bucket(ls).rules}
+            idx = tuple(
+                i for i, st in enumerate(self.engine.correlations)
+                if rids.intersection(st.corr.rule_ids)
+            )
+            if len(self._fed) >= 4096:  # logsources not interned: start afresh
+                self._fed.clear()
+            got = (ls, idx)
+            self._fed[id(ls)] = got
+        return got[1]
+
+    def targets(self, ev: Event) -> dict[int, set[int]]:
+        """worker -> the correlations this event feeds there (empty: it feeds none)."""
+        dest: dict[int, set[int]] = {}
+        for i in self.fed(ev.logsource):
+            dest.setdefault(route(ev.fields, self.fields[i], self.workers), set()).add(i)
+        return dest
+
+
 def _feed(
     lines: Iterable[bytes],
     inboxes: list[Any],
-    names: tuple[str, ...] | None,
+    router: Router | None,
     where: str,
     failure: list[BaseException],
     batch: int,
 ) -> int:
     workers = len(inboxes)
-    pending: list[list[Line]] = [[] for _ in range(workers)]
+    pending: list[list[Item]] = [[] for _ in range(workers)]
     turn = 0
     n = 0
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         n += 1
-        if names is None:  # no correlation: batches in turn, parsed by the workers
-            w = turn
+        dest: dict[int, set[int]] = {}
+        if router is not None:  # the fields exactly as the worker's Event will have them
+            dest = router.targets(event_from_line(line, f"{where}:{no}"))
+        if not dest:  # feeds no correlation (or there is none): the next worker in turn
+            pending[turn].append((no, line, True, _NONE))
+            full = [turn]
         else:
-            # the fields exactly as the worker's Event will have them
-            w = route(event_from_line(line, f"{where}:{no}").fields, names, workers)
-        pending[w].append((no, line))
-        if len(pending[w]) >= batch:
-            _put(inboxes[w], pending[w], failure)
-            pending[w] = []
-            turn = (turn + 1) % workers
+            first = True
+            for w, feeds in dest.items():
+                pending[w].append((no, line, first, frozenset(feeds)))
+                first = False
+            full = list(dest)
+        for w in full:
+            if len(pending[w]) >= batch:
+                _put(inboxes[w], pending[w], failure)
+                pending[w] = []
+                if w == turn:
+                    turn = (turn + 1) % workers
     for w, rest in enumerate(pending):
         if rest:
             _put(inboxes[w], rest, failure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from dcops.cli import app
 from dcops.detect import Engine
 from dcops.detect.jsonio import detection_line, event_from_line
-from dcops.detect.parallel import route, routing_fields, scan_parallel
+from dcops.detect.parallel import Router, routing_fields, scan_parallel
 from dcops.errors import DetectionError
 
 SSHD = "product: linux\n  service: sshd"
@@ -87,16 +88,34 @@ def test_two_workers_raise_the_same_detections(engine_from: Callable[..., Engine
 
 def test_the_stream_really_spreads_over_both_workers(engine_from: Callable[..., Engine]) -> None:
     eng = engine_from(FAIL, OK, COUNT, ORDERED, USERS)
-    names = routing_fields(eng.ruleset.correlations)
-    assert names == ("source.ip",)  # the one plain group-by field every correlation shares
-    hits = {route(event_from_line(x).fields, names, 2) for x in stream(200)}
+    assert routing_fields(eng.ruleset.correlations) == [
+        ("source.ip", "host.name"), ("source.ip",), ("source.ip",)]
+    router = Router(eng, 2)
+    hits = {w for x in stream(200) for w in router.targets(event_from_line(x))}
     assert hits == {0, 1}
+
+
+BY_USER = corr("99999999-9999-4999-8999-999999999999",
+               "  type: event_count\n  rules: [fail]\n  group-by: [user.name]\n"
+               "  timespan: 30s\n  condition:\n    gte: 4")
+
+
+def test_correlations_sharing_no_field_still_spread(engine_from: Callable[..., Engine]) -> None:
+    # one correlation groups by source and host, the other by user: no field in common, so no
+    # single key could route both; each correlation is routed by its own fields
+    docs = (FAIL, OK, ROOT, COUNT, BY_USER)
+    lines = stream(4000)
+    alone = one_process(engine_from(*docs), lines)
+    kinds = Counter(orjson.loads(x)["rule_title"] for x in alone)
+    assert kinds["Corr 4444"] > 10 and kinds["Corr 9999"] > 10 and kinds["Test rule"] > 10
+    for workers in (2, 3):
+        assert sorted(parallel(engine_from(*docs), lines, workers)) == sorted(alone)
 
 
 def test_without_correlations_batches_go_round(engine_from: Callable[..., Engine]) -> None:
     lines = stream(3000)
     alone = one_process(engine_from(FAIL, ROOT), lines)
-    assert routing_fields(engine_from(FAIL, ROOT).ruleset.correlations) is None
+    assert routing_fields(engine_from(FAIL, ROOT).ruleset.correlations) == []
     assert sorted(parallel(engine_from(FAIL, ROOT), lines, 3, batch=64)) == sorted(alone)
 
 
@@ -106,7 +125,7 @@ def test_an_alias_is_no_routing_field(engine_from: Callable[..., Engine]) -> Non
                    "  timespan: 60s\n  aliases:\n    src:\n      fail: source.ip\n"
                    "      ok: source.ip")
     eng = engine_from(FAIL, OK, aliased, COUNT)
-    assert routing_fields(eng.ruleset.correlations) == ("host.name",)
+    assert routing_fields(eng.ruleset.correlations) == [("host.name",), ("source.ip", "host.name")]
     lines = stream(2000)
     assert sorted(parallel(eng, lines, 2)) == sorted(
         one_process(engine_from(FAIL, OK, aliased, COUNT), lines))
