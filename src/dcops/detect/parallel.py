@@ -94,7 +94,7 @@ def scan_parallel(
     router = Router(engine, workers) if engine.correlations else None
     ctx = mp.get_context("fork")
     inboxes = [ctx.Queue(_QUEUE_DEPTH) for _ in range(workers)]
-    outbox = ctx.Queue()
+    outbox = ctx.Queue(_QUEUE_DEPTH * workers)  # bounded: a slow reader slows the workers
     procs: list[BaseProcess] = [
         ctx.Process(target=_worker, args=(engine, where, inboxes[i], outbox), daemon=True)
         for i in range(workers)
@@ -107,7 +107,16 @@ def scan_parallel(
         done = 0
         try:
             while done < workers:
-                item = outbox.get()
+                try:
+                    item = outbox.get(timeout=1.0)
+                except queue.Empty:  # a worker killed from outside sends nothing: notice it
+                    dead = [p for p in procs if p.exitcode not in (None, 0)]
+                    if dead:
+                        failure.append(DetectionError(
+                            f"detection worker {dead[0].name} died (exit code {dead[0].exitcode})"
+                        ))
+                        return
+                    continue
                 if item is None:
                     done += 1
                 elif isinstance(item, BaseException):

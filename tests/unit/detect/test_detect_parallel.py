@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import random
+import re
+import signal
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -156,3 +161,29 @@ def test_cli_two_workers_match_one(tmp_path: Path) -> None:
         assert res.exit_code == 0, res.output
         outs.append(sorted(res.stdout_bytes.splitlines()))
     assert outs[0] and outs[0] == outs[1]
+
+
+def test_a_killed_worker_stops_the_run(engine_from: Callable[..., Engine]) -> None:
+    def lines() -> Iterator[bytes]:
+        yield from stream(50)
+        kids = [p for p in multiprocessing.active_children() if p.is_alive()]
+        assert kids
+        os.kill(kids[0].pid or 0, signal.SIGKILL)
+        kids[0].join()
+        yield from stream(50_000)
+
+    eng = engine_from(FAIL, COUNT)
+    got: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            scan_parallel(eng, lines(), lambda b: None, 2, "mem", batch=10)
+        except BaseException as exc:  # handed to the test thread
+            got.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the run hung after its worker was killed"
+    assert len(got) == 1 and isinstance(got[0], DetectionError), got
+    assert re.search(r"detection worker .* died \(exit code -9\)", str(got[0]))
