@@ -187,3 +187,15 @@ def test_a_killed_worker_stops_the_run(engine_from: Callable[..., Engine]) -> No
     assert not t.is_alive(), "the run hung after its worker was killed"
     assert len(got) == 1 and isinstance(got[0], DetectionError), got
     assert re.search(r"detection worker .* died \(exit code -9\)", str(got[0]))
+
+
+def test_chunks_keep_line_numbers_across_blank_lines(engine_from: Callable[..., Engine]) -> None:
+    # no correlation: the parent sends chunks of raw input; numbers count blank lines too
+    lines = [*stream(25), b"\n", b"   \n", *stream(5), b"{bad\n", *stream(3)]
+    with pytest.raises(DetectionError, match=r"^mem:33: not a JSON object"):
+        parallel(engine_from(FAIL, ROOT), lines, 2, batch=10)
+    good = [*stream(25), b"\n", *stream(30)]
+    got: list[bytes] = []
+    assert scan_parallel(engine_from(FAIL, ROOT), iter(good), got.append, 2, "m", batch=7) == 55
+    assert sorted(b"".join(got).splitlines(keepends=True)) == sorted(
+        one_process(engine_from(FAIL, ROOT), [x for x in good if x.strip()]))
