@@ -94,11 +94,20 @@ def scan(
     rules: Annotated[
         list[Path] | None, typer.Option("--rules", "-r", help="Rule directory (repeatable)")
     ] = None,
-    batch: Annotated[int, typer.Option(help="Events per engine batch")] = 1000,
+    batch: Annotated[int, typer.Option(help="Events per engine batch", min=1)] = 1000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Detection processes; events are routed by the correlations' group-by "
+            "values, so the detections are those of one process (their order interleaves)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the rules over JSON-line events; print detections as JSON lines on stdout."""
     from dcops.detect.engine import Engine
     from dcops.detect.jsonio import detection_line, event_from_line
+    from dcops.detect.parallel import scan_parallel
 
     engine = Engine.from_dirs(_dirs(rules))
     for rej in engine.ruleset.rejected:
@@ -110,6 +119,10 @@ def scan(
     except OSError as exc:
         raise DetectionError(f"{file}: cannot read: {exc}") from exc
     with fh:
+        if workers > 1:
+            scan_parallel(engine, fh, out.write, workers, str(file), batch=batch)
+            out.flush()
+            return
         pending = []
         for n, line in enumerate(fh, 1):
             if not line.strip():

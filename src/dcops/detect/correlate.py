@@ -121,6 +121,7 @@ class CorrelationState:
     def __init__(self, corr: CompiledCorrelation, max_groups: int = 100_000) -> None:
         self.corr = corr
         self.max_groups = max_groups
+        self.index = -1  # position in the engine's correlations (set by the engine)
         self.groups: OrderedDict[tuple[str, ...], deque[Entry]] = OrderedDict()
         self._pos = {rid: i for i, rid in enumerate(corr.rule_ids)}
 

@@ -43,7 +43,8 @@ class Engine:
         self._ctx = Ctx(tz)
         self._corr: dict[str, list[CorrelationState]] = {}
         self.correlations = [CorrelationState(c, max_groups) for c in ruleset.correlations]
-        for st in self.correlations:
+        for i, st in enumerate(self.correlations):
+            st.index = i
             for rid in set(st.corr.rule_ids):
                 self._corr.setdefault(rid, []).append(st)
         self._output = {r.id: bool(r.extra.get("output", True)) for r in self.rules}
@@ -106,6 +107,44 @@ class Engine:
                         if fired is not None:
                             out.append(self._correlated(st.corr, fired[0], fired[1], ev))
             if corr:
+                self._seen += 1
+                if self._seen % _SWEEP_EVERY == 0:
+                    now = ev.timestamp.timestamp()
+                    for st in self.correlations:
+                        st.expire(now)
+        return out
+
+    def process_routed(  # noqa: PLR0912 - hot path, as process
+        self, items: Sequence[tuple[Event, bool, frozenset[int]]]
+    ) -> list[Detection]:
+        """`process` for one worker of several: per event, whether its single-event detections
+        are this worker's to raise, and which correlations (by index) it feeds here."""
+        out: list[Detection] = []
+        ctx = self._ctx
+        corr = self._corr
+        by_id = self._by_id
+        for ev, single, feeds in items:
+            ls = ev.logsource
+            got = by_id.get(id(ls))  # as in process: LogSource hashing is Python code
+            if got is not None and got[0] is ls:
+                b = got[1]
+            else:
+                b = self.bucket(ls)
+                if len(by_id) >= _BY_ID_MAX:
+                    by_id.clear()
+                by_id[id(ls)] = (ls, b)
+            ctx.reset(ev.fields, ev.raw, ev.timestamp)
+            for r in b.candidates(ctx):
+                if not r.match(ctx):
+                    continue
+                if single and self._output[r.id]:
+                    out.append(self._detection(r, ev))
+                for st in corr.get(r.id, ()):
+                    if st.index in feeds:
+                        fired = st.feed(r.id, ev.timestamp.timestamp(), ev.id, ev.fields)
+                        if fired is not None:
+                            out.append(self._correlated(st.corr, fired[0], fired[1], ev))
+            if feeds:
                 self._seen += 1
                 if self._seen % _SWEEP_EVERY == 0:
                     now = ev.timestamp.timestamp()

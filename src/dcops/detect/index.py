@@ -73,9 +73,9 @@ class _FieldIndex:
     __slots__ = (
         "anchored",
         "base",
+        "base_keys",
         "cache",
         "contains",
-        "contains_all",
         "contains_rx",
         "contains_short",
         "eq",
@@ -83,8 +83,10 @@ class _FieldIndex:
         "memo",
         "misses",
         "prefix",
+        "prefix_keys",
         "prefix_lens",
         "suffix",
+        "suffix_keys",
         "suffix_lens",
     )
 
@@ -94,8 +96,7 @@ class _FieldIndex:
         self.prefix: dict[str, list[int]] = defaultdict(list)
         self.suffix: dict[str, list[int]] = defaultdict(list)
         self.contains: dict[str, list[int]] = defaultdict(list)
-        self.contains_rx: re.Pattern[str] | None = None  # finds the first anchor
-        self.contains_all: re.Pattern[str] | None = None  # finds every anchor position
+        self.contains_rx: re.Pattern[str] | None = None  # finds the anchors
         # anchor -> the literals it vouches for (its own and those of anchors it starts with)
         self.anchored: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {}
         self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
@@ -105,6 +106,10 @@ class _FieldIndex:
         self.contains_short: tuple[tuple[str, list[int]], ...] = ()
         self.prefix_lens: tuple[int, ...] = ()
         self.suffix_lens: tuple[int, ...] = ()
+        # str.startswith/endswith of a tuple reject most values in one C call
+        self.base_keys: tuple[str, ...] = ()
+        self.prefix_keys: tuple[str, ...] = ()
+        self.suffix_keys: tuple[str, ...] = ()
 
     def add(self, kind: str, lit: str, idx: int) -> None:
         if kind == "eq":
@@ -128,6 +133,9 @@ class _FieldIndex:
         self.prefix = dict(self.prefix)
         self.suffix = dict(self.suffix)
         self.contains = dict(self.contains)
+        self.base_keys = tuple(self.base)  # a value whose last component is one ends with it
+        self.prefix_keys = tuple(self.prefix)
+        self.suffix_keys = tuple(self.suffix)
         if len(self.contains) > _RX_MIN:
             # one regex pass rejects most values; only a hit pays for the per-literal loop.
             # Very short literals (':' from a wildcard pattern) would make it hit always, so
@@ -138,16 +146,14 @@ class _FieldIndex:
             by_anchor: dict[str, list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
             for k, v in self.contains.items():
                 by_anchor[anchor(k)].append((k, tuple(v)))
-            # A lookahead finds every position where an anchor starts, overlapping ones too; at
-            # one position the trie matches the longest anchor, so it also stands for the
-            # shorter anchors it begins with.
+            # Searching again one character after each hit finds every position where an
+            # anchor starts, overlapping ones too; at one position the trie matches the longest
+            # anchor, so it also stands for the shorter anchors it begins with.
             self.anchored = {
                 a: tuple(x for b, lits in by_anchor.items() if a.startswith(b) for x in lits)
                 for a in by_anchor
             }
-            pattern = trie_pattern(sorted(by_anchor))
-            self.contains_rx = re.compile(pattern, re.DOTALL)
-            self.contains_all = re.compile(f"(?=({pattern}))", re.DOTALL)
+            self.contains_rx = re.compile(trie_pattern(sorted(by_anchor)), re.DOTALL)
 
     def lookup(self, raw: str) -> tuple[int, ...]:
         """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""
@@ -172,11 +178,11 @@ class _FieldIndex:
             got = self.eq.get(v)
             if got:
                 out.update(got)
-        if self.base:
+        if v.endswith(self.base_keys):
             got = self.base.get(v[max(v.rfind("/"), v.rfind("\\")) + 1 :])
             if got:
                 out.update(got)
-        if self.prefix_lens:
+        if v.startswith(self.prefix_keys):
             n = len(v)
             pre = self.prefix
             for ln in self.prefix_lens:
@@ -185,7 +191,7 @@ class _FieldIndex:
                 got = pre.get(v[:ln])
                 if got:
                     out.update(got)
-        if self.suffix_lens:
+        if v.endswith(self.suffix_keys):
             n = len(v)
             suf = self.suffix
             for ln in self.suffix_lens:
@@ -199,11 +205,18 @@ class _FieldIndex:
                 out.update(rules)
         rx = self.contains_rx
         if rx is not None:
-            first = rx.search(v)  # most values hit no anchor: one fast scan rejects them
-            if first is not None and self.contains_all is not None:
+            m = rx.search(v)  # most values hit no anchor: one fast scan rejects them
+            if m is not None:
+                # a plain search from the next position keeps the regex engine's fast scan for
+                # a first character (a lookahead finditer tries the whole trie everywhere)
+                search = rx.search
+                found = set()
+                while m is not None:
+                    found.add(m.group())
+                    m = search(v, m.start() + 1)
                 anchored = self.anchored
-                for m in self.contains_all.finditer(v, first.start()):
-                    for lit, ids in anchored[m.group(1)]:
+                for a in found:
+                    for lit, ids in anchored[a]:
                         if lit in v:
                             out.update(ids)
         elif self.contains:

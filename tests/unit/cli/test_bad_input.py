@@ -77,6 +77,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["detect", "check", NOPE], 1, NOPE),
     (["detect", "test", NOPE], 1, NOPE),
     (["detect", "scan", NOPE], 1, NOPE),
+    (["detect", "scan", "-", "--workers", "0"], 2, "'--workers'"),
     (["alerts", "list", "--severity", "urgent"], 2, "'urgent' is not one of"),
     (["alerts", "list", "--status", "bogus"], 2, "'bogus' is not one of"),
     (["alerts", "list", "--since", "bogus"], 1, "--since"),
