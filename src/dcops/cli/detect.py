@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import sys
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -104,37 +105,36 @@ def scan(
         ),
     ] = 1,
 ) -> None:
-    """Run the rules over JSON-line events; print detections as JSON lines on stdout."""
+    """Run the rules over JSON-line events; print detections as JSON lines on stdout.
+
+    A malformed line is reported on stderr (FILE:LINE, the first 20) and skipped; the scan goes
+    on and exits non-zero at the end with the count.
+    """
     from dcops.detect.engine import Engine
-    from dcops.detect.jsonio import detection_line, event_from_line
+    from dcops.detect.jsonio import BadLines, detection_line, events_from_lines
     from dcops.detect.parallel import scan_parallel
 
     engine = Engine.from_dirs(_dirs(rules))
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     for rej in engine.ruleset.rejected:
-        Console(stderr=True).print(f"rejected {rej.path} {rej.rule}: {rej.reason}")
+        err.print(f"rejected {rej.path} {rej.rule}: {rej.reason}")
     out = sys.stdout.buffer
     src = sys.stdin.buffer if str(file) == "-" else None
     try:
         fh = src or file.open("rb")
     except OSError as exc:
         raise DetectionError(f"{file}: cannot read: {exc}") from exc
+    bad = BadLines(lambda m: err.print(m, markup=False))
     with fh:
         if workers > 1:
-            scan_parallel(engine, fh, out.write, workers, str(file), batch=batch)
-            out.flush()
-            return
-        pending = []
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            pending.append(event_from_line(line, f"{file}:{n}"))
-            if len(pending) >= batch:
-                for d in engine.process(pending):
+            scan_parallel(engine, fh, out.write, workers, str(file), batch=batch, bad=bad)
+        else:
+            numbered = enumerate(fh, 1)
+            while chunk := list(islice(numbered, batch)):
+                for d in engine.process(events_from_lines(chunk, str(file), bad.add)):
                     out.write(detection_line(d) + b"\n")
-                pending.clear()
-        for d in engine.process(pending):
-            out.write(detection_line(d) + b"\n")
     out.flush()
+    bad.check()  # after the other lines' detections: a bad line fails the run, loses nothing
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +95,56 @@ def event_from_line(line: bytes, where: str = "") -> Event:
     if not isinstance(obj, dict):
         raise DetectionError(f"{where}: expected a JSON object per line")
     return event_from_obj(obj, line)
+
+
+class BadLines:
+    """Malformed input lines: each one counted, the first `shown` reported, none fatal.
+
+    A scan goes on past a bad line (the rest of the file still matters to the analyst) and
+    `check()` fails the run at its end when any line was skipped, naming the first.
+    """
+
+    def __init__(self, report: Callable[[str], object] | None = None, shown: int = 20) -> None:
+        self.count = 0
+        self.first = ""
+        self._report = report
+        self._shown = shown
+
+    def add(self, message: str) -> None:
+        """Count one malformed line (message: `FILE:LINE: what was wrong`)."""
+        self.count += 1
+        if not self.first:
+            self.first = message
+        if self._report is None:
+            return
+        if self.count <= self._shown:
+            self._report(message)
+        elif self.count == self._shown + 1:
+            self._report(f"... further malformed lines are counted, not printed "
+                         f"(shown {self._shown})")
+
+    def check(self) -> None:
+        """Raise when any line was skipped (after the detections of the others were written)."""
+        if self.count:
+            raise DetectionError(
+                f"{self.count} malformed line(s) skipped, expected one JSON object per line "
+                f"(first: {self.first})"
+            )
+
+
+def events_from_lines(
+    numbered: Iterable[tuple[int, bytes]], where: str, bad: Callable[[str], object]
+) -> list[Event]:
+    """The events of (line number, line) pairs; blank lines skipped, a malformed one to `bad`."""
+    out = []
+    for n, line in numbered:
+        if not line.strip():
+            continue
+        try:
+            out.append(event_from_line(line, f"{where}:{n}"))
+        except DetectionError as exc:
+            bad(str(exc))
+    return out
 
 
 def event_to_obj(ev: Event) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from dcops.detect.correlate import CompiledCorrelation
 from dcops.detect.engine import Engine
-from dcops.detect.jsonio import detection_line, event_from_line
+from dcops.detect.jsonio import BadLines, detection_line, event_from_line, events_from_lines
 from dcops.errors import DetectionError
 from dcops.model.event import Event, LogSource
 
@@ -60,7 +60,10 @@ def route(fields: dict[str, Any], names: tuple[str, ...], workers: int) -> int:
 
 
 def _worker(engine: Engine, where: str, inbox: Any, outbox: Any) -> None:
-    """Run batches of lines through the engine; send back detection lines (or the error)."""
+    """Run batches of lines through the engine; send back detection lines (or the error).
+
+    A malformed line of a chunk goes back as a `_Bad` message and the chunk's other lines go on.
+    """
     try:
         while True:
             batch: list[Item] | tuple[int, bytes] | None = inbox.get()
@@ -68,11 +71,13 @@ def _worker(engine: Engine, where: str, inbox: Any, outbox: Any) -> None:
                 break
             if isinstance(batch, tuple):  # no correlation: a chunk of the input as it was
                 start, blob = batch
+                bad: list[str] = []
                 out = engine.process(
-                    [event_from_line(line, f"{where}:{n}")
-                     for n, line in enumerate(blob.split(b"\n"), start) if line.strip()]
+                    events_from_lines(enumerate(blob.split(b"\n"), start), where, bad.append)
                 )
-            else:
+                if bad:
+                    outbox.put(_Bad(bad))
+            else:  # routed: the parent parsed these lines already
                 out = engine.process_routed(
                     [(event_from_line(line, f"{where}:{n}"), single, feeds)
                      for n, line, single, feeds in batch]
@@ -84,6 +89,10 @@ def _worker(engine: Engine, where: str, inbox: Any, outbox: Any) -> None:
         outbox.put(DetectionError(str(exc)) if not isinstance(exc, DetectionError) else exc)
 
 
+class _Bad(list[str]):
+    """Messages of malformed lines a worker skipped (worker -> parent)."""
+
+
 def scan_parallel(
     engine: Engine,
     lines: Iterable[bytes],
@@ -91,11 +100,15 @@ def scan_parallel(
     workers: int,
     where: str = "-",
     batch: int = _BATCH,
+    bad: BadLines | None = None,
 ) -> int:
     """Detect over JSON lines with `workers` processes; write detection lines; return events.
 
     The engine is built once here and inherited by the forked workers (no rule reload).
+    Malformed lines are counted in `bad` and skipped (without `bad`, the first one raises).
     """
+    tally = bad if bad is not None else BadLines()
+    before = tally.count
     if workers < 1:
         raise DetectionError(f"--workers: expected 1 or more, got {workers}")
     router = Router(engine, workers) if engine.correlations else None
@@ -110,41 +123,23 @@ def scan_parallel(
         p.start()
     failure: list[BaseException] = []
 
-    def drain() -> None:
-        done = 0
-        try:
-            while done < workers:
-                try:
-                    item = outbox.get(timeout=1.0)
-                except queue.Empty:  # a worker killed from outside sends nothing: notice it
-                    dead = [p for p in procs if p.exitcode not in (None, 0)]
-                    if dead:
-                        failure.append(DetectionError(
-                            f"detection worker {dead[0].name} died (exit code {dead[0].exitcode})"
-                        ))
-                        return
-                    continue
-                if item is None:
-                    done += 1
-                elif isinstance(item, BaseException):
-                    failure.append(item)
-                    return
-                else:
-                    write(item)
-        except Exception as exc:  # the output failed (closed pipe): stop the run with it
-            failure.append(exc)
-
-    writer = threading.Thread(target=drain, daemon=True)
+    writer = threading.Thread(
+        target=_drain, args=(outbox, procs, write, tally, failure), daemon=True
+    )
     writer.start()
     ok = False
     try:
-        n = _feed(lines, inboxes, router, where, failure, batch)
+        n = _feed(lines, inboxes, router, where, failure, batch, tally)
         for box in inboxes:
             _put(box, None, failure)
         writer.join()
         if failure:
             raise failure[0]
         ok = True
+        if router is None:  # the chunks' malformed lines were counted by the workers
+            n -= tally.count - before
+        if bad is None:
+            tally.check()
     finally:
         for p in procs:
             if ok:
@@ -153,6 +148,42 @@ def scan_parallel(
                 p.terminate()
                 p.join()
     return n
+
+
+def _drain(
+    outbox: Any,
+    procs: list[BaseProcess],
+    write: Callable[[bytes], object],
+    tally: BadLines,
+    failure: list[BaseException],
+) -> None:
+    """Write the workers' detection lines, count their malformed lines, catch their failures."""
+    workers = len(procs)
+    done = 0
+    try:
+        while done < workers:
+            try:
+                item = outbox.get(timeout=1.0)
+            except queue.Empty:  # a worker killed from outside sends nothing: notice it
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    failure.append(DetectionError(
+                        f"detection worker {dead[0].name} died (exit code {dead[0].exitcode})"
+                    ))
+                    return
+                continue
+            if item is None:
+                done += 1
+            elif isinstance(item, _Bad):
+                for message in item:
+                    tally.add(message)
+            elif isinstance(item, BaseException):
+                failure.append(item)
+                return
+            else:
+                write(item)
+    except Exception as exc:  # the output failed (closed pipe): stop the run with it
+        failure.append(exc)
 
 
 def _put(box: Any, item: Any, failure: list[BaseException]) -> None:
@@ -206,7 +237,9 @@ def _feed(
     where: str,
     failure: list[BaseException],
     batch: int,
+    bad: BadLines,
 ) -> int:
+    """Send the lines to the workers; return the events sent (malformed lines are not events)."""
     if router is None:
         return _feed_chunks(lines, inboxes, failure, batch)
     workers = len(inboxes)
@@ -216,9 +249,14 @@ def _feed(
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        n += 1
         # the fields exactly as the worker's Event will have them
-        dest = router.targets(event_from_line(line, f"{where}:{no}"))
+        try:
+            ev = event_from_line(line, f"{where}:{no}")
+        except DetectionError as exc:
+            bad.add(str(exc))
+            continue
+        n += 1
+        dest = router.targets(ev)
         if not dest:  # feeds no correlation: the next worker in turn
             pending[turn].append((no, line, True, _NONE))
             full = [turn]

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from dcops.cli import app
 from dcops.detect import Engine
-from dcops.detect.jsonio import detection_line, event_from_line
+from dcops.detect.jsonio import BadLines, detection_line, event_from_line
 from dcops.detect.parallel import Router, routing_fields, scan_parallel
 from dcops.errors import DetectionError
 
@@ -71,6 +71,10 @@ def stream(n: int, seed: int = 7) -> list[bytes]:
 def one_process(engine: Engine, lines: list[bytes]) -> list[bytes]:
     events = [event_from_line(x) for x in lines]
     return [detection_line(d) + b"\n" for d in engine.process(events)]
+
+
+def engine_from_docs(rules: Path) -> Engine:
+    return Engine.from_dirs([rules])
 
 
 def parallel(engine: Engine, lines: list[bytes], workers: int, batch: int = 100) -> list[bytes]:
@@ -136,11 +140,41 @@ def test_an_alias_is_no_routing_field(engine_from: Callable[..., Engine]) -> Non
         one_process(engine_from(FAIL, OK, aliased, COUNT), lines))
 
 
-def test_a_bad_line_names_file_and_line(engine_from: Callable[..., Engine]) -> None:
-    lines = [*stream(10), b"{not json\n", *stream(5)]
+def test_a_bad_line_is_counted_and_the_rest_scanned(engine_from: Callable[..., Engine]) -> None:
+    good = stream(300)
+    lines = [*good[:10], b"{not json\n", *good[10:200], b"[1, 2]\n", *good[200:]]
     for docs in ((FAIL,), (FAIL, COUNT)):  # parsed by a worker / by the router
-        with pytest.raises(DetectionError, match=r"mem:11: not a JSON object"):
-            parallel(engine_from(*docs), lines, 2)
+        bad = BadLines()
+        got: list[bytes] = []
+        n = scan_parallel(engine_from(*docs), iter(lines), got.append, 2, "mem", batch=50,
+                          bad=bad)
+        assert (n, bad.count) == (300, 2)
+        assert bad.first.startswith("mem:11: not a JSON object")
+        assert sorted(b"".join(got).splitlines(keepends=True)) == sorted(
+            one_process(engine_from(*docs), good))
+        with pytest.raises(DetectionError, match=r"2 malformed line\(s\) skipped.*mem:11"):
+            bad.check()
+        with pytest.raises(DetectionError, match=r"^2 malformed line\(s\).*first: mem:11"):
+            parallel(engine_from(*docs), lines, 2)  # without a tally: fails at the end
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_scans_past_bad_lines_and_fails_at_the_end(tmp_path: Path, workers: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yml").write_text("\n---\n".join((FAIL, COUNT)), encoding="utf-8")
+    good = stream(400)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join([*good[:5], b"{bad\n", b'"a string"\n', *good[5:]]))
+    res = CliRunner().invoke(app, ["detect", "scan", str(events), "-r", str(rules),
+                                   "--workers", workers, "--batch", "64"])
+    assert res.exit_code == 1 and isinstance(res.exception, DetectionError)
+    assert sorted(res.stdout_bytes.splitlines(keepends=True)) == sorted(
+        one_process(engine_from_docs(rules), good))
+    assert f"{events}:6: not a JSON object" in res.stderr
+    assert f"{events}:7: expected a JSON object per line" in res.stderr
+    assert str(res.exception).startswith(f"2 malformed line(s) skipped, expected one JSON object "
+                                         f"per line (first: {events}:6:")
 
 
 def test_workers_below_one_is_refused(engine_from: Callable[..., Engine]) -> None:
@@ -192,8 +226,10 @@ def test_a_killed_worker_stops_the_run(engine_from: Callable[..., Engine]) -> No
 def test_chunks_keep_line_numbers_across_blank_lines(engine_from: Callable[..., Engine]) -> None:
     # no correlation: the parent sends chunks of raw input; numbers count blank lines too
     lines = [*stream(25), b"\n", b"   \n", *stream(5), b"{bad\n", *stream(3)]
-    with pytest.raises(DetectionError, match=r"^mem:33: not a JSON object"):
-        parallel(engine_from(FAIL, ROOT), lines, 2, batch=10)
+    bad = BadLines()
+    assert scan_parallel(engine_from(FAIL, ROOT), iter(lines), [].append, 2, "mem", batch=10,
+                         bad=bad) == 33
+    assert (bad.count, bad.first.split(": ")[0]) == (1, "mem:33")
     good = [*stream(25), b"\n", *stream(30)]
     got: list[bytes] = []
     assert scan_parallel(engine_from(FAIL, ROOT), iter(good), got.append, 2, "m", batch=7) == 55
