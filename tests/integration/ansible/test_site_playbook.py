@@ -33,7 +33,21 @@ def _site(lab_name: str, wheel: Path) -> tuple[int, dict[str, tuple[int, int, in
         cwd=REPO, env=env, capture_output=True, text=True, timeout=3000, check=False)
     recap = {m[1]: (int(m[2]), int(m[3]), int(m[4]), int(m[5]))
              for m in RECAP.finditer(proc.stdout)}
-    return proc.returncode, recap, proc.stdout[-5000:] + proc.stderr[-2000:]
+    return proc.returncode, recap, _why(proc.stdout) + proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+def _why(stdout: str) -> str:
+    """Every unreachable or failed task of the run with its task name and message (the tail of
+    the output alone hides a host that dropped out early)."""
+    lines = stdout.splitlines()
+    task = ""
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith("TASK ["):
+            task = line.rstrip("* ")
+        elif line.startswith(("fatal: [", "failed: [")) or "UNREACHABLE!" in line:
+            out.append(f"{task}\n" + "\n".join(lines[i:i + 8]))
+    return ("=== why ===\n" + "\n".join(out) + "\n=== tail ===\n") if out else ""
 
 
 def test_site_converges_then_changes_nothing(lab_factory: Callable[..., Any],
