@@ -72,7 +72,7 @@ class Engine:
         ctx.reset(event.fields, event.raw, event.timestamp)
         return [r for r in self.bucket(event.logsource).candidates(ctx) if r.match(ctx)]
 
-    def process(self, events: Sequence[Event]) -> list[Detection]:  # noqa: PLR0912 - hot path
+    def process(self, events: Sequence[Event]) -> list[Detection]:
         """Run every rule and correlation over the events, in order; return the detections."""
         out: list[Detection] = []
         ctx = self._ctx
@@ -83,13 +83,7 @@ class Engine:
             # LogSource, so its id cannot be reused while the entry exists
             ls = ev.logsource
             got = by_id.get(id(ls))
-            if got is not None and got[0] is ls:
-                b = got[1]
-            else:
-                b = self.bucket(ls)
-                if len(by_id) >= _BY_ID_MAX:  # logsources not interned: start afresh
-                    by_id.clear()
-                by_id[id(ls)] = (ls, b)
+            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
             ctx.reset(ev.fields, ev.raw, ev.timestamp)
             cands = b.candidates(ctx)
             if not cands:
@@ -107,14 +101,10 @@ class Engine:
                         if fired is not None:
                             out.append(self._correlated(st.corr, fired[0], fired[1], ev))
             if corr:
-                self._seen += 1
-                if self._seen % _SWEEP_EVERY == 0:
-                    now = ev.timestamp.timestamp()
-                    for st in self.correlations:
-                        st.expire(now)
+                self._tick(ev)
         return out
 
-    def process_routed(  # noqa: PLR0912 - hot path, as process
+    def process_routed(
         self, items: Sequence[tuple[Event, bool, frozenset[int]]]
     ) -> list[Detection]:
         """`process` for one worker of several: per event, whether its single-event detections
@@ -126,13 +116,7 @@ class Engine:
         for ev, single, feeds in items:
             ls = ev.logsource
             got = by_id.get(id(ls))  # as in process: LogSource hashing is Python code
-            if got is not None and got[0] is ls:
-                b = got[1]
-            else:
-                b = self.bucket(ls)
-                if len(by_id) >= _BY_ID_MAX:
-                    by_id.clear()
-                by_id[id(ls)] = (ls, b)
+            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
             ctx.reset(ev.fields, ev.raw, ev.timestamp)
             for r in b.candidates(ctx):
                 if not r.match(ctx):
@@ -145,12 +129,24 @@ class Engine:
                         if fired is not None:
                             out.append(self._correlated(st.corr, fired[0], fired[1], ev))
             if feeds:
-                self._seen += 1
-                if self._seen % _SWEEP_EVERY == 0:
-                    now = ev.timestamp.timestamp()
-                    for st in self.correlations:
-                        st.expire(now)
+                self._tick(ev)
         return out
+
+    def _remember(self, ls: LogSource) -> RuleBucket:
+        """The bucket of a logsource not yet in the identity cache (the hot loops' slow path)."""
+        b = self.bucket(ls)
+        if len(self._by_id) >= _BY_ID_MAX:  # logsources not interned: start afresh
+            self._by_id.clear()
+        self._by_id[id(ls)] = (ls, b)
+        return b
+
+    def _tick(self, ev: Event) -> None:
+        """Count an event that fed correlations; every _SWEEP_EVERY, expire stale windows."""
+        self._seen += 1
+        if self._seen % _SWEEP_EVERY == 0:
+            now = ev.timestamp.timestamp()
+            for st in self.correlations:
+                st.expire(now)
 
     @staticmethod
     def _detection(r: CompiledRule, ev: Event) -> Detection:
