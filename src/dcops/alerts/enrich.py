@@ -4,7 +4,9 @@ Detections name a host the way the log or packet did (syslog host name, device, 
 analyst and the compliance report need the site (a DC, a commune or ward office; a legacy
 district) and the system (LGSP, portal...) with its security level. An address that is no known
 server or device but lies in a site's LAN (`subnets`: a commune office's PCs and printers) gets
-that site, the most specific prefix winning. Unknown hosts keep empty values.
+that site, the most specific prefix winning; so does an address in a DC's cloud prefix (the block
+the IaC carves the DC's zone subnets from: a new instance not yet in the inventory). Unknown
+hosts keep empty values.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class SiteEnricher:
             if len(names) == 1:
                 self._where.setdefault(address, self._where[names[0]])
         self._lans = sorted(((ipaddress.ip_network(net, strict=False), s.name)
-                             for s in model.sites.values() for net in s.subnets),
+                             for s in model.sites.values()
+                             for net in (*s.subnets, *((s.cloud_prefix,) if s.cloud_prefix
+                                                       else ()))),
                             key=lambda item: -item[0].prefixlen)
 
     def where(self, host: str) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from dcops.inventory.checks import CHECKS
 from dcops.inventory.examples import fingerprint
 from dcops.inventory.mergevars import GroupVar, group_vars, known_hosts
 from dcops.inventory.planchecks import Where
-from dcops.model import SiteKind, SiteModel, SourceRef
+from dcops.model import Site, SiteKind, SiteModel, SourceRef
 
 #: Variables of group `all` that the merge combines itself instead of comparing.
 VAULT_HEADER = "$ANSIBLE_VAULT;"
@@ -153,14 +153,23 @@ def _plan(model: SiteModel) -> dict[str, tuple[str, str, str]]:
         return {}  # a site without a usable prefix: `inventory check` names it
 
 
+def _prefixes(site: Site) -> list[tuple[str, str]]:
+    """(field, prefix) of every address block a site owns: its LAN subnets and, for a DC, the
+    cloud prefix the IaC carves its zones from (two provinces' clouds must not overlap either)."""
+    out = [("subnets", text) for text in site.subnets]
+    if site.cloud_prefix:
+        out.append(("cloud_prefix", site.cloud_prefix))
+    return out
+
+
 def _subnets(c: Comparison) -> list[Finding]:
     out: list[Finding] = []
     where_a, where_b = Where(c.a.model, c.a.raw), Where(c.b.model, c.b.raw)
     plan_a, plan_b = _plan(c.a.model), _plan(c.b.model)
     for site_a in c.a.model.sites.values():
         for site_b in c.b.model.sites.values():
-            for text_a in site_a.subnets:
-                for text_b in site_b.subnets:
+            for field_a, text_a in _prefixes(site_a):
+                for field_b, text_b in _prefixes(site_b):
                     try:
                         net_a, net_b = ipaddress.ip_network(text_a), ipaddress.ip_network(text_b)
                     except ValueError:
@@ -173,12 +182,14 @@ def _subnets(c: Comparison) -> list[Finding]:
                              if plan_a[cidr][0] == site_a.name and plan_b[cidr][0] == site_b.name]
                     more = (f"; zone subnets of the address plan in both: {len(zones)}, e.g. "
                             + "; ".join(zones[:3])) if zones else ""
+                    what_a = "subnet" if field_a == "subnets" else "cloud prefix"
+                    what_b = "subnet" if field_b == "subnets" else "cloud prefix"
                     out.append(Finding(
                         "overlapping-subnet",
-                        f"subnet {net_a} of site {site_a.name} (A) overlaps {net_b} of site "
-                        f"{site_b.name} (B){more}",
-                        c.a.ref(where_a.site(site_a.name, "subnets")),
-                        c.b.ref(where_b.site(site_b.name, "subnets"))))
+                        f"{what_a} {net_a} of site {site_a.name} (A) overlaps {what_b} {net_b} "
+                        f"of site {site_b.name} (B){more}",
+                        c.a.ref(where_a.site(site_a.name, field_a)),
+                        c.b.ref(where_b.site(site_b.name, field_b))))
     return out
 
 

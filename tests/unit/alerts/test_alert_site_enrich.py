@@ -37,3 +37,12 @@ def test_server_by_name_and_address_device_by_name_unknown_left_empty() -> None:
     # a site the detection already carries is kept
     assert enrich(_det("lab-app1", site="backup-dc")).site == "backup-dc"
     assert enrich(_det("lab-app1")).id == _det("lab-app1").id  # same alert identity
+
+
+def test_an_address_in_a_dc_cloud_prefix_is_that_dc() -> None:
+    """The lab's DCs carve their IaC zones from 10.10.0.0/16 and 10.11.0.0/16 (cloud_prefix),
+    apart from the lab bridge: an instance there, not yet in the inventory, is still the DC's."""
+    enrich = SiteEnricher(load_inventory(LAB))
+    assert enrich(_det("10.10.20.31")).site == "primary-dc"
+    assert enrich(_det("10.11.20.31")).site == "backup-dc"
+    assert enrich(_det("10.12.20.31")).site == ""

@@ -438,3 +438,28 @@ def test_an_encrypted_file_holding_the_systems_is_never_rewritten_in_clear(
     assert "encrypted file holds dcops_systems" in line and "systems.yml" in line
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_overlapping_cloud_prefixes_block_the_merge(tmp_path: Path) -> None:
+    """Two DCs whose IaC carves zones from the same cloud prefix would get the same zone subnets:
+    the merge names both cloud_prefix lines, as it does for LAN subnets."""
+    a, b = province_a(tmp_path / "dong-nai"), province_b(tmp_path / "binh-phuoc")
+    for root, dc in ((a, "primary-dc"), (b, "tdl-binh-phuoc")):
+        sites = root / "group_vars/all/sites.yml"
+        text = sites.read_text(encoding="utf-8")
+        head, tail = text.split(f"  {dc}:\n", 1)
+        sites.write_text(f"{head}  {dc}:\n    cloud_prefix: 172.20.0.0/16\n{tail}",
+                         encoding="utf-8")
+    code, output = run("inventory", "merge", str(a), str(b), "--out", str(tmp_path / "m"),
+                       "--json")
+    assert code == 1, output
+    found = [f for f in json.loads(output)["findings"] if f["kind"] == "overlapping-subnet"]
+    assert len(found) == 1, found
+    assert found[0]["blocking"]
+    assert found[0]["message"].startswith(
+        "cloud prefix 172.20.0.0/16 of site primary-dc (A) overlaps cloud prefix 172.20.0.0/16 "
+        "of site tdl-binh-phuoc (B)")
+    for side, root in (("a", a), ("b", b)):
+        assert found[0][side]["line"] == line_of(root / "group_vars/all/sites.yml",
+                                                 "cloud_prefix")
+    assert not (tmp_path / "m").exists()
