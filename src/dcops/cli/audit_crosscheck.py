@@ -129,6 +129,17 @@ def _wazuh_scans(mapping: Any, hosts: list[str], url: str, user: str, password_f
     return scans, {"url": url, "policy": mapping.wazuh_policy}, notes
 
 
+def _keep_finished_report(out: Path, from_evidence: Path | None) -> None:
+    """Refuse to replace the evidence.json a finished report in `out` hashes (manifest.json)."""
+    kept = out / "evidence.json"
+    if (out / "manifest.json").is_file() and kept.is_file() and not (
+            from_evidence and from_evidence.resolve() == kept.resolve()):
+        raise typer.BadParameter(
+            f"{out} holds a finished report whose manifest hashes its evidence.json; "
+            f"cross-check that evidence with --from-evidence {kept}, or choose another --out",
+            param_hint="--out")
+
+
 def crosscheck(inventory: Inventory, out: OutOpt, lab: LabOpt = None, hosts: HostsOpt = None,
                scanner: ScannerOpt = "all", from_evidence: FromEvidence = None,
                ssh_config: SshConfigOpt = None, no_iac: NoIac = False,
@@ -154,6 +165,7 @@ def crosscheck(inventory: Inventory, out: OutOpt, lab: LabOpt = None, hosts: Hos
     if scanner == "wazuh" and not wazuh_url:
         raise typer.BadParameter("--scanner wazuh needs --wazuh-url (or DCOPS_WAZUH_URL)",
                                  param_hint="--wazuh-url")
+    _keep_finished_report(out, from_evidence)
     mapping = load_mapping(load_catalogue())
     reports, model, evidence = _assess(inventory, None, None, None, ssh_config=ssh_config,
                                        lab=lab, registry=None, no_ssh=False, no_iac=no_iac,

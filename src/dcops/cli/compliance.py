@@ -276,8 +276,10 @@ def _assess(inventory: Path, systems: list[str] | None, regime: str | None,
                             registry=registry or inventory / "compliance" / "evidence.yml",
                             no_ssh=no_ssh, no_iac=no_iac, ssh_concurrency=ssh_concurrency)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evidence.json").write_text(strict_json(evidence.to_dict(), indent=1),
-                                       encoding="utf-8")
+    target = out / "evidence.json"
+    if not (from_evidence and target.exists() and from_evidence.resolve() == target.resolve()):
+        # re-reading OUT/evidence.json leaves its bytes alone: a manifest may hash them
+        target.write_text(strict_json(evidence.to_dict(), indent=1), encoding="utf-8")
     assessor = Assessor(model, catalogue, evidence, profile, chosen, utcnow(), notes)
     names = systems or sorted(model.systems)
     start = time.monotonic()

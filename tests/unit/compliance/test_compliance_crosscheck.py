@@ -315,3 +315,27 @@ def test_unknown_host_is_named(tmp_path: Path) -> None:
         "--no-iac", "--scanner", "openscap"])
     assert result.exit_code == 2
     assert "nohost: not in the inventory" in result.output
+
+
+def test_a_finished_reports_evidence_is_not_replaced(tmp_path: Path) -> None:
+    """Cross-checking into the folder of a finished report would replace the evidence.json its
+    manifest hashes; it is refused unless the cross-check reads that very evidence, which then
+    stays byte for byte."""
+    out, inv = tmp_path / "out", str(ROOT / "inventories" / "lab")
+    result = CliRunner().invoke(app, ["audit", "run", "-i", inv, "--from-evidence",
+                                      str(_bare_evidence(tmp_path)), "--out", str(out),
+                                      "--no-pdf", "--no-iac", "--system", "lgsp"])
+    assert result.exit_code == 0, result.output
+    before = (out / "evidence.json").read_bytes()
+    args = ["audit", "crosscheck", "-i", inv, "--out", str(out), "--hosts", "lab-app1",
+            "--scanner", "openscap", "--no-iac", "--oscap-results", f"lab-app1={RECORDED}"]
+    refused = CliRunner().invoke(app, [*args, "--from-evidence", str(_bare_evidence(tmp_path))])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.replace("│", " ").split())
+    assert "holds a finished report whose manifest hashes its evidence.json" in said
+    assert (out / "evidence.json").read_bytes() == before
+    kept = CliRunner().invoke(app, [*args, "--from-evidence", str(out / "evidence.json")])
+    assert kept.exit_code == 0, kept.output
+    assert (out / "evidence.json").read_bytes() == before
+    manifest = load((out / "manifest.json").read_text("utf-8"), "manifest.json")
+    assert check(manifest, out) == []
