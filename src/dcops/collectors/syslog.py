@@ -65,6 +65,7 @@ class SyslogConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
     max_frame_bytes: int = DEFAULT_MAX_FRAME  # larger octet counts are read as newline-framed
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
+    reuse_port: bool = False  # TCP: SO_REUSEPORT, so that worker processes share the port
     max_connections: int = 2048  # per listener (TCP, TLS, RELP); more are accepted and closed
     idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed
     tls_handshake_timeout: float = 10.0
@@ -207,7 +208,8 @@ class SyslogServer:
             self.ports[name] = listener.listen(self.cfg.host, port, self.cfg.listen_backlog)
         else:
             srv = await loop.create_server(lambda: conn(self, source), self.cfg.host, port,
-                                           backlog=self.cfg.listen_backlog)
+                                           backlog=self.cfg.listen_backlog,
+                                           reuse_port=self.cfg.reuse_port and name == "tcp")
             self._servers.append(srv)
             self.ports[name] = srv.sockets[0].getsockname()[1]
         self._watch(source)
