@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Syslog intake over TCP: messages per second with zero loss, dcops against rsyslog, one run.
 
-dcops: `dcops collect syslog --workers N` (TCP on one port shared by N worker processes with
-SO_REUSEPORT; parse + normalise + encode in the workers, one spool writer in the main process,
-one SQLite transaction per group of batches with synchronous=FULL: stored means fsynced).
+dcops: `dcops collect syslog --workers N --read-bytes 131072` (TCP on one port shared by N worker
+processes with SO_REUSEPORT; parse + normalise + encode in the workers, one spool writer in the
+main process, one SQLite transaction per group of batches with synchronous=FULL: stored means
+fsynced).
 Peer: rsyslogd tuned as its own "Receiving massive amounts of messages with high performance"
 example says (imptcp with helper threads, a fixedArray ruleset queue dequeuing 4096 at a time,
 omfile with a 64k buffer and asyncWriting). One change: flushOnTXEnd on (the example has off),
@@ -96,13 +97,14 @@ def wait_count(count: Callable[[], int], n: int, timeout: float) -> tuple[float,
     return time.monotonic(), got
 
 
-def run_dcops(tmp: Path, blobs: list[bytes], n: int, workers: int) -> tuple[float, int]:
+def run_dcops(tmp: Path, blobs: list[bytes], n: int, workers: int,
+              read_bytes: int = 131_072) -> tuple[float, int]:
     port = free_port()
     spool = tmp / "spool.db"
     exe = Path(sys.executable).with_name("dcops")
     proc = subprocess.Popen(
         [str(exe), "collect", "syslog", "--udp-port", "-1", "--tcp-port", str(port),
-         "--workers", str(workers), "--spool", str(spool)],
+         "--workers", str(workers), "--read-bytes", str(read_bytes), "--spool", str(spool)],
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -172,6 +174,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="dcops TCP worker processes; rsyslog gets as many imptcp threads")
+    ap.add_argument("--read-bytes", type=int, default=131_072,
+                    help="dcops --read-bytes (bytes per read, stored before the next read)")
     a = ap.parse_args()
     if not shutil.which("rsyslogd"):
         print("rsyslog: not installed (apt-get install rsyslog): no race without the peer")
@@ -179,7 +183,8 @@ def main() -> int:
     blobs = [payload(a.messages, i, a.connections) for i in range(a.connections)]
     print(f"syslog TCP intake: {a.messages} messages over {a.connections} connections "
           f"({sum(map(len, blobs)) / 1e6:.1f} MB), {a.rounds} rounds, order alternating; "
-          f"dcops --workers {a.workers}, rsyslog imptcp threads {a.workers}")
+          f"dcops --workers {a.workers} --read-bytes {a.read_bytes}, rsyslog imptcp threads "
+          f"{a.workers}")
     print(machine_line("before"))
     rates: dict[str, list[float]] = {"dcops": [], "rsyslog": []}
     ok = True
@@ -187,7 +192,7 @@ def main() -> int:
         for name in order:
             with tempfile.TemporaryDirectory() as d:
                 if name == "dcops":
-                    rate, got = run_dcops(Path(d), blobs, a.messages, a.workers)
+                    rate, got = run_dcops(Path(d), blobs, a.messages, a.workers, a.read_bytes)
                 else:
                     rate, got = run_rsyslog(Path(d), blobs, a.messages, a.workers)
             ok &= got == a.messages

@@ -204,6 +204,12 @@ def syslog(
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="Serve intake metrics on HOST:PORT.")
     ] = None,
+    read_bytes: Annotated[
+        int, typer.Option(help="Bytes read at once from a TCP/TLS/RELP connection; the next read "
+                          "waits until these are stored. Larger reads make larger spool "
+                          "transactions (faster) and cost memory: up to max-connections x "
+                          "(read-bytes + max-message-bytes).", min=1024, max=16 << 20)
+    ] = 16_384,
     workers: Annotated[
         int, typer.Option(help="Processes receiving TCP on the one port (SO_REUSEPORT), each "
                           "parsing on its own core; the main process keeps UDP, TLS, RELP and "
@@ -241,6 +247,7 @@ def syslog(
         unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),
         max_message_bytes=max_message_bytes,
         max_frame_bytes=max_frame_bytes,
+        read_bytes=read_bytes,
         listen_backlog=listen_backlog,
         max_connections=max_connections,
         idle_timeout=idle_timeout,

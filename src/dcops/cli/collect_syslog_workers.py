@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from dcops.pipeline.spool_feed import SpoolFeed
 
 READY_TIMEOUT = 30.0  # seconds for every worker to listen
+WORKER_BATCH = 8_000  # messages per worker batch at most (one process: 2,000)
+WORKER_CYCLE = 0.2  # seconds of parsing per worker batch at most (one process: 0.05)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -64,9 +66,12 @@ class WorkerPool:
         self.gone: list[int] = []
         self._reserved = reserve_port(host, tcp_port)
         self.port = int(self._reserved.getsockname()[1])
+        # Larger batches than one process's: the spool's cost per row falls with the rows per
+        # transaction (random ids spread every commit over the unique index's pages).
         self._cfg = dataclasses.replace(
             cfg, tcp_port=self.port, reuse_port=True, udp_port=None, tls_port=None, tls=None,
-            relp_port=None, unix_sockets={}, stats=Counter())
+            relp_port=None, unix_sockets={}, stats=Counter(),
+            batch=max(cfg.batch, WORKER_BATCH), cycle=max(cfg.cycle, WORKER_CYCLE))
         self._procs: list[BaseProcess] = []
         self._conns: dict[int, multiprocessing.connection.Connection] = {}
         self._feed: SpoolFeed | None = None
