@@ -42,12 +42,12 @@ class RemoteSpool:
 
     def _request(self, msg: tuple[Any, ...]) -> None:
         with self._call:
-            with self._send:
-                self.conn.send(msg)
             try:
+                with self._send:
+                    self.conn.send(msg)
                 answer = self.conn.recv()
             except (EOFError, OSError) as exc:
-                raise sqlite3.OperationalError(f"spool writer gone: {exc}") from exc
+                raise sqlite3.OperationalError(f"spool writer gone: {exc!r}") from exc
         if answer[0] != "ok":
             raise sqlite3.OperationalError(str(answer[1]))
 
