@@ -288,6 +288,7 @@ async def _serve_syslog(server: Any, pool: Any, console: Console, listen: str, s
                         stop_timeout: float) -> dict[str, Any]:
     """Run the server (and its TCP workers) until SIGTERM; the stop line's counters."""
     from dcops.cli.collect_syslog_workers import merged_stats
+    from dcops.errors import CollectorError
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -323,10 +324,10 @@ async def _serve_syslog(server: Any, pool: Any, console: Console, listen: str, s
     await server.stop()
     if pool is not None:
         ok = await loop.run_in_executor(None, pool.join, stop_timeout + 1.0)
-        server.clean = server.clean and ok and not failed
-        if failed:
-            console.print(f"syslog: TCP {', '.join(failed)} ended unexpectedly; stopped",
-                          highlight=False)
+        server.clean = server.clean and ok
+        if failed:  # what that worker had read and not stored is lost with it (like a SIGKILL)
+            raise CollectorError(f"syslog: TCP {', '.join(failed)} ended unexpectedly; the "
+                                 "collector stopped (what the others read is stored)")
     return merged_stats(dict(server.stats), pool)
 
 
