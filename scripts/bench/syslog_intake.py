@@ -55,6 +55,19 @@ def payload(n: int, part: int, parts: int) -> bytes:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its child processes (dcops' TCP workers)."""
+    total = 0.0
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for p in [pid, *map(int, kids)]:
+            rest = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        pass
+    return total
+
+
 def wait_port(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -98,7 +111,7 @@ def wait_count(count: Callable[[], int], n: int, timeout: float) -> tuple[float,
 
 
 def run_dcops(tmp: Path, blobs: list[bytes], n: int, workers: int,
-              read_bytes: int = 131_072) -> tuple[float, int]:
+              read_bytes: int = 131_072) -> tuple[float, int, float]:
     port = free_port()
     spool = tmp / "spool.db"
     exe = Path(sys.executable).with_name("dcops")
@@ -109,6 +122,8 @@ def run_dcops(tmp: Path, blobs: list[bytes], n: int, workers: int,
     )
     try:
         wait_port(port)
+        time.sleep(0.3)  # the workers' own start-up is not the intake's CPU
+        cpu0 = cpu_seconds(proc.pid)
         start = blast(port, blobs)
 
         def newest() -> int:  # cheap progress probe; the exact count is taken once at the end
@@ -119,9 +134,10 @@ def run_dcops(tmp: Path, blobs: list[bytes], n: int, workers: int,
                 return 0
 
         end, _ = wait_count(newest, n, 600)
+        cpu = cpu_seconds(proc.pid) - cpu0
         with contextlib.closing(sqlite3.connect(spool, timeout=30)) as db:
             got = int(db.execute("SELECT COUNT(DISTINCT id) FROM events").fetchone()[0])
-        return n / (end - start), got
+        return n / (end - start), got, cpu
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -139,7 +155,8 @@ ruleset(name="bench" queue.type="fixedArray" queue.size="250000"
 """
 
 
-def run_rsyslog(tmp: Path, blobs: list[bytes], n: int, threads: int) -> tuple[float, int]:
+def run_rsyslog(tmp: Path, blobs: list[bytes], n: int, threads: int
+                ) -> tuple[float, int, float]:
     port = free_port()
     out = tmp / "rsyslog.out"
     conf = tmp / "rsyslog.conf"
@@ -151,6 +168,7 @@ def run_rsyslog(tmp: Path, blobs: list[bytes], n: int, threads: int) -> tuple[fl
     )
     try:
         wait_port(port)
+        cpu0 = cpu_seconds(proc.pid)
         start = blast(port, blobs)
 
         def count() -> int:
@@ -161,7 +179,7 @@ def run_rsyslog(tmp: Path, blobs: list[bytes], n: int, threads: int) -> tuple[fl
                 return 0
 
         end, got = wait_count(count, n, 600)
-        return n / (end - start), got
+        return n / (end - start), got, cpu_seconds(proc.pid) - cpu0
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -187,23 +205,34 @@ def main() -> int:
           f"{a.workers}")
     print(machine_line("before"))
     rates: dict[str, list[float]] = {"dcops": [], "rsyslog": []}
+    per_cpu: dict[str, list[float]] = {"dcops": [], "rsyslog": []}
     ok = True
     for r, order in enumerate(orders(["dcops", "rsyslog"], a.rounds), 1):
         for name in order:
             with tempfile.TemporaryDirectory() as d:
                 if name == "dcops":
-                    rate, got = run_dcops(Path(d), blobs, a.messages, a.workers, a.read_bytes)
+                    rate, got, cpu = run_dcops(Path(d), blobs, a.messages, a.workers,
+                                               a.read_bytes)
                 else:
-                    rate, got = run_rsyslog(Path(d), blobs, a.messages, a.workers)
+                    rate, got, cpu = run_rsyslog(Path(d), blobs, a.messages, a.workers)
             ok &= got == a.messages
             rates[name].append(rate)
+            per_cpu[name].append(a.messages / cpu if cpu else 0.0)
             print(f"  round {r} {name:8s} {rate:10.0f} msg/s  stored {got}/{a.messages}  "
-                  f"loss {a.messages - got}  load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"loss {a.messages - got}  CPU {cpu:.2f} s ({1e6 * cpu / a.messages:.1f} us/msg)"
+                  f"  load {os.getloadavg()[0]:.2f}", flush=True)
     dc, rs = Stat("dcops", tuple(rates["dcops"]), "msg/s"), Stat(
         "rsyslog", tuple(rates["rsyslog"]), "msg/s")
     print(dc.line())
     print(rs.line())
     print(verdict(dc, rs))
+    dcc, rsc = (Stat(k, tuple(per_cpu[k]), "msg/CPU-s") for k in ("dcops", "rsyslog"))
+    print(dcc.line())
+    print(rsc.line())
+    print(verdict(dcc, rsc))
+    print(f"dcops CPU per message (median): {1e6 / dcc.median:.1f} us; 100,000 msg/s on "
+          f"{os.cpu_count()} cores leaves at most {1e6 * (os.cpu_count() or 1) / 100_000:.0f} us "
+          "for the whole path (sender included)" if dcc.median else "")
     print("durability: dcops answers a read only after its SQLite transaction is fsynced "
           "(synchronous=FULL); rsyslog's omfile (asyncWriting, no flush) never fsyncs")
     print(machine_line("after"))
