@@ -85,14 +85,16 @@ class SpoolFeed:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """End the thread (after the workers are gone: what they send later is not stored)."""
+        """End the thread once nothing more is waiting (call it after the workers are gone)."""
         self._stop.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
         try:
-            while not self._stop.is_set() and self._conns:
+            while self._conns:
                 ready = wait(list(self._conns.values()), 0.1)
+                if not ready and self._stop.is_set():
+                    break  # (after the workers' last messages: their final counters)
                 todo: list[tuple[Connection, tuple[Any, ...]]] = []
                 for c in ready:
                     assert isinstance(c, Connection)

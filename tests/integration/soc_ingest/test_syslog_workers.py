@@ -89,6 +89,8 @@ def test_two_workers_store_each_message_once_and_hostile_peers_block_nothing(
         took = d.term()
     assert d.proc.returncode == 0
     assert took < 5, f"SIGTERM took {took:.1f} s"
+    stop_line = "".join(d.stderr).replace("\n", "")  # (the console may wrap it)
+    assert f"'received': {conns * per + 3}," in stop_line, stop_line  # the workers' included
     assert all(u > 0.1 for u in used.values()), f"a worker got no connections: {used}"
     events = stored(spool)
     seen = Counter(e["raw"] for e in events)
