@@ -84,8 +84,10 @@ def make_cert(work: Path) -> tuple[Path, Path, ssl.SSLContext]:
     return cert, key, ctx
 
 
-def collectors(work: Path, cert: Path, key: Path) -> dict[str, Collector]:
-    """The four collector commands, with the options their CLI has today."""
+def collectors(work: Path, cert: Path, key: Path, syslog_workers: int = 1
+               ) -> dict[str, Collector]:
+    """The four collector commands, with the options their CLI has today (the syslog one with
+    `syslog_workers` TCP worker processes; RSS and CPU are then the main process's)."""
     from dcops.cli import collect_events, collect_snmp
 
     def opt(cmd: object, name: str, *value: str) -> list[str]:
@@ -110,7 +112,8 @@ def collectors(work: Path, cert: Path, key: Path) -> dict[str, Collector]:
         "syslog", "--listen", "127.0.0.1", "--udp-port", str(u), "--tcp-port", str(t),
         "--tls-port", str(s), "--tls-cert", str(cert), "--tls-key", str(key), *m,
         "--spool", str(work / "syslog.db"),
-        *opt(collect_events.syslog, "--max-message-bytes", "65536")], work, mp)
+        *opt(collect_events.syslog, "--max-message-bytes", "65536"),
+        *(["--workers", str(syslog_workers)] if syslog_workers > 1 else [])], work, mp)
     out["syslog"].marks.update(udp=u, tcp=t, tls=s)
     for name, cmd, argv in (("logs", collect_events.logs, ["logs"]),
                             ("wazuh", collect_events.wazuh_alerts, ["wazuh", "alerts"])):
@@ -170,7 +173,7 @@ class Campaign:
                 self.counts[k] = 0
         self.idle = args.idle if args.idle >= 0 else max(50, min(2500, args.total // 400))
         cert, key, self.client_tls = make_cert(work)
-        self.procs = collectors(work, cert, key)
+        self.procs = collectors(work, cert, key, args.syslog_workers)
         self.gen = TrapGen(random.Random(args.seed * 7 + 1), COMMUNITY.encode(), lab_user())
         self.tallies = {n: LiveTally(work / f"{n}.db") for n in self.procs}
         self.trap_port = int(self.procs["traps"].marks["port"])
@@ -359,6 +362,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--total", type=int, default=1_000_000, help="hostile inputs in all")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--syslog-workers", type=int, default=1,
+                    help="dcops collect syslog --workers (TCP worker processes)")
     ap.add_argument("--canary-every", type=int, default=50)
     ap.add_argument("--idle", type=int, default=-1, help="idle TCP connections (default scaled)")
     ap.add_argument("--rss-bound-mib", type=float, default=200.0)

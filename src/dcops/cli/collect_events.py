@@ -204,6 +204,18 @@ def syslog(
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="Serve intake metrics on HOST:PORT.")
     ] = None,
+    read_bytes: Annotated[
+        int, typer.Option(help="Bytes read at once from a TCP/TLS/RELP connection; the next read "
+                          "waits until these are stored. Larger reads make larger spool "
+                          "transactions (faster) and cost memory: up to max-connections x "
+                          "(read-bytes + max-message-bytes).", min=1024, max=16 << 20)
+    ] = 16_384,
+    workers: Annotated[
+        int, typer.Option(help="Processes receiving TCP on the one port (SO_REUSEPORT), each "
+                          "parsing on its own core; the main process keeps UDP, TLS, RELP and "
+                          "writes the spool for all. 1: one process does everything.",
+                          min=1, max=64)
+    ] = 1,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -212,9 +224,13 @@ def syslog(
     max_backlog: MaxBacklogOpt = 1_000_000,
 ) -> None:
     """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS, RELP) into the spool until SIGTERM."""
+    from dcops.cli.collect_syslog_workers import WorkerPool
     from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
 
+    if workers > 1 and tcp_port < 0:
+        raise ConfigError(f"--workers {workers}: the workers receive TCP; --tcp-port is -1 "
+                          "(disabled); give a TCP port or --workers 1")
     tls = None
     if tls_port >= 0:
         if not (tls_cert and tls_key):
@@ -231,37 +247,33 @@ def syslog(
         unix_sockets=dict(_unix_spec(u) for u in unix_socket or []),
         max_message_bytes=max_message_bytes,
         max_frame_bytes=max_frame_bytes,
+        read_bytes=read_bytes,
         listen_backlog=listen_backlog,
         max_connections=max_connections,
         idle_timeout=idle_timeout,
         stop_timeout=stop_timeout,
     )
     _raise_nofile(max_connections + 256)
-    sp = open_spool(spool, max_backlog)
+    pool: WorkerPool | None = None
+    if workers > 1:  # forked before this process opens the spool or starts any thread
+        pool = WorkerPool(workers, cfg, listen, tcp_port)
+        pool.fork()
+        cfg.tcp_port = None
+    try:
+        sp = open_spool(spool, max_backlog)
+    except BaseException:
+        if pool is not None:
+            pool.kill()
+        raise
     console = Console(stderr=True)
     server = SyslogServer(sp, cfg, IntakeMetrics())
-    metrics_http = _syslog_metrics(server, sp, metrics_listen) if metrics_listen else None
-
-    async def serve() -> dict[str, int]:
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-
-        def on_signal() -> None:  # the first stops cleanly, a second one hurries
-            if stopping.is_set():
-                server.hurry()
-            stopping.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        await server.start()
-        ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
-        console.print(f"syslog: listening on {listen} ({ports}); spool {sp.path}", highlight=False)
-        await stopping.wait()
-        await server.stop()
-        return dict(server.stats)
+    if pool is not None:
+        pool.start_feed(sp)
+    metrics_http = (_syslog_metrics(server, sp, metrics_listen, pool) if metrics_listen
+                    else None)
 
     with detection(sp, detect, rules, db, inventory, drain=DETECT_DRAIN):
-        stats = asyncio.run(serve())
+        stats = asyncio.run(_serve_syslog(server, pool, console, listen, sp, stop_timeout))
     if metrics_http is not None and server.clean:
         metrics_http.close()  # (else no wait for it: its thread ends with the process)
     console.print(f"syslog: stopped; {stats}", highlight=False)
@@ -270,6 +282,53 @@ def syslog(
     else:
         console.print(f"syslog: {server.unstored} messages read were not stored: the spool did "
                       f"not take them within --stop-timeout {stop_timeout} s", highlight=False)
+
+
+async def _serve_syslog(server: Any, pool: Any, console: Console, listen: str, sp: SqliteSpool,
+                        stop_timeout: float) -> dict[str, Any]:
+    """Run the server (and its TCP workers) until SIGTERM; the stop line's counters."""
+    from dcops.cli.collect_syslog_workers import merged_stats
+    from dcops.errors import CollectorError
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal() -> None:  # the first stops cleanly, a second one hurries
+        if stopping.is_set():
+            server.hurry()
+            if pool is not None:
+                pool.hurry()
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await server.start()
+    except BaseException:
+        if pool is not None:
+            pool.kill()
+        raise
+    ports = [f"{k} {v}" for k, v in server.ports.items()]
+    if pool is not None:
+        ports.insert(0, f"tcp {pool.port} ({pool.count} worker processes)")
+    console.print(f"syslog: listening on {listen} ({', '.join(ports)}); spool {sp.path}",
+                  highlight=False)
+    failed: list[str] = []
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), 0.5)
+        if pool is not None and (failed := pool.failed()):
+            break  # a worker crashed: stop the whole collector, loudly
+    if pool is not None:
+        pool.terminate()
+    await server.stop()
+    if pool is not None:
+        ok = await loop.run_in_executor(None, pool.join, stop_timeout + 1.0)
+        server.clean = server.clean and ok
+        if failed:  # what that worker had read and not stored is lost with it (like a SIGKILL)
+            raise CollectorError(f"syslog: TCP {', '.join(failed)} ended unexpectedly; the "
+                                 "collector stopped (what the others read is stored)")
+    return merged_stats(dict(server.stats), pool)
 
 
 def _raise_nofile(want: int) -> None:
@@ -283,19 +342,23 @@ def _raise_nofile(want: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str) -> Any:
-    """/metrics on HOST:PORT: intake per transport, connections, spool dead letters."""
+def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str, pool: Any = None) -> Any:
+    """/metrics on HOST:PORT: intake per transport, connections, spool dead letters (with
+    `pool`, its TCP workers' counters added)."""
     from prometheus_client import CollectorRegistry
 
     from dcops.collectors.snmp.service import MetricsServer
     from dcops.collectors.syslog import SyslogMetrics
+    from dcops.collectors.syslog_workers import MergedIntake
     from dcops.pipeline.spool import SpoolMetrics
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9719")
     registry = CollectorRegistry(auto_describe=False)
-    for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(sp)):
+    intake = server.metrics if pool is None else MergedIntake(server.metrics, pool.counters)
+    syslog_metrics = SyslogMetrics(server, None if pool is None else pool.counters)
+    for c in (intake, syslog_metrics, SpoolMetrics(sp)):
         registry.register(c)
     return MetricsServer(registry, host.strip("[]"), int(port))
 

@@ -3,12 +3,14 @@ and RELP (acknowledged, rsyslog omrelp).
 
 The event loop only accepts, reads and frames (syslog_net, syslog_stream, syslog_relp); a parse
 thread and a commit thread store (syslog_writer, syslog_commit). A stream connection is read again
-only once its last read (at most 16 KiB) is in the sink, so a SIGKILL loses at most that read and
-a frame not yet complete, never anything read before; a slow sink pushes back on the kernel
-buffers, then the sender. RELP answers a message only once it is stored. UDP has no flow control:
-datagrams beyond a source's queue are dropped and counted (`queue_full`). A message longer than
-`max_message_bytes` is cut there and stored marked (log.truncated, log.original_size). Stop is
-bounded: `stop_timeout` seconds whatever the peers or the sink do.
+only once its last read (at most `read_bytes`, 16 KiB by default) is in the sink, so a SIGKILL
+loses at most that read and a frame not yet complete, never anything read before; a slow sink
+pushes back on the kernel buffers, then the sender. RELP answers a message only once it is
+stored. UDP has no flow control: datagrams beyond a source's queue are dropped and counted
+(`queue_full`). A message longer than `max_message_bytes` is cut there and stored marked
+(log.truncated, log.original_size). Stop is bounded: `stop_timeout` seconds whatever the peers
+or the sink do. TCP may be received by several processes (`reuse_port`, see
+dcops.cli.collect_syslog_workers).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class SyslogConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
     max_frame_bytes: int = DEFAULT_MAX_FRAME  # larger octet counts are read as newline-framed
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
+    reuse_port: bool = False  # TCP: SO_REUSEPORT, so that worker processes share the port
+    read_bytes: int = READ_SIZE  # per recv of a stream connection: read, not yet stored, at most
     max_connections: int = 2048  # per listener (TCP, TLS, RELP); more are accepted and closed
     idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed
     tls_handshake_timeout: float = 10.0
@@ -100,7 +104,7 @@ class SyslogServer:
         self.stats = self.cfg.stats
         self.metrics = metrics or IntakeMetrics()
         self.ports: dict[str, int] = {}
-        self.read_buffer = memoryview(bytearray(READ_SIZE))
+        self.read_buffer = memoryview(bytearray(self.cfg.read_bytes))
         self.conns: set[StreamConn] = set()
         self.open_by: Counter[str] = Counter()  # open connections per source
         self.tls_listeners: list[TlsListener] = []
@@ -207,7 +211,8 @@ class SyslogServer:
             self.ports[name] = listener.listen(self.cfg.host, port, self.cfg.listen_backlog)
         else:
             srv = await loop.create_server(lambda: conn(self, source), self.cfg.host, port,
-                                           backlog=self.cfg.listen_backlog)
+                                           backlog=self.cfg.listen_backlog,
+                                           reuse_port=self.cfg.reuse_port and name == "tcp")
             self._servers.append(srv)
             self.ports[name] = srv.sockets[0].getsockname()[1]
         self._watch(source)

@@ -26,6 +26,7 @@ from dcops.errors import CollectorError
 
 if TYPE_CHECKING:
     from dcops.collectors.syslog import SyslogServer
+    from dcops.collectors.syslog_workers import WorkerCounters
 
 READ_SIZE = 16 * 1024  # per recv: what one connection may have read and not yet stored
 
@@ -237,15 +238,19 @@ def server_tls_context(
 
 
 class SyslogMetrics:
-    """Connections of a syslog server, for /metrics beside IntakeMetrics (Collector)."""
+    """Connections of a syslog server, for /metrics beside IntakeMetrics (Collector); with
+    `workers`, those of its TCP worker processes are added."""
 
-    def __init__(self, server: SyslogServer) -> None:
-        self.server = server
+    def __init__(self, server: SyslogServer, workers: WorkerCounters | None = None) -> None:
+        self.server, self.workers = server, workers
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client Collector protocol."""
-        s = self.server.stats
+        s = Counter(self.server.stats)
         open_ = Counter(c.source for c in list(self.server.conns))
+        if self.workers is not None:
+            s.update(self.workers.stats())
+            open_.update(self.workers.connections())
         g = GaugeMetricFamily("dcops_syslog_connections", "Open TCP/TLS/RELP connections",
                               labels=["source"])
         for src in ("syslog_tcp", "syslog_tls", "syslog_relp"):

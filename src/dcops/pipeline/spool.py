@@ -48,6 +48,21 @@ def _poison(e: Event, exc: Exception) -> tuple[str, bytes, str, str]:
             str(e.id))
 
 
+def encode_rows(
+    events: Sequence[Event],
+) -> tuple[list[tuple[str, float, bytes]], list[tuple[str, bytes, str, str]]]:
+    """Spool rows (id, time, body) of `events`, and dead-letter rows for those that cannot be
+    encoded (never an exception: an encoding failure is that event's)."""
+    rows: list[tuple[str, float, bytes]] = []
+    poison: list[tuple[str, bytes, str, str]] = []
+    for e in events:
+        try:
+            rows.append((str(e.id), float(e.timestamp.timestamp()), encode(e)))
+        except Exception as exc:  # any encoding failure is this event's
+            poison.append(_poison(e, exc))
+    return rows, poison
+
+
 class SpoolError(DcopsError):
     """The spool file cannot be opened or written."""
 
@@ -96,22 +111,25 @@ class SqliteSpool:
         others are stored and it goes to the dead-letter table with its raw input and the reason
         (`dead_letter_count`). Only an unavailable database (locked, full, I/O) raises.
         """
-        if not events:
+        if events:
+            self.publish_rows(*encode_rows(events))
+
+    def publish_rows(
+        self, rows: list[tuple[str, float, bytes]],
+        poison: Sequence[tuple[str, bytes, str, str]] = (),
+    ) -> None:
+        """`publish` of events already encoded by `encode_rows` (elsewhere, e.g. in a worker
+        process): one transaction, duplicates ignored, rows SQLite refuses dead-lettered."""
+        if not rows and not poison:
             return
+        dead = list(poison)
         while self.backlog() >= self.max_backlog:
             time.sleep(self._poll)
-        rows: list[tuple[str, float, bytes]] = []
-        poison: list[tuple[str, bytes, str, str]] = []
-        for e in events:
-            try:
-                rows.append((str(e.id), float(e.timestamp.timestamp()), encode(e)))
-            except Exception as exc:  # any encoding failure is this event's
-                poison.append(_poison(e, exc))
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                poison += self._insert(rows)
-                self._insert_dead(poison)
+                dead += self._insert(rows)
+                self._insert_dead(dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -7,6 +7,7 @@ search whose candidates rescan the same text (find_bsd_time, _split_sd were rewr
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,17 +98,24 @@ def parse_iso(ts: str) -> datetime | None:
 
 def _bsd_time(m: re.Match[str], now: datetime) -> datetime | None:
     """A BSD timestamp has no year: take the one that puts it closest to `now`."""
-    try:
-        h, mi, s = (int(x) for x in m["time"].split(":"))
-        month, day = _MONTHS[m["mon"]], int(m["day"])
-        if m["year"]:
-            return datetime(int(m["year"]), month, day, h, mi, s, tzinfo=UTC)
-        dt = datetime(now.year, month, day, h, mi, s, tzinfo=UTC)
-    except ValueError:
-        return None
+    dt = _bsd_datetime(m["mon"], m["day"], m["year"], m["time"], now.year)
+    if dt is None or m["year"]:
+        return dt
     if dt - now > timedelta(days=31):
         dt = dt.replace(year=now.year - 1)
     return dt
+
+
+@functools.lru_cache(maxsize=4096)  # a busy sender repeats its second: parse each one once
+def _bsd_datetime(mon: str, day: str, year: str | None, hms: str, this_year: int
+                  ) -> datetime | None:
+    """The datetime of a BSD timestamp's parts (in `this_year` when it has none)."""
+    try:
+        h, mi, s = (int(x) for x in hms.split(":"))
+        return datetime(int(year) if year else this_year, _MONTHS[mon], int(day), h, mi, s,
+                        tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def find_bsd_time(text: str, now: datetime) -> tuple[datetime | None, str]:
