@@ -1,6 +1,7 @@
 """CLI: `dcops collect syslog`, `dcops collect logs` and `dcops collect wazuh` (security events).
 
-Every source writes to the durable spool (`<state>/spool.db`); with `--detect` a runner feeds the
+Every source writes to the durable spool (`<state>/spool.db`) or, with `--bus nats://...`, to a
+local outbox forwarded to NATS JetStream (dcops.cli.bus); with `--detect` a runner feeds the
 spool to the Sigma engine and the alert store in the same process.
 """
 
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 from dcops.cli import collect_tail as tail
+from dcops.cli.bus import BusOpt, close_sink, collector_sink
 from dcops.cli.common import state_dir, vault_password_file
 from dcops.errors import ConfigError
 
@@ -28,10 +30,12 @@ if TYPE_CHECKING:
     from dcops.collectors.wazuh import WazuhClient
     from dcops.model.event import Detection
     from dcops.pipeline import SqliteSpool
+    from dcops.pipeline.forward import StoreAndForward
 
 SpoolOpt = Annotated[
     Path | None,
-    typer.Option("--spool", envvar="DCOPS_SPOOL", help="Spool file (default <state>/spool.db)."),
+    typer.Option("--spool", envvar="DCOPS_SPOOL", help="Spool file (default <state>/spool.db); "
+                 "with a nats:// --bus, the local outbox (default <state>/outbox.db)."),
 ]
 DetectOpt = Annotated[
     bool, typer.Option("--detect/--no-detect", help="Run detection on the spool in this process.")
@@ -63,16 +67,37 @@ MaxBacklogOpt = Annotated[
 DETECT_DRAIN = 1.0
 
 
-def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
-    """The spool at `path` or `<state>/spool.db`."""
-    from dcops.pipeline import SqliteSpool
+def detector(
+    rules: list[Path] | None, db: str | None, inventory: Path | None
+) -> tuple[Any, Any, Any, float]:
+    """The Sigma engine (snapshotting when it can), the alert sink, the store, the longest
+    correlation timespan in seconds: what a detection runner is built from."""
+    from dcops.alerts import AlertStore, default_url
+    from dcops.cli.alerts_trail import trail_config
+    from dcops.detect.engine import Engine
+    from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 
-    return SqliteSpool(path or state_dir() / "spool.db", max_backlog=max_backlog)
+    dirs = rules or [Path("soc_rules")]
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
+    engine = Engine.from_dirs(dirs)
+    window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
+    store = AlertStore(db or default_url(state_dir()), trail=trail_config())
+    sink: Any = store
+    if inventory is not None:
+        from dcops.alerts.enrich import SiteEnricher
+        from dcops.inventory import load_inventory
+
+        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory, vault_password_file())))
+    # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
+    runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
+    return runnable, sink, store, window
 
 
 @contextlib.contextmanager
 def detection(
-    spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None,
+    spool: SqliteSpool | StoreAndForward, enabled: bool, rules: list[Path] | None, db: str | None,
     inventory: Path | None = None, drain: float | None = None,
 ) -> Iterator[None]:
     """Run spool -> engine -> alert store in a thread while the body runs.
@@ -84,29 +109,14 @@ def detection(
     if not enabled:
         yield
         return
-    from dcops.alerts import AlertStore, default_url
-    from dcops.detect.engine import Engine
+    from dcops.pipeline import SqliteSpool
+
+    if not isinstance(spool, SqliteSpool):  # collector_sink refused this combination already
+        raise ConfigError("--detect needs the SQLite spool as the bus")
     from dcops.pipeline import Runner
-    from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 
-    dirs = rules or [Path("soc_rules")]
-    for d in dirs:
-        if not d.is_dir():
-            raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
-    engine = Engine.from_dirs(dirs)
-    window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
-    from dcops.cli.alerts_trail import trail_config
-
-    store = AlertStore(db or default_url(state_dir()), trail=trail_config())
-    sink: Any = store
-    if inventory is not None:
-        from dcops.alerts.enrich import SiteEnricher
-        from dcops.inventory import load_inventory
-
-        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory, vault_password_file())))
+    runnable, sink, store, window = detector(rules, db, inventory)
     spool.register("detect")
-    # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
-    runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
     runner = Runner(spool, runnable, sink, replay_window=timedelta(seconds=window))
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -204,6 +214,7 @@ def syslog(
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="Serve intake metrics on HOST:PORT.")
     ] = None,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -237,7 +248,7 @@ def syslog(
         stop_timeout=stop_timeout,
     )
     _raise_nofile(max_connections + 256)
-    sp = open_spool(spool, max_backlog)
+    sp = collector_sink(bus, spool, max_backlog, source="syslog", detect=detect)
     console = Console(stderr=True)
     server = SyslogServer(sp, cfg, IntakeMetrics())
     metrics_http = _syslog_metrics(server, sp, metrics_listen) if metrics_listen else None
@@ -266,7 +277,7 @@ def syslog(
         metrics_http.close()  # (else no wait for it: its thread ends with the process)
     console.print(f"syslog: stopped; {stats}", highlight=False)
     if server.clean:  # else the writer may still be inside the spool: the exit closes it
-        sp.close()
+        close_sink(sp, "syslog")
     else:
         console.print(f"syslog: {server.unstored} messages read were not stored: the spool did "
                       f"not take them within --stop-timeout {stop_timeout} s", highlight=False)
@@ -283,19 +294,20 @@ def _raise_nofile(want: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str) -> Any:
+def _syslog_metrics(server: Any, sp: SqliteSpool | StoreAndForward, listen: str) -> Any:
     """/metrics on HOST:PORT: intake per transport, connections, spool dead letters."""
     from prometheus_client import CollectorRegistry
 
     from dcops.collectors.snmp.service import MetricsServer
     from dcops.collectors.syslog import SyslogMetrics
-    from dcops.pipeline.spool import SpoolMetrics
+    from dcops.pipeline.spool import SpoolMetrics, SqliteSpool
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--metrics-listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:9719")
     registry = CollectorRegistry(auto_describe=False)
-    for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(sp)):
+    spool = sp if isinstance(sp, SqliteSpool) else sp.outbox  # a NATS bus's: its outbox
+    for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(spool)):
         registry.register(c)
     return MetricsServer(registry, host.strip("[]"), int(port))
 
@@ -318,6 +330,7 @@ def logs(
     metrics_listen: tail.MetricsListenOpt = None,
     rotate_wait: tail.RotateWaitOpt = 1.0,
     shutdown_timeout: tail.ShutdownOpt = 4.0,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -330,7 +343,7 @@ def logs(
 
     tail.paths_exist(paths)
     cap = tail.check_max_message_bytes(max_message_bytes)
-    sp = open_spool(spool, max_backlog)
+    sp = collector_sink(bus, spool, max_backlog, source="logs", detect=detect)
     run = tail.Tail("logfile", sp, metrics_listen)
     name = host or socket.gethostname()
     tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program,
@@ -345,7 +358,7 @@ def logs(
         f"logs: {total} events spooled ({raw} unparsed kept raw)" + (f"; {more}" if more else ""),
         highlight=False,
     )
-    sp.close()
+    close_sink(sp, "logs")
     if not stored:
         raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 
@@ -445,6 +458,7 @@ def wazuh_alerts(
     metrics_listen: tail.MetricsListenOpt = None,
     rotate_wait: tail.RotateWaitOpt = 1.0,
     shutdown_timeout: tail.ShutdownOpt = 4.0,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -458,7 +472,7 @@ def wazuh_alerts(
 
     tail.paths_exist([path])
     cap = tail.check_max_message_bytes(max_message_bytes)
-    sp = open_spool(spool, max_backlog)
+    sp = collector_sink(bus, spool, max_backlog, source="wazuh", detect=detect)
     run = tail.Tail("wazuh", sp, metrics_listen)
     t = FileTailer(path, sp, sp, source="wazuh",
                    normaliser=WazuhAlertNormaliser(max_message_chars=cap), max_message_bytes=cap,
@@ -469,7 +483,7 @@ def wazuh_alerts(
     Console(stderr=True).print(
         f"wazuh: {t.published} alerts spooled" + (f"; {more}" if more else ""), highlight=False
     )
-    sp.close()
+    close_sink(sp, "wazuh")
     if not stored:
         raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 

@@ -1,0 +1,87 @@
+"""CLI: `dcops detect run`: the detection runner as a process of its own, on any bus.
+
+The bus is the SQLite spool (default `<state>/spool.db`) or NATS JetStream (`--bus nats://...`):
+events after the consumer's cursor go through the Sigma engine to the alert store, the cursor
+moves only after the store took the alerts, correlation windows are checkpointed on the bus.
+A bus that stops answering is waited for (the runner resumes at its cursor).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from dcops.cli.bus import BusOpt, nats_config, spool_path
+from dcops.cli.collect_events import DbOpt, RulesOpt, SiteModelOpt, detector
+from dcops.errors import ConfigError
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+
+
+def open_detect_bus(bus: str | None) -> Any:
+    """The bus a detection runner reads: the SQLite spool, or a JetStream connection."""
+    from dcops.pipeline import SqliteSpool, is_nats
+
+    if bus is not None and is_nats(bus.strip()):
+        from dcops.pipeline.jetstream import JetStreamBus
+
+        return JetStreamBus(nats_config(bus.strip()))
+    return SqliteSpool(spool_path(bus, None))
+
+
+def run(
+    bus: BusOpt = None,
+    rules: RulesOpt = None,
+    db: DbOpt = None,
+    inventory: SiteModelOpt = None,
+    consumer: Annotated[str, typer.Option(
+        help="Name of this runner's cursor on the bus (runners with different names each "
+        "see every event).")] = "detect",
+    batch: Annotated[int, typer.Option(help="Events per engine batch.", min=1)] = 1000,
+    once: Annotated[bool, typer.Option(
+        help="Detect what the bus holds now, then exit.")] = False,
+) -> None:
+    """Run the Sigma rules over the bus's events into the alert store, until SIGTERM."""
+    from dcops.pipeline import Runner
+    from dcops.pipeline.jetstream import BusUnavailableError
+
+    if not consumer.strip():
+        raise ConfigError("--consumer: empty (expected a name such as detect)")
+    runnable, sink, store, window = detector(rules, db, inventory)
+    b = open_detect_bus(bus)
+    console = Console(stderr=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        b.register(consumer)
+        runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
+                        replay_window=timedelta(seconds=window))
+        t0 = time.monotonic()
+        while not stop.is_set():
+            try:
+                n = runner.step()
+            except BusUnavailableError as exc:
+                console.print(f"detect: bus unavailable, retrying: {exc}", highlight=False)
+                stop.wait(RETRY_SECONDS)
+                continue
+            if n == 0:
+                if once:
+                    break
+                stop.wait(0.2)
+        runner.snapshot()
+        st = runner.stats
+        console.print(f"detect: {st.events} events, {st.detections} detections "
+                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s",
+                      highlight=False)
+    finally:
+        b.close()
+        store.close()
