@@ -96,6 +96,33 @@ async def save_checkpoint(kv: KeyValue, name: str, value: str) -> None:
     await kv.put(kv_key(name), value.encode("utf-8"))
 
 
+async def update_checkpoint(
+    kv: KeyValue, name: str, change: Callable[[str | None], str | None]
+) -> str | None:
+    """Replace a checkpoint with `change(old)` atomically (compare-and-set on the revision,
+    `change` called again after a conflict); None from `change` leaves it. Returns the value
+    stored when the call ended."""
+    key = kv_key(name)
+    while True:
+        try:
+            entry = await kv.get(key)
+            old = None if entry.value is None else entry.value.decode("utf-8")
+            rev: int | None = entry.revision
+        except KeyNotFoundError:
+            old, rev = None, None
+        new = change(old)
+        if new is None or new == old:
+            return old
+        try:
+            if rev is None:
+                await kv.create(key, new.encode("utf-8"))
+            else:
+                await kv.update(key, new.encode("utf-8"), last=rev)
+        except KeyWrongLastSequenceError:
+            continue  # another worker changed it: read again
+        return new
+
+
 async def save_state(obj: ObjectStore, consumer: str, position: int, state: bytes) -> None:
     """Replace the consumer's state object (position first, then the state bytes)."""
     await obj.put(kv_key(consumer), _POS.pack(position) + state)
