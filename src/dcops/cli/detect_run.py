@@ -126,10 +126,13 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
     t0 = time.monotonic()
     console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions)",
                   highlight=False)
-    if once:
-        while w.step() or not w.runners:
-            if stop.is_set():
+    if once:  # until this runner's partitions are caught up (it waits to be given one)
+        while not stop.is_set():
+            if w.step():
+                continue
+            if w.runners:
                 break
+            stop.wait(0.2)
         w.close()
     else:
         w.run(stop, on_error=lambda exc: console.print(
