@@ -149,10 +149,10 @@ def outage(cluster: NatsCluster, url: str, root: Path, seconds: float, rate: flo
     reader.close()
     lost = sum(1 for i in range(total[0]) if not seen[i])
     twice = sum(1 for c in seen.values() if c > 1)
-    print(f"store and forward: {total[0]} events at {rate:.0f}/s, whole cluster down "
-          f"{time.monotonic() - t_down - drained - 3:.0f}s; {peak} waiting in the outbox when "
-          f"it returned, drained {drained:.1f}s after it was healthy; lost {lost}, "
-          f"duplicated {twice}", flush=True)
+    print(f"store and forward: {total[0]} events at {rate:.0f}/s, all nodes killed for "
+          f"{seconds:.0f}s (healthy again {t_up - t_down:.0f}s after the kill); {peak} waiting "
+          f"in the outbox when they were restarted, drained {drained:.1f}s after healthy; lost "
+          f"{lost}, duplicated {twice}", flush=True)
 
 
 def main() -> None:
