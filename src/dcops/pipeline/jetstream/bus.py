@@ -301,8 +301,9 @@ class JetStreamBus:
     ) -> str | None:
         """Compare-and-set a checkpoint: `change(old)` -> new (None: unchanged); the value
         stored at the end (worker leases and group membership are built on it)."""
+        s = self._session
         return self._retry("update checkpoint", lambda: store.update_checkpoint(
-            self._session.checkpoints, name, change))
+            s.checkpoints, s.js, f"$KV.{self.config.checkpoint_bucket}.", name, change))
 
 
 def _retryable(exc: BaseException) -> bool:
