@@ -8,7 +8,7 @@ from its store_dir, the surviving worker takes the dead one's partition when its
 and a new worker joins later and is given a partition back. At the end: the stream holds every
 event once, the store holds every detection id once, and the detections (correlations
 included) are exactly those of one process over the same events. The counts are printed.
-`scripts/bench/bus_soak.py` runs the same with more events.
+DCOPS_FAILOVER_EVENTS changes the count (100,000 fit in about two minutes on 2 cores).
 """
 
 from __future__ import annotations
