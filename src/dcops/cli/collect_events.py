@@ -309,6 +309,10 @@ def _syslog_metrics(server: Any, sp: SqliteSpool | StoreAndForward, listen: str)
     spool = sp if isinstance(sp, SqliteSpool) else sp.outbox  # a NATS bus's: its outbox
     for c in (server.metrics, SyslogMetrics(server), SpoolMetrics(spool)):
         registry.register(c)
+    if not isinstance(sp, SqliteSpool):
+        from dcops.pipeline.forward import ForwardMetrics
+
+        registry.register(ForwardMetrics(sp, SqliteSpool(sp.path)))
     return MetricsServer(registry, host.strip("[]"), int(port))
 
 

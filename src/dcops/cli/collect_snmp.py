@@ -277,6 +277,10 @@ def traps(
             if isinstance(s, SqliteSpool | StoreAndForward):  # the spool or a NATS bus's outbox
                 # own connection: a wedged write must not hang /metrics
                 registry.register(SpoolMetrics(SqliteSpool(s.path)))
+            if isinstance(s, StoreAndForward):
+                from dcops.pipeline.forward import ForwardMetrics
+
+                registry.register(ForwardMetrics(s, SqliteSpool(s.path)))
         mh, mp = _hostport(metrics_listen, 9717)
         server = MetricsServer(registry, mh, mp)
     console = Console(stderr=True)

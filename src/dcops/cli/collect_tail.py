@@ -103,6 +103,10 @@ class Tail:
         registry.register(TailerMetrics(tailers))
         # Its own connection: a scrape must answer while a publish waits on a locked spool.
         registry.register(SpoolMetrics(SqliteSpool(self.spool.path)))
+        if not isinstance(self.spool, SqliteSpool):  # a NATS bus: the outbox and forwarder
+            from dcops.pipeline.forward import ForwardMetrics
+
+            registry.register(ForwardMetrics(self.spool, SqliteSpool(self.spool.path)))
         server = MetricsServer(registry, *_hostport(self.listen))
         self.console.print(
             f"{self.source}: metrics at http://{self.listen}/metrics", highlight=False

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from dcops.model.event import Event
 from dcops.pipeline.spool import SqliteSpool
@@ -211,3 +213,33 @@ class StoreAndForward:
         if self._thread is None or not self._thread.is_alive():
             self.outbox.close()
         return left
+
+
+class ForwardMetrics:
+    """A collector's store and forward on /metrics (prometheus_client Collector protocol).
+
+    `reader` is a connection of its own to the outbox, so a scrape answers while a publish
+    waits on the collector's connection.
+    """
+
+    def __init__(self, saf: StoreAndForward, reader: SqliteSpool) -> None:
+        self.saf, self.reader = saf, reader
+
+    def collect(self) -> Iterator[Metric]:
+        """Outbox backlog, bus reachability, events forwarded, failed attempts."""
+        st = self.saf.stats
+        g = GaugeMetricFamily("dcops_bus_outbox_pending", "Events in the local outbox the bus "
+                              "has not acknowledged yet (they grow while the bus is unreachable)")
+        g.add_metric([], self.reader.backlog())
+        yield g
+        up = GaugeMetricFamily("dcops_bus_connected", "1 when the last forward or connect to "
+                               "the bus succeeded")
+        up.add_metric([], 1.0 if st.connected else 0.0)
+        yield up
+        fwd = CounterMetricFamily("dcops_bus_forwarded", "Events the bus acknowledged")
+        fwd.add_metric([], st.forwarded)
+        yield fwd
+        bad = CounterMetricFamily("dcops_bus_forward_failures", "Connect or publish attempts "
+                                  "the bus did not answer")
+        bad.add_metric([], st.failures)
+        yield bad

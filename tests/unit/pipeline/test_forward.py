@@ -119,3 +119,25 @@ def test_a_configuration_error_stops_the_forwarder_and_is_raised(tmp_path: Path)
     with pytest.raises(ConfigError, match="permission denied"):
         saf.check()
     assert saf.close() == 1
+
+
+def test_metrics_show_the_outbox_growing_while_the_bus_is_down(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from dcops.pipeline.forward import ForwardMetrics
+
+    link, saf = _pair(tmp_path)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ForwardMetrics(saf, SqliteSpool(saf.path)))
+    link.down = True
+    saf.publish([ev(i) for i in range(30)])
+    assert saf.step() == 0
+    text = generate_latest(registry).decode()
+    assert "dcops_bus_outbox_pending 30.0" in text and "dcops_bus_connected 0.0" in text
+    assert "dcops_bus_forward_failures_total 1.0" in text
+    link.down = False
+    while saf.step():
+        pass
+    text = generate_latest(registry).decode()
+    assert "dcops_bus_outbox_pending 0.0" in text and "dcops_bus_connected 1.0" in text
+    assert "dcops_bus_forwarded_total 30.0" in text
