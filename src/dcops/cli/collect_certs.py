@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dcops.cli.bus import BusOpt, close_sink, collector_sink
 from dcops.cli.collect_events import (
     DbOpt,
     DetectOpt,
@@ -23,7 +24,6 @@ from dcops.cli.collect_events import (
     SiteModelOpt,
     _stop_event,
     detection,
-    open_spool,
 )
 from dcops.cli.collect_snmp import NoSpoolOpt, SpoolOpt, _hostport
 from dcops.errors import ConfigError
@@ -104,6 +104,7 @@ def certs(
         help="Serve /metrics on HOST:PORT while running (e.g. 127.0.0.1:9718).")] = None,
     host: Annotated[str, typer.Option(
         help="host.name of --file certificates (default this machine).")] = "",
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
     detect: DetectOpt = False,
@@ -121,10 +122,12 @@ def certs(
                "--json needs --once" if as_json and not once else
                f"--ca-file {ca_file}: no such file" if ca_file and not ca_file.is_file() else
                "--detect reads the spool: drop --no-spool" if detect and no_spool else
+               "--bus with --no-spool: give one (--no-spool publishes nowhere)"
+               if bus is not None and no_spool else
                f"--interval {interval:g}: must be positive" if interval <= 0 else "")
     if problem:
         raise ConfigError(problem)
-    sp = None if no_spool else open_spool(spool, 1_000_000)
+    sp = None if no_spool else collector_sink(bus, spool, source="certs", detect=detect)
     metrics = tls_probe.TlsMetrics()
     server = _metrics_server(metrics, listen) if listen else None
 
@@ -152,7 +155,7 @@ def certs(
         if server is not None:
             server.close()
         if sp is not None:
-            sp.close()
+            close_sink(sp, "certs")
     if once:
         rows = _rows(results, warn_days)
         if as_json:

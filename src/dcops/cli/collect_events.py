@@ -1,6 +1,7 @@
 """CLI: `dcops collect syslog`, `dcops collect logs` and `dcops collect wazuh` (security events).
 
-Every source writes to the durable spool (`<state>/spool.db`); with `--detect` a runner feeds the
+Every source writes to the durable spool (`<state>/spool.db`) or, with `--bus nats://...`, to a
+local outbox forwarded to NATS JetStream (dcops.cli.bus); with `--detect` a runner feeds the
 spool to the Sigma engine and the alert store in the same process.
 """
 
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 
 from dcops.cli import collect_tail as tail
+from dcops.cli.bus import BusOpt, close_sink, collector_sink
 from dcops.cli.common import state_dir, vault_password_file
 from dcops.errors import ConfigError
 
@@ -28,10 +30,12 @@ if TYPE_CHECKING:
     from dcops.collectors.wazuh import WazuhClient
     from dcops.model.event import Detection
     from dcops.pipeline import SqliteSpool
+    from dcops.pipeline.forward import StoreAndForward
 
 SpoolOpt = Annotated[
     Path | None,
-    typer.Option("--spool", envvar="DCOPS_SPOOL", help="Spool file (default <state>/spool.db)."),
+    typer.Option("--spool", envvar="DCOPS_SPOOL", help="Spool file (default <state>/spool.db); "
+                 "with a nats:// --bus, the local outbox (default <state>/outbox.db)."),
 ]
 DetectOpt = Annotated[
     bool, typer.Option("--detect/--no-detect", help="Run detection on the spool in this process.")
@@ -63,16 +67,37 @@ MaxBacklogOpt = Annotated[
 DETECT_DRAIN = 1.0
 
 
-def open_spool(path: Path | None, max_backlog: int) -> SqliteSpool:
-    """The spool at `path` or `<state>/spool.db`."""
-    from dcops.pipeline import SqliteSpool
+def detector(
+    rules: list[Path] | None, db: str | None, inventory: Path | None
+) -> tuple[Any, Any, Any, float]:
+    """The Sigma engine (snapshotting when it can), the alert sink, the store, the longest
+    correlation timespan in seconds: what a detection runner is built from."""
+    from dcops.alerts import AlertStore, default_url
+    from dcops.cli.alerts_trail import trail_config
+    from dcops.detect.engine import Engine
+    from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 
-    return SqliteSpool(path or state_dir() / "spool.db", max_backlog=max_backlog)
+    dirs = rules or [Path("soc_rules")]
+    for d in dirs:
+        if not d.is_dir():
+            raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
+    engine = Engine.from_dirs(dirs)
+    window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
+    store = AlertStore(db or default_url(state_dir()), trail=trail_config())
+    sink: Any = store
+    if inventory is not None:
+        from dcops.alerts.enrich import SiteEnricher
+        from dcops.inventory import load_inventory
+
+        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory, vault_password_file())))
+    # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
+    runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
+    return runnable, sink, store, window
 
 
 @contextlib.contextmanager
 def detection(
-    spool: SqliteSpool, enabled: bool, rules: list[Path] | None, db: str | None,
+    spool: SqliteSpool | StoreAndForward, enabled: bool, rules: list[Path] | None, db: str | None,
     inventory: Path | None = None, drain: float | None = None,
 ) -> Iterator[None]:
     """Run spool -> engine -> alert store in a thread while the body runs.
@@ -84,29 +109,14 @@ def detection(
     if not enabled:
         yield
         return
-    from dcops.alerts import AlertStore, default_url
-    from dcops.detect.engine import Engine
+    from dcops.pipeline import SqliteSpool
+
+    if not isinstance(spool, SqliteSpool):  # collector_sink refused this combination already
+        raise ConfigError("--detect needs the SQLite spool as the bus")
     from dcops.pipeline import Runner
-    from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 
-    dirs = rules or [Path("soc_rules")]
-    for d in dirs:
-        if not d.is_dir():
-            raise ConfigError(f"--rules {d}: not a directory of Sigma rules")
-    engine = Engine.from_dirs(dirs)
-    window = max((float(s.corr.timespan) for s in engine.correlations), default=0.0)
-    from dcops.cli.alerts_trail import trail_config
-
-    store = AlertStore(db or default_url(state_dir()), trail=trail_config())
-    sink: Any = store
-    if inventory is not None:
-        from dcops.alerts.enrich import SiteEnricher
-        from dcops.inventory import load_inventory
-
-        sink = _EnrichingSink(store, SiteEnricher(load_inventory(inventory, vault_password_file())))
+    runnable, sink, store, window = detector(rules, db, inventory)
     spool.register("detect")
-    # Exact restarts: correlation windows are saved beside the cursor when the engine allows it.
-    runnable: Any = SnapshottingEngine(engine) if supports_snapshot(engine) else engine
     runner = Runner(spool, runnable, sink, replay_window=timedelta(seconds=window))
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -216,6 +226,7 @@ def syslog(
                           "writes the spool for all. 1: one process does everything.",
                           min=1, max=64)
     ] = 1,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -227,6 +238,7 @@ def syslog(
     from dcops.cli.collect_syslog_workers import WorkerPool
     from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
+    from dcops.pipeline import SqliteSpool
 
     if workers > 1 and tcp_port < 0:
         raise ConfigError(f"--workers {workers}: the workers receive TCP; --tcp-port is -1 "
@@ -260,15 +272,15 @@ def syslog(
         pool.fork()
         cfg.tcp_port = None
     try:
-        sp = open_spool(spool, max_backlog)
+        sp = collector_sink(bus, spool, max_backlog, source="syslog", detect=detect)
     except BaseException:
         if pool is not None:
             pool.kill()
         raise
     console = Console(stderr=True)
     server = SyslogServer(sp, cfg, IntakeMetrics())
-    if pool is not None:
-        pool.start_feed(sp)
+    if pool is not None:  # the workers' rows go to the spool, or to the NATS bus's outbox
+        pool.start_feed(sp if isinstance(sp, SqliteSpool) else sp.outbox)
     metrics_http = (_syslog_metrics(server, sp, metrics_listen, pool) if metrics_listen
                     else None)
 
@@ -278,14 +290,14 @@ def syslog(
         metrics_http.close()  # (else no wait for it: its thread ends with the process)
     console.print(f"syslog: stopped; {stats}", highlight=False)
     if server.clean:  # else the writer may still be inside the spool: the exit closes it
-        sp.close()
+        close_sink(sp, "syslog")
     else:
         console.print(f"syslog: {server.unstored} messages read were not stored: the spool did "
                       f"not take them within --stop-timeout {stop_timeout} s", highlight=False)
 
 
-async def _serve_syslog(server: Any, pool: Any, console: Console, listen: str, sp: SqliteSpool,
-                        stop_timeout: float) -> dict[str, Any]:
+async def _serve_syslog(server: Any, pool: Any, console: Console, listen: str,
+                        sp: SqliteSpool | StoreAndForward, stop_timeout: float) -> dict[str, Any]:
     """Run the server (and its TCP workers) until SIGTERM; the stop line's counters."""
     from dcops.cli.collect_syslog_workers import merged_stats
     from dcops.errors import CollectorError
@@ -342,15 +354,16 @@ def _raise_nofile(want: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str, pool: Any = None) -> Any:
+def _syslog_metrics(server: Any, sp: SqliteSpool | StoreAndForward, listen: str,
+                    pool: Any = None) -> Any:
     """/metrics on HOST:PORT: intake per transport, connections, spool dead letters (with
-    `pool`, its TCP workers' counters added)."""
+    `pool`, its TCP workers' counters added; with a NATS bus, its outbox and forwarding)."""
     from prometheus_client import CollectorRegistry
 
     from dcops.collectors.snmp.service import MetricsServer
     from dcops.collectors.syslog import SyslogMetrics
     from dcops.collectors.syslog_workers import MergedIntake
-    from dcops.pipeline.spool import SpoolMetrics
+    from dcops.pipeline.spool import SpoolMetrics, SqliteSpool
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -358,8 +371,13 @@ def _syslog_metrics(server: Any, sp: SqliteSpool, listen: str, pool: Any = None)
     registry = CollectorRegistry(auto_describe=False)
     intake = server.metrics if pool is None else MergedIntake(server.metrics, pool.counters)
     syslog_metrics = SyslogMetrics(server, None if pool is None else pool.counters)
-    for c in (intake, syslog_metrics, SpoolMetrics(sp)):
+    spool = sp if isinstance(sp, SqliteSpool) else sp.outbox  # a NATS bus's: its outbox
+    for c in (intake, syslog_metrics, SpoolMetrics(spool)):
         registry.register(c)
+    if not isinstance(sp, SqliteSpool):
+        from dcops.pipeline.forward import ForwardMetrics
+
+        registry.register(ForwardMetrics(sp, SqliteSpool(sp.path)))
     return MetricsServer(registry, host.strip("[]"), int(port))
 
 
@@ -381,6 +399,7 @@ def logs(
     metrics_listen: tail.MetricsListenOpt = None,
     rotate_wait: tail.RotateWaitOpt = 1.0,
     shutdown_timeout: tail.ShutdownOpt = 4.0,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -393,7 +412,7 @@ def logs(
 
     tail.paths_exist(paths)
     cap = tail.check_max_message_bytes(max_message_bytes)
-    sp = open_spool(spool, max_backlog)
+    sp = collector_sink(bus, spool, max_backlog, source="logs", detect=detect)
     run = tail.Tail("logfile", sp, metrics_listen)
     name = host or socket.gethostname()
     tailers = [FileTailer(p, sp, sp, host=name, from_end=from_end, program=program,
@@ -408,7 +427,7 @@ def logs(
         f"logs: {total} events spooled ({raw} unparsed kept raw)" + (f"; {more}" if more else ""),
         highlight=False,
     )
-    sp.close()
+    close_sink(sp, "logs")
     if not stored:
         raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 
@@ -508,6 +527,7 @@ def wazuh_alerts(
     metrics_listen: tail.MetricsListenOpt = None,
     rotate_wait: tail.RotateWaitOpt = 1.0,
     shutdown_timeout: tail.ShutdownOpt = 4.0,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     detect: DetectOpt = False,
     rules: RulesOpt = None,
@@ -521,7 +541,7 @@ def wazuh_alerts(
 
     tail.paths_exist([path])
     cap = tail.check_max_message_bytes(max_message_bytes)
-    sp = open_spool(spool, max_backlog)
+    sp = collector_sink(bus, spool, max_backlog, source="wazuh", detect=detect)
     run = tail.Tail("wazuh", sp, metrics_listen)
     t = FileTailer(path, sp, sp, source="wazuh",
                    normaliser=WazuhAlertNormaliser(max_message_chars=cap), max_message_bytes=cap,
@@ -532,7 +552,7 @@ def wazuh_alerts(
     Console(stderr=True).print(
         f"wazuh: {t.published} alerts spooled" + (f"; {more}" if more else ""), highlight=False
     )
-    sp.close()
+    close_sink(sp, "wazuh")
     if not stored:
         raise typer.Exit(1)  # the spool refused events: they are read again at the next start
 

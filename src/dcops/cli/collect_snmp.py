@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dcops.cli.common import VAULT_ENV, state_dir
+from dcops.cli.bus import BusOpt, close_sink, collector_sink
+from dcops.cli.common import VAULT_ENV
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -35,7 +36,8 @@ EventsOpt = Annotated[Path | None, typer.Option(
     "--events-out", help="Also append the events as JSON lines to this file.")]
 SpoolOpt = Annotated[Path | None, typer.Option(
     "--spool", envvar="DCOPS_SPOOL",
-    help="Event spool for the SOC pipeline (default <state>/spool.db).")]
+    help="Event spool for the SOC pipeline (default <state>/spool.db); with a nats:// --bus, "
+    "the local outbox (default <state>/outbox.db).")]
 NoSpoolOpt = Annotated[bool, typer.Option(
     "--no-spool", help="Do not publish events to the SOC spool.")]
 
@@ -58,13 +60,24 @@ class _Fanout:
                 dl(source, raw, reason, event_id)
 
 
-def _sink(spool: Path | None, no_spool: bool, events_out: Path | None) -> EventSink | None:
-    """The event sink the CLI wires: the pipeline's durable spool and/or a JSONL file."""
+    def close(self, source: str) -> None:
+        """Close the bus sink (a NATS one forwards what is left first)."""
+        from dcops.pipeline import SqliteSpool
+        from dcops.pipeline.forward import StoreAndForward
+
+        for s in self.sinks:
+            if isinstance(s, SqliteSpool | StoreAndForward):
+                close_sink(s, source)
+
+
+def _sink(spool: Path | None, no_spool: bool, events_out: Path | None,
+          bus: str | None = None, source: str = "") -> _Fanout | None:
+    """The event sink the CLI wires: the pipeline's bus (spool or NATS) and/or a JSONL file."""
     sinks: list[EventSink] = []
     if not no_spool:
-        from dcops.pipeline import SqliteSpool
-
-        sinks.append(SqliteSpool(spool or state_dir() / "spool.db"))
+        sinks.append(collector_sink(bus, spool, source=source))
+    elif bus is not None:
+        raise ConfigError("--bus with --no-spool: give one (--no-spool publishes nowhere)")
     if events_out:
         from dcops.collectors.snmp.events import JsonlSink
 
@@ -141,6 +154,7 @@ def snmp(
         "--list-devices", help="Print the devices this poller would poll (site/device, one "
         "a line; with --shard, that shard's) and exit without polling.")] = False,
     events_out: EventsOpt = None,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
 ) -> None:
@@ -163,12 +177,16 @@ def snmp(
     poller = Poller(devices, prof, allow_v2c=model.settings.allow_snmp_v2c, timeout=timeout,
                     retries=retries, concurrency=concurrency)
     metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()}, spec)
-    sink = _sink(spool, no_spool, events_out)
+    sink = _sink(spool, no_spool, events_out, bus, "snmp")
     service = PollService(poller, metrics, sink)
     console = Console(stderr=True)
     if once:
-        samples = asyncio.run(service.cycle())
-        poller.close()
+        try:
+            samples = asyncio.run(service.cycle())
+        finally:
+            poller.close()
+            if sink is not None:
+                sink.close("snmp")
         for s in sorted(samples, key=lambda s: (s.device.site, s.device.name)):
             state = "[green]up[/]" if s.ok else f"[red]down[/] ({s.error_kind}: {escape(s.error)})"
             console.print(f"{s.device.site}/{s.device.name}: {state} {s.duration * 1000:.0f} ms")
@@ -196,6 +214,8 @@ def snmp(
     finally:
         poller.close()
         server.close()
+        if sink is not None:
+            sink.close("snmp")
 
 
 def traps(
@@ -218,6 +238,7 @@ def traps(
         "--recv-buffer", min=65536, help="Trap socket receive buffer in bytes (SO_RCVBUFFORCE; "
         "without CAP_NET_ADMIN capped at net.core.rmem_max).")] = 16 * 1024 * 1024,
     events_out: EventsOpt = None,
+    bus: BusOpt = None,
     spool: SpoolOpt = None,
     no_spool: NoSpoolOpt = False,
 ) -> None:
@@ -233,7 +254,7 @@ def traps(
     devices = list(model.devices.values())
     comms = list(community or {d.snmp.community.reveal() for d in devices
                                if d.snmp and d.snmp.community})
-    sink = _sink(spool, no_spool, events_out)
+    sink = _sink(spool, no_spool, events_out, bus, "traps")
     host, port = _hostport(listen, 162)
     intake = IntakeMetrics()
     receiver = TrapReceiver(host, port, communities=comms, users=users_from_devices(devices),
@@ -246,14 +267,20 @@ def traps(
         from prometheus_client import CollectorRegistry
 
         from dcops.collectors.snmp.service import MetricsServer
+        from dcops.pipeline.forward import StoreAndForward
         from dcops.pipeline.spool import SpoolMetrics, SqliteSpool
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(receiver.stats)
         registry.register(intake)
-        for s in sink.sinks if isinstance(sink, _Fanout) else []:
-            if isinstance(s, SqliteSpool):  # own connection: a wedged write must not hang /metrics
+        for s in sink.sinks if sink is not None else []:
+            if isinstance(s, SqliteSpool | StoreAndForward):  # the spool or a NATS bus's outbox
+                # own connection: a wedged write must not hang /metrics
                 registry.register(SpoolMetrics(SqliteSpool(s.path)))
+            if isinstance(s, StoreAndForward):
+                from dcops.pipeline.forward import ForwardMetrics
+
+                registry.register(ForwardMetrics(s, SqliteSpool(s.path)))
         mh, mp = _hostport(metrics_listen, 9717)
         server = MetricsServer(registry, mh, mp)
     console = Console(stderr=True)
@@ -269,6 +296,8 @@ def traps(
         receiver.close()
         if server:
             server.close()
+        if sink is not None:
+            sink.close("traps")
 
 
 def node_targets(

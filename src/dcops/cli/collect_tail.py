@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dcops.collectors.logfile import FileTailer
     from dcops.collectors.snmp.service import MetricsServer
     from dcops.pipeline import SqliteSpool
+    from dcops.pipeline.forward import StoreAndForward
 
 MaxMessageOpt = Annotated[
     int,
@@ -75,7 +76,9 @@ def _hostport(value: str) -> tuple[str, int]:
 class Tail:
     """One source's intake stats, its /metrics server and the bounded run loop."""
 
-    def __init__(self, source: str, spool: SqliteSpool, metrics_listen: str | None) -> None:
+    def __init__(
+        self, source: str, spool: SqliteSpool | StoreAndForward, metrics_listen: str | None
+    ) -> None:
         from dcops.collectors.health import IntakeMetrics
 
         self.source, self.spool, self.listen = source, spool, metrics_listen
@@ -100,6 +103,10 @@ class Tail:
         registry.register(TailerMetrics(tailers))
         # Its own connection: a scrape must answer while a publish waits on a locked spool.
         registry.register(SpoolMetrics(SqliteSpool(self.spool.path)))
+        if not isinstance(self.spool, SqliteSpool):  # a NATS bus: the outbox and forwarder
+            from dcops.pipeline.forward import ForwardMetrics
+
+            registry.register(ForwardMetrics(self.spool, SqliteSpool(self.spool.path)))
         server = MetricsServer(registry, *_hostport(self.listen))
         self.console.print(
             f"{self.source}: metrics at http://{self.listen}/metrics", highlight=False

@@ -1,4 +1,5 @@
-"""CLI: `dcops detect check|test|scan` (Sigma rules: load report, sample tests, scan JSON lines)."""
+"""CLI: `dcops detect check|test|scan|run` (Sigma rules: load report, sample tests, scan JSON
+lines, run on the bus)."""
 
 from __future__ import annotations
 
@@ -140,9 +141,13 @@ def scan(
 def register(app: typer.Typer) -> None:
     """Add the `detect` command group to the root application."""
     group = typer.Typer(
-        help="Sigma detection: check rules, test samples, scan events.", no_args_is_help=True
+        help="Sigma detection: check rules, test samples, scan events, run on the bus.",
+        no_args_is_help=True
     )
     group.command("check")(check)
     group.command("test")(run_tests)
     group.command("scan")(scan)
+    from dcops.cli.detect_run import run
+
+    group.command("run")(run)
     app.add_typer(group, name="detect")

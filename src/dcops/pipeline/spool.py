@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -200,7 +200,7 @@ class SqliteSpool:
             row = self._db.execute(
                 "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events) - MIN(seq) FROM cursors"
             ).fetchone()
-        return int(row[0] or 0)
+        return max(0, int(row[0] or 0))  # pruned empty: MAX(seq) is 0, behind the cursors
 
     def count(self) -> int:
         """Events stored."""
@@ -310,6 +310,30 @@ class SqliteSpool:
                 "DO UPDATE SET value = excluded.value",
                 (name, value),
             )
+
+
+    def update_checkpoint(
+        self, name: str, change: Callable[[str | None], str | None]
+    ) -> str | None:
+        """Compare-and-set a checkpoint in one transaction: `change(old)` -> new (None:
+        unchanged); returns the value stored at the end."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT value FROM checkpoints WHERE name = ?", (name,)
+                ).fetchone()
+                old = str(row[0]) if row else None
+                new = change(old)
+                if new is not None and new != old:
+                    self._db.execute(
+                        "INSERT INTO checkpoints(name, value) VALUES (?, ?) ON CONFLICT(name) "
+                        "DO UPDATE SET value = excluded.value", (name, new))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return new if new is not None else old
 
 
 class SpoolMetrics:

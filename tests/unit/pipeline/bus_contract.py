@@ -8,6 +8,7 @@ Positions are whatever the engine hands out: checks only use positions a fetch r
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -35,6 +36,9 @@ class ContractBus(Protocol):
     def last_acked_time(self, consumer: str) -> datetime | None: ...
     def load_checkpoint(self, name: str) -> str | None: ...
     def save_checkpoint(self, name: str, value: str) -> None: ...
+    def update_checkpoint(
+        self, name: str, change: Callable[[str | None], str | None]
+    ) -> str | None: ...
     def register(self, consumer: str) -> None: ...
     def count(self) -> int: ...
     def dead_letter(self, source: str, raw: bytes, reason: str, event_id: str = "") -> None: ...
@@ -205,6 +209,37 @@ def check_checkpoints(open_bus: Opener) -> None:
     assert [bus.load_checkpoint(n) for n in names] == [f"2:{n}" for n in names]
 
 
+def check_update_checkpoint_is_compare_and_set(open_bus: Opener) -> None:
+    """update_checkpoint applies change(old) atomically: two buses adding 1 in turn 40 times
+    each end at 80 (none lost to a race); None from change leaves the value (worker leases)."""
+    a, b = open_bus(), open_bus()
+    errors: list[BaseException] = []
+
+    def add(bus: ContractBus) -> None:
+        try:
+            for _ in range(40):
+                bus.update_checkpoint("lease/g/p0", lambda old: str(int(old or "0") + 1))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(x,)) for x in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    seen = []
+    for _ in range(30):
+        seen.append(a.load_checkpoint("lease/g/p0"))
+        if seen[-1] == "80":
+            break
+        time.sleep(0.1)
+    assert seen[-1] == "80", seen
+    assert b.update_checkpoint("lease/g/p0", lambda old: None) == "80"
+    assert a.update_checkpoint("new", lambda old: "x" if old is None else None) == "x"
+    assert b.update_checkpoint("new", lambda old: "x" if old is None else "y") == "y"
+
+
 def check_backpressure(open_bus: Opener) -> None:
     """publish blocks while the slowest registered consumer lags max_backlog events."""
     bus = open_bus(max_backlog=3)
@@ -283,6 +318,7 @@ CONTRACT: tuple[Callable[[Opener], None], ...] = (
     check_last_acked_time_is_newest,
     check_state,
     check_checkpoints,
+    check_update_checkpoint_is_compare_and_set,
     check_backpressure,
     check_no_limit_without_consumer,
     check_concurrent_publishers,

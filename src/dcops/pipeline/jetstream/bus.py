@@ -296,6 +296,15 @@ class JetStreamBus:
         self._retry("save checkpoint",
                     lambda: store.save_checkpoint(self._session.checkpoints, name, value))
 
+    def update_checkpoint(
+        self, name: str, change: Callable[[str | None], str | None]
+    ) -> str | None:
+        """Compare-and-set a checkpoint: `change(old)` -> new (None: unchanged); the value
+        stored at the end (worker leases and group membership are built on it)."""
+        s = self._session
+        return self._retry("update checkpoint", lambda: store.update_checkpoint(
+            s.checkpoints, s.js, f"$KV.{self.config.checkpoint_bucket}.", name, change))
+
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE) and is_retryable(exc)

@@ -13,7 +13,9 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from nats.js import JetStreamContext
 from nats.js.errors import (
+    APIError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     ObjectDeletedError,
@@ -94,6 +96,44 @@ async def load_checkpoint(kv: KeyValue, name: str) -> str | None:
 async def save_checkpoint(kv: KeyValue, name: str, value: str) -> None:
     """Replace a checkpoint's value."""
     await kv.put(kv_key(name), value.encode("utf-8"))
+
+
+async def update_checkpoint(
+    kv: KeyValue, js: JetStreamContext, subject_prefix: str, name: str,
+    change: Callable[[str | None], str | None],
+) -> str | None:
+    """Replace a checkpoint with `change(old)` atomically; None from `change` leaves it. Returns
+    the value stored when the call ended (`change` is called again after a conflict).
+
+    A write is conditional twice: on the key's revision (`Nats-Expected-Last-Subject-Sequence`,
+    what `KeyValue.update` sends) and on a message id naming that revision (`<key>@<revision>`).
+    nats-server before 2.9.21 checks the expected revision only before proposing a clustered
+    write, so two writers of one revision can both succeed on an R3 bucket (nats-server issue
+    4320; Debian 12 ships 2.9.10; the contract test lost 22 of 80 increments). The message id
+    makes the second a duplicate the stream answers `duplicate` to: a conflict, read again.
+    """
+    key = kv_key(name)
+    while True:
+        try:
+            entry = await kv.get(key)
+            old = None if entry.value is None else entry.value.decode("utf-8")
+            rev = int(entry.revision or 0)
+        except KeyNotFoundError:
+            old, rev = None, 0
+        new = change(old)
+        if new is None or new == old:
+            return old
+        try:
+            ack = await js.publish(f"{subject_prefix}{key}", new.encode("utf-8"), headers={
+                "Nats-Expected-Last-Subject-Sequence": str(rev),
+                "Nats-Msg-Id": f"{key}@{rev}"})
+        except APIError as exc:
+            if exc.err_code in (10071, 10164):  # wrong last sequence: another writer was first
+                continue
+            raise
+        if ack.duplicate:
+            continue  # another writer of the same revision was first
+        return new
 
 
 async def save_state(obj: ObjectStore, consumer: str, position: int, state: bytes) -> None:

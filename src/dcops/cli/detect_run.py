@@ -1,0 +1,145 @@
+"""CLI: `dcops detect run`: the detection runner as a process of its own, on any bus.
+
+The bus is the SQLite spool (default `<state>/spool.db`) or NATS JetStream (`--bus nats://...`):
+events after the consumer's cursor go through the Sigma engine to the alert store, the cursor
+moves only after the store took the alerts, correlation windows are checkpointed on the bus.
+A bus that stops answering is waited for (the runner resumes at its cursor).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from dcops.cli.bus import BusOpt, nats_config, spool_path
+from dcops.cli.collect_events import DbOpt, RulesOpt, SiteModelOpt, detector
+from dcops.errors import ConfigError
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def open_detect_bus(bus: str | None) -> Any:
+    """The bus a detection runner reads: the SQLite spool, or a JetStream connection."""
+    from dcops.pipeline import SqliteSpool, is_nats
+
+    if bus is not None and is_nats(bus.strip()):
+        from dcops.pipeline.jetstream import JetStreamBus
+
+        return JetStreamBus(nats_config(bus.strip()))
+    return SqliteSpool(spool_path(bus, None))
+
+
+def run(
+    bus: BusOpt = None,
+    rules: RulesOpt = None,
+    db: DbOpt = None,
+    inventory: SiteModelOpt = None,
+    consumer: Annotated[str, typer.Option(
+        help="Name of this runner's cursor on the bus (runners with different names each "
+        "see every event).")] = "detect",
+    batch: Annotated[int, typer.Option(help="Events per engine batch.", min=1)] = 1000,
+    once: Annotated[bool, typer.Option(
+        help="Detect what the bus holds now, then exit.")] = False,
+    worker_group: Annotated[str | None, typer.Option(
+        "--worker-group", metavar="GROUP",
+        help="Share the work with the other runners of GROUP: the events are split into "
+        "--partitions, each owned by one runner at a time (docs/scale.md).")] = None,
+    partitions: Annotated[int, typer.Option(
+        help="Partitions of the worker group (the same for all its runners).", min=1,
+        max=1024)] = 4,
+    lease_ttl: Annotated[float, typer.Option(
+        "--lease-ttl", help="Seconds before a silent runner's partitions go to another.",
+        min=1.0)] = 15.0,
+    worker_id: Annotated[str | None, typer.Option(
+        "--worker-id", help="This runner's name in the group (default HOST-PID).")] = None,
+) -> None:
+    """Run the Sigma rules over the bus's events into the alert store, until SIGTERM."""
+    from dcops.pipeline import Runner
+    from dcops.pipeline.jetstream import BusUnavailableError
+
+    if not consumer.strip():
+        raise ConfigError("--consumer: empty (expected a name such as detect)")
+    if worker_group is not None and not _NAME.match(worker_group):
+        raise ConfigError(f"--worker-group {worker_group!r}: expected letters, digits, - or _")
+    runnable, sink, store, window = detector(rules, db, inventory)
+    b = open_detect_bus(bus)
+    console = Console(stderr=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if worker_group is not None:
+        try:
+            _run_group(b, runnable, sink, worker_group, partitions, lease_ttl,
+                       worker_id or f"{socket.gethostname()}-{os.getpid()}", batch, once, stop)
+        finally:
+            b.close()
+            store.close()
+        return
+    try:
+        b.register(consumer)
+        runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
+                        replay_window=timedelta(seconds=window))
+        t0 = time.monotonic()
+        while not stop.is_set():
+            try:
+                n = runner.step()
+            except BusUnavailableError as exc:
+                console.print(f"detect: bus unavailable, retrying: {exc}", highlight=False)
+                stop.wait(RETRY_SECONDS)
+                continue
+            if n == 0:
+                if once:
+                    break
+                stop.wait(0.2)
+        runner.snapshot()
+        st = runner.stats
+        console.print(f"detect: {st.events} events, {st.detections} detections "
+                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s",
+                      highlight=False)
+    finally:
+        b.close()
+        store.close()
+
+
+def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, ttl: float,
+               worker_id: str, batch: int, once: bool, stop: threading.Event) -> None:
+    """One runner of a worker group until SIGTERM (or, with --once, until caught up)."""
+    from dcops.pipeline.jetstream import BusUnavailableError
+    from dcops.pipeline.workers import Worker
+
+    engine = getattr(runnable, "engine", runnable)  # the Sigma engine under the snapshotter
+    console = Console(stderr=True)
+    w = Worker(b, engine, sink, group=group, worker_id=worker_id, partitions=partitions,
+               ttl=ttl, batch=batch)
+    t0 = time.monotonic()
+    console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions)",
+                  highlight=False)
+    if once:  # until this runner's partitions are caught up (it waits to be given one)
+        while not stop.is_set():
+            if w.step():
+                continue
+            if w.runners:
+                break
+            stop.wait(0.2)
+        w.close()
+    else:
+        w.run(stop, on_error=lambda exc: console.print(
+            f"detect: bus unavailable, retrying: {exc}", highlight=False),
+            unavailable=(BusUnavailableError,))
+    st = w.stats
+    console.print(f"detect: worker {worker_id}: {st.events} events read (each owned partition "
+                  f"reads the stream), {st.detections} "
+                  f"detections, partitions taken {st.taken}, given back {st.released}, lost "
+                  f"{st.lost} in {time.monotonic() - t0:.1f}s", highlight=False)

@@ -1,0 +1,277 @@
+"""Detection workers that scale out: one worker group, P partitions, each owned by one worker.
+
+Routing rule (the one `dcops detect scan --workers` uses, dcops.detect.parallel): an event that
+can feed a correlation goes, for each such correlation, to partition
+`crc32(its group-by values without alias) % P`, which feeds that correlation only; its
+single-event detections are raised by the partition of its first correlation. An event that
+feeds no correlation belongs to partition `crc32(event id) % P`. Every event of a correlation
+group lands in one partition and is read there in stream order, so each partition raises exactly
+what one process would for its groups. Limits: a correlation whose group-by fields all carry an
+alias (a different field per base rule) keeps all its groups in partition 0; the `max_groups`
+bound applies per partition.
+
+Ownership: a partition is owned through a lease (`lease/<group>/p<i>` in the bus's checkpoint
+store, compare-and-set, renewed every ttl/3, expiring after `ttl` seconds). Workers register in
+`members/<group>`; each aims at ceil(P / live workers) partitions, takes free or expired ones and
+gives back extras (snapshot first). A partition's cursor and correlation windows live on the bus
+under `<group>/p<i>` (Runner: snapshot every few seconds, cursor after the alert store took the
+detections), so the next owner restores the windows and re-feeds the events after the snapshot:
+detection ids are stable, so re-raised detections change nothing in the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dcops.detect.engine import Engine
+from dcops.detect.parallel import Router
+from dcops.errors import ConfigError
+from dcops.model.event import Detection, Event
+from dcops.model.sinks import DetectionSink
+from dcops.pipeline.bus import Bus
+from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
+from dcops.pipeline.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+class GroupBus(Bus, Protocol):
+    """A bus that can hold leases: compare-and-set on a checkpoint."""
+
+    def register(self, consumer: str) -> None:
+        """Create a cursor at the start if it does not exist."""
+        ...
+
+    def update_checkpoint(
+        self, name: str, change: Callable[[str | None], str | None]
+    ) -> str | None:
+        """Atomically replace a checkpoint with change(old); the value stored at the end."""
+        ...
+
+
+def owner_of(event_id: str, partitions: int) -> int:
+    """The partition of an event that feeds no correlation."""
+    return zlib.crc32(event_id.encode("utf-8", "surrogatepass")) % partitions
+
+
+class PartitionEngine:
+    """One partition's share of the Sigma engine: only its events, only its correlations."""
+
+    def __init__(self, engine: Engine, partition: int, partitions: int) -> None:
+        self.engine, self.partition, self.partitions = engine, partition, partitions
+        self.router = Router(engine, partitions) if engine.correlations else None
+        self._snap = SnapshottingEngine(engine) if supports_snapshot(engine) else None
+
+    def items(self, events: Sequence[Event]) -> list[tuple[Event, bool, frozenset[int]]]:
+        """(event, raise its single-event detections here, correlations it feeds here)."""
+        out: list[tuple[Event, bool, frozenset[int]]] = []
+        p = self.partition
+        for ev in events:
+            dest = self.router.targets(ev) if self.router is not None else {}
+            if not dest:
+                if owner_of(ev.id, self.partitions) == p:
+                    out.append((ev, True, frozenset()))
+                continue
+            single = next(iter(dest)) == p
+            feeds = dest.get(p)
+            if single or feeds:
+                out.append((ev, single, frozenset(feeds or ())))
+        return out
+
+    def process(self, events: Sequence[Event]) -> list[Detection]:
+        """Match this partition's events."""
+        return self.engine.process_routed(self.items(events))
+
+    def snapshot(self) -> bytes:
+        """This partition's correlation windows."""
+        if self._snap is None:
+            return b"{}"
+        return self._snap.snapshot()
+
+    def restore(self, state: bytes) -> None:
+        """Restore this partition's correlation windows."""
+        if self._snap is not None:
+            self._snap.restore(state)
+
+
+@dataclass(slots=True)
+class GroupStats:
+    """What one worker did."""
+
+    events: int = 0
+    detections: int = 0
+    taken: int = 0
+    released: int = 0
+    lost: int = 0
+    owned: list[int] = field(default_factory=list)
+
+
+class Worker:
+    """One detection process of a worker group (see module doc)."""
+
+    def __init__(
+        self,
+        bus: GroupBus,
+        engine: Engine,
+        sink: DetectionSink,
+        *,
+        group: str,
+        worker_id: str,
+        partitions: int,
+        ttl: float = 15.0,
+        batch: int = 1000,
+        snapshot_every: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if partitions < 1:
+            raise ConfigError(f"--partitions {partitions}: expected 1 or more")
+        self.bus, self.sink = bus, sink
+        self._pristine = copy.deepcopy(engine)  # each partition starts from unfed windows
+        self.group, self.worker_id, self.partitions = group, worker_id, partitions
+        self.ttl, self.batch, self.snapshot_every, self.clock = ttl, batch, snapshot_every, clock
+        self.runners: dict[int, Runner] = {}
+        self.stats = GroupStats()
+        self._next_renew = 0.0
+
+    # -- names on the bus -----------------------------------------------------------------------
+
+    def consumer(self, p: int) -> str:
+        """Cursor and state name of partition p."""
+        return f"{self.group}/p{p}"
+
+    def _lease_key(self, p: int) -> str:
+        return f"lease/{self.group}/p{p}"
+
+    # -- leases and membership -------------------------------------------------------------------
+
+    def _check_partitions(self) -> None:
+        """Every worker of a group must use the same P (stored at the group's first start)."""
+        want = str(self.partitions)
+        got = self.bus.update_checkpoint(f"partitions/{self.group}",
+                                         lambda old: want if old is None else None)
+        if got != want:
+            raise ConfigError(f"worker group {self.group!r} has {got} partitions on the bus, "
+                             f"this worker was given {want}")
+
+    def _members(self) -> int:
+        """Heartbeat this worker; the number of live workers of the group."""
+        now = self.clock()
+
+        def change(old: str | None) -> str:
+            doc = json.loads(old) if old else {}
+            doc = {w: t for w, t in doc.items() if t > now}
+            doc[self.worker_id] = now + self.ttl
+            return json.dumps(doc, sort_keys=True)
+
+        got = self.bus.update_checkpoint(f"members/{self.group}", change)
+        return max(1, len(json.loads(got or "{}")))
+
+    def _lease(self, p: int) -> bool:
+        """Take or renew the lease of partition p; False when another live worker holds it."""
+        now = self.clock()
+        me = self.worker_id
+
+        def change(old: str | None) -> str | None:
+            doc = json.loads(old) if old else None
+            if doc and doc["owner"] != me and doc["until"] > now:
+                return None  # held by someone else
+            return json.dumps({"owner": me, "until": now + self.ttl})
+
+        got = self.bus.update_checkpoint(self._lease_key(p), change)
+        return bool(got) and json.loads(got or "{}").get("owner") == me
+
+    def _release(self, p: int) -> None:
+        me = self.worker_id
+
+        def change(old: str | None) -> str | None:
+            doc = json.loads(old) if old else None
+            if not doc or doc["owner"] != me:
+                return None
+            return json.dumps({"owner": "", "until": 0})
+
+        self.bus.update_checkpoint(self._lease_key(p), change)
+
+    # -- partitions ------------------------------------------------------------------------------
+
+    def _take(self, p: int) -> None:
+        engine = PartitionEngine(copy.deepcopy(self._pristine), p, self.partitions)
+        name = self.consumer(p)
+        self.bus.register(name)
+        runner = Runner(self.bus, engine, self.sink, consumer=name, batch=self.batch,
+                        snapshot_every=self.snapshot_every)
+        runner.start()  # restore the windows, re-feed after the snapshot
+        self.runners[p] = runner
+        self.stats.taken += 1
+        log.info("worker %s: took partition %d at position %d", self.worker_id, p,
+                 self.bus.cursor(name))
+
+    def _give_back(self, p: int) -> None:
+        runner = self.runners.pop(p)
+        runner.snapshot()
+        self._release(p)
+        self.stats.released += 1
+        log.info("worker %s: gave back partition %d", self.worker_id, p)
+
+    def rebalance(self) -> None:
+        """Renew leases, drop lost partitions, take or give back to reach the fair share."""
+        for p in list(self.runners):
+            if not self._lease(p):  # expired and taken over: drop without saving
+                del self.runners[p]
+                self.stats.lost += 1
+                log.warning("worker %s: lost partition %d", self.worker_id, p)
+        target = math.ceil(self.partitions / self._members())
+        while len(self.runners) > target:
+            self._give_back(max(self.runners))
+        if len(self.runners) < target:
+            start = zlib.crc32(self.worker_id.encode()) % self.partitions
+            for k in range(self.partitions):
+                p = (start + k) % self.partitions
+                if len(self.runners) >= target:
+                    break
+                if p not in self.runners and self._lease(p):
+                    self._take(p)
+        self.stats.owned = sorted(self.runners)
+
+    def step(self) -> int:
+        """Rebalance when due, then one batch per owned partition; events handled."""
+        now = time.monotonic()
+        if now >= self._next_renew:
+            if not self._next_renew:
+                self._check_partitions()
+            self.rebalance()
+            self._next_renew = now + self.ttl / 3
+        n = 0
+        for runner in list(self.runners.values()):
+            before = runner.stats.detections
+            n += runner.step()
+            self.stats.detections += runner.stats.detections - before
+        self.stats.events += n
+        return n
+
+    def run(self, stop: threading.Event, idle: float = 0.2,
+            on_error: Callable[[BaseException], Any] | None = None,
+            unavailable: tuple[type[BaseException], ...] = ()) -> None:
+        """Loop until `stop`; then snapshot and give back every partition."""
+        while not stop.is_set():
+            try:
+                if self.step() == 0:
+                    stop.wait(idle)
+            except unavailable as exc:  # the bus is failing over: try again shortly
+                if on_error is not None:
+                    on_error(exc)
+                stop.wait(1.0)
+        self.close()
+
+    def close(self) -> None:
+        """Snapshot and release every owned partition (the next owner needs no lease expiry)."""
+        for p in list(self.runners):
+            self._give_back(p)
