@@ -166,9 +166,17 @@ def chrony(out: str, put: Setter) -> None:
 
 
 def ports(out: str, put: Setter) -> None:
-    """`ss -H -tuln`: non-loopback listening sockets as proto/port."""
-    seen = set()
-    for line in out.splitlines():
+    """`ss -H -tulnp`: non-loopback listening sockets as proto/port.
+
+    A port in the kernel's ephemeral range (`ip_local_port_range`, after `--- ephemeral`) is one
+    the kernel picked, different at every start: it is named by its process instead,
+    `udp/ephemeral:snmpd`, so a declaration can allow it (the number stays in the excerpt).
+    """
+    listing, _, tail = out.partition("--- ephemeral")
+    bounds = [int(v) for v in tail.split() if v.isdigit()]
+    low, high = (bounds[0], bounds[1]) if len(bounds) == 2 else (0, -1)
+    seen, shown = set(), []
+    for line in listing.splitlines():
         cols = line.split()
         if len(cols) < 5:
             continue
@@ -176,9 +184,16 @@ def ports(out: str, put: Setter) -> None:
         addr, _, port = local.rpartition(":")
         if addr.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
             continue
+        process = re.search(r'users:\(\("([^"]+)"', line)
+        owner = process.group(1) if process else "?"
+        shown.append(f"{proto} {local} {owner}")
+        if port.isdigit() and low <= int(port) <= high:
+            port = f"ephemeral:{owner}"
         seen.add(f"{proto}/{port}")
     put("ports.listening", sorted(seen, key=lambda p: (p[:3], int(p[4:]) if p[4:].isdigit()
-                                                      else 0)), out[:400])
+                                                      else 1 << 20, p)),
+        "\n".join([*shown, f"ephemeral range {low}-{high}" if bounds else
+                    "ephemeral range not read"]))
 
 
 def updates(out: str, put: Setter) -> None:
