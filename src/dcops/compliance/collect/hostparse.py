@@ -243,8 +243,12 @@ def logging(sections: dict[str, str], put: Puts) -> None:
 def protection(sections: dict[str, str], puts: Puts) -> None:
     """AIDE and ClamAV."""
     aide, put = sections.get("aide", ""), puts("aide")
-    put("fim.installed", "/aide" in aide, aide.splitlines()[0] if aide else "aide not found")
-    put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", aide, re.M)), aide[-200:])
+    files, marked, scheduled = aide.partition("--- scheduled")
+    put("fim.installed", "/aide" in files, files.splitlines()[0] if files else "aide not found")
+    put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", files, re.M)), files[-200:])
+    jobs = [ln.strip() for ln in scheduled.splitlines() if ln.strip()]
+    put("fim.scheduled", bool(jobs), "\n".join(jobs)[:300] or (
+        "no active AIDE timer, no cron.daily AIDE script" if marked else "not read"))
     clam, put = sections.get("clamav", ""), puts("clamav")
     put("malware.installed", "clamscan" in clam or "clamd" in clam, clam[:200])
     now = re.search(r"^now (\d+)", clam, re.M)

@@ -40,7 +40,10 @@ SECTIONS: dict[str, str] = {
     "rsyslog": "(pgrep -x rsyslogd >/dev/null && echo running || echo stopped); "
                "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null | grep -v '^#'",
     "logrotate": "cat /etc/logrotate.d/rsyslog 2>/dev/null",
-    "aide": "command -v aide; ls /var/lib/aide/ 2>/dev/null",
+    # the database, and the daily check: an active systemd timer or a cron.daily script
+    "aide": "command -v aide; ls /var/lib/aide/ 2>/dev/null; echo '--- scheduled'; "
+            "systemctl list-timers --no-legend 2>/dev/null | grep -i aide; "
+            "ls /etc/cron.daily 2>/dev/null | grep -i aide; true",
     "clamav": "command -v clamscan freshclam clamd; "
               "for f in /var/lib/clamav/daily.cvd /var/lib/clamav/daily.cld; do "
               "[ -e $f ] && echo \"db $f $(stat -c %Y $f)\"; done; echo \"now $(date +%s)\"",
