@@ -152,8 +152,9 @@ class Assessor:
             if check.op == "info":  # nothing to report is not missing evidence for the verdict
                 return Observation(subject, "n/a", None, "not reported (no evidence)")
             return Observation(subject, "missing", None, "no evidence")
-        host = self.model.hosts.get(subject)
-        outcome = compare(check.op, fact.value, expected, host.services if host else ())
+        declared = self.evidence.get(subject, check.declared) if check.declared else None
+        outcome = compare(check.op, fact.value, expected,
+                          declared.value if declared is not None else None)
         rec = self.evidence.records.get(fact.record)
         detail = outcome.detail
         if fact.value is None and detail == "never":

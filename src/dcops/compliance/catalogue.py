@@ -78,6 +78,8 @@ class Check:
     op: str
     value: Any = None
     when: dict[str, Any] | None = None
+    # within_baseline: a fact of the subject (value -> where declared) added to the allowed values
+    declared: str | None = None
     text_en: str = ""
     text_vi: str = ""
 

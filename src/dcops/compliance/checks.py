@@ -8,20 +8,6 @@ from typing import Any
 
 from dcops.compliance.catalogue import Check
 
-# Ports a declared host service may listen on (Host.services), on top of the control's baseline.
-SERVICE_PORTS: dict[str, tuple[str, ...]] = {
-    "nginx": ("tcp/80", "tcp/443"),
-    "apache2": ("tcp/80", "tcp/443"),
-    "postgresql": ("tcp/5432",),
-    "rsyslog": ("tcp/514", "udp/514", "tcp/6514"),
-    "prometheus": ("tcp/9090",),
-    "alertmanager": ("tcp/9093",),
-    "node_exporter": ("tcp/9100",),
-    "restic_rest": ("tcp/8000",),
-    "snmpd": ("udp/161",),
-    "dcops": ("tcp/8080",),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -43,8 +29,12 @@ def _num(value: Any) -> float | None:
 
 
 def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch per op
-            services: tuple[str, ...] = ()) -> Outcome:
-    """Apply `op`; the outcome explains a failure in terms of what was seen."""
+            declared: dict[str, str] | None = None) -> Outcome:
+    """Apply `op`; the outcome explains a failure in terms of what was seen.
+
+    `declared` (within_baseline): values the subject itself declares on top of `expected`, each
+    with where it was declared; the detail names the source of every allowed extra value seen.
+    """
     ok: bool
     detail = ""
     if op in {"le", "ge", "lt", "gt", "between"}:
@@ -79,12 +69,13 @@ def compare(op: str, observed: Any, expected: Any,  # noqa: PLR0912 - one branch
         ok = not missing
         detail = f"missing: {', '.join(missing)}" if missing else ""
     elif op == "within_baseline":
-        allowed = set(expected)
-        for service in services:
-            allowed.update(SERVICE_PORTS.get(service, ()))
-        extra = sorted(set(observed or []) - allowed)
+        declared = declared or {}
+        seen = set(observed or [])
+        extra = sorted(seen - set(expected) - set(declared))
         ok = not extra
-        detail = f"not in baseline: {', '.join(extra)}" if extra else ""
+        used = [f"{v} ({declared[v]})" for v in sorted(seen & set(declared) - set(expected))]
+        detail = "; ".join([*([f"not in baseline: {', '.join(extra)}"] if extra else []),
+                            *([f"declared: {'; '.join(used)}"] if used else [])])
     elif op == "info":  # read and shown beside the judged checks, never part of the verdict
         return Outcome("n/a", observed, "reported, not judged")
     else:  # pragma: no cover - the catalogue loader rejects unknown ops

@@ -58,17 +58,23 @@ def assess(lab: Lab, repositories: list[Repository] | None = None,
 _BASELINED: set[str] = set()  # labs the baseline playbook has been applied to
 
 
-def apply_baseline(lab: Lab) -> None:
-    """Run playbooks/baseline.yml on every host of the lab (once per lab; it is idempotent)."""
+def run_playbooks(lab: Lab, *books: str) -> None:
+    """Run playbooks (names under playbooks/) on every host of the lab, with the lab's Vault key."""
     import os
 
     proc = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY), "-i",
          str(lab.inventory_path), "--limit", ",".join(h.name for h in lab.hosts),
-         str(ROOT / "playbooks" / "baseline.yml")],
+         "--vault-password-file", str(INVENTORY / ".vault-pass-LAB-ONLY"),
+         *(str(ROOT / "playbooks" / b) for b in books)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "default"})
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def apply_baseline(lab: Lab) -> None:
+    """Run playbooks/baseline.yml on every host of the lab (once per lab; it is idempotent)."""
+    run_playbooks(lab, "baseline.yml")
     _BASELINED.add(lab.name)
 
 

@@ -128,6 +128,22 @@ def test_probe_root_pass_against_a_failing_runtime_reading_is_the_scanners_blind
     assert summary([row])["openscap"]["agree"] == 0
 
 
+def test_probe_root_fail_on_a_package_the_host_has_is_the_scanners_blind_spot() -> None:
+    """oscap in probe-root mode failed package_aide_installed on a host with aide installed."""
+    rule = MAPPING.of("openscap")["package_aide_installed"]
+    results, values = parse_xccdf(RECORDED, PREFIX)
+    results["package_aide_installed"] = "fail"
+    scan = HostScan("openscap", "lab-app1", results, "probe-root", values)
+    row = compare_one(rule, scan, _obs("pass", True))
+    assert row.verdict == "scanner_blind_spot"
+    assert row.reason.startswith("scanner blind spot: in probe-root mode the scanner does not "
+                                 "see the host's installed packages")
+    # both failing still agree; run natively the same answer is an unexplained disagreement
+    assert compare_one(rule, scan, _obs("fail", False)).verdict == "agree"
+    native = HostScan("openscap", "lab-app1", results, "imported", values)
+    assert compare_one(rule, native, _obs("pass", True)).verdict == "disagree"
+
+
 @pytest.mark.parametrize(("rule", "obs", "why"), [
     ("service_auditd_enabled", _obs("fail", False), "the scanner did not decide: notapplicable"),
     ("sshd_disable_root_login", None, "no dcops observation of sshd.permitrootlogin on lab-app1"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from dcops.compliance.collect.hostparse import parse_host
@@ -93,6 +94,7 @@ def test_bare_host(bare_output: str) -> None:
     assert f["auditd.running"] is False
     assert f["pam.pwquality"] is False
     assert f["firewall.input_policy"] == "none"
+    assert (f["fim.installed"], f["fim.database"], f["fim.scheduled"]) == (False, False, False)
     assert f["ports.listening"] == ["tcp/22", "tcp/8081"]
     assert f["updates.security_pending"] == 1
     assert f["logging.retention_days"] == 0
@@ -108,6 +110,10 @@ def test_hardened_host(hardened_output: str) -> None:
     assert f["auditd.identity_watched"] is True
     assert f["time.offset_s"] == 0.000012 and f["time.synced"] is True
     assert f["firewall.input_policy"] == "drop"
+    assert (f["fim.installed"], f["fim.database"], f["fim.scheduled"]) == (True, True, True)
+    stopped = hardened_output.replace("Fri 2026-12-04 00:15:00 UTC 17h left", "")
+    stopped = re.sub(r"^.*dcops-aide-check\.timer.*\n", "", stopped, flags=re.M)
+    assert _facts(stopped)["fim.scheduled"] is False  # timer stopped: the check is not scheduled
     assert f["logging.retention_days"] == 91
     assert f["logging.forwarding"] is True
     assert f["malware.signature_age_days"] == 0.12

@@ -166,9 +166,17 @@ def chrony(out: str, put: Setter) -> None:
 
 
 def ports(out: str, put: Setter) -> None:
-    """`ss -H -tuln`: non-loopback listening sockets as proto/port."""
-    seen = set()
-    for line in out.splitlines():
+    """`ss -H -tulnp`: non-loopback listening sockets as proto/port.
+
+    A port in the kernel's ephemeral range (`ip_local_port_range`, after `--- ephemeral`) is one
+    the kernel picked, different at every start: it is named by its process instead,
+    `udp/ephemeral:snmpd`, so a declaration can allow it (the number stays in the excerpt).
+    """
+    listing, _, tail = out.partition("--- ephemeral")
+    bounds = [int(v) for v in tail.split() if v.isdigit()]
+    low, high = (bounds[0], bounds[1]) if len(bounds) == 2 else (0, -1)
+    seen, shown = set(), []
+    for line in listing.splitlines():
         cols = line.split()
         if len(cols) < 5:
             continue
@@ -176,9 +184,16 @@ def ports(out: str, put: Setter) -> None:
         addr, _, port = local.rpartition(":")
         if addr.startswith(("127.", "[::1]", "::1", "[::ffff:127.")):
             continue
+        process = re.search(r'users:\(\("([^"]+)"', line)
+        owner = process.group(1) if process else "?"
+        shown.append(f"{proto} {local} {owner}")
+        if port.isdigit() and low <= int(port) <= high:
+            port = f"ephemeral:{owner}"
         seen.add(f"{proto}/{port}")
     put("ports.listening", sorted(seen, key=lambda p: (p[:3], int(p[4:]) if p[4:].isdigit()
-                                                      else 0)), out[:400])
+                                                      else 1 << 20, p)),
+        "\n".join([*shown, f"ephemeral range {low}-{high}" if bounds else
+                    "ephemeral range not read"]))
 
 
 def updates(out: str, put: Setter) -> None:
@@ -228,8 +243,12 @@ def logging(sections: dict[str, str], put: Puts) -> None:
 def protection(sections: dict[str, str], puts: Puts) -> None:
     """AIDE and ClamAV."""
     aide, put = sections.get("aide", ""), puts("aide")
-    put("fim.installed", "/aide" in aide, aide.splitlines()[0] if aide else "aide not found")
-    put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", aide, re.M)), aide[-200:])
+    files, marked, scheduled = aide.partition("--- scheduled")
+    put("fim.installed", "/aide" in files, files.splitlines()[0] if files else "aide not found")
+    put("fim.database", bool(re.search(r"aide\.db(\.gz)?$", files, re.M)), files[-200:])
+    jobs = [ln.strip() for ln in scheduled.splitlines() if ln.strip()]
+    put("fim.scheduled", bool(jobs), "\n".join(jobs)[:300] or (
+        "no active AIDE timer, no cron.daily AIDE script" if marked else "not read"))
     clam, put = sections.get("clamav", ""), puts("clamav")
     put("malware.installed", "clamscan" in clam or "clamd" in clam, clam[:200])
     now = re.search(r"^now (\d+)", clam, re.M)

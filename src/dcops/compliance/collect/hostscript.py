@@ -30,7 +30,9 @@ SECTIONS: dict[str, str] = {
     "chrony": "(pgrep -x chronyd >/dev/null && echo running || echo stopped); "
               "chronyc -n tracking 2>&1",
     "nft": "nft -j list ruleset 2>&1",
-    "ports": "ss -H -tuln 2>&1",
+    # with the owning process, and the kernel's ephemeral range (ports it picks for clients)
+    "ports": "ss -H -tulnp 2>&1; echo \"--- ephemeral $(cat /proc/sys/net/ipv4/ip_local_port_range"
+             " 2>/dev/null)\"",
     "updates": "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep '^Inst' ; "
                "echo '--- periodic'; apt-config dump 2>/dev/null | grep -i 'APT::Periodic'",
     "journald": "cat /etc/systemd/journald.conf /etc/systemd/journald.conf.d/*.conf 2>/dev/null"
@@ -38,7 +40,10 @@ SECTIONS: dict[str, str] = {
     "rsyslog": "(pgrep -x rsyslogd >/dev/null && echo running || echo stopped); "
                "cat /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null | grep -v '^#'",
     "logrotate": "cat /etc/logrotate.d/rsyslog 2>/dev/null",
-    "aide": "command -v aide; ls /var/lib/aide/ 2>/dev/null",
+    # the database, and the daily check: an active systemd timer or a cron.daily script
+    "aide": "command -v aide; ls /var/lib/aide/ 2>/dev/null; echo '--- scheduled'; "
+            "systemctl list-timers --no-legend 2>/dev/null | grep -i aide; "
+            "ls /etc/cron.daily 2>/dev/null | grep -i aide; true",
     "clamav": "command -v clamscan freshclam clamd; "
               "for f in /var/lib/clamav/daily.cvd /var/lib/clamav/daily.cld; do "
               "[ -e $f ] && echo \"db $f $(stat -c %Y $f)\"; done; echo \"now $(date +%s)\"",

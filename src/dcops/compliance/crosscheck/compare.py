@@ -110,6 +110,11 @@ def _judge(entry: RuleMap, scan: HostScan, result: str | None,
         reason = (f"scanner blind spot: probe-root mode reads config files "
                   f"({entry.probe_root_reads}), not the running daemon; dcops read "
                   f"{obs.observed!r} from the running host ({obs.command or obs.source})")
+    elif result == "fail" and scan.probe_root and entry.probe_root_misses:
+        verdict = "scanner_blind_spot"
+        reason = (f"scanner blind spot: in probe-root mode the scanner does not see "
+                  f"{entry.probe_root_misses}; dcops read {obs.observed!r} on the running host "
+                  f"({obs.command or obs.source})")
     else:
         stated = _explanation(entry, f"{obs.result}/{result}", obs.observed, scan)
         unexplained = (f"unexplained: dcops {obs.result} (observed {obs.observed!r}), "

@@ -20,7 +20,8 @@ MAPPING_FILE = Path(__file__).with_name("mapping.yml")
 FORMAT = "dcops-crosscheck-mapping/1"
 SCANNERS = ("openscap", "wazuh")
 DIRECTIONS = ("pass/fail", "fail/pass")  # dcops result / scanner result
-_ENTRY_KEYS = {"control", "fact", "reviewed", "probe_root_reads", "explain"}
+_ENTRY_KEYS = {"control", "fact", "reviewed", "probe_root_reads", "probe_root_misses",
+               "explain"}
 _EXPLAIN_KEYS = {"direction", "value", "threshold", "stricter"}
 
 
@@ -46,6 +47,7 @@ class RuleMap:
     line: int
     probe_root_reads: str = ""
     explain: Explain | None = None
+    probe_root_misses: str = ""  # what the scanner cannot see on the host in probe-root mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +132,16 @@ def _entry(scanner: str, rule: str, node: yaml.Node, line: int, where: str,
     if reads and scanner != "openscap":
         raise ConfigError("probe_root_reads applies to OpenSCAP rules only", file=where,
                           line=fields["probe_root_reads"][1], key=key)
+    misses = values.get("probe_root_misses", "")
+    if misses and scanner != "openscap":
+        raise ConfigError("probe_root_misses applies to OpenSCAP rules only", file=where,
+                          line=fields["probe_root_misses"][1], key=key)
     explain = None
     if "explain" in fields:
         node_, ln = fields["explain"]
         explain = _explain(node_, where, ln, key, scanner)
     return RuleMap(scanner, rule, control.id, values["fact"], values["reviewed"].strip(), line,
-                   str(reads or ""), explain)
+                   str(reads or ""), explain, str(misses or ""))
 
 
 def load_mapping(catalogue: dict[str, Control], path: Path = MAPPING_FILE) -> Mapping:
