@@ -214,17 +214,55 @@ def _house_config(tmp: Path) -> Path:
     return config
 
 
-def test_alertmanager_pair_notifies_once_even_when_one_stops(pair: Pair, tmp_path: Path) -> None:
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def _certificates(tls: Path, hosts: dict[str, str]) -> None:
+    """What pki_cert gives each host (a CA, a host certificate with its IP, serverAuth and
+    clientAuth), laid out as the role copies it (monitoring_server_alertmanager_cluster_tls_dir)."""
+    tls.mkdir()
+    ca_key, ca = tls / "ca.key", tls / "ca.pem"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", ca_key, "-out", ca, "-subj", "/CN=dcops test issuing CA", "-days", "2",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for host, addr in hosts.items():
+        d = tls / host
+        d.mkdir()
+        (d / "ext").write_text(f"subjectAltName=DNS:{host},IP:{addr}\n"
+                               "extendedKeyUsage=serverAuth,clientAuth\n", encoding="utf-8")
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", d / "host.key", "-out", d / "host.csr", "-subj", f"/CN={host}")
+        _openssl("x509", "-req", "-in", d / "host.csr", "-CA", ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-out", d / "host.crt", "-days", "2", "-extfile", d / "ext")
+        shutil.copy(ca, d / "ca.pem")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["gossip", "gossip-mtls"])
+def test_alertmanager_pair_notifies_once_even_when_one_stops(pair: Pair, tmp_path: Path,
+                                                             tls: bool) -> None:
     inv = tmp_path / "inventory"
     inv.mkdir()
     (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
         "primary_dc": {"hosts": {"soc1": {"ansible_host": pair.hosts["soc1"]}}},
         "backup_dc": {"hosts": {"soc2": {"ansible_host": pair.hosts["soc2"]}}},
         "monitoring": {"hosts": {"soc1": {}, "soc2": {}}}}}}), encoding="utf-8")
-    rendered = render(inv, "monitoring_server", ["etc/default/prometheus-alertmanager.j2",
-                                                 "etc/prometheus/prometheus.yml.j2"],
-                      "monitoring", tmp_path / "rendered",
-                      {"monitoring_server_alertmanager_cluster_peer_timeout": f"{PEER_TIMEOUT}s"})
+    extra: dict[str, object] = {
+        "monitoring_server_alertmanager_cluster_peer_timeout": f"{PEER_TIMEOUT}s"}
+    templates = ["etc/default/prometheus-alertmanager.j2", "etc/prometheus/prometheus.yml.j2"]
+    if tls:  # the role's mutual TLS for the gossip (--cluster.tls-config)
+        _certificates(tmp_path / "tls", pair.hosts)
+        extra |= {"monitoring_server_alertmanager_cluster_tls": True,
+                  "monitoring_server_alertmanager_cluster_tls_dir":
+                      f"{tmp_path / 'tls'}/{{{{ inventory_hostname }}}}"}
+        templates.append("etc/prometheus/cluster-tls/cluster-tls.yml.j2")
+    rendered = render(inv, "monitoring_server", templates, "monitoring", tmp_path / "rendered",
+                      extra)
+    if tls:
+        for host in pair.hosts:
+            (tmp_path / "tls" / host / "cluster-tls.yml").write_text(
+                rendered[host]["cluster-tls.yml"], encoding="utf-8")
     for host in pair.hosts:
         prom = yaml.safe_load(rendered[host]["prometheus.yml"])
         assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
@@ -241,6 +279,7 @@ def test_alertmanager_pair_notifies_once_even_when_one_stops(pair: Pair, tmp_pat
                       if x.startswith("ARGS=")]
             args = shlex.split(shlex.split(line.removeprefix("ARGS="))[0])
             assert any(a.startswith("--cluster.peer=") for a in args), args
+            assert any(a.startswith("--cluster.tls-config=") for a in args) is tls, args
             pair.start(host, args, config)
 
         def settled() -> dict[str, Any] | None:
@@ -277,7 +316,11 @@ def test_alertmanager_pair_notifies_once_even_when_one_stops(pair: Pair, tmp_pat
         server.shutdown()
         server.server_close()
 
-    print(f"\nAlertmanager pair {first}({pair.hosts[first]}) + {second}({pair.hosts[second]}), "
+    if tls:
+        log = (pair.root / second / "alertmanager.log").read_text(errors="replace")
+        assert "using TLS for gossip" in log
+    print(f"\nAlertmanager pair ({'mutual TLS' if tls else 'plain'} gossip) "
+          f"{first}({pair.hosts[first]}) + {second}({pair.hosts[second]}), "
           f"peer timeout {PEER_TIMEOUT}s, group_wait {GROUP_WAIT}s:"
           f"\n  HaDedupTest, both running: {len(dedup)} notification(s) from "
           f"{[g[2] for g in dedup]} (checked {dedup_after:.1f}s after the alert)"
