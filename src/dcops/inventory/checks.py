@@ -8,6 +8,7 @@ from collections import defaultdict
 from dcops.inventory import examples
 from dcops.inventory.ansible_io import Problem, RawInventory
 from dcops.inventory.build import declared_sites, system_groups
+from dcops.inventory.buschecks import check_event_bus
 from dcops.inventory.communechecks import check_communes
 from dcops.inventory.planchecks import Where, check_plan
 from dcops.inventory.sitechecks import (
@@ -159,4 +160,4 @@ def check_example_secrets(model: SiteModel, raw: RawInventory) -> list[Problem]:
 
 CHECKS = (check_references, check_plan, check_site_subnets, check_communes, check_routers,
           check_devices, check_dr_levels, check_host_variables, check_snmp, check_addresses,
-          check_dc_distance, check_example_secrets)
+          check_dc_distance, check_example_secrets, check_event_bus)

@@ -80,6 +80,8 @@ def inventory(hosts: list[LabHost], connection: dict[str, str]) -> dict[str, Any
             member(ROLE_GROUPS[host.role], host)
         if host.role in ("monitoring", "ca", "backup"):
             member("dc_infra", host)
+        if host.zone == "mgmt":  # the event bus runs in the management zone (role event_bus)
+            member("event_bus", host)
     children: dict[str, Any] = {
         "lab_hosts": {"vars": dict(connection),
                       "children": {g: None for g in SITE_GROUPS.values() if g in groups}},
