@@ -119,15 +119,19 @@ class _Role:
             self.entries = entries
 
     def ports(self, host: str, hostvars: dict[str, Any], playbook: str,
-              loader: Any) -> list[RolePort]:
+              raw: RawInventory) -> list[RolePort]:
         from ansible.errors import AnsibleError
         from ansible.template import Templar
 
         from dcops.inventory.ansible_io import _plugins_ready
 
-        variables = {**self.defaults, **hostvars, **self.vars, "inventory_hostname": host}
+        # `groups` and `hostvars` as a play sees them: defaults such as the Alertmanager pair's
+        # (monitoring_server_alertmanager_cluster_enabled) read the inventory's groups
+        variables = {**self.defaults, **hostvars, **self.vars, "inventory_hostname": host,
+                     "groups": {g: list(hs) for g, hs in raw.groups.items()},
+                     "hostvars": raw.hostvars}
         _plugins_ready()
-        templar = Templar(loader=loader, variables=variables)
+        templar = Templar(loader=raw.loader, variables=variables)
         out = []
         for i, entry in enumerate(self.entries):
             try:
@@ -178,6 +182,5 @@ def role_ports(root: Path, raw: RawInventory) -> dict[str, list[RolePort]]:
             if not role.entries:
                 continue
             for host in sorted(hosts):
-                out[host].extend(role.ports(host, raw.hostvars[host], f"{book}: {pattern}",
-                                            raw.loader))
+                out[host].extend(role.ports(host, raw.hostvars[host], f"{book}: {pattern}", raw))
     return out

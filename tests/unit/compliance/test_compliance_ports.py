@@ -145,3 +145,15 @@ def test_a_port_nobody_declared_still_fails() -> None:
     obs = finding.checks[0].observations[0]
     assert obs.result == "fail"
     assert obs.detail.startswith("not in baseline: tcp/4444, udp/ephemeral:python3;")
+
+
+def test_an_alertmanager_pair_opens_its_api_and_gossip_ports_only_when_clustered() -> None:
+    """monitoring_server's ports follow the inventory's monitoring group as the role's defaults do
+    (`groups` reaches the templates): one host keeps Alertmanager on loopback, two cluster it."""
+    raw = read(LAB)
+    alone = {p.port for p in role_ports(ROOT, raw)["lab-mon1"]}
+    assert "tcp/9090" in alone and not alone & {"tcp/9093", "tcp/9094", "udp/9094"}
+    raw.groups["monitoring"] = ("lab-mon1", "lab-ca1")
+    pair = {p.port: p.source() for p in role_ports(ROOT, raw)["lab-mon1"]}
+    assert {"tcp/9090", "tcp/9093", "tcp/9094", "udp/9094"} <= set(pair)
+    assert "monitoring_server_alertmanager_cluster_port=9094" in pair["udp/9094"]
