@@ -136,9 +136,14 @@ class WorkerPool:
                 p.join(1)
 
     def failed(self) -> list[str]:
-        """Workers that ended on their own while the collector runs (a crash)."""
-        return [f"worker {i} (exit code {p.exitcode})"
-                for i, p in enumerate(self._procs) if not p.is_alive()]
+        """Workers that ended on their own while the collector runs (a crash), and the spool
+        writer thread if it failed (the workers would wait for it forever)."""
+        out = [f"worker {i} (exit code {p.exitcode})"
+               for i, p in enumerate(self._procs) if not p.is_alive()]
+        if self._feed is not None and self._feed.failure is not None:
+            out.append(f"spool writer ({type(self._feed.failure).__name__}: "
+                       f"{self._feed.failure})")
+        return out
 
 
 def _die_with_parent() -> None:

@@ -78,6 +78,7 @@ class SpoolFeed:
         self._by_conn = {id(c): w for w, c in conns.items()}
         self._stop = threading.Event()
         self.transactions = 0
+        self.failure: BaseException | None = None  # why the writer thread ended early
         self._thread = threading.Thread(target=self._run, name="spool-feed", daemon=True)
 
     def start(self) -> None:
@@ -101,7 +102,8 @@ class SpoolFeed:
                     self._read(c, todo)
                 if todo:
                     self._store(todo)
-        except Exception:
+        except Exception as exc:  # the collector sees it (WorkerPool.failed) and stops, loudly
+            self.failure = exc
             log.exception("spool feed failed: workers can no longer store")
 
     def _read(self, c: Connection, todo: list[tuple[Connection, tuple[Any, ...]]]) -> None:

@@ -105,3 +105,19 @@ def test_a_gone_writer_is_an_unavailable_spool_not_a_hang(tmp_path: Path) -> Non
     mine.close()
     with pytest.raises(sqlite3.OperationalError, match="spool writer gone"):
         RemoteSpool(theirs).publish([event(0, 1)])
+
+
+def test_a_writer_thread_that_fails_says_why(tmp_path: Path) -> None:
+    """An unexpected error ends the writer thread: it keeps the reason for the collector, which
+    stops loudly (WorkerPool.failed) instead of leaving its workers waiting for answers."""
+    mine, theirs = CTX.Pipe()
+
+    def broken(worker: int, snapshot: dict[str, Any]) -> None:
+        raise RuntimeError("counters refused")
+
+    feed = SpoolFeed(SqliteSpool(tmp_path / "spool.db"), {0: mine}, broken, lambda w: None)
+    feed.start()
+    RemoteSpool(theirs).send_stats({"worker": 0})
+    feed._thread.join(10)
+    assert not feed._thread.is_alive()
+    assert isinstance(feed.failure, RuntimeError) and "counters refused" in str(feed.failure)
