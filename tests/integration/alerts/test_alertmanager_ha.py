@@ -35,7 +35,7 @@ import yaml
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "pipeline"))  # namespace helpers of the bus cluster
 sys.path.insert(0, str(HERE.parents[2] / "unit" / "iac"))  # role rendering
-from natscluster import _enter_netns, _ip  # noqa: E402
+from natscluster import _ip, in_netns  # noqa: E402
 from role_render import ROOT, render  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -110,22 +110,7 @@ class Pair:
 
     def run(self, fn: Callable[[], T]) -> T:
         """Call `fn` in a thread of the controller namespace (where both hosts are reachable)."""
-        box: list[T] = []
-        err: list[BaseException] = []
-
-        def main() -> None:
-            try:
-                _enter_netns(self.ctl)
-                box.append(fn())
-            except BaseException as exc:  # handed to the caller
-                err.append(exc)
-
-        t = threading.Thread(target=main)
-        t.start()
-        t.join()
-        if err:
-            raise err[0]
-        return box[0]
+        return in_netns(self.ctl, fn)
 
     def start(self, host: str, args: list[str], config: Path) -> None:
         data = self.root / host / "data"

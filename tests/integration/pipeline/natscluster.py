@@ -72,6 +72,26 @@ def _enter_netns(name: str) -> None:
         os.close(fd)
 
 
+def in_netns(name: str, fn: Callable[[], T]) -> T:
+    """Call `fn` in a thread moved into network namespace `name`; its result or its exception."""
+    box: list[T] = []
+    err: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            _enter_netns(name)
+            box.append(fn())
+        except BaseException as exc:  # handed to the caller
+            err.append(exc)
+
+    t = threading.Thread(target=main, name=f"netns-{name}")
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    return box[0]
+
+
 @dataclass
 class Node:
     """One nats-server process of the cluster."""
@@ -153,24 +173,7 @@ class NatsCluster:
 
     def run(self, fn: Callable[[], T]) -> T:
         """Call `fn` where the cluster is reachable (a thread in the controller namespace)."""
-        if not self.netns:
-            return fn()
-        box: list[T] = []
-        err: list[BaseException] = []
-
-        def main() -> None:
-            try:
-                _enter_netns(self.controller)
-                box.append(fn())
-            except BaseException as exc:  # handed to the caller
-                err.append(exc)
-
-        t = threading.Thread(target=main, name=f"netns-{self.controller}")
-        t.start()
-        t.join()
-        if err:
-            raise err[0]
-        return box[0]
+        return in_netns(self.controller, fn) if self.netns else fn()
 
     def start(self, timeout: float = 30) -> None:
         if self.netns:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from natscluster import _enter_netns
+from natscluster import in_netns
 
 from dcops.errors import ConfigError
 from dcops.model.event import Event, LogSource
@@ -28,7 +27,6 @@ REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "playbooks" / "roles" / "event_bus"
 NODES = {"lab-app1": "10.77.0.11", "lab-db1": "10.77.0.12", "lab-backup1": "10.77.0.13"}
 PASSWORDS = {"detect": "molecule-detect-0123456789", "collector": "molecule-collector-0123456789"}
-T = TypeVar("T")
 
 FETCH = """\
 - name: A client certificate for the test (lab-app1's host certificate, clientAuth)
@@ -58,25 +56,6 @@ def _playbook(lab: str, play: Path, *extra: str) -> str:
     return proc.stdout
 
 
-def _in_netns(ns: str, fn: Callable[[], T]) -> T:
-    box: list[T] = []
-    err: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            _enter_netns(ns)
-            box.append(fn())
-        except BaseException as exc:  # handed to the caller
-            err.append(exc)
-
-    t = threading.Thread(target=main)
-    t.start()
-    t.join()
-    if err:
-        raise err[0]
-    return box[0]
-
-
 def ev(i: int) -> Event:
     return Event(f"role{i}", datetime.now(UTC), "syslog_role", LogSource("linux", "sshd"),
                  {"site.name": "primary-dc", "n": i}, raw=f"line {i}")
@@ -103,10 +82,10 @@ def test_event_bus_role_carries_the_jetstream_bus_over_tls(lab_factory: Callable
         return f"tls://{servers}?" + "&".join(f"{k}={v}" for k, v in q.items())
 
     ctl = f"{lab.name}-ctl"
-    detect = _in_netns(ctl, lambda: JetStreamBus(url("detect"), publish_timeout=20))
+    detect = in_netns(ctl, lambda: JetStreamBus(url("detect"), publish_timeout=20))
     try:
         detect.register("detect")
-        collector = _in_netns(ctl, lambda: JetStreamBus(url("collector", create="false"),
+        collector = in_netns(ctl, lambda: JetStreamBus(url("collector", create="false"),
                                                         publish_timeout=20))
         try:
             collector.publish([ev(i) for i in range(300)])
@@ -132,6 +111,6 @@ def test_event_bus_role_carries_the_jetstream_bus_over_tls(lab_factory: Callable
             return exc
         return None
 
-    refused = _in_netns(ctl, no_cert)
+    refused = in_netns(ctl, no_cert)
     assert refused is not None, "a client without a certificate was let in"
     assert not isinstance(refused, ConfigError), refused  # refused by the nodes, not by dcops
