@@ -56,3 +56,39 @@ def test_streams_are_r3_with_the_configured_window(nats_cluster: NatsCluster,
         assert len(ev["cluster"]["replicas"]) == 2  # a leader and two replicas
     finally:
         bus.close()
+
+
+def test_a_message_not_ours_is_kept_raw_by_fetch_and_replay(nats_cluster: NatsCluster,
+                                                          bus_prefix: str) -> None:
+    """Anyone allowed to publish on the events subjects can put bytes there that are no dcops
+    event: fetch hands them on raw (never dropped) and a replay after a restart goes past them."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import nats
+
+    from dcops.model.event import Event, LogSource
+
+    bus = nats_cluster.run(lambda: JetStreamBus(f"{nats_cluster.url}?replicas=3&prefix="
+                                                f"{bus_prefix}", publish_timeout=30))
+    try:
+        now = datetime.now(UTC)
+        bus.publish([Event(id="ours-1", timestamp=now, source="syslog",
+                           logsource=LogSource("linux", "sshd"), fields={"n": 1})])
+
+        async def foreign() -> None:
+            nc = await nats.connect([f"nats://{n.host}:{n.port}" for n in nats_cluster.nodes])
+            await nc.jetstream().publish(f"{bus_prefix}.events.site.syslog", b"\xff{not an event")
+            await nc.close()
+
+        nats_cluster.run(lambda: asyncio.run(foreign()))
+        bus.register("c")
+        got = bus.fetch("c", 10)
+        assert len(got) == 2 and got[0][1].id == "ours-1"
+        raw = got[1][1]
+        assert raw.source == "bus" and not raw.parsed and "not an event" in raw.raw
+        bus.ack("c", got[-1][0])
+        replayed = bus.replay("c", now - timedelta(minutes=5))
+        assert {e.id for e in replayed} == {"ours-1", raw.id}
+    finally:
+        bus.close()

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from dcops.errors import DcopsError
 from dcops.model.event import Event
-from dcops.pipeline.codec import decode, encode
+from dcops.pipeline.codec import encode
 from dcops.pipeline.jetstream import store
 from dcops.pipeline.jetstream.config import JetStreamConfig
 from dcops.pipeline.jetstream.loop import LoopThread
@@ -30,7 +30,7 @@ from dcops.pipeline.jetstream.publisher import (
     publish_all,
 )
 from dcops.pipeline.jetstream.retry import RETRYABLE, is_retryable, retrying
-from dcops.pipeline.jetstream.session import Session
+from dcops.pipeline.jetstream.session import Session, decode_or_keep
 from dcops.pipeline.jetstream.subjects import deadletter_subject, event_subject
 
 T = TypeVar("T")
@@ -269,8 +269,8 @@ class JetStreamBus:
         start = None if slack is None else since - timedelta(seconds=slack)
         bodies = self._retry("replay", lambda: self._session.scan(start, upto))
         out = []
-        for _, body in bodies:
-            e = decode(body)
+        for seq, body in bodies:
+            e = decode_or_keep(seq, body)  # a message not ours must not stop a replay
             if e.timestamp >= since:
                 out.append(e)
         return out

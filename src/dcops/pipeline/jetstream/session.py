@@ -188,7 +188,7 @@ class Session:
             if got:
                 reader.after = got[-1][0]
             await self._keep(reader)
-        events = [(seq, _decode(seq, body)) for seq, body in got]
+        events = [(seq, decode_or_keep(seq, body)) for seq, body in got]
         self.window.add(position, [(seq, e.timestamp.timestamp()) for seq, e in events])
         return events
 
@@ -245,7 +245,7 @@ class Session:
                 got = await reader.pull(SCAN_BATCH, self.cfg.request_timeout)
                 for seq, body in got:
                     if seq <= new:
-                        ts = _decode(seq, body).timestamp.timestamp()
+                        ts = decode_or_keep(seq, body).timestamp.timestamp()
                         best = ts if best is None else max(best, ts)
                 if not got or got[-1][0] >= new:
                     return best
@@ -298,7 +298,8 @@ class Session:
         return [body for _, body in reversed(got)]
 
 
-def _decode(seq: int, body: bytes) -> Event:
+def decode_or_keep(seq: int, body: bytes) -> Event:
+    """The event of a stream message, or (not one of ours) the message kept raw."""
     try:
         return decode(body)
     except Exception:  # not one of ours: keep it raw
