@@ -19,8 +19,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from dcops.lab import Lab
 
 console = Console()
+#: What carries the demo's events from the collectors to detection.
+DemoBus = Literal["sqlite", "nats"]
 
 
 class DemoError(DcopsError):
@@ -55,6 +58,8 @@ class Demo:
     wait: bool = False
     outputs: dict[str, Path] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    bus: str = "sqlite"  # or "nats": a 3-node JetStream cluster in the lab controller
+    bus_url: str = ""
 
     def run(self, *argv: str, check: bool = True, capture: bool = False,
             timeout: float | None = 900, quiet: bool = False, input: str | None = None
@@ -235,14 +240,20 @@ def step_lab_up(demo: Demo) -> str:
                         log="snmp-agents.log")
     _wait("SNMP agents", lambda: _log_has(demo, "snmp-agents.log", "serving until"), 60,
           [agents])
+    # SQLite: the syslog collector detects over the shared spool; NATS: every collector forwards
+    # through an outbox of its own and the detection worker group reads the bus.
+    bus_procs = _start_nats_bus(demo, [agents]) if demo.bus == "nats" else []
     poller = demo.spawn(*_ctl(demo, dcops, "collect", "snmp", "-i", LAB_INVENTORY,
-                              "--listen", "127.0.0.1:9716", "--interval", "10"),
+                              "--listen", "127.0.0.1:9716", "--interval", "10",
+                              *_bus_args(demo, "snmp")),
                         log="collect-snmp.log")
     traps = demo.spawn(*_ctl(demo, dcops, "collect", "traps", "-i", LAB_INVENTORY,
-                             "--listen", "127.0.0.1:162", "--metrics-listen", "127.0.0.1:9717"),
+                             "--listen", "127.0.0.1:162", "--metrics-listen", "127.0.0.1:9717",
+                             *_bus_args(demo, "traps")),
                        log="collect-traps.log")
     syslog = demo.spawn(*_ctl(demo, dcops, "collect", "syslog", "--listen", "10.77.0.1",
-                              "--udp-port", "514", "--tcp-port", "514", "--detect",
+                              "--udp-port", "514", "--tcp-port", "514",
+                              *(_bus_args(demo, "syslog") or ["--detect"]),
                               "-i", LAB_INVENTORY, "--metrics-listen", "127.0.0.1:9719"),
                         log="collect-syslog.log")
     # The webhook's bearer token: one secrets file read by dcops serve and by Alertmanager (the
@@ -271,7 +282,7 @@ def step_lab_up(demo: Demo) -> str:
                               "--port", str(demo.console_port),
                               "--prometheus-url", "http://127.0.0.1:9090",  # the NOC view
                               log="serve-console.log")
-    procs = [agents, poller, traps, syslog, hook, prom, am, console_proc]
+    procs = [agents, *bus_procs, poller, traps, syslog, hook, prom, am, console_proc]
     _wait("SNMP poller /metrics", lambda: _http_ok(demo, "http://127.0.0.1:9716/metrics"), 60,
           procs)
     _wait("Prometheus", lambda: _http_ok(demo, "http://127.0.0.1:9090/-/ready"), 90, procs)
@@ -281,8 +292,66 @@ def step_lab_up(demo: Demo) -> str:
     url = f"http://127.0.0.1:{demo.console_port}/login"
     _wait(f"the console on 127.0.0.1:{demo.console_port}", lambda: _local_http_ok(url), 60, procs)
     demo.procs = procs
+    if demo.bus == "nats":
+        return ("5 lab hosts (systemd); 8 SNMP agents; poller, trap receiver and syslog collector "
+                f"on the NATS bus, {NATS_WORKERS} detection workers, a 3-node JetStream cluster, "
+                "Prometheus and Alertmanager in the lab controller (10.77.0.1)")
     return ("5 lab hosts (systemd); 8 SNMP agents; poller, trap receiver, syslog collector with "
             "detection, Prometheus and Alertmanager in the lab controller (10.77.0.1)")
+
+
+NATS_WORKERS, NATS_PARTITIONS, NATS_GROUP = 2, 4, "demo"
+
+
+def _start_nats_bus(demo: Demo, procs: list[subprocess.Popen[bytes]]
+                    ) -> list[subprocess.Popen[bytes]]:
+    """`--bus nats`: a 3-node JetStream cluster on the controller's loopback (plain NATS, no TLS:
+    only the controller namespace reaches it), then a detection worker group on it."""
+    from dcops.lab.natscluster import bus_url, write_cluster
+
+    root = demo.state / "nats"
+    shutil.rmtree(root, ignore_errors=True)
+    demo.cleanups.append(lambda: shutil.rmtree(root, ignore_errors=True))
+    nodes = write_cluster(root)
+    started = [demo.spawn(*_ctl(demo, "nats-server", "-c", str(n.conf)), log=f"nats-{n.name}.log")
+               for n in nodes]
+    for n in nodes:
+        _wait(f"NATS node {n.name}", partial(_http_ok, demo, n.health_url), 60,
+              [*procs, *started])
+    demo.bus_url = bus_url(nodes)
+    for i in range(1, NATS_WORKERS + 1):
+        log = f"detect-worker-{i}.log"
+        started.append(demo.spawn(*_ctl(demo, _dcops_exe(), "detect", "run", "--bus", demo.bus_url,
+                                        "--worker-group", NATS_GROUP, "--partitions",
+                                        str(NATS_PARTITIONS), "--worker-id", f"demo-{i}",
+                                        "-i", LAB_INVENTORY), log=log))
+        _wait(f"detection worker {i}", partial(_log_has, demo, log, "detect: worker"), 90,
+              [*procs, *started])
+    return started
+
+
+def _bus_args(demo: Demo, collector: str) -> list[str]:
+    """A collector's `--bus` and outbox with `--bus nats`; nothing on the SQLite spool."""
+    if demo.bus != "nats":
+        return []
+    return ["--bus", demo.bus_url, "--spool", str(demo.state / "state" / f"outbox-{collector}.db")]
+
+
+def bus_line(demo: Demo) -> str:
+    """Which bus carried the scenario's events (printed after the scenario)."""
+    if demo.bus != "nats":
+        return (f"Event bus / Kênh sự kiện: SQLite spool {demo.state / 'state' / 'spool.db'} "
+                "(detection in the syslog collector)")
+    code = ("import json,sys,urllib.request; d=json.load(urllib.request.urlopen(sys.argv[1], "
+            "timeout=5)); print(sum(s['state']['messages'] for a in d.get('account_details', []) "
+            "for s in a.get('stream_detail', []) if s['name'].endswith('_EVENTS')))")
+    proc = subprocess.run(_ctl(demo, sys.executable, "-c", code,
+                               "http://127.0.0.1:18222/jsz?streams=true"),
+                          capture_output=True, text=True, check=False, timeout=30)
+    held = proc.stdout.strip() or "?"
+    return (f"Event bus / Kênh sự kiện: NATS JetStream, 3-node cluster {demo.bus_url} "
+            f"({held} events in the stream); detection / phát hiện: {NATS_WORKERS} workers of "
+            f"group {NATS_GROUP}")
 
 
 # Collectors of the house Prometheus configuration that the demo does not run: scraped, they
@@ -420,7 +489,8 @@ def step_scenario(demo: Demo) -> str:
     targets.write_text(f"- {{name: {TARGET_HOST}, target: '{TARGET_ADDRESS}:443', "
                        "sni: lgsp-api.lab}\n")
     demo.spawn(*_ctl(demo, _dcops_exe(), "collect", "certs", "--targets-file", str(targets),
-                     "--listen", "127.0.0.1:9718", "--interval", "300"), log="collect-certs.log")
+                     "--listen", "127.0.0.1:9718", "--interval", "300",
+                     *_bus_args(demo, "certs")), log="collect-certs.log")
     demo.run(*_ctl(demo, _dcops_exe(), "collect", "certs", "--targets-file", str(targets),
                    "--once", "--no-spool"), check=False)
     # The detections reach the queue.
@@ -435,6 +505,8 @@ def step_scenario(demo: Demo) -> str:
         _wait("the scenario's alerts", all_there, 120, demo.procs)
     except DemoError:
         raise DemoError("alerts missing from the queue: " + ", ".join(missing)) from None
+    if demo.bus == "nats":
+        console.print(bus_line(demo), highlight=False, soft_wrap=True)
     return "every expected alert is in the queue: " + "; ".join(EXPECTED_ALERTS)
 
 
@@ -570,7 +642,7 @@ def _summary(demo: Demo) -> None:
 # What one run leaves that is worth keeping: its alert store, trail, spool and evidence (state/),
 # its report, its logins and logs. Metrics databases are the lab's and are dropped.
 RUN_FILES = ("state", "audit-lgsp", "console-logins.txt", "topology.svg")
-SCRATCH = ("prometheus-data", "alertmanager-data")
+SCRATCH = ("prometheus-data", "alertmanager-data", "nats")
 
 
 def keep_previous_run(state: Path) -> Path | None:
@@ -617,6 +689,10 @@ def register(app: typer.Typer) -> None:
         wait: Annotated[bool, typer.Option(
             "--wait/--no-wait",
             help="Pause with the console up (until Enter) before cleaning up.")] = False,
+        bus: Annotated[DemoBus, typer.Option(
+            help="sqlite: the embedded spool (default); nats: a 3-node NATS JetStream cluster "
+            "in the lab controller, collectors forwarding to it and 2 detection workers "
+            "(docs/scale.md).")] = "sqlite",
     ) -> None:
         """Run the whole toolkit on the embedded defaults (what `make demo` runs)."""
         root = Path.cwd()
@@ -631,7 +707,7 @@ def register(app: typer.Typer) -> None:
             env["COLUMNS"] = env.get("COLUMNS", "150")
             console.width = int(env["COLUMNS"])
         demo = Demo(root=root, state=state, lab_name=lab_name, env=env,
-                    console_port=console_port, wait=wait)
+                    console_port=console_port, wait=wait, bus=bus)
         if os.geteuid() != 0:
             console.print("[bold red]dcops demo needs root[/] (network namespaces for the lab)")
             raise typer.Exit(1)

@@ -33,6 +33,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["serve", "--port", "80000"], 2, "'--port'"),
     (["serve", "--timezone", "Mars/Olympus"], 1, "unknown time zone 'Mars/Olympus'"),
     (["demo", "--console-port", "0"], 2, "'--console-port'"),
+    (["demo", "--bus", "kafka"], 2, "'--bus'"),
     (["inventory", "check", "-i", NOPE], 1, "inventory not found"),
     (["inventory", "check", "-i", LAB, "--vault-password-file", NOPE], 1,
      "vault password file"),
