@@ -5,14 +5,23 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 # Parallel workers (pytest-xdist). The integration tests spend most of their time waiting on real
-# processes (sshd lab hosts, Ansible, PostgreSQL, NATS), so they run one file per worker (the
-# slowest first: tests/conftest.py), more workers than cores; DCOPS_TEST_WORKERS=0 runs
-# everything in one process.
+# processes (sshd lab hosts, Ansible, PostgreSQL, NATS), so they run more workers than cores, the
+# slowest first (tests/conftest.py); DCOPS_TEST_WORKERS=0 runs everything in one process.
 workers=${DCOPS_TEST_WORKERS:-}
 ncpu=$(nproc)
 unit_n=${workers:-$ncpu}
 integ_n=${workers:-$((ncpu + 1))}
-xdist() { [ "$1" -gt 0 ] && printf -- '-n %s --dist loadfile' "$1"; }
+e2e_n=${workers:-2}
+# Unit and e2e: one file per worker. Integration: one group per worker (tests/conftest.py: a module
+# is a group, but each molecule scenario is its own). Integration and e2e keep the order
+# tests/conftest.py gives (slowest first): xdist's default reorders by test count, and then ran
+# the two demos one after the other on one worker.
+xdist() {
+  [ "$1" -gt 0 ] || return 0
+  printf -- '-n %s --dist %s' "$1" "${2:-loadfile}"
+  [ -n "${3:-}" ] && printf -- ' --no-loadscope-reorder'
+  return 0
+}
 # A skip fails the run unless its reason is listed in tests/skip_policy.py (missing root, tools,
 # agents or ../shared are failures, not quiet passes).
 export DCOPS_TEST_STRICT_SKIPS=1
@@ -50,8 +59,11 @@ run() {
 # shellcheck disable=SC2046
 run unit no-retry -m "not integration and not e2e" $(xdist "$unit_n") "${@}"
 # shellcheck disable=SC2046
-run integration retry -m "integration and not e2e" $(xdist "$integ_n") --durations=25 "${@}"
-run e2e retry -m "e2e" --durations=10 "${@}"
+run integration retry -m "integration and not e2e" $(xdist "$integ_n" loadgroup ordered) \
+  --durations=25 "${@}"
+# The two demos (7 and 9 minutes) run side by side, each in its own lab (own namespaces and names).
+# shellcheck disable=SC2046
+run e2e retry -m "e2e" $(xdist "$e2e_n" loadfile ordered) --durations=10 "${@}"
 if [ -s "$flaky" ]; then
   echo "=========================== flaky tests (fix them) ==========================="
   cat "$flaky"

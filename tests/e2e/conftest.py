@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_run import free_port
 
 from dcops.alerts import AlertStore, Users
 from dcops.alerts.backend import StoreBackend
@@ -23,12 +23,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 PASSWORDS = {"ana": "analyst-pass-1", "aud": "auditor-pass-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -48,7 +42,7 @@ def console(tmp_path: Path) -> Iterator[tuple[str, AlertStore]]:
         Detection("sigma-port-scan", "Port scan from district", "low", now, ("ev-3",),
                   key="10.20.0.5", host="fw-lk", site="long_khanh", system="portal"),
     ])
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(StoreBackend(store), "e2e-secret"),
                                            host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
