@@ -9,9 +9,10 @@ noise) in batches, then detect them with real `dcops detect run --once` processe
   events are published with `partitions=2` (subjects by host) and each partition reads only its
   subject; on the SQLite spool each partition reads the whole log and keeps its share.
 Detection events/s = EVENTS / the slowest process's own time (engine load excluded, its startup
-line says how long it ran). Each process's CPU seconds (user + system, from wait4, engine load
-included) and the events it read are printed per round: CPU microseconds per event show whether
-the work is shared (two workers that each read everything would each spend the whole cost).
+line says how long it ran). Each process's CPU seconds after the engine loaded (its stop line's
+`cpu`, every thread) and the events it read are printed per round, with its whole CPU time from
+wait4 (imports and rule loading included): CPU microseconds per event show whether the work is
+shared (two workers that each read everything would each spend the whole cost).
 Medians of the rounds are printed with the load average before and after. JetStream nodes run on
 loopback (tests/integration/pipeline/natscluster.py, no root).
 
@@ -53,6 +54,7 @@ from dcops.pipeline.forward import StoreAndForward  # noqa: E402
 from dcops.pipeline.jetstream import BusUnavailableError, JetStreamBus  # noqa: E402
 
 RAN = re.compile(r" in (\d+(?:\.\d+)?)s")
+CPU = re.compile(r"\(cpu (\d+(?:\.\d+)?)s\)")
 READ = re.compile(r"(\d+) events(?: read|,)")
 PARTITIONS = 2
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"),
@@ -76,9 +78,9 @@ def publish(target: str, n: int, batch: int, noise: float) -> float:
 
 
 def detect(target: str, state: Path, workers: int,
-           group: str | None) -> tuple[float, list[tuple[int, float]]]:
+           group: str | None) -> tuple[float, list[tuple[int, float, float]]]:
     """Seconds the slowest of `workers` detect-run processes ran (each prints its time), and
-    (events read, CPU seconds) of each process."""
+    (events read, CPU seconds after loading, CPU seconds in all) of each process."""
     db = state / f"alerts-{group or 'runner'}.db"
     cmd = [sys.executable, "-m", "dcops", "detect", "run", "--bus", target, "--once",
            "--db", f"sqlite:///{db}"]
@@ -100,7 +102,9 @@ def detect(target: str, state: Path, workers: int,
         m = RAN.findall(flat)
         took.append(float(m[-1]) if m else float("nan"))
         r = READ.findall(flat)
-        work.append((int(r[-1]) if r else 0, usage.ru_utime + usage.ru_stime))
+        c = CPU.findall(flat)
+        work.append((int(r[-1]) if r else 0, float(c[-1]) if c else float("nan"),
+                     usage.ru_utime + usage.ru_stime))
     return max(took), work
 
 
@@ -113,11 +117,12 @@ def engine_round(name: str, target: str, state: Path, n: int, batch: int,
                                 ("2 workers", 2, f"two{tag}")):
         secs, work = detect(target, state, workers, group)
         row[col] = n / secs
-        row[f"cpu {col}"] = sum(c for _, c in work) / n * 1e6
-        cpu.append(f"{col}: " + " + ".join(f"{r} ev {c:.1f} cpu-s" for r, c in work))
+        row[f"cpu {col}"] = sum(c for _, c, _ in work) / n * 1e6
+        cpu.append(f"{col}: " + " + ".join(f"{r} ev {c:.1f}/{a:.1f} cpu-s" for r, c, a in work))
     print(f"  {name:24} " + "  ".join(f"{k} {v:7.0f}" for k, v in row.items()
                                       if not k.startswith("cpu"))
-          + f"   load {load()}\n    read and CPU per process: " + "; ".join(cpu), flush=True)
+          + f"   load {load()}\n    read, CPU after loading/in all: " + "; ".join(cpu),
+          flush=True)
     return row
 
 
@@ -222,7 +227,8 @@ def main() -> None:
             for name, rs in rows.items():
                 print(f"  {name:28} " + "".join(
                     f"{statistics.median(x[c] for x in rs):12.0f}" for c in cols))
-            print("CPU microseconds per event, all processes of a column together (median):")
+            print("CPU microseconds per event after loading, all processes of a column "
+                  "together (median):")
             for name, rs in rows.items():
                 print(f"  {name:28} " + " " * 12 + "".join(
                     f"{statistics.median(x['cpu ' + c] for x in rs):12.0f}" for c in cols[1:]))

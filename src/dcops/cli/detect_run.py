@@ -106,7 +106,7 @@ def run(
         b.register(consumer)
         runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
                         replay_window=timedelta(seconds=window))
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         while not stop.is_set():
             try:
                 n = runner.step()
@@ -121,8 +121,8 @@ def run(
         runner.snapshot()
         st = runner.stats
         console.print(f"detect: {st.events} events, {st.detections} detections "
-                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s",
-                      highlight=False)
+                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s "
+                      f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)
     finally:
         b.close()
         store.close()
@@ -139,7 +139,7 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
     console = Console(stderr=True)
     w = Worker(b, engine, sink, group=group, worker_id=worker_id, partitions=partitions,
                ttl=ttl, batch=batch, cross_host_rules=cross_host_rules)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     how = "by host subject" if w.by_subject else "each reads the whole log"
     console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions, "
                   f"{how})", highlight=False)
@@ -148,6 +148,9 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
                       f"plain `dcops detect run`): {', '.join(w.stats.skipped)}",
                       highlight=False)
     if once:  # until this runner's partitions are caught up (it waits to be given one)
+        w.join()  # runners started together see each other before taking partitions
+        stop.wait(ttl / 3)
+        t0, c0 = time.monotonic(), time.process_time()  # the time spent detecting
         while not stop.is_set():
             if w.step():
                 continue
@@ -164,5 +167,5 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
     stray = f", {st.stray} events on subjects no partition reads" if w.by_subject else ""
     console.print(f"detect: worker {worker_id}: {st.events} events read ({read}), "
                   f"{st.detections} detections, partitions taken {st.taken}, given back "
-                  f"{st.released}, lost {st.lost}{stray} in {time.monotonic() - t0:.1f}s",
-                  highlight=False)
+                  f"{st.released}, lost {st.lost}{stray} in {time.monotonic() - t0:.1f}s "
+                  f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)

@@ -340,17 +340,24 @@ class Worker:
             self.check_stray()
 
     def check_stray(self) -> int:
-        """Count events on subjects no partition reads; log an error naming them."""
+        """Count events on subjects no partition reads; log an error naming them (again only
+        when the subjects or their counts changed)."""
         found = self.bus.stray_subjects()  # type: ignore[attr-defined]
+        before = self.stats.stray_subjects
         self.stats.stray_subjects = dict(found)
         self.stats.stray = sum(found.values())
-        if found:
+        if found and found != before:  # logged when it changes, not at every rebalance
             shown = ", ".join(f"{s} ({n})" for s, n in list(found.items())[:10])
             log.error("worker group %s: %d event(s) on %d subject(s) no partition reads "
                       "(published with another partitions= or before partitioning; a plain "
                       "`dcops detect run` reads them): %s%s", self.group, self.stats.stray,
                       len(found), shown, " ..." if len(found) > 10 else "")
         return self.stats.stray
+
+    def join(self) -> int:
+        """Check the group's P and heartbeat once (before taking partitions); live workers."""
+        self._check_partitions()
+        return self._members()
 
     def step(self) -> int:
         """Rebalance when due, then one batch per owned partition; events handled."""
