@@ -9,7 +9,7 @@ host, so one partition); a correlation that groups across hosts is refused at st
 with a warning, `cross_host="skip"`). Partition 0's owner reports events on subjects no
 partition reads (`stray`: a collector with another `partitions=`, or events from before).
 
-On the SQLite spool (and a JetStream bus with one partition and P > 1 is refused), every
+On JetStream, P must equal the bus's `partitions=` (refused otherwise). On the SQLite spool every
 partition reads the whole log and keeps its share: failover, not throughput (on one machine,
 `dcops detect scan --workers` is the throughput path).
 
@@ -43,7 +43,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from dcops.detect.correlate import CompiledCorrelation
 from dcops.detect.engine import HOST_FIELDS, Engine
@@ -297,7 +297,7 @@ class Worker:
         bus: Bus = self.bus
         engine: Any
         if self.by_subject:  # this partition's subject only, the whole engine on it
-            bus = self.bus.partition(p)  # type: ignore[attr-defined]
+            bus = cast(SubjectBus, self.bus).partition(p)
             fresh = copy.deepcopy(self._pristine)
             engine = SnapshottingEngine(fresh) if supports_snapshot(fresh) else fresh
         else:
@@ -342,7 +342,7 @@ class Worker:
     def check_stray(self) -> int:
         """Count events on subjects no partition reads; log an error naming them (again only
         when the subjects or their counts changed)."""
-        found = self.bus.stray_subjects()  # type: ignore[attr-defined]
+        found = cast(SubjectBus, self.bus).stray_subjects()
         before = self.stats.stray_subjects
         self.stats.stray_subjects = dict(found)
         self.stats.stray = sum(found.values())

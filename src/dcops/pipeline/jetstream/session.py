@@ -32,6 +32,7 @@ from dcops.pipeline.jetstream.window import FetchWindow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READERS = 8  # open readers (one per position being read from: runner, refeed, scans)
+# ... plus one per partition (a worker may own every partition of the bus, each read at once)
 SCAN_BATCH = 1000
 # A reader's consumer may live on a replica that has not applied a write the leader already
 # acknowledged: a read that comes back short of what this session stored asks again this long.
@@ -233,7 +234,7 @@ class Session:
         if old is not None and old is not reader:
             await old.close()
         self._readers[key] = reader
-        while len(self._readers) > MAX_READERS:
+        while len(self._readers) > MAX_READERS + self.cfg.partitions:
             _, oldest = self._readers.popitem(last=False)
             await oldest.close()
 
