@@ -5,11 +5,16 @@ For each engine and each round: publish EVENTS workload events (dcops.lab.worklo
 failure test uses: SSH failures and successes firing the project's correlation rules, plus
 noise) in batches, then detect them with real `dcops detect run --once` processes:
 - `runner`: one plain runner (cursor `detect`, no worker group);
-- `1 worker` / `2 workers`: a worker group of 1 or 2 processes, 2 partitions (each partition
-  reads the whole stream and keeps its share).
+- `1 worker` / `2 workers`: a worker group of 1 or 2 processes, 2 partitions. On JetStream the
+  events are published with `partitions=2` (subjects by host) and each partition reads only its
+  subject; on the SQLite spool each partition reads the whole log and keeps its share.
 Detection events/s = EVENTS / the slowest process's own time (engine load excluded, its startup
-line says how long it ran). Medians of the rounds are printed with the load average before and
-after. JetStream nodes run on loopback (tests/integration/pipeline/natscluster.py, no root).
+line says how long it ran). Each process's CPU seconds after the engine loaded (its stop line's
+`cpu`, every thread) and the events it read are printed per round, with its whole CPU time from
+wait4 (imports and rule loading included): CPU microseconds per event show whether the work is
+shared (two workers that each read everything would each spend the whole cost).
+Medians of the rounds are printed with the load average before and after. JetStream nodes run on
+loopback (tests/integration/pipeline/natscluster.py, no root).
 
 Detection writes its alerts to a SQLite alert store per run: with `--noise` 0.99 (the default)
 one event in a hundred is an SSH login, so the store is not what is measured.
@@ -49,6 +54,9 @@ from dcops.pipeline.forward import StoreAndForward  # noqa: E402
 from dcops.pipeline.jetstream import BusUnavailableError, JetStreamBus  # noqa: E402
 
 RAN = re.compile(r" in (\d+(?:\.\d+)?)s")
+CPU = re.compile(r"\(cpu (\d+(?:\.\d+)?)s\)")
+READ = re.compile(r"(\d+) events(?: read|,)")
+PARTITIONS = 2
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"),
                                                     os.environ.get("PYTHONPATH", "")]))
 
@@ -69,36 +77,52 @@ def publish(target: str, n: int, batch: int, noise: float) -> float:
         bus.close()
 
 
-def detect(target: str, state: Path, workers: int, group: str | None) -> float:
-    """Seconds the slowest of `workers` detect-run processes ran (each prints its time)."""
+def detect(target: str, state: Path, workers: int,
+           group: str | None) -> tuple[float, list[tuple[int, float, float]]]:
+    """Seconds the slowest of `workers` detect-run processes ran (each prints its time), and
+    (events read, CPU seconds after loading, CPU seconds in all) of each process."""
     db = state / f"alerts-{group or 'runner'}.db"
     cmd = [sys.executable, "-m", "dcops", "detect", "run", "--bus", target, "--once",
            "--db", f"sqlite:///{db}"]
     if group:
-        cmd += ["--worker-group", group, "--partitions", "2", "--lease-ttl", "3"]
+        cmd += ["--worker-group", group, "--partitions", str(PARTITIONS), "--lease-ttl", "3"]
     env = dict(ENV, DCOPS_STATE_DIR=str(state))
     procs = [subprocess.Popen(cmd + (["--worker-id", f"w{k}"] if group else []), env=env,
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for k in range(workers)]
-    took = []
+    took, work = [], []
     for p in procs:
-        out = p.communicate(timeout=1800)[0].decode(errors="replace")
+        assert p.stdout is not None
+        out = p.stdout.read().decode(errors="replace")
+        _, status, usage = os.wait4(p.pid, 0)  # this child's own CPU time
+        p.returncode = os.waitstatus_to_exitcode(status)
         if p.returncode != 0:
             raise SystemExit(f"detect run failed:\n{out[-3000:]}")
-        m = RAN.findall(out.replace("\n", " "))
+        flat = out.replace("\n", " ")
+        m = RAN.findall(flat)
         took.append(float(m[-1]) if m else float("nan"))
-    return max(took)
+        r = READ.findall(flat)
+        c = CPU.findall(flat)
+        work.append((int(r[-1]) if r else 0, float(c[-1]) if c else float("nan"),
+                     usage.ru_utime + usage.ru_stime))
+    return max(took), work
 
 
 def engine_round(name: str, target: str, state: Path, n: int, batch: int,
                  noise: float) -> dict[str, float]:
     row = {"publish": publish(target, n, batch, noise)}
-    row["runner"] = n / detect(target, state, 1, None)
     tag = secrets.token_hex(2)
-    row["1 worker"] = n / detect(target, state, 1, f"one{tag}")
-    row["2 workers"] = n / detect(target, state, 2, f"two{tag}")
-    print(f"  {name:24} " + "  ".join(f"{k} {v:7.0f}" for k, v in row.items())
-          + f"   load {load()}", flush=True)
+    cpu = []
+    for col, workers, group in (("runner", 1, None), ("1 worker", 1, f"one{tag}"),
+                                ("2 workers", 2, f"two{tag}")):
+        secs, work = detect(target, state, workers, group)
+        row[col] = n / secs
+        row[f"cpu {col}"] = sum(c for _, c, _ in work) / n * 1e6
+        cpu.append(f"{col}: " + " + ".join(f"{r} ev {c:.1f}/{a:.1f} cpu-s" for r, c, a in work))
+    print(f"  {name:24} " + "  ".join(f"{k} {v:7.0f}" for k, v in row.items()
+                                      if not k.startswith("cpu"))
+          + f"   load {load()}\n    read, CPU after loading/in all: " + "; ".join(cpu),
+          flush=True)
     return row
 
 
@@ -191,17 +215,23 @@ def main() -> None:
                     else:
                         c = clusters[e]
                         reps = 1 if e == "js1" else 3
-                        name = f"jetstream {len(c.nodes)} node(s) R{reps}"
-                        target = f"{c.url}?replicas={reps}&prefix=b{secrets.token_hex(3)}"
+                        name = f"jetstream {len(c.nodes)} node(s) R{reps} S{PARTITIONS}"
+                        target = (f"{c.url}?replicas={reps}&prefix=b{secrets.token_hex(3)}"
+                                  f"&partitions={PARTITIONS}")
                     rows.setdefault(name, []).append(
                         engine_round(name, target, state, args.events, args.batch,
                                      args.noise))
             print(f"\nmedian of {args.rounds} rounds, events/s (load after {load()}):")
             cols = ["publish", "runner", "1 worker", "2 workers"]
-            print(f"  {'engine':24} " + "".join(f"{c:>12}" for c in cols))
+            print(f"  {'engine':28} " + "".join(f"{c:>12}" for c in cols))
             for name, rs in rows.items():
-                print(f"  {name:24} " + "".join(
+                print(f"  {name:28} " + "".join(
                     f"{statistics.median(x[c] for x in rs):12.0f}" for c in cols))
+            print("CPU microseconds per event after loading, all processes of a column "
+                  "together (median):")
+            for name, rs in rows.items():
+                print(f"  {name:28} " + " " * 12 + "".join(
+                    f"{statistics.median(x['cpu ' + c] for x in rs):12.0f}" for c in cols[1:]))
             if args.outage > 0:
                 c = clusters.get("js3") or NatsCluster(root / "sf", size=3)
                 if "js3" not in clusters:

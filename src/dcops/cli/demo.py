@@ -318,7 +318,7 @@ def _start_nats_bus(demo: Demo, procs: list[subprocess.Popen[bytes]]
     for n in nodes:
         _wait(f"NATS node {n.name}", partial(_http_ok, demo, n.health_url), 60,
               [*procs, *started])
-    demo.bus_url = bus_url(nodes)
+    demo.bus_url = f"{bus_url(nodes)}&partitions={NATS_PARTITIONS}"  # subjects by host
     for i in range(1, NATS_WORKERS + 1):
         log = f"detect-worker-{i}.log"
         started.append(demo.spawn(*_ctl(demo, _dcops_exe(), "detect", "run", "--bus", demo.bus_url,

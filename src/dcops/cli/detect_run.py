@@ -55,10 +55,20 @@ def run(
     worker_group: Annotated[str | None, typer.Option(
         "--worker-group", metavar="GROUP",
         help="Share the work with the other runners of GROUP: the events are split into "
-        "--partitions, each owned by one runner at a time (docs/scale.md).")] = None,
-    partitions: Annotated[int, typer.Option(
-        help="Partitions of the worker group (the same for all its runners).", min=1,
-        max=1024)] = 4,
+        "--partitions, each owned by one runner at a time. On a nats:// bus with "
+        "partitions=S each partition reads only the events of its hosts (S subjects per site "
+        "and source, crc32(host) % S); on the SQLite spool every partition reads the whole "
+        "log and keeps its share (failover only). docs/scale.md.")] = None,
+    partitions: Annotated[int | None, typer.Option(
+        help="Partitions of the worker group (the same for all its runners). On a nats:// "
+        "bus it must equal the bus's partitions= (the default); on the spool default 4.",
+        min=1, max=1024)] = None,
+    cross_host_rules: Annotated[str, typer.Option(
+        "--cross-host-rules", metavar="refuse|skip",
+        help="A worker group on a partitioned nats:// bus runs a correlation only when it "
+        "groups by a host field (host.name, Computer, ...): refuse (default) stops at start "
+        "naming the others; skip runs without them, with a warning (run them in one plain "
+        "`dcops detect run`).")] = "refuse",
     lease_ttl: Annotated[float, typer.Option(
         "--lease-ttl", help="Seconds before a silent runner's partitions go to another.",
         min=1.0)] = 15.0,
@@ -73,6 +83,8 @@ def run(
         raise ConfigError("--consumer: empty (expected a name such as detect)")
     if worker_group is not None and not _NAME.match(worker_group):
         raise ConfigError(f"--worker-group {worker_group!r}: expected letters, digits, - or _")
+    if cross_host_rules not in ("refuse", "skip"):
+        raise ConfigError(f"--cross-host-rules {cross_host_rules!r}: expected refuse or skip")
     runnable, sink, store, window = detector(rules, db, inventory)
     b = open_detect_bus(bus)
     console = Console(stderr=True)
@@ -80,9 +92,12 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     if worker_group is not None:
+        if partitions is None:
+            partitions = int(getattr(getattr(b, "config", None), "partitions", 0) or 4)
         try:
             _run_group(b, runnable, sink, worker_group, partitions, lease_ttl,
-                       worker_id or f"{socket.gethostname()}-{os.getpid()}", batch, once, stop)
+                       worker_id or f"{socket.gethostname()}-{os.getpid()}", batch, once, stop,
+                       cross_host_rules)
         finally:
             b.close()
             store.close()
@@ -91,7 +106,7 @@ def run(
         b.register(consumer)
         runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
                         replay_window=timedelta(seconds=window))
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         while not stop.is_set():
             try:
                 n = runner.step()
@@ -106,15 +121,16 @@ def run(
         runner.snapshot()
         st = runner.stats
         console.print(f"detect: {st.events} events, {st.detections} detections "
-                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s",
-                      highlight=False)
+                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s "
+                      f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)
     finally:
         b.close()
         store.close()
 
 
 def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, ttl: float,
-               worker_id: str, batch: int, once: bool, stop: threading.Event) -> None:
+               worker_id: str, batch: int, once: bool, stop: threading.Event,
+               cross_host_rules: str = "refuse") -> None:
     """One runner of a worker group until SIGTERM (or, with --once, until caught up)."""
     from dcops.pipeline.jetstream import BusUnavailableError
     from dcops.pipeline.workers import Worker
@@ -122,11 +138,19 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
     engine = getattr(runnable, "engine", runnable)  # the Sigma engine under the snapshotter
     console = Console(stderr=True)
     w = Worker(b, engine, sink, group=group, worker_id=worker_id, partitions=partitions,
-               ttl=ttl, batch=batch)
-    t0 = time.monotonic()
-    console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions)",
-                  highlight=False)
+               ttl=ttl, batch=batch, cross_host_rules=cross_host_rules)
+    t0, c0 = time.monotonic(), time.process_time()
+    how = "by host subject" if w.by_subject else "each reads the whole log"
+    console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions, "
+                  f"{how})", highlight=False)
+    if w.stats.skipped:
+        console.print(f"detect: warning: cross-host correlations skipped (run them in one "
+                      f"plain `dcops detect run`): {', '.join(w.stats.skipped)}",
+                      highlight=False)
     if once:  # until this runner's partitions are caught up (it waits to be given one)
+        w.join()  # runners started together see each other before taking partitions
+        stop.wait(ttl / 3)
+        t0, c0 = time.monotonic(), time.process_time()  # the time spent detecting
         while not stop.is_set():
             if w.step():
                 continue
@@ -139,7 +163,9 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
             f"detect: bus unavailable, retrying: {exc}", highlight=False),
             unavailable=(BusUnavailableError,))
     st = w.stats
-    console.print(f"detect: worker {worker_id}: {st.events} events read (each owned partition "
-                  f"reads the stream), {st.detections} "
-                  f"detections, partitions taken {st.taken}, given back {st.released}, lost "
-                  f"{st.lost} in {time.monotonic() - t0:.1f}s", highlight=False)
+    read = "its partitions' subjects" if w.by_subject else "each owned partition reads the log"
+    stray = f", {st.stray} events on subjects no partition reads" if w.by_subject else ""
+    console.print(f"detect: worker {worker_id}: {st.events} events read ({read}), "
+                  f"{st.detections} detections, partitions taken {st.taken}, given back "
+                  f"{st.released}, lost {st.lost}{stray} in {time.monotonic() - t0:.1f}s "
+                  f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)

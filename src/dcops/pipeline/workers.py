@@ -1,7 +1,20 @@
 """Detection workers that scale out: one worker group, P partitions, each owned by one worker.
 
-Routing rule (the one `dcops detect scan --workers` uses, dcops.detect.parallel): an event that
-can feed a correlation goes, for each such correlation, to partition
+On a JetStream bus with `partitions=P` (docs/scale.md) the work is shared by subject: the
+collectors publish each event to the partition of its host (`crc32(host) % P`,
+dcops.pipeline.jetstream.subjects), and partition p reads only `<prefix>.events.*.*.p<p>` and runs
+the whole engine, single-event rules and every correlation, on it. This is exact for a
+correlation whose group-by holds a host field (`host_local`: every event of one group has one
+host, so one partition); a correlation that groups across hosts is refused at start (or skipped
+with a warning, `cross_host="skip"`). Partition 0's owner reports events on subjects no
+partition reads (`stray`: a collector with another `partitions=`, or events from before).
+
+On JetStream, P must equal the bus's `partitions=` (refused otherwise). On the SQLite spool every
+partition reads the whole log and keeps its share: failover, not throughput (on one machine,
+`dcops detect scan --workers` is the throughput path).
+
+Routing rule there (the one `dcops detect scan --workers` uses, dcops.detect.parallel): an event
+that can feed a correlation goes, for each such correlation, to partition
 `crc32(its group-by values without alias) % P`, which feeds that correlation only; its
 single-event detections are raised by the partition of its first correlation. An event that
 feeds no correlation belongs to partition `crc32(event id) % P`. Every event of a correlation
@@ -30,9 +43,10 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from dcops.detect.engine import Engine
+from dcops.detect.correlate import CompiledCorrelation
+from dcops.detect.engine import HOST_FIELDS, Engine
 from dcops.detect.parallel import Router
 from dcops.errors import ConfigError
 from dcops.model.event import Detection, Event
@@ -42,6 +56,48 @@ from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 from dcops.pipeline.runner import Runner
 
 log = logging.getLogger(__name__)
+# Group-by fields that name the event's host. `Computer` is a Windows event's host: the Windows
+# parser sets host.name from it (dcops.collectors.parsers.windows) when the event has no other.
+HOST_GROUP_FIELDS = frozenset(HOST_FIELDS) | {"Computer"}
+CROSS_HOST_CHOICES = ("refuse", "skip")
+
+
+def host_local(corr: CompiledCorrelation) -> bool:
+    """True when a correlation groups by a host field (directly, or an alias that means a host
+    field for every base rule), so all events of one of its groups come from one host."""
+    for g in corr.group_by:
+        mapping = corr.aliases.get(g)
+        if mapping:
+            if all(corr.field_for(g, rid) in HOST_GROUP_FIELDS for rid in corr.rule_ids):
+                return True
+        elif g in HOST_GROUP_FIELDS:
+            return True
+    return False
+
+
+def cross_host(engine: Engine) -> list[CompiledCorrelation]:
+    """The engine's correlations that may group events of several hosts together."""
+    return [st.corr for st in engine.correlations if not host_local(st.corr)]
+
+
+def without_correlations(engine: Engine, ids: set[str]) -> Engine:
+    """The same rules with the correlations `ids` left out (fresh windows)."""
+    rs = copy.copy(engine.ruleset)
+    rs.correlations = [c for c in rs.correlations if c.id not in ids]
+    max_groups = engine.correlations[0].max_groups if engine.correlations else 100_000
+    return Engine(rs, max_groups=max_groups, tz=engine._ctx.tz)
+
+
+class SubjectBus(Protocol):
+    """A bus whose events are split into partitions by subject (JetStreamBus)."""
+
+    def partition(self, p: int) -> Bus:
+        """Partition p's events only."""
+        ...
+
+    def stray_subjects(self) -> dict[str, int]:
+        """Event subjects no partition reads, with their counts."""
+        ...
 
 
 class GroupBus(Bus, Protocol):
@@ -113,6 +169,9 @@ class GroupStats:
     released: int = 0
     lost: int = 0
     owned: list[int] = field(default_factory=list)
+    stray: int = 0  # events on subjects no partition reads (last check by partition 0's owner)
+    stray_subjects: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # cross-host correlations left out
 
 
 class Worker:
@@ -131,15 +190,45 @@ class Worker:
         batch: int = 1000,
         snapshot_every: float = 5.0,
         clock: Callable[[], float] = time.time,
+        cross_host_rules: str = "refuse",
     ) -> None:
         if partitions < 1:
             raise ConfigError(f"--partitions {partitions}: expected 1 or more")
+        if cross_host_rules not in CROSS_HOST_CHOICES:
+            raise ConfigError(f"--cross-host-rules {cross_host_rules!r}: expected "
+                              f"{' or '.join(CROSS_HOST_CHOICES)}")
         self.bus, self.sink = bus, sink
+        self.stats = GroupStats()
+        # Shared by subject when the bus is partitioned by host (JetStream `partitions=`).
+        self.by_subject = callable(getattr(bus, "partition", None))
+        if self.by_subject:
+            have = int(getattr(getattr(bus, "config", None), "partitions", 1))
+            if have != partitions:
+                raise ConfigError(
+                    f"--partitions {partitions} but the bus has partitions={have}: a worker "
+                    f"group on JetStream has one partition per subject partition (give "
+                    f"--partitions {have}, or partitions={partitions} in the bus URL of every "
+                    "collector and worker)")
+            wide = cross_host(engine)
+            if wide and cross_host_rules == "refuse":
+                names = "; ".join(f"{c.id} ({c.title}, group-by {', '.join(c.group_by) or '-'}"
+                                  f"{', ' + c.path if c.path else ''})" for c in wide)
+                raise ConfigError(
+                    f"worker group {group!r}: {len(wide)} correlation(s) group events of "
+                    f"several hosts, which partitions by host cannot see together: {names}. "
+                    "Run those rules in one plain `dcops detect run` (no --worker-group) with "
+                    "their own --rules directory, or give --cross-host-rules skip to run the "
+                    "group without them")
+            if wide:
+                self.stats.skipped = [c.id for c in wide]
+                log.warning("worker group %s: skipping %d cross-host correlation(s): %s "
+                            "(run them in one plain `dcops detect run`)", group, len(wide),
+                            ", ".join(c.title for c in wide))
+                engine = without_correlations(engine, {c.id for c in wide})
         self._pristine = copy.deepcopy(engine)  # each partition starts from unfed windows
         self.group, self.worker_id, self.partitions = group, worker_id, partitions
         self.ttl, self.batch, self.snapshot_every, self.clock = ttl, batch, snapshot_every, clock
         self.runners: dict[int, Runner] = {}
-        self.stats = GroupStats()
         self._next_renew = 0.0
 
     # -- names on the bus -----------------------------------------------------------------------
@@ -203,10 +292,17 @@ class Worker:
     # -- partitions ------------------------------------------------------------------------------
 
     def _take(self, p: int) -> None:
-        engine = PartitionEngine(copy.deepcopy(self._pristine), p, self.partitions)
         name = self.consumer(p)
         self.bus.register(name)
-        runner = Runner(self.bus, engine, self.sink, consumer=name, batch=self.batch,
+        bus: Bus = self.bus
+        engine: Any
+        if self.by_subject:  # this partition's subject only, the whole engine on it
+            bus = cast(SubjectBus, self.bus).partition(p)
+            fresh = copy.deepcopy(self._pristine)
+            engine = SnapshottingEngine(fresh) if supports_snapshot(fresh) else fresh
+        else:
+            engine = PartitionEngine(copy.deepcopy(self._pristine), p, self.partitions)
+        runner = Runner(bus, engine, self.sink, consumer=name, batch=self.batch,
                         snapshot_every=self.snapshot_every)
         runner.start()  # restore the windows, re-feed after the snapshot
         self.runners[p] = runner
@@ -240,6 +336,28 @@ class Worker:
                 if p not in self.runners and self._lease(p):
                     self._take(p)
         self.stats.owned = sorted(self.runners)
+        if self.by_subject and 0 in self.runners:
+            self.check_stray()
+
+    def check_stray(self) -> int:
+        """Count events on subjects no partition reads; log an error naming them (again only
+        when the subjects or their counts changed)."""
+        found = cast(SubjectBus, self.bus).stray_subjects()
+        before = self.stats.stray_subjects
+        self.stats.stray_subjects = dict(found)
+        self.stats.stray = sum(found.values())
+        if found and found != before:  # logged when it changes, not at every rebalance
+            shown = ", ".join(f"{s} ({n})" for s, n in list(found.items())[:10])
+            log.error("worker group %s: %d event(s) on %d subject(s) no partition reads "
+                      "(published with another partitions= or before partitioning; a plain "
+                      "`dcops detect run` reads them): %s%s", self.group, self.stats.stray,
+                      len(found), shown, " ..." if len(found) > 10 else "")
+        return self.stats.stray
+
+    def join(self) -> int:
+        """Check the group's P and heartbeat once (before taking partitions); live workers."""
+        self._check_partitions()
+        return self._members()
 
     def step(self) -> int:
         """Rebalance when due, then one batch per owned partition; events handled."""

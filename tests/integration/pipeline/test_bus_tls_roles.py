@@ -191,3 +191,27 @@ def test_refused_clients_say_why(server: Server, tmp_path: Path,
     opts = {k: str(wrong) if v == "WRONG" else v for k, v in change.items()}
     with pytest.raises(BusUnavailableError, match=expected):
         JetStreamBus(url(server, "detect", **opts), publish_timeout=8)
+
+
+def test_partitioned_subjects_need_no_other_permission(server: Server) -> None:
+    """With partitions=2 the collector's `<prefix>.events.>` covers `.p<k>`, and detection reads
+    each partition through its own filtered consumer and lists the stream's subjects."""
+    detect = JetStreamBus(url(server, "detect", partitions="2"), publish_timeout=10)
+    try:
+        collector = JetStreamBus(url(server, "collector", create="false", partitions="2"),
+                                 publish_timeout=3)
+        try:
+            collector.publish([ev(i) for i in range(1000, 1040)])
+        finally:
+            collector.close()
+        ids: list[str] = []
+        for p in (0, 1):
+            view = detect.partition(p)
+            view.register(f"g/p{p}")
+            got = view.fetch(f"g/p{p}", 100)
+            assert got, p
+            ids += [e.id for _, e in got]
+        assert sorted(ids) == sorted(f"tls{i}" for i in range(1000, 1040))
+        assert not any(s.endswith((".p0", ".p1")) for s in detect.stray_subjects())
+    finally:
+        detect.close()

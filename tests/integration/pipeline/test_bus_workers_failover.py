@@ -2,8 +2,10 @@
 
 EVENTS numbered events (dcops.lab.workload: SSH failures and successes that fire the brute-force,
 success-after-failures and root-login rules thousands of times, plus noise) are published to an
-R3 stream while two real `dcops detect run --worker-group g --partitions 2` processes share them
-into one alert store. Mid-stream one NATS node and one worker are SIGKILLed; the node restarts
+R3 stream partitioned by host (`partitions=2`: each event on
+`<prefix>.events.<site>.<source>.p<k>`) while two real `dcops detect run --worker-group g
+--partitions 2` processes share them into one alert store, each partition reading only its own
+subject. Mid-stream one NATS node and one worker are SIGKILLed; the node restarts
 from its store_dir, the surviving worker takes the dead one's partition when its lease expires,
 and a new worker joins later and is given a partition back. At the end: the stream holds every
 event once, the store holds every detection id once, and the detections (correlations
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -49,6 +52,15 @@ def _worker(cluster: NatsCluster, url: str, db: Path, name: str, log: Path,
             env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _read(logs: dict[str, Path]) -> str:
+    """What each worker's stop line says it read."""
+    out = []
+    for n, path in logs.items():
+        m = re.findall(r"worker \S+: (\d+) events read", path.read_text())
+        out.append(f"{n} {m[-1] if m else '?'}")
+    return ", ".join(out)
+
+
 def _leader(cluster: NatsCluster, stream: str) -> int:
     """Index of the node that leads the events stream (else the second node)."""
     for i, n in enumerate(cluster.nodes):
@@ -61,7 +73,8 @@ def _leader(cluster: NatsCluster, stream: str) -> int:
 
 def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_prefix: str,
                                              tmp_path: Path) -> None:
-    url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&publish_timeout=90s"
+    url = (f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&publish_timeout=90s"
+           "&partitions=2")
     db = tmp_path / "alerts.db"
     env = dict(os.environ, DCOPS_STATE_DIR=str(tmp_path / "state"),
                PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
@@ -145,7 +158,8 @@ def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_pref
           f"published in {published:.0f}s, detected by {detected:.0f}s; "
           f"detections {len(got)} (one process: {len(ref_ids)}), correlation detections "
           f"{got_corr} (one process: {ref_corr}), missing {len(missing)}, extra {len(extra)}, "
-          f"twice in the store {twice}; alerts {alerts}")
+          f"twice in the store {twice}; alerts {alerts}; events read by the workers "
+          f"{_read(logs)} (each partition its own subject)")
     assert last == EVENTS
     assert not twice
     assert not missing and not extra, (sorted(missing)[:5], sorted(extra)[:5], tail)

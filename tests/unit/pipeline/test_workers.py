@@ -109,3 +109,15 @@ def test_a_worker_with_another_partition_count_is_refused(tmp_path: Path,
     other = Worker(bus, engine, Collected(), group="g", worker_id="b", partitions=8)
     with pytest.raises(ConfigError, match="has 4 partitions on the bus, this worker was given 8"):
         other.step()
+
+
+def test_on_the_spool_a_group_reads_the_whole_log_and_joining_counts_members(
+        tmp_path: Path, engine: Engine) -> None:
+    bus = _spool(tmp_path)
+    a = Worker(bus, engine, Collected(), group="g", worker_id="a", partitions=2)
+    b = Worker(bus, engine, Collected(), group="g", worker_id="b", partitions=2)
+    assert not a.by_subject  # the spool has no subjects: every partition reads the log
+    assert a.join() == 1 and b.join() == 2  # `--once` runners join before taking partitions
+    with pytest.raises(ConfigError, match="--cross-host-rules 'never': expected refuse or skip"):
+        Worker(bus, engine, Collected(), group="g", worker_id="c", partitions=2,
+               cross_host_rules="never")

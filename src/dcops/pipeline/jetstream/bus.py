@@ -31,7 +31,13 @@ from dcops.pipeline.jetstream.publisher import (
 )
 from dcops.pipeline.jetstream.retry import RETRYABLE, is_retryable, retrying
 from dcops.pipeline.jetstream.session import Session, decode_or_keep
-from dcops.pipeline.jetstream.subjects import deadletter_subject, event_subject
+from dcops.pipeline.jetstream.subjects import (
+    deadletter_subject,
+    event_subject,
+    partition_filter,
+    partition_of,
+    read_by_partitions,
+)
 
 T = TypeVar("T")
 HEADROOM_SECONDS = 1.0  # how long a backlog measurement is trusted before measuring again
@@ -139,27 +145,34 @@ class JetStreamBus:
         items: list[Outgoing] = []
         sent: list[Event] = []
         poison: list[tuple[Event, str]] = []
-        prefix = self.config.prefix
+        prefix, parts = self.config.prefix, self.config.partitions
         for e in events:
             try:
-                items.append(Outgoing(event_subject(prefix, e), encode(e), str(e.id)))
+                items.append(Outgoing(event_subject(prefix, e, parts), encode(e), str(e.id)))
                 sent.append(e)
             except Exception as exc:  # any encoding failure is this event's
                 poison.append((e, f"{type(exc).__name__}: {exc}"))
         deadline = time.monotonic() + self.config.publish_timeout
-        results = self._call(self._publish(items, deadline), f"publish {len(items)} events")
+        results = self._call(self._publish(items, sent, deadline),
+                             f"publish {len(items)} events")
         poison += [(e, r.reason) for e, r in zip(sent, results, strict=True)
                    if isinstance(r, Refused)]
         for e, reason in poison:
             raw = e.raw if isinstance(e.raw, str) else repr(e.raw)
             self.dead_letter(str(e.source), raw.encode("utf-8", "replace"), reason, str(e.id))
 
-    async def _publish(self, items: list[Outgoing], deadline: float) -> list[Stored | Refused]:
+    async def _publish(self, items: list[Outgoing], sent: list[Event],
+                       deadline: float) -> list[Stored | Refused]:
         cfg = self.config
         results = await publish_all(self._session.mux, items, stream=cfg.events_stream,
                                     inflight=cfg.max_inflight, ack_timeout=cfg.ack_timeout,
                                     deadline=deadline)
-        self._session.stored([r.seq for r in results if isinstance(r, Stored)])
+        by_filter: dict[str, int] = {}
+        for e, r in zip(sent, results, strict=True):
+            if isinstance(r, Stored):
+                f = partition_filter(cfg.prefix, partition_of(e, cfg.partitions), cfg.partitions)
+                by_filter[f] = max(by_filter.get(f, 0), r.seq)
+        self._session.stored([r.seq for r in results if isinstance(r, Stored)], by_filter)
         return results
 
     def _wait_for_room(self, n: int) -> None:
@@ -235,18 +248,23 @@ class JetStreamBus:
         return self.fetch_after(self.cursor(consumer), limit)
 
     def fetch_after(
-        self, position: int, limit: int, upto: int | None = None
+        self, position: int, limit: int, upto: int | None = None, *, subject_filter: str = ""
     ) -> list[tuple[int, Event]]:
-        """Events after `position` (and at or before `upto`), in order."""
+        """Events after `position` (and at or before `upto`; on `subject_filter` when given),
+        in order."""
         if limit <= 0 or (upto is not None and upto <= position):
             return []
-        return self._retry("fetch", lambda: self._session.read(position, limit, upto))
+        return self._retry("fetch", lambda: self._session.read(position, limit, upto,
+                                                                subject_filter))
 
-    def ack(self, consumer: str, position: int) -> None:
+    def ack(self, consumer: str, position: int, *, subject_filter: str = "") -> None:
         """Advance the cursor (never backwards)."""
         s = self._session
-        self._retry("ack", lambda: store.advance_cursor(s.cursors, consumer, position,
-                                                        s.newest_ts))
+
+        async def newest(old: int, new: int) -> float | None:
+            return await s.newest_ts(old, new, subject_filter)
+
+        self._retry("ack", lambda: store.advance_cursor(s.cursors, consumer, position, newest))
 
     def last_acked_time(self, consumer: str) -> datetime | None:
         """Timestamp of the newest acked event."""
@@ -255,7 +273,7 @@ class JetStreamBus:
             return None
         return datetime.fromtimestamp(cur.ts, UTC)
 
-    def replay(self, consumer: str, since: datetime) -> list[Event]:
+    def replay(self, consumer: str, since: datetime, *, subject_filter: str = "") -> list[Event]:
         """Acked events with timestamp >= since, in stream order.
 
         Reads from publish time `since - replay_slack` (all of the stream when the slack is
@@ -267,13 +285,34 @@ class JetStreamBus:
             return []
         slack = self.config.replay_slack
         start = None if slack is None else since - timedelta(seconds=slack)
-        bodies = self._retry("replay", lambda: self._session.scan(start, upto))
+        bodies = self._retry("replay", lambda: self._session.scan(start, upto, subject_filter))
         out = []
         for seq, body in bodies:
             e = decode_or_keep(seq, body)  # a message not ours must not stop a replay
             if e.timestamp >= since:
                 out.append(e)
         return out
+
+    # -- partitions ---------------------------------------------------------------------------
+
+    def partition(self, p: int) -> PartitionBus:
+        """The events of partition `p` only (`partitions=` of this bus), as a `Bus`."""
+        parts = self.config.partitions
+        if not 0 <= p < parts:
+            raise BusError(f"partition {p}: this bus has partitions={parts} (0 to {parts - 1})")
+        return PartitionBus(self, partition_filter(self.config.prefix, p, parts))
+
+    def last_position(self) -> int:
+        """The newest position of the events stream."""
+        return self._retry("stream info", self._session.last_seq)
+
+    def stray_subjects(self) -> dict[str, int]:
+        """Event subjects no partition of this bus reads, with their message counts (events
+        published with another `partitions=`, or before partitioning)."""
+        counts = self._retry("stream subjects", self._session.subject_counts)
+        cfg = self.config
+        return {s: n for s, n in sorted(counts.items())
+                if not read_by_partitions(cfg.prefix, s, cfg.partitions)}
 
     # -- state and checkpoints -------------------------------------------------------------------
 
@@ -306,8 +345,80 @@ class JetStreamBus:
             s.checkpoints, s.js, f"$KV.{self.config.checkpoint_bucket}.", name, change))
 
 
+class PartitionBus:
+    """One partition's view of a JetStream bus: reads only `subject_filter`; cursors and state
+    by name as on the bus. Positions stay stream sequences (sparse here).
+
+    A caught-up partition moves its cursor to the stream's end as it was when it was last
+    found caught up at least `IDLE_ACK_SECONDS` earlier: nothing of its subject lies before
+    that position that the reader could still deliver (a replica applies an acknowledged write
+    within that time), so the slowest-cursor backlog and `min(cursors)` do not stall on a
+    partition with no traffic.
+    """
+
+    IDLE_ACK_SECONDS = 2.0
+
+    def __init__(self, bus: JetStreamBus, subject_filter: str) -> None:
+        self.bus, self.subject_filter = bus, subject_filter
+        self._mark: tuple[float, int] | None = None  # (when, stream end) last found caught up
+
+    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
+        """Events of this partition after the consumer's cursor."""
+        pos = self.bus.cursor(consumer)
+        got = self.fetch_after(pos, limit)
+        if got:
+            self._mark = None
+            return got
+        now = time.monotonic()
+        if self._mark is not None and now - self._mark[0] >= self.IDLE_ACK_SECONDS:
+            if self._mark[1] > pos:
+                self.ack(consumer, self._mark[1])
+            self._mark = None
+        if self._mark is None:
+            self._mark = (now, self.bus.last_position())
+        return []
+
+    def fetch_after(
+        self, position: int, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Event]]:
+        """Events of this partition after `position` (and at or before `upto`)."""
+        return self.bus.fetch_after(position, limit, upto, subject_filter=self.subject_filter)
+
+    def ack(self, consumer: str, position: int) -> None:
+        """Advance the cursor (never backwards)."""
+        self.bus.ack(consumer, position, subject_filter=self.subject_filter)
+
+    def cursor(self, consumer: str) -> int:
+        """The consumer's acked position."""
+        return self.bus.cursor(consumer)
+
+    def register(self, consumer: str) -> None:
+        """Create the cursor at the start if it does not exist."""
+        self.bus.register(consumer)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Publish through the bus (events go to the partition of their host)."""
+        self.bus.publish(events)
+
+    def replay(self, consumer: str, since: datetime) -> list[Event]:
+        """Acked events of this partition with timestamp >= since."""
+        return self.bus.replay(consumer, since, subject_filter=self.subject_filter)
+
+    def last_acked_time(self, consumer: str) -> datetime | None:
+        """Timestamp of the newest acked event."""
+        return self.bus.last_acked_time(consumer)
+
+    def save_state(self, consumer: str, position: int, state: bytes) -> None:
+        """Save the partition's engine state."""
+        self.bus.save_state(consumer, position, state)
+
+    def load_state(self, consumer: str) -> tuple[int, bytes] | None:
+        """The partition's last saved state."""
+        return self.bus.load_state(consumer)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE) and is_retryable(exc)
 
 
-__all__ = ["BusError", "BusUnavailableError", "JetStreamBus"]
+__all__ = ["BusError", "BusUnavailableError", "JetStreamBus", "PartitionBus"]

@@ -21,7 +21,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0
 # Query keys that are file paths, durations, integers or booleans (the rest are strings).
 _DURATIONS = {"max_age", "duplicate_window", "ack_timeout", "publish_timeout",
               "request_timeout", "replay_slack"}
-_INTS = {"replicas", "max_bytes", "max_backlog", "max_inflight"}
+_INTS = {"replicas", "max_bytes", "max_backlog", "max_inflight", "partitions"}
+MAX_PARTITIONS = 256
 _BOOLS = {"create"}
 _ALIASES = {"ca": "ca_file", "cert": "cert_file", "key": "key_file"}
 
@@ -41,6 +42,9 @@ class JetStreamConfig:
     servers: tuple[str, ...]
     prefix: str = "dcops"  # subjects <prefix>.events.>, streams <PREFIX>_EVENTS, ...
     replicas: int = 1  # 3 in production (a node may fail); 1 for a single node
+    # Event subjects per site and source: 1 keeps `<prefix>.events.<site>.<source>`; S > 1 adds
+    # `.p<k>`, k = crc32(host) % S, so the S partitions of a worker group each read one subject.
+    partitions: int = 1
     max_age: float = 7 * 86400.0  # retention of events, seconds
     max_bytes: int = -1  # retention by size (-1: unlimited); the oldest go first
     storage: str = "file"
@@ -66,6 +70,9 @@ class JetStreamConfig:
             raise ConfigError(f"bus: prefix {self.prefix!r}: expected [a-z][a-z0-9_-]*")
         if self.replicas not in (1, 3, 5):
             raise ConfigError(f"bus: replicas={self.replicas}: expected 1, 3 or 5")
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise ConfigError(f"bus: partitions={self.partitions}: expected 1 to {MAX_PARTITIONS} "
+                              "(subjects per site and source a worker group splits by host)")
         if self.storage not in ("file", "memory"):
             raise ConfigError(f"bus: storage={self.storage!r}: expected file or memory")
         if (self.cert_file is None) != (self.key_file is None):

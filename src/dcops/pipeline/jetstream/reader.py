@@ -32,12 +32,13 @@ class Reader:
 
     def __init__(
         self, nc: Client, js: JetStreamContext, stream: str, after: int,
-        since: datetime | None = None, *, last_per_subject: str = "",
+        since: datetime | None = None, *, last_per_subject: str = "", filter_subject: str = "",
     ) -> None:
         self.nc, self.js, self.stream = nc, js, stream
         self.after = after
         self.since = since
         self.last_per_subject = last_per_subject
+        self.filter_subject = filter_subject  # only these subjects (one partition's)
         self.name = ""
         self.buffer: deque[tuple[int, bytes]] = deque()
         self._sub: Subscription | None = None
@@ -57,6 +58,8 @@ class Reader:
         else:
             start = {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
                      "opt_start_seq": self.after + 1}
+        if self.filter_subject and not self.last_per_subject:
+            start["filter_subject"] = self.filter_subject
         cfg = api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE, mem_storage=True, num_replicas=1,
             inactive_threshold=INACTIVE_SECONDS, max_waiting=4, **start,  # type: ignore[arg-type]

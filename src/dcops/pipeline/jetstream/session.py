@@ -32,6 +32,7 @@ from dcops.pipeline.jetstream.window import FetchWindow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_READERS = 8  # open readers (one per position being read from: runner, refeed, scans)
+# ... plus one per partition (a worker may own every partition of the bus, each read at once)
 SCAN_BATCH = 1000
 # A reader's consumer may live on a replica that has not applied a write the leader already
 # acknowledged: a read that comes back short of what this session stored asks again this long.
@@ -55,16 +56,26 @@ class Session:
         self._kv: dict[str, KeyValue] = {}
         self._obj: ObjectStore | None = None
         self._mux: AckMux | None = None
-        self._readers: OrderedDict[int, Reader] = OrderedDict()
+        self._readers: OrderedDict[tuple[str, int], Reader] = OrderedDict()
         self._read_lock = asyncio.Lock()
-        self.window = FetchWindow()
+        self.windows: dict[str, FetchWindow] = {}  # per subject filter ("" = every event)
         self.last_error = ""
         self.newest_stored = 0  # highest stream sequence a publish of this session was given
+        self.newest_by_filter: dict[str, int] = {}  # the same per partition filter
 
-    def stored(self, seqs: list[int]) -> None:
+    def stored(self, seqs: list[int], by_filter: dict[str, int] | None = None) -> None:
         """Remember the newest position this session's publishes were acknowledged at."""
         if seqs:
             self.newest_stored = max(self.newest_stored, *seqs)
+        for f, seq in (by_filter or {}).items():
+            self.newest_by_filter[f] = max(self.newest_by_filter.get(f, 0), seq)
+
+    def window(self, subject_filter: str = "") -> FetchWindow:
+        """What was fetched last through one filter (event times for the cursor)."""
+        w = self.windows.get(subject_filter)
+        if w is None:
+            w = self.windows[subject_filter] = FetchWindow()
+        return w
 
     @property
     def nc(self) -> Client:
@@ -169,15 +180,18 @@ class Session:
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def read(self, position: int, limit: int, upto: int | None) -> list[tuple[int, Event]]:
-        """Events after `position` (at or before `upto`) from the reader left there."""
+    async def read(self, position: int, limit: int, upto: int | None,
+                   subject_filter: str = "") -> list[tuple[int, Event]]:
+        """Events after `position` (at or before `upto`, on `subject_filter` when given) from
+        the reader left there."""
         async with self._read_lock:
-            reader = self._readers.pop(position, None)
+            reader = self._readers.pop((subject_filter, position), None)
             if reader is None:
-                reader = Reader(self.nc, self.js, self.cfg.events_stream, position)
+                reader = Reader(self.nc, self.js, self.cfg.events_stream, position,
+                                filter_subject=subject_filter)
                 await reader.open(self.cfg.request_timeout)
             try:
-                got = await self._pull_own_writes(reader, position, limit, upto)
+                got = await self._pull_own_writes(reader, position, limit, upto, subject_filter)
             except ReaderBroken:
                 await reader.close()
                 raise
@@ -189,11 +203,13 @@ class Session:
                 reader.after = got[-1][0]
             await self._keep(reader)
         events = [(seq, decode_or_keep(seq, body)) for seq, body in got]
-        self.window.add(position, [(seq, e.timestamp.timestamp()) for seq, e in events])
+        self.window(subject_filter).add(position,
+                                        [(seq, e.timestamp.timestamp()) for seq, e in events])
         return events
 
     async def _pull_own_writes(
-        self, reader: Reader, position: int, limit: int, upto: int | None
+        self, reader: Reader, position: int, limit: int, upto: int | None,
+        subject_filter: str = "",
     ) -> list[tuple[int, bytes]]:
         """A pull that sees every event this session stored after `position` (read your writes).
 
@@ -201,7 +217,9 @@ class Session:
         replica that applies it a moment later and answers a no-wait pull with nothing yet.
         """
         got = await reader.pull(limit, self.cfg.request_timeout)
-        want = self.newest_stored if upto is None else min(upto, self.newest_stored)
+        newest = (self.newest_by_filter.get(subject_filter, 0) if subject_filter
+                  else self.newest_stored)
+        want = newest if upto is None else min(upto, newest)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READ_YOUR_WRITES_SECONDS
         while (len(got) < limit and (got[-1][0] if got else position) < want
@@ -211,17 +229,20 @@ class Session:
         return got
 
     async def _keep(self, reader: Reader) -> None:
-        old = self._readers.pop(reader.after, None)
+        key = (reader.filter_subject, reader.after)
+        old = self._readers.pop(key, None)
         if old is not None and old is not reader:
             await old.close()
-        self._readers[reader.after] = reader
-        while len(self._readers) > MAX_READERS:
+        self._readers[key] = reader
+        while len(self._readers) > MAX_READERS + self.cfg.partitions:
             _, oldest = self._readers.popitem(last=False)
             await oldest.close()
 
-    async def scan(self, since: datetime | None, upto: int) -> list[tuple[int, bytes]]:
+    async def scan(self, since: datetime | None, upto: int,
+                   subject_filter: str = "") -> list[tuple[int, bytes]]:
         """Every message at or before `upto`, from publish time `since` (or the start)."""
-        reader = Reader(self.nc, self.js, self.cfg.events_stream, 0, since=since)
+        reader = Reader(self.nc, self.js, self.cfg.events_stream, 0, since=since,
+                        filter_subject=subject_filter)
         out: list[tuple[int, bytes]] = []
         try:
             await reader.open(self.cfg.request_timeout)
@@ -233,11 +254,13 @@ class Session:
         finally:
             await reader.close()
 
-    async def newest_ts(self, old: int, new: int) -> float | None:
-        """The newest event time in positions (old, new]."""
-        if self.window.covers(old, new):
-            return self.window.newest(old, new)
-        reader = Reader(self.nc, self.js, self.cfg.events_stream, old)
+    async def newest_ts(self, old: int, new: int, subject_filter: str = "") -> float | None:
+        """The newest event time in positions (old, new] (on `subject_filter` when given)."""
+        window = self.window(subject_filter)
+        if window.covers(old, new):
+            return window.newest(old, new)
+        reader = Reader(self.nc, self.js, self.cfg.events_stream, old,
+                        filter_subject=subject_filter)
         best: float | None = None
         try:
             await reader.open(self.cfg.request_timeout)
@@ -257,6 +280,16 @@ class Session:
     async def event_count(self) -> int:
         """Messages in the events stream."""
         return int((await self.js.stream_info(self.cfg.events_stream)).state.messages)
+
+    async def last_seq(self) -> int:
+        """The newest position of the events stream."""
+        return int((await self.js.stream_info(self.cfg.events_stream)).state.last_seq)
+
+    async def subject_counts(self) -> dict[str, int]:
+        """Messages per subject of the events stream."""
+        info = await self.js.stream_info(self.cfg.events_stream,
+                                         subjects_filter=f"{self.cfg.prefix}.events.>")
+        return {str(k): int(v) for k, v in (info.state.subjects or {}).items()}
 
     async def dead_letter_count(self) -> int:
         """Messages in the dead-letter stream."""

@@ -1,10 +1,19 @@
-"""Subjects of events (`<prefix>.events.<site>.<source>`) and KV keys for arbitrary names."""
+"""Subjects of events and KV keys for arbitrary names.
+
+Events go to `<prefix>.events.<site>.<source>` on a bus with one partition (the default), and to
+`<prefix>.events.<site>.<source>.p<k>` on a bus with `partitions=S` (S > 1), where
+`k = crc32(host) % S` and host is `dcops.detect.engine.event_host` (the host the detections
+carry; an event with no host field is placed by its id). Partition p of a worker group reads
+only `<prefix>.events.*.*.p<p>`: every event of one host reaches one partition, in stream order.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 
+from dcops.detect.engine import event_host
 from dcops.model.event import Event
 
 SITE_FIELDS = ("site.name", "observer.site", "site")  # first one present names the site
@@ -31,9 +40,41 @@ def site_of(event: Event) -> str:
     return DEFAULT_SITE
 
 
-def event_subject(prefix: str, event: Event) -> str:
-    """`<prefix>.events.<site>.<source>`: one subject per site and collector."""
-    return f"{prefix}.events.{site_of(event)}.{token(event.source)}"
+def partition_of(event: Event, partitions: int) -> int:
+    """The partition of an event: crc32(its host) % partitions (no host: crc32(its id))."""
+    if partitions <= 1:
+        return 0
+    key = event_host(event.fields) or str(event.id)
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+
+
+def event_subject(prefix: str, event: Event, partitions: int = 1) -> str:
+    """`<prefix>.events.<site>.<source>` (one partition), else with `.p<k>` (see module doc)."""
+    base = f"{prefix}.events.{site_of(event)}.{token(event.source)}"
+    if partitions <= 1:
+        return base
+    return f"{base}.p{partition_of(event, partitions)}"
+
+
+def partition_filter(prefix: str, partition: int, partitions: int) -> str:
+    """The subject filter partition `partition` of `partitions` reads."""
+    if partitions <= 1:
+        return f"{prefix}.events.*.*"
+    return f"{prefix}.events.*.*.p{partition}"
+
+
+def read_by_partitions(prefix: str, subject: str, partitions: int) -> bool:
+    """True when one of the `partitions` filters matches `subject` (else no partition reads
+    it: a collector with another `partitions=`, or an event from before partitioning)."""
+    parts = subject.split(".")
+    if len(parts) < 2 or parts[0] != prefix or parts[1] != "events":
+        return False
+    if partitions <= 1:
+        return len(parts) == 4
+    if len(parts) != 5 or not parts[4].startswith("p"):
+        return False
+    k = parts[4][1:]
+    return k.isdigit() and str(int(k)) == k and int(k) < partitions
 
 
 def deadletter_subject(prefix: str, source: str) -> str:
