@@ -65,16 +65,25 @@ def hosts_at(model: SiteModel, site: Site, system: str) -> list[Host]:
 
 
 def twin_units(model: SiteModel) -> list[TwinUnit]:
-    """Primary workloads of DR systems that need a standby twin in the backup DC."""
+    """Primary workloads of DR systems that need a standby twin in the backup DC.
+
+    An HA group with members in both DCs (the Alertmanager pair: `dcops_ha_group` on a primary
+    and a backup-DC host) already runs in the backup DC, so it gets no standby twin.
+    """
     units: list[TwinUnit] = []
+    backup = dc_sites(model).get("backup")
     for system in model.systems.values():
         site = model.sites.get(system.site)
         if not system.dr or site is None or site.kind is not SiteKind.PRIMARY_DC:
             continue
+        across = ({h.ha_group for h in hosts_at(model, backup, system.name) if h.ha_group}
+                  if backup is not None else set())
         groups: dict[str, list[Host]] = {}
         for host in hosts_at(model, site, system.name):
             groups.setdefault(host.ha_group or host.name, []).append(host)
         for unit, hosts in groups.items():
+            if hosts[0].ha_group and hosts[0].ha_group in across:
+                continue
             zoned = [h.zone for h in hosts if h.zone is not None]
             if not zoned:  # a host without a zone is an inventory error, not an app server
                 continue

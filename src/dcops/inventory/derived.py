@@ -1,5 +1,6 @@
 """What the site model implies but no inventory file declares: standby twins as hosts, the zone
-networks of the host firewalls, the node_exporter targets.
+networks of the host firewalls, the firewall rules between a cluster's peers, the node_exporter
+targets.
 
 Computed from the same address plan as the IaC (dcops.inventory.addressplan), so Ansible (through
 the `dcops_derived` inventory plugin), the compliance audit and Pulumi see one set of twins and
@@ -9,7 +10,7 @@ subnets. Nothing here is written back to the inventory.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,26 @@ class Derived:
     zone_networks: dict[str, list[str]]
     system_groups: dict[str, str]  # system -> the Ansible group of its hosts
     twin_groups: tuple[str, ...] = TWIN_GROUPS
+    # host -> inbound rules between a cluster's members (dcops.inventory.peerrules)
+    peer_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def derived_for(directory: Path) -> Derived:
-    """Read the inventory directory (declared hosts only) and derive twins and zone networks."""
+    """Read the inventory directory (declared hosts only) and derive twins, zone networks and the
+    peer rules of the roles playbooks/ applies (none without a playbooks/ above the directory)."""
     from .ansible_io import read
     from .build import build
+    from .peerrules import peer_rules
+    from .roleports import project_root
 
     raw = read(directory)
     model, _problems = build(raw)  # `dcops inventory check` reports the problems
     systems = raw.globals.get("dcops_systems")
     groups = {str(name): str(spec["group"]) for name, spec in systems.items()
               if isinstance(spec, dict) and spec.get("group")} if isinstance(systems, dict) else {}
-    return Derived(tuple(twin_hosts(model)), zone_networks(model), groups)
+    root = project_root(directory)
+    peers = peer_rules(root, raw) if root is not None else {}
+    return Derived(tuple(twin_hosts(model)), zone_networks(model), groups, peer_rules=peers)
 
 
 def twin_name(unit: TwinUnit) -> str:

@@ -258,7 +258,8 @@ def check_twins(model: SiteModel, where: Where) -> list[Problem]:
                     "duplicate-twin",
                     f"host {host.name} at {backup.name} duplicates the standby twin of "
                     f"{unit.system}/{unit.unit} that `dr: true` already builds there "
-                    f"({unit.unit}-standby); remove it from the inventory",
+                    f"({unit.unit}-standby); remove it from the inventory, or give it and "
+                    f"the primaries one dcops_ha_group to run the unit in both DCs",
                     where.host(host.name, "ansible_host"), f"{host.name}"))
     return out
 

@@ -31,6 +31,8 @@ class RolePort:
     playbook: str  # playbooks/node_exporter.yml (servers:!backup_twins)
     variable: str  # the variable that sets it, with its value and where the value came from
     why: str
+    peers: tuple[str, ...] | None = None  # `peers:` of the entry: the hosts that may connect
+
 
     def source(self) -> str:
         """One line for the finding: which role, which play, which variable."""
@@ -54,18 +56,34 @@ def _load(path: Path) -> Any:
 
 def plays(root: Path) -> list[tuple[str, str, list[str]]]:
     """(playbook file, hosts pattern, role names) of every play site.yml imports."""
-    out: list[tuple[str, str, list[str]]] = []
     site = root / "playbooks" / "site.yml"
+    out: list[tuple[str, str, list[str]]] = []
     for item in _load(site) or []:
         target = item.get("ansible.builtin.import_playbook") if isinstance(item, dict) else None
-        if not target:
+        if target:
+            out.extend(_role_plays(root, site.parent / str(target)))
+    return out
+
+
+def every_play(root: Path) -> list[tuple[str, str, list[str]]]:
+    """The plays of every playbook in playbooks/, site.yml's and those run beside it
+    (event_bus.yml: its users need vaulted passwords), each once."""
+    out: list[tuple[str, str, list[str]]] = []
+    for book in sorted((root / "playbooks").glob("*.yml")):
+        for one in _role_plays(root, book):
+            if one not in out:
+                out.append(one)
+    return out
+
+
+def _role_plays(root: Path, book: Path) -> list[tuple[str, str, list[str]]]:
+    out: list[tuple[str, str, list[str]]] = []
+    doc = _load(book)
+    for play in doc if isinstance(doc, list) else []:
+        if not isinstance(play, dict) or not play.get("roles"):
             continue
-        book = site.parent / str(target)
-        for play in _load(book) or []:
-            if not isinstance(play, dict) or not play.get("roles"):
-                continue
-            roles = [str(r["role"] if isinstance(r, dict) else r) for r in play["roles"]]
-            out.append((str(book.relative_to(root)), str(play.get("hosts", "")), roles))
+        roles = [str(r["role"] if isinstance(r, dict) else r) for r in play["roles"]]
+        out.append((str(book.relative_to(root)), str(play.get("hosts", "")), roles))
     return out
 
 
@@ -138,6 +156,7 @@ class _Role:
                 enabled = templar.template(variables.get(f"{self.name}_enabled", True))
                 wanted = templar.template(entry.get("when", True))
                 value = templar.template(entry["port"])
+                peers = templar.template(entry["peers"]) if "peers" in entry else None
             except AnsibleError as exc:
                 raise InventoryError(f"host {host}: cannot template: {exc}", file=self.rel,
                                      key=f"ports[{i}]") from exc
@@ -148,6 +167,10 @@ class _Role:
                      "role vars" if var in self.vars else "role default")
             shown = templar.template(variables.get(var, "")) if var in variables else "-"
             variable = f"{var}={shown} ({where})"
+            if peers is not None and (not isinstance(peers, list) or not all(
+                    isinstance(p, str) for p in peers)):
+                raise InventoryError(f"host {host}: peers {peers!r} is not a list of inventory "
+                                     "host names", file=self.rel, key=f"ports[{i}].peers")
             values = value if isinstance(value, list) else [value]
             for one in values:
                 text = str(one)
@@ -161,7 +184,8 @@ class _Role:
                     raise InventoryError(f"host {host}: port {text!r} is not a number, "
                                          f"`ephemeral` or (format: net-snmp) an agent address",
                                          file=self.rel, key=f"ports[{i}].port")
-                out.append(RolePort(port, self.name, playbook, variable, str(entry["why"])))
+                out.append(RolePort(port, self.name, playbook, variable, str(entry["why"]),
+                                    None if peers is None else tuple(peers)))
         return out
 
 
@@ -171,11 +195,13 @@ def _true(value: Any) -> bool:
     return bool(value)
 
 
-def role_ports(root: Path, raw: RawInventory) -> dict[str, list[RolePort]]:
-    """host -> the sockets site.yml's roles open on it (declared in the roles' meta/ports.yml)."""
+def role_ports(root: Path, raw: RawInventory,
+               chosen: list[tuple[str, str, list[str]]] | None = None) -> dict[str, list[RolePort]]:
+    """host -> the sockets site.yml's roles (or the `chosen` plays') open on it (declared in the
+    roles' meta/ports.yml)."""
     roles: dict[str, _Role] = {}
     out: dict[str, list[RolePort]] = {h: [] for h in raw.hostvars}
-    for book, pattern, names in plays(root):
+    for book, pattern, names in plays(root) if chosen is None else chosen:
         hosts = match(pattern, raw)
         for name in names:
             role = roles.get(name) or roles.setdefault(name, _Role(root, name))

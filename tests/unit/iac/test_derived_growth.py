@@ -63,8 +63,9 @@ def test_twins_are_the_address_plans_with_free_addresses_in_their_subnet() -> No
     model = load_inventory(PRODUCTION)
     twins = twin_hosts(model)
     planned = _planned_twins(model)
-    # 16 + the event bus nodes bus1-3
-    assert sorted(t.name for t in twins) == sorted(planned) and len(twins) == 19
+    # 16 + the event bus nodes bus1-3 - soc1 (HA group soc runs in both DCs: soc2 is its twin)
+    assert sorted(t.name for t in twins) == sorted(planned) and len(twins) == 18
+    assert not [t for t in twins if "soc" in t.twin_of or "soc1" in t.twin_of]
     addresses = [t.address for t in twins]
     assert None not in addresses and len(set(addresses)) == len(addresses)
     assert not set(addresses) & {h.address for h in model.hosts.values()}
@@ -249,3 +250,25 @@ def test_monitoring_server_does_not_also_copy_the_example_node_targets() -> None
     assert out.returncode == 0, out.stdout + out.stderr
     assert "monitoring_server_target_files" in out.stdout
     assert "node.yml" not in out.stdout, out.stdout
+
+
+def test_a_backup_dc_member_without_the_shared_ha_group_is_still_a_duplicate_twin(
+        tmp_path: Path) -> None:
+    """soc2 runs in the backup DC because it shares soc1's HA group; without it, the plan would
+    build soc1's cold twin beside it, and `inventory check` says how to fix that."""
+    import shutil
+
+    from dcops.errors import InventoryError
+
+    copy = tmp_path / "production"
+    shutil.copytree(PRODUCTION, copy)
+    hosts = copy / "hosts.yml"
+    text = hosts.read_text(encoding="utf-8")
+    soc2 = text.index("        soc2:\n")
+    end = text.index("dcops_ha_group: soc\n", soc2)
+    hosts.write_text(text[:end] + "dcops_ha_group: soc-backup\n"
+                     + text[end + len("dcops_ha_group: soc\n"):], encoding="utf-8")
+    with pytest.raises(InventoryError, match=r"hosts.yml:\d+: host soc2 at backup-dc duplicates "
+                       r"the standby twin of dc_infra/soc .*give it and the primaries one "
+                       r"dcops_ha_group to run the unit in both DCs"):
+        load_inventory(copy)

@@ -51,12 +51,28 @@ def test_two_monitoring_hosts_form_an_alertmanager_pair(tmp_path: Path) -> None:
 
 
 def test_one_monitoring_host_runs_alertmanager_alone_on_loopback(tmp_path: Path) -> None:
-    """The production example has one SOC server: no gossip port at all, as before the cluster."""
-    out = render(ROOT / "inventories" / "production", "monitoring_server", TEMPLATES[:2],
+    """The lab has one monitoring host: no gossip port at all, as before the cluster."""
+    out = render(ROOT / "inventories" / "lab", "monitoring_server", TEMPLATES[:2],
                  "monitoring", tmp_path / "out")
-    assert sorted(out) == ["soc1"]
-    assert _args(out["soc1"]["prometheus-alertmanager"]) == [
+    assert sorted(out) == ["lab-mon1"]
+    assert _args(out["lab-mon1"]["prometheus-alertmanager"]) == [
         "--web.listen-address=127.0.0.1:9093", "--cluster.listen-address="]
-    prom = yaml.safe_load(out["soc1"]["prometheus.yml"])
+    prom = yaml.safe_load(out["lab-mon1"]["prometheus.yml"])
     assert prom["alerting"]["alertmanagers"] == [
         {"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
+
+
+def test_the_production_example_deploys_the_pair_one_per_dc(tmp_path: Path) -> None:
+    """soc1 (primary DC) and soc2 (backup DC): each Prometheus alerts both Alertmanagers."""
+    out = render(ROOT / "inventories" / "production", "monitoring_server", TEMPLATES[:2],
+                 "monitoring", tmp_path / "out")
+    assert sorted(out) == ["soc1", "soc2"]
+    for me, ip, peer in (("soc1", "10.10.44.21", "10.11.44.21"),
+                         ("soc2", "10.11.44.21", "10.10.44.21")):
+        args = _args(out[me]["prometheus-alertmanager"])
+        assert f"--web.listen-address={ip}:9093" in args
+        assert [a for a in args if a.startswith("--cluster.peer=")] == [
+            f"--cluster.peer={peer}:9094"]
+        prom = yaml.safe_load(out[me]["prometheus.yml"])
+        assert prom["alerting"]["alertmanagers"] == [
+            {"static_configs": [{"targets": ["10.10.44.21:9093", "10.11.44.21:9093"]}]}]

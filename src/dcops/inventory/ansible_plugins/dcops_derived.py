@@ -3,7 +3,8 @@
 A source file `<inventory>/zz-derived.dcops.yml` (`plugin: dcops_derived`) is parsed after
 hosts.yml (directory sources load in name order). The plugin reads the inventory directory into the
 dcops site model and adds the backup DC's standby twins as hosts and `dcops_zone_networks` as a
-variable of `all`, both computed by dcops.inventory.derived from the IaC's address plan.
+variable of `all`, both computed by dcops.inventory.derived from the IaC's address plan, and
+`dcops_peer_rules` on the hosts of clustered roles (the Alertmanager pair, the event bus).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ description:
     its system's group; ansible_host is the twin's planned address; dcops_twin_of names the
     primary hosts).
   - Sets dcops_zone_networks on the group all (zone -> CIDRs of both DCs from the address plan).
+  - Sets dcops_peer_rules on each host a role with peer ports runs on (the inbound rules between
+    the members of a cluster, sources the peers' addresses; dcops.inventory.peerrules).
 options:
   plugin:
     description: The name of this plugin; makes the file a source of it.
@@ -59,6 +62,8 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
         except DcopsError as exc:
             raise AnsibleParserError(f"{path}: dcops site model: {exc}") from exc
         self.inventory.set_variable("all", "dcops_zone_networks", derived.zone_networks)
+        for host, rules in derived.peer_rules.items():
+            self.inventory.set_variable(host, "dcops_peer_rules", rules)
         for group in derived.twin_groups:  # present even when empty: `servers:!backup_twins`
             self.inventory.add_group(group)
         for twin in derived.twins:
