@@ -62,7 +62,9 @@ def check_max_message_bytes(value: int) -> int:
     return value
 
 
-def _hostport(value: str) -> tuple[str, int]:
+def metrics_hostport(value: str) -> tuple[str, int]:
+    """A --metrics-listen HOST:PORT value (`dcops collect logs`, `wazuh alerts`, `detect run`),
+    refused with the option's name when it is not one."""
     host, _, port = value.rpartition(":")
     try:
         if not host or not 0 <= int(port) <= 65535:
@@ -83,7 +85,7 @@ class Tail:
 
         self.source, self.spool, self.listen = source, spool, metrics_listen
         if metrics_listen:
-            _hostport(metrics_listen)  # refuse a bad value before anything starts
+            metrics_hostport(metrics_listen)  # refuse a bad value before anything starts
         self.intake = IntakeMetrics()
         self.stats: SourceStats = self.intake.source(source)
         self.console = Console(stderr=True)
@@ -107,7 +109,7 @@ class Tail:
             from dcops.pipeline.forward import ForwardMetrics
 
             registry.register(ForwardMetrics(self.spool, SqliteSpool(self.spool.path)))
-        server = MetricsServer(registry, *_hostport(self.listen))
+        server = MetricsServer(registry, *metrics_hostport(self.listen))
         self.console.print(
             f"{self.source}: metrics at http://{self.listen}/metrics", highlight=False
         )

@@ -16,14 +16,19 @@ import socket
 import threading
 import time
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from dcops.cli.bus import BusOpt, nats_config, spool_path
 from dcops.cli.collect_events import DbOpt, RulesOpt, SiteModelOpt, detector
+from dcops.cli.collect_tail import metrics_hostport
 from dcops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dcops.collectors.snmp.service import MetricsServer
+    from dcops.pipeline.detect_metrics import DetectMetrics
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -74,20 +79,23 @@ def run(
         min=1.0)] = 15.0,
     worker_id: Annotated[str | None, typer.Option(
         "--worker-id", help="This runner's name in the group (default HOST-PID).")] = None,
+    metrics_listen: Annotated[str | None, typer.Option(
+        "--metrics-listen", metavar="HOST:PORT",
+        help="Serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9722): events, "
+        "detections, bus errors, lag; for a worker group its partitions and stray events "
+        "(labels group, worker). Alerts: monitoring/prometheus/rules/"
+        "dcops-detect.rules.yml.")] = None,
 ) -> None:
     """Run the Sigma rules over the bus's events into the alert store, until SIGTERM."""
-    from dcops.pipeline import Runner
-    from dcops.pipeline.jetstream import BusUnavailableError
-
     if not consumer.strip():
         raise ConfigError("--consumer: empty (expected a name such as detect)")
     if worker_group is not None and not _NAME.match(worker_group):
         raise ConfigError(f"--worker-group {worker_group!r}: expected letters, digits, - or _")
     if cross_host_rules not in ("refuse", "skip"):
         raise ConfigError(f"--cross-host-rules {cross_host_rules!r}: expected refuse or skip")
+    listen = metrics_hostport(metrics_listen) if metrics_listen else None
     runnable, sink, store, window = detector(rules, db, inventory)
     b = open_detect_bus(bus)
-    console = Console(stderr=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -97,41 +105,77 @@ def run(
         try:
             _run_group(b, runnable, sink, worker_group, partitions, lease_ttl,
                        worker_id or f"{socket.gethostname()}-{os.getpid()}", batch, once, stop,
-                       cross_host_rules)
+                       cross_host_rules, listen)
         finally:
             b.close()
             store.close()
         return
     try:
-        b.register(consumer)
-        runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
-                        replay_window=timedelta(seconds=window))
-        t0, c0 = time.monotonic(), time.process_time()
-        while not stop.is_set():
-            try:
-                n = runner.step()
-            except BusUnavailableError as exc:
-                console.print(f"detect: bus unavailable, retrying: {exc}", highlight=False)
-                stop.wait(RETRY_SECONDS)
-                continue
-            if n == 0:
-                if once:
-                    break
-                stop.wait(0.2)
-        runner.snapshot()
-        st = runner.stats
-        console.print(f"detect: {st.events} events, {st.detections} detections "
-                      f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s "
-                      f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)
+        _run_plain(b, runnable, sink, consumer, batch, window, once, stop, listen)
     finally:
         b.close()
         store.close()
 
 
+def _run_plain(b: Any, runnable: Any, sink: Any, consumer: str, batch: int, window: float,
+               once: bool, stop: threading.Event, listen: tuple[str, int] | None) -> None:
+    """One runner on its own cursor until SIGTERM (or, with --once, until caught up)."""
+    from dcops.pipeline import Runner
+    from dcops.pipeline.detect_metrics import DetectMetrics
+    from dcops.pipeline.jetstream import BusUnavailableError
+
+    console = Console(stderr=True)
+    b.register(consumer)
+    runner = Runner(b, runnable, sink, consumer=consumer, batch=batch,
+                    replay_window=timedelta(seconds=window))
+    metrics = DetectMetrics(runner=runner, unavailable=(BusUnavailableError,))
+    server = _serve(metrics, listen, console)
+    t0, c0 = time.monotonic(), time.process_time()
+    while not stop.is_set():
+        try:
+            n = runner.step()
+            metrics.sample()
+        except BusUnavailableError as exc:
+            metrics.bus_error(exc)
+            console.print(f"detect: bus unavailable, retrying: {exc}", highlight=False)
+            stop.wait(RETRY_SECONDS)
+            continue
+        if n == 0:
+            if once:
+                break
+            stop.wait(0.2)
+    runner.snapshot()
+    if server is not None:
+        server.close()
+    st = runner.stats
+    console.print(f"detect: {st.events} events, {st.detections} detections "
+                  f"({st.replayed} re-fed on start) in {time.monotonic() - t0:.1f}s "
+                  f"(cpu {time.process_time() - c0:.1f}s)", highlight=False)
+
+
+def _serve(metrics: DetectMetrics, listen: tuple[str, int] | None,
+           console: Console) -> MetricsServer | None:
+    """/metrics on `listen` (the collectors' server: a busy port is a clear error)."""
+    if listen is None:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from dcops.collectors.snmp.service import MetricsServer
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics)
+    server = MetricsServer(registry, *listen)
+    console.print(f"detect: metrics at http://{listen[0]}:{server.port}/metrics",
+                  highlight=False)
+    return server
+
+
 def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, ttl: float,
                worker_id: str, batch: int, once: bool, stop: threading.Event,
-               cross_host_rules: str = "refuse") -> None:
+               cross_host_rules: str = "refuse",
+               listen: tuple[str, int] | None = None) -> None:
     """One runner of a worker group until SIGTERM (or, with --once, until caught up)."""
+    from dcops.pipeline.detect_metrics import DetectMetrics
     from dcops.pipeline.jetstream import BusUnavailableError
     from dcops.pipeline.workers import Worker
 
@@ -139,6 +183,8 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
     console = Console(stderr=True)
     w = Worker(b, engine, sink, group=group, worker_id=worker_id, partitions=partitions,
                ttl=ttl, batch=batch, cross_host_rules=cross_host_rules)
+    metrics = DetectMetrics(worker=w, unavailable=(BusUnavailableError,))
+    server = _serve(metrics, listen, console)
     t0, c0 = time.monotonic(), time.process_time()
     how = "by host subject" if w.by_subject else "each reads the whole log"
     console.print(f"detect: worker {worker_id} of group {group} ({partitions} partitions, "
@@ -152,16 +198,23 @@ def _run_group(b: Any, runnable: Any, sink: Any, group: str, partitions: int, tt
         stop.wait(ttl / 3)
         t0, c0 = time.monotonic(), time.process_time()  # the time spent detecting
         while not stop.is_set():
-            if w.step():
+            got = w.step()
+            metrics.sample()
+            if got:
                 continue
             if w.runners:
                 break
             stop.wait(0.2)
         w.close()
     else:
-        w.run(stop, on_error=lambda exc: console.print(
-            f"detect: bus unavailable, retrying: {exc}", highlight=False),
-            unavailable=(BusUnavailableError,))
+        def on_error(exc: BaseException) -> None:
+            metrics.bus_error(exc)
+            console.print(f"detect: bus unavailable, retrying: {exc}", highlight=False)
+
+        w.run(stop, on_error=on_error, unavailable=(BusUnavailableError,),
+              after_step=metrics.sample)
+    if server is not None:
+        server.close()
     st = w.stats
     read = "its partitions' subjects" if w.by_subject else "each owned partition reads the log"
     stray = f", {st.stray} events on subjects no partition reads" if w.by_subject else ""

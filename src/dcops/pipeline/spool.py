@@ -202,6 +202,11 @@ class SqliteSpool:
             ).fetchone()
         return max(0, int(row[0] or 0))  # pruned empty: MAX(seq) is 0, behind the cursors
 
+    def last_position(self) -> int:
+        """The newest position of the spool (0 when empty)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
     def count(self) -> int:
         """Events stored."""
         with self._lock:

@@ -377,11 +377,16 @@ class Worker:
 
     def run(self, stop: threading.Event, idle: float = 0.2,
             on_error: Callable[[BaseException], Any] | None = None,
-            unavailable: tuple[type[BaseException], ...] = ()) -> None:
-        """Loop until `stop`; then snapshot and give back every partition."""
+            unavailable: tuple[type[BaseException], ...] = (),
+            after_step: Callable[[], Any] | None = None) -> None:
+        """Loop until `stop` (calling `after_step` after each step: metrics); then snapshot and
+        give back every partition."""
         while not stop.is_set():
             try:
-                if self.step() == 0:
+                n = self.step()
+                if after_step is not None:
+                    after_step()
+                if n == 0:
                     stop.wait(idle)
             except unavailable as exc:  # the bus is failing over: try again shortly
                 if on_error is not None:
