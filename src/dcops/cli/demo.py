@@ -356,7 +356,7 @@ def bus_line(demo: Demo) -> str:
 
 # Collectors of the house Prometheus configuration that the demo does not run: scraped, they
 # would page the analysts with "collector down" alerts about the demo itself.
-NOT_RUN_BY_DEMO = ("dcops-logs", "dcops-wazuh")
+NOT_RUN_BY_DEMO = ("dcops-logs", "dcops-wazuh", "dcops-detect")
 
 
 def _prometheus_config(demo: Demo) -> Path:

@@ -51,7 +51,9 @@ class DetectMetrics:
 
     def sample(self, force: bool = False) -> None:
         """Read the lag when due: events after the cursor of the most-behind partition this
-        process reads (positions up to the bus's newest). Called by the detection loop."""
+        process reads (the bus's newest position minus the cursor; on a partitioned nats://
+        bus 0 for a partition caught up at its last step, else that difference, an upper
+        bound). Called by the detection loop."""
         now = self.clock()
         if not force and now < self._next:
             return
@@ -67,12 +69,16 @@ class DetectMetrics:
             return max(0, int(bus.last_position()) - int(bus.cursor(self.runner.consumer)))
         w = self.worker
         assert w is not None
-        owned = sorted(w.runners)
-        if not owned:
+        # A partition of a nats:// bus reads one subject: its positions are sparse, so
+        # `last - cursor` also counts the other partitions' events. One that was caught up at
+        # its last step is 0; one that is behind counts positions (an upper bound).
+        behind = [p for p, r in sorted(w.runners.items())
+                  if not (w.by_subject and r.stats.caught_up)]
+        if not behind:
             return 0
         bus = w.bus
         last = int(cast(Any, bus).last_position())
-        return max(0, *(last - int(bus.cursor(w.consumer(p))) for p in owned))
+        return max(0, *(last - int(bus.cursor(w.consumer(p))) for p in behind))
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client Collector protocol (reads counters only, never the bus)."""

@@ -44,6 +44,7 @@ class RunnerStats:
     detections: int = 0
     batches: int = 0
     snapshots: int = 0
+    caught_up: bool = False  # the last fetch got less than a batch: nothing more was there
 
 
 class Runner:
@@ -112,6 +113,7 @@ class Runner:
         if not self._started:
             self.start()
         batch = self.bus.fetch(self.consumer, self.batch)
+        self.stats.caught_up = len(batch) < self.batch
         if not batch:
             return 0
         dets = self.engine.process([e for _, e in batch])
