@@ -169,3 +169,26 @@ def test_a_running_detect_run_serves_metrics(tmp_path: Path) -> None:
         out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, out
     assert f"metrics at http://127.0.0.1:{port}/metrics" in out
+
+
+def test_a_busy_metrics_port_is_refused_before_detection_starts(tmp_path: Path) -> None:
+    """Another process on the port: a clear error naming the address, exit 1, no traceback."""
+    spool = SqliteSpool(tmp_path / "spool.db")
+    spool.publish(list(events(0, N)))
+    spool.close()
+    env = dict(os.environ, DCOPS_STATE_DIR=str(tmp_path / "state"),
+               PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "dcops", "detect", "run", "--bus", str(tmp_path / "spool.db"),
+             "--db", f"sqlite:///{tmp_path / 'alerts.db'}", "--once",
+             "--metrics-listen", f"127.0.0.1:{port}"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"cannot listen on 127.0.0.1:{port} for /metrics" in out, out
+    assert "choose another address" in out, out
+    assert "Traceback" not in out, out

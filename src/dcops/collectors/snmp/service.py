@@ -31,7 +31,7 @@ class MetricsServer:
                                                  ThreadingWSGIServer, handler_class=_SilentHandler)
         except OSError as exc:
             raise CollectorError(f"cannot listen on {host}:{port} for /metrics: {exc.strerror} "
-                                 "(is another collector running? choose --listen)") from exc
+                                 "(another process listens there: choose another address)") from exc
         self.port = self.httpd.server_port
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
                                         name="snmp-metrics")
