@@ -12,10 +12,9 @@ ncpu=$(nproc)
 unit_n=${workers:-$ncpu}
 integ_n=${workers:-$((ncpu + 1))}
 e2e_n=${workers:-2}
-# Unit and e2e: one file per worker. Integration: one group per worker (tests/conftest.py: a module
-# is a group, but each molecule scenario is its own). Integration and e2e keep the order
-# tests/conftest.py gives (slowest first): xdist's default reorders by test count, and then ran
-# the two demos one after the other on one worker.
+# One file per worker. Integration keeps xdist's default order (by test count); e2e keeps the order
+# tests/conftest.py gives (slowest first): with xdist's reorder the two demos ran one after the
+# other on one worker.
 xdist() {
   [ "$1" -gt 0 ] || return 0
   printf -- '-n %s --dist %s' "$1" "${2:-loadfile}"
@@ -59,8 +58,7 @@ run() {
 # shellcheck disable=SC2046
 run unit no-retry -m "not integration and not e2e" $(xdist "$unit_n") "${@}"
 # shellcheck disable=SC2046
-run integration retry -m "integration and not e2e" $(xdist "$integ_n" loadgroup ordered) \
-  --durations=25 "${@}"
+run integration retry -m "integration and not e2e" $(xdist "$integ_n") --durations=25 "${@}"
 # The two demos (7 and 9 minutes) run side by side, each in its own lab (own namespaces and names).
 # shellcheck disable=SC2046
 run e2e retry -m "e2e" $(xdist "$e2e_n" loadfile ordered) --durations=10 "${@}"
