@@ -80,9 +80,13 @@ def test_two_workers_store_each_message_once_and_hostile_peers_block_nothing(
         stop_slow.set()
         slow.join(30)
         assert wait_count(spool, conns * per + 3, 30) == conns * per + 3
+        # Each worker hands its counters to /metrics on its own beat: wait for both workers'.
         deadline = time.monotonic() + 10
-        while d.metric("dcops_intake_dropped_total", source="syslog_tcp", reason="malformed") < 1:
-            assert time.monotonic() < deadline, "the half frame was not counted in /metrics"
+        while (d.metric("dcops_intake_dropped_total", source="syslog_tcp", reason="malformed") < 1
+               or d.metric("dcops_intake_received_total", source="syslog_tcp")
+               < conns * per + 3):
+            assert time.monotonic() < deadline, (
+                "the half frame or the last messages were not counted in /metrics")
             time.sleep(0.1)
         m = d.metrics()
         used = {w: cpu_s(w) - cpu0[w] for w in workers}
