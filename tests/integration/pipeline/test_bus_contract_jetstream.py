@@ -1,4 +1,6 @@
-"""The Bus contract against a real 3-node JetStream cluster (network namespaces), R3 streams."""
+"""The Bus contract against a real 3-node JetStream cluster (network namespaces), R3 streams, on
+a bus of one partition and on one partitioned by host (`partitions=3`: a plain reader of it still
+sees every event, as the contract says)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,13 @@ from dcops.pipeline.jetstream import JetStreamBus
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def opener(nats_cluster: NatsCluster, bus_prefix: str) -> Iterator[Opener]:
+@pytest.fixture(params=["", "&partitions=3"], ids=["one-partition", "partitioned"])
+def opener(nats_cluster: NatsCluster, bus_prefix: str,
+           request: pytest.FixtureRequest) -> Iterator[Opener]:
     opened: list[JetStreamBus] = []
 
     def make(**options: Any) -> ContractBus:
-        url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}"
+        url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}{request.param}"
         bus = nats_cluster.run(lambda: open_bus(url, publish_timeout=30, **options))
         assert isinstance(bus, JetStreamBus)
         opened.append(bus)

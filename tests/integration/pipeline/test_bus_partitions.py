@@ -1,5 +1,6 @@
 """A bus partitioned by host (`partitions=S`) on the real 3-node cluster: each partition reads only
-its subject, a plain reader still reads everything, stray subjects are counted, and a worker group
+its subject (a plain reader still reads everything: the contract suite runs on a partitioned bus
+too, test_bus_contract_jetstream.py), stray subjects are counted, and a worker group
 refuses correlations across hosts."""
 
 from __future__ import annotations
@@ -8,23 +9,17 @@ import copy
 import itertools
 import re
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from natscluster import NatsCluster
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "pipeline"))  # the contract
-from bus_contract import CONTRACT, ContractBus, Opener
 
 from dcops.detect.engine import Engine
 from dcops.errors import ConfigError
 from dcops.lab.workload import events
 from dcops.model.event import Detection
-from dcops.pipeline import open_bus
 from dcops.pipeline.jetstream import JetStreamBus
 from dcops.pipeline.jetstream.subjects import partition_of
 from dcops.pipeline.workers import Worker
@@ -40,28 +35,6 @@ class Collected:
 
     def accept(self, detections: Sequence[Detection]) -> None:
         self.got.extend(detections)
-
-
-@pytest.fixture
-def opener(nats_cluster: NatsCluster, bus_prefix: str) -> Iterator[Opener]:
-    opened: list[JetStreamBus] = []
-
-    def make(**options: Any) -> ContractBus:
-        url = f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&partitions=3"
-        bus = nats_cluster.run(lambda: open_bus(url, publish_timeout=30, **options))
-        assert isinstance(bus, JetStreamBus)
-        opened.append(bus)
-        return bus
-
-    yield make
-    for b in opened:
-        b.close()
-
-
-@pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__.removeprefix("check_"))
-def test_contract_on_a_partitioned_bus(check: Callable[[Opener], None], opener: Opener) -> None:
-    """A plain reader of a partitioned bus (no group) sees every event, as the contract says."""
-    check(opener)
 
 
 def _bus(cluster: NatsCluster, prefix: str, partitions: int) -> JetStreamBus:
