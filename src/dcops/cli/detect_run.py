@@ -91,8 +91,11 @@ def run(
         raise ConfigError("--consumer: empty (expected a name such as detect)")
     if worker_group is not None and not _NAME.match(worker_group):
         raise ConfigError(f"--worker-group {worker_group!r}: expected letters, digits, - or _")
-    if cross_host_rules not in ("refuse", "skip"):
-        raise ConfigError(f"--cross-host-rules {cross_host_rules!r}: expected refuse or skip")
+    from dcops.pipeline.workers import CROSS_HOST_CHOICES
+
+    if cross_host_rules not in CROSS_HOST_CHOICES:  # before the rules load (Worker checks again)
+        raise ConfigError(f"--cross-host-rules {cross_host_rules!r}: expected "
+                          f"{' or '.join(CROSS_HOST_CHOICES)}")
     listen = metrics_hostport(metrics_listen) if metrics_listen else None
     runnable, sink, store, window = detector(rules, db, inventory)
     b = open_detect_bus(bus)

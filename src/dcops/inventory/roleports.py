@@ -33,7 +33,6 @@ class RolePort:
     why: str
     peers: tuple[str, ...] | None = None  # `peers:` of the entry: the hosts that may connect
 
-
     def source(self) -> str:
         """One line for the finding: which role, which play, which variable."""
         return f"role {self.role} ({self.playbook}; {self.variable}): {self.why}"
