@@ -237,6 +237,7 @@ def syslog(
     """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS, RELP) into the spool until SIGTERM."""
     from dcops.cli.collect_syslog_workers import WorkerPool
     from dcops.collectors.health import IntakeMetrics
+    from dcops.collectors.heap import keep_heap
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
     from dcops.pipeline import SqliteSpool
 
@@ -266,6 +267,7 @@ def syslog(
         stop_timeout=stop_timeout,
     )
     _raise_nofile(max_connections + 256)
+    keep_heap()  # (before the fork: the workers inherit it) each batch reuses the last's memory
     pool: WorkerPool | None = None
     if workers > 1:  # forked before this process opens the spool or starts any thread
         pool = WorkerPool(workers, cfg, listen, tcp_port)

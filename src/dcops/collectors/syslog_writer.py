@@ -82,6 +82,7 @@ class Writer:
         self._committer = Committer(sink, metrics, legacy, self._done, self.finished)
         self._seq = 0
         self._t, self._t_repr, self._received = -1.0, "", datetime.fromtimestamp(0, UTC)
+        self._prefix = ""  # Event.order_prefix of the current read's time
         self._held = "syslog_tcp"  # source of the last line held back (auditd joining)
         self._on_stored: Callable[[list[Callable[[], None]]], None] = lambda acks: None
         self._thread = threading.Thread(target=self._run, name="syslog-writer", daemon=True)
@@ -219,11 +220,13 @@ class Writer:
         self._seq += 1
         if item.t != self._t:  # the frames of one read share its time: convert it once
             self._t, self._t_repr = item.t, repr(item.t)
+            self._prefix = Event.order_prefix(item.t)
             self._received = datetime.fromtimestamp(item.t, UTC)
         try:
             evs = self.normaliser.line(f.data.decode("utf-8", "replace"),
                                        id_parts=(item.peer, self._t_repr, self._seq),
-                                       received=self._received, peer=item.peer)
+                                       received=self._received, peer=item.peer,
+                                       id_prefix=self._prefix)
         except Exception as exc:  # a parser bug costs this message, never the server
             self._dead_letter(item.source, f.data, exc)
             return []

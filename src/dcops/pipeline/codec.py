@@ -10,15 +10,39 @@ import orjson
 from dcops.model.event import Event, LogSource, json_safe
 
 
+# The last timestamp's ISO form and the JSON form of the logsources seen: the events of one
+# read share their time and a few logsources (bounded: cleared when it grows past _LS_MAX).
+_last_ts: tuple[datetime | None, str] = (None, "")
+_LS_JSON: dict[LogSource, list[Any]] = {}
+_LS_MAX = 4096
+
+
+def _iso(ts: datetime) -> str:
+    global _last_ts
+    last, iso = _last_ts
+    if ts is not last:
+        iso = ts.isoformat()
+        _last_ts = (ts, iso)
+    return iso
+
+
+def _ls_json(ls: LogSource) -> list[Any]:
+    v = _LS_JSON.get(ls)
+    if v is None:
+        if len(_LS_JSON) >= _LS_MAX:
+            _LS_JSON.clear()
+        v = _LS_JSON[ls] = ls.to_list()
+    return v
+
+
 def encode(e: Event) -> bytes:
     """Serialise an event; values JSON cannot hold as they are (integers beyond 64 bits, lone
     surrogates, non-string keys, deep nesting) are kept in their `json_safe` form."""
-    ls = e.logsource
     doc: dict[str, Any] = {
         "id": e.id,
-        "ts": e.timestamp.isoformat(),
+        "ts": _iso(e.timestamp),
         "src": e.source,
-        "ls": ls.to_list(),
+        "ls": _ls_json(e.logsource),
         "f": e.fields,
         "raw": e.raw,
         "p": e.parsed,

@@ -316,3 +316,34 @@ def test_key_value_pairs_same(text: str) -> None:
     for _, v in AUDIT_KV.findall(text):
         new = len(v) % 2 == 0 and auditd._HEX.fullmatch(v) is not None
         assert new == (HEX.match(v) is not None), v
+
+
+RFC3164_PIECES = ["<", ">", "<13>", "<38>", "<191>", "<192>", "<999>", "<0>", "Nov", "Jan", "Dec",
+                  "Nov ", " ", "  ", "2", "22", "022", " 2025", "05:00:01", "5:00:01", ".123",
+                  ":", "web1", "h", "fe80::1", "%h", "web1:", "sshd", "CRON", "a/b", "(x)", "@",
+                  "[", "]", "[1]", "[123]", "[ 1]", "[" + "9" * 40 + "]", ": ", "msg", "\ufeff",
+                  "\x00", "\r\n", "-", "h" * 256, "t" * 70]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(lines(*RFC3164_PIECES, size=16))
+def test_fast_rfc3164_path_splits_as_the_general_path(line: str) -> None:
+    """parse_syslog's one-match path for the common RFC 3164 line gives the same message as the
+    general path (PRI, _BSD_TS, _HOST, _TAG step by step) on every line it accepts."""
+    assert syslog_frame.parse_syslog(line, now=NOW) == syslog_frame._parse_general(
+        line.rstrip("\r\n\x00"), NOW)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(["<38>", "<165>", "<13>"]), st.sampled_from(["Nov", "Feb", "Dec"]),
+       st.sampled_from([" ", "  "]), st.integers(1, 31), st.sampled_from(["05:00:01", "23:59:59"]),
+       lines("web1", "h.example.vn", "-", "_", size=4), lines("sshd", "sudo", "/", size=4),
+       st.sampled_from(["", "[1]", "[42]", "[x y]"]), st.sampled_from([": ", ":", " ", ": : "]),
+       lines("Failed password", " for ", size=6))
+def test_fast_rfc3164_path_on_near_valid_lines(pri: str, mon: str, sp: str, day: int, hms: str,
+                                              host: str, tag: str, pid: str, sep: str,
+                                              text: str) -> None:
+    """The same on lines shaped like real ones (where the fast path mostly applies)."""
+    line = f"{pri}{mon}{sp}{day} {hms} {host} {tag}{pid}{sep}{text}"
+    assert syslog_frame.parse_syslog(line, now=NOW) == syslog_frame._parse_general(
+        line.rstrip("\r\n\x00"), NOW)

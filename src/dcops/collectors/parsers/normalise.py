@@ -124,8 +124,14 @@ class Normaliser:
         id_parts: tuple[Any, ...],
         received: datetime | None = None,
         peer: str = "",
+        id_prefix: str = "",
     ) -> list[Event]:
-        """Normalise one line; `id_parts` identify the accepted input (peer, receive time)."""
+        """Normalise one line; `id_parts` identify the accepted input (peer, receive time).
+
+        `id_prefix`: `Event.order_prefix` of the receive time when that time is among
+        `id_parts`; the syslog event's id then sorts by it (`Event.make_id`). Not for inputs
+        that are read again later under the same id (a file's offsets).
+        """
         received = received or datetime.now(UTC)
         raw, cut_bytes = cut(raw, self.max_message_chars)
         if cut_bytes:
@@ -145,7 +151,7 @@ class Normaliser:
             self.stats["audit_split"] += self._audit.splits - splits
             return [e for ev in done for e in self._audit_events(ev)]
         assert msg is not None
-        event = self._syslog_event(msg, text, id_parts, received, peer)
+        event = self._syslog_event(msg, text, id_parts, received, peer, id_prefix)
         if cut_bytes:
             event.fields |= {TRUNCATED_FIELD: True, ORIGINAL_SIZE_FIELD: cut_bytes}
         return [event]
@@ -155,7 +161,8 @@ class Normaliser:
         return [e for ev in self._audit.flush() for e in self._audit_events(ev)]
 
     def _syslog_event(
-        self, msg: SyslogMessage, raw: str, id_parts: tuple[Any, ...], received: datetime, peer: str
+        self, msg: SyslogMessage, raw: str, id_parts: tuple[Any, ...], received: datetime,
+        peer: str, id_prefix: str = "",
     ) -> Event:
         fields: dict[str, Any] = {"message": msg.message}
         if peer:
@@ -183,7 +190,7 @@ class Normaliser:
             del fields["message"]
         self.stats[kind] += 1
         return Event(
-            id=Event.make_id(self.source, host, raw, *id_parts),
+            id=Event.make_id(self.source, host, raw, *id_parts, prefix=id_prefix),
             timestamp=msg.timestamp or received,
             source=self.source,
             logsource=logsource,

