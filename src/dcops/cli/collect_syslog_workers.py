@@ -1,6 +1,6 @@
-"""`dcops collect syslog --workers N`: N processes receive TCP syslog on one port (SO_REUSEPORT:
-the kernel spreads connections over them), each reading, framing, parsing and encoding on its
-own core; the main process keeps UDP, TLS, RELP and the unix sockets, and is the spool's only
+"""`dcops collect syslog --workers N`: N processes receive TCP syslog on one port (one listening
+socket they all inherit; each new connection goes to the worker holding the fewest:
+dcops.collectors.syslog_balance), each reading, framing, parsing and encoding on its own core; the main process keeps UDP, TLS, RELP and the unix sockets, and is the spool's only
 writer (dcops.pipeline.spool_feed: one transaction for what every worker sent meanwhile, each
 worker answered only once it is stored, so a worker acknowledges a read only once it is in the
 spool). Workers are forked before the main process starts any thread; they end with it
@@ -41,16 +41,15 @@ WORKER_CYCLE = 0.2  # seconds of parsing per worker batch at most (one process: 
 _PR_SET_PDEATHSIG = 1
 
 
-def reserve_port(host: str, port: int) -> socket.socket:
-    """Bind (not listen) host:port with SO_REUSEPORT: fixes the port (0: a free one) that the
-    workers then share; closed once they listen."""
+def shared_listener(host: str, port: int, backlog: int) -> socket.socket:
+    """Bind and listen on host:port (0: a free port): the socket every worker inherits."""
     family, kind, proto, _, addr = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     s = socket.socket(family, kind, proto)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind(addr)
+        s.listen(backlog)
     except OSError as exc:
         s.close()
         raise CollectorError(f"syslog: cannot listen on {host} TCP port {port}: {exc}") from exc
@@ -64,13 +63,15 @@ class WorkerPool:
         self.count = count
         self.counters = WorkerCounters()
         self.gone: list[int] = []
-        self._reserved = reserve_port(host, tcp_port)
-        self.port = int(self._reserved.getsockname()[1])
+        self._listener = shared_listener(host, tcp_port, cfg.listen_backlog)
+        self.port = int(self._listener.getsockname()[1])
+        # each worker's open TCP connections (shared memory, each writes its own slot)
+        self.loads = multiprocessing.get_context("fork").Array("i", count, lock=False)
         # Larger batches than one process's: the spool's cost per row falls with the rows per
-        # transaction (random ids spread every commit over the unique index's pages).
+        # transaction.
         self._cfg = dataclasses.replace(
-            cfg, tcp_port=self.port, reuse_port=True, udp_port=None, tls_port=None, tls=None,
-            relp_port=None, unix_sockets={}, stats=Counter(),
+            cfg, tcp_port=None, shared_tcp=self._listener, tcp_loads=self.loads, udp_port=None,
+            tls_port=None, tls=None, relp_port=None, unix_sockets={}, stats=Counter(),
             batch=max(cfg.batch, WORKER_BATCH), cycle=max(cfg.cycle, WORKER_CYCLE))
         self._procs: list[BaseProcess] = []
         self._conns: dict[int, multiprocessing.connection.Connection] = {}
@@ -84,7 +85,7 @@ class WorkerPool:
             mine, theirs = ctx.Pipe()
             ready = ctx.Event()
             p = ctx.Process(target=_worker_main, name=f"syslog-tcp-{i}",
-                            args=(self._cfg, theirs, ready, self._reserved.fileno()))
+                            args=(dataclasses.replace(self._cfg, worker=i), theirs, ready))
             p.start()
             theirs.close()
             self._procs.append(p)
@@ -95,10 +96,11 @@ class WorkerPool:
             while not ready.wait(0.1):
                 if not self._procs[i].is_alive() or time.monotonic() > deadline:
                     self.kill()
+                    self._listener.close()
                     raise CollectorError(
                         f"syslog: TCP worker {i} did not start listening on port {self.port} "
                         f"(exit code {self._procs[i].exitcode}; see the messages above)")
-        self._reserved.close()
+        self._listener.close()  # the workers hold it; this process never accepts
 
     def start_feed(self, spool: SqliteSpool) -> None:
         """The spool writer thread for the workers."""
@@ -154,15 +156,13 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(cfg: SyslogConfig, conn: multiprocessing.connection.Connection,
-                 ready: MpEvent, reserved: int) -> None:
+                 ready: MpEvent) -> None:
     """One TCP worker: a SyslogServer on the shared port storing through `conn`."""
     from dcops.collectors.health import IntakeMetrics
     from dcops.collectors.syslog import SyslogServer
     from dcops.pipeline.spool_feed import RemoteSpool
 
     _die_with_parent()
-    with contextlib.suppress(OSError):
-        os.close(reserved)
     sink = RemoteSpool(conn)
     server = SyslogServer(sink, cfg, IntakeMetrics())
 

@@ -9,7 +9,8 @@ pushes back on the kernel buffers, then the sender. RELP answers a message only 
 stored. UDP has no flow control: datagrams beyond a source's queue are dropped and counted
 (`queue_full`). A message longer than `max_message_bytes` is cut there and stored marked
 (log.truncated, log.original_size). Stop is bounded: `stop_timeout` seconds whatever the peers
-or the sink do. TCP may be received by several processes (`reuse_port`, see
+or the sink do. TCP may be received by several processes sharing one listening socket
+(`shared_tcp`, new connections to the least loaded: syslog_balance; see
 dcops.cli.collect_syslog_workers).
 """
 
@@ -23,12 +24,13 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 
 from dcops.collectors.health import DEFAULT_MAX_MESSAGE_BYTES, IntakeMetrics, SourceStats, clip
 from dcops.collectors.parsers import Normaliser
 from dcops.collectors.syslog_accept import TlsListener
+from dcops.collectors.syslog_balance import SharedListener
 from dcops.collectors.syslog_net import (
     READ_SIZE,
     Datagrams,
@@ -67,7 +69,11 @@ class SyslogConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # longer messages are cut and marked
     max_frame_bytes: int = DEFAULT_MAX_FRAME  # larger octet counts are read as newline-framed
     listen_backlog: int = 4096  # TCP/TLS connections the kernel queues before accept
-    reuse_port: bool = False  # TCP: SO_REUSEPORT, so that worker processes share the port
+    # TCP worker processes: a listening socket they all hold (instead of tcp_port) and their
+    # open-connection counts, so that each new connection goes to the least loaded one
+    shared_tcp: socket.socket | None = None
+    tcp_loads: MutableSequence[int] | None = None
+    worker: int = 0  # this process's slot in tcp_loads
     read_bytes: int = READ_SIZE  # per recv of a stream connection: read, not yet stored, at most
     max_connections: int = 2048  # per listener (TCP, TLS, RELP); more are accepted and closed
     idle_timeout: float = 300.0  # seconds a peer may stay silent before it is closed
@@ -108,6 +114,7 @@ class SyslogServer:
         self.conns: set[StreamConn] = set()
         self.open_by: Counter[str] = Counter()  # open connections per source
         self.tls_listeners: list[TlsListener] = []
+        self.shared_tcp: SharedListener | None = None  # TCP worker: the port all workers hold
         self.clean = True  # False when stop() gave up on messages the sink never took
         self._held: list[StreamConn] = []  # waiting for their source's queue to go down
         self._servers: list[asyncio.Server] = []
@@ -162,7 +169,12 @@ class SyslogServer:
                 self._watch("syslog_udp")
             for path, host in c.unix_sockets.items():
                 await self._unix(path, host)
-            if c.tcp_port is not None:
+            if c.shared_tcp is not None and c.tcp_loads is not None:
+                self.shared_tcp = SharedListener(self, c.shared_tcp, c.tcp_loads, c.worker)
+                self.shared_tcp.start()
+                self.ports["tcp"] = self.shared_tcp.port
+                self._watch("syslog_tcp")
+            elif c.tcp_port is not None:
                 await self._listen("tcp", c.tcp_port, None)
             if c.relp_port is not None:
                 await self._listen("relp", c.relp_port, None)
@@ -211,8 +223,7 @@ class SyslogServer:
             self.ports[name] = listener.listen(self.cfg.host, port, self.cfg.listen_backlog)
         else:
             srv = await loop.create_server(lambda: conn(self, source), self.cfg.host, port,
-                                           backlog=self.cfg.listen_backlog,
-                                           reuse_port=self.cfg.reuse_port and name == "tcp")
+                                           backlog=self.cfg.listen_backlog)
             self._servers.append(srv)
             self.ports[name] = srv.sockets[0].getsockname()[1]
         self._watch(source)
@@ -245,6 +256,8 @@ class SyslogServer:
             return
         self.conns.add(conn)
         self.open_by[conn.source] += 1
+        if self.shared_tcp is not None and conn.source == "syslog_tcp":
+            self.shared_tcp.sync()
         conn.last = self.now()
         if conn.source == "syslog_tls":
             self.stats["tls_accepted"] += 1
@@ -254,6 +267,8 @@ class SyslogServer:
         if conn in self.conns:
             self.conns.discard(conn)
             self.open_by[conn.source] -= 1
+            if self.shared_tcp is not None and conn.source == "syslog_tcp":
+                self.shared_tcp.sync()
 
     def _count(self, source: str, frames: list[Frame]) -> list[Frame]:
         st = self.intake(source)
@@ -345,6 +360,8 @@ class SyslogServer:
             srv.close()
         for listener in self.tls_listeners:
             await listener.close()
+        if self.shared_tcp is not None:
+            await self.shared_tcp.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self._drain(t0 + min(c.drain_timeout, c.stop_timeout / 2))

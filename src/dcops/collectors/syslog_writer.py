@@ -224,7 +224,7 @@ class Writer:
             self._received = datetime.fromtimestamp(item.t, UTC)
         try:
             evs = self.normaliser.line(f.data.decode("utf-8", "replace"),
-                                       id_parts=(item.peer, self._t_repr, self._seq),
+                                       id_parts=(item.peer, self._t_repr, str(self._seq)),
                                        received=self._received, peer=item.peer,
                                        id_prefix=self._prefix)
         except Exception as exc:  # a parser bug costs this message, never the server

@@ -74,15 +74,14 @@ def parse_sshd(msg: str) -> Fields | None:
     """OpenSSH server: logins, invalid users, disconnects, PAM failures and sessions."""
     f: Fields = {"event.category": "authentication"}
     if m := _SSH_AUTH.search(msg):
-        f |= {
-            "event.action": "ssh_login",
-            "user.name": m["user"],
-            "ssh.method": m["method"],
-            "event.outcome": "success" if m["res"] == "Accepted" else "failure",
-        }
-        if m["invalid"]:
+        res, method, invalid, user, ip, port = m.groups()
+        f["event.action"] = "ssh_login"
+        f["user.name"] = user
+        f["ssh.method"] = method
+        f["event.outcome"] = "success" if res == "Accepted" else "failure"
+        if invalid:
             f["user.invalid"] = True
-        _ip_port(f, m["ip"], m["port"])
+        _ip_port(f, ip, port)
     elif m := _SSH_INVALID.search(msg):
         f |= {
             "event.action": "ssh_invalid_user",
