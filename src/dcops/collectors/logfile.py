@@ -234,7 +234,8 @@ class FileTailer:
                 self._out.failed(exc)
                 return
         assert self._fd is not None
-        if os.fstat(self._fd).st_size < self._reader.scan or not self._fid.matches(self._fd):
+        if (os.fstat(self._fd).st_size < self._reader.scan or not self._fid.matches(self._fd)
+                or not _line_start(self._fd, self._reader.start)):
             self._truncated()
             return
         self._fid.learn_head(self._fd)
@@ -435,3 +436,10 @@ def _mark(events: list[Event], size: int) -> None:
     for e in events:
         e.fields[TRUNCATED_FIELD] = True
         e.fields[ORIGINAL_SIZE_FIELD] = size
+
+
+def _line_start(fd: int, offset: int) -> bool:
+    """The next line still starts at `offset`: the byte before it ends a line (or is part of a
+    run of NULs skipped). A copytruncate whose new content starts with the same head bytes and
+    has grown past the position by the next poll fails this (the head check alone missed it)."""
+    return offset == 0 or os.pread(fd, 1, offset - 1) in (b"\n", b"\x00")

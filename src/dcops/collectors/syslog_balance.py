@@ -33,8 +33,10 @@ _ACCEPT_PAUSE = 0.1  # after EMFILE/ENFILE (as the TLS listener)
 
 def _waiting(sock: socket.socket) -> bool:
     """A connection waits in the listening socket's queue."""
+    poll = select.poll()  # (not select(): no limit on the descriptor's number)
     with contextlib.suppress(OSError, ValueError):
-        return bool(select.select([sock], [], [], 0)[0])
+        poll.register(sock, select.POLLIN)
+        return bool(poll.poll(0))
     return False
 
 

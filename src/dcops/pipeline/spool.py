@@ -55,9 +55,12 @@ def encode_rows(
     encoded (never an exception: an encoding failure is that event's)."""
     rows: list[tuple[str, float, bytes]] = []
     poison: list[tuple[str, bytes, str, str]] = []
+    last: tuple[object, float] = (None, 0.0)  # the events of one read share their time
     for e in events:
         try:
-            rows.append((str(e.id), float(e.timestamp.timestamp()), encode(e)))
+            if e.timestamp is not last[0]:
+                last = (e.timestamp, float(e.timestamp.timestamp()))
+            rows.append((str(e.id), last[1], encode(e)))
         except Exception as exc:  # any encoding failure is this event's
             poison.append(_poison(e, exc))
     return rows, poison

@@ -21,6 +21,11 @@ from dcops.collectors.parsers.linux import PROGRAMS, parse_netfilter
 from dcops.collectors.parsers.syslog_frame import SyslogMessage, find_bsd_time, parse_syslog
 from dcops.model.event import Event, LogSource
 
+# The logsources of syslog lines, built once (a frozen dataclass costs ~0.5 us to build)
+_LINUX = {s: LogSource("linux", s) for s in {svc for _, svc in PROGRAMS.values()} | {"syslog"}}
+_FIREWALL = LogSource("linux", "", "firewall")
+_NO_LOGSOURCE = LogSource()
+_AUDIT = ("type=", "node=")  # what an audit record starts with (auditd._HEAD)
 _PARENT_CACHE = 50_000  # pid -> executable entries remembered for ParentImage
 _PARENT_CHARS = 8 << 20  # and the characters they may hold (hostile paths are long)
 _PARENT_ITEM = 4096  # longer paths or keys are not remembered (PATH_MAX)
@@ -137,12 +142,13 @@ class Normaliser:
         if cut_bytes:
             self.stats["truncated"] += 1
         text = raw.rstrip("\r\n")
-        rec = parse_record(text, self.max_audit_fields)
+        rec = parse_record(text, self.max_audit_fields) if text.startswith(_AUDIT) else None
         msg: SyslogMessage | None = None
         if rec is None:
             msg = parse_syslog(text, now=received)
             if msg.format != "none":
-                rec = parse_record(msg.message, self.max_audit_fields)
+                rec = (parse_record(msg.message, self.max_audit_fields)
+                       if msg.message.startswith(_AUDIT) else None)
         if rec is not None:
             host = rec.node or (msg.hostname if msg else "") or self.default_host or peer
             self.stats["audit_fields_dropped"] += rec.dropped_fields
@@ -185,7 +191,7 @@ class Normaliser:
         if host:
             fields["host.name"] = host
         if msg.format == "none" and kind == "raw":
-            logsource, parsed = LogSource(), False
+            logsource, parsed = _NO_LOGSOURCE, False
         if fields.get("message") == raw:  # stored once: `raw` holds it
             del fields["message"]
         self.stats[kind] += 1
@@ -222,16 +228,16 @@ class Normaliser:
             extra = parser(msg.message)
             if extra is not None:
                 fields |= extra
-                return LogSource("linux", service), True, "parsed"
-            return LogSource("linux", service), True, "header_only"
+                return _LINUX[service], True, "parsed"
+            return _LINUX[service], True, "header_only"
         if prog == "kernel" or "IN=" in msg.message:
             extra = parse_netfilter(msg.message)
             if extra is not None:
                 fields |= extra
-                return LogSource("linux", "", "firewall"), True, "parsed"
+                return _FIREWALL, True, "parsed"
         if msg.format == "none":
-            return LogSource(), False, "raw"
-        return LogSource("linux", "syslog"), True, "header_only"
+            return _NO_LOGSOURCE, False, "raw"
+        return _LINUX["syslog"], True, "header_only"
 
     def _audit_events(self, ev: AuditEvent) -> list[Event]:
         host = ev.host or self.default_host

@@ -67,6 +67,16 @@ _FAST_3164 = re.compile(
     r"([A-Za-z0-9_./@()-]{1,64}?)(?:\[([^\]\s]{1,32})\])?: ?"
 )
 _MONTH = timedelta(days=31)
+_UNSET = datetime.min.replace(tzinfo=UTC)  # (a memo miss; None is a result: no such date)
+# The BSD times of the lines parsed against one `now` (the receive time of one read): each
+# second is converted once. Replaced, never cleared, when `now` changes: bounded by one read.
+_WHEN_MEMO_MAX = 4096
+_when_memo: tuple[datetime | None, dict[str, datetime | None]] = (None, {})
+
+
+def _set_when_memo(memo: tuple[datetime | None, dict[str, datetime | None]]) -> None:
+    global _when_memo
+    _when_memo = memo
 _HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
 # Cisco's `host: *Mon DD ...`: the run of host characters that ends where the search stops
 _HOST_RUN = re.compile(r"(?<![\w.-])[\w.-]++\Z")
@@ -181,13 +191,21 @@ def parse_syslog(line: str, *, now: datetime | None = None) -> SyslogMessage:
     now = now or datetime.now(UTC)
     line = line.rstrip("\r\n\x00")
     f = _FAST_3164.match(line)
-    if f is not None and int(f[1]) <= 191:
-        pri = int(f[1])
-        pid = f[7]
+    if f is not None and (pri := int(f[1])) <= 191:
+        _, mon, day, hms, host, tag, pid = f.groups()
+        memo = _when_memo
+        if memo[0] is not now:  # (a pair: a thread with another `now` never reads this one's)
+            memo = (now, {})
+            _set_when_memo(memo)
+        when = memo[1].get(mon + day + hms, _UNSET)
+        if when is _UNSET:
+            if len(memo[1]) >= _WHEN_MEMO_MAX:  # one `now` for a whole file: start afresh
+                memo = (now, {})
+                _set_when_memo(memo)
+            when = memo[1][mon + day + hms] = _bsd_when(mon, day, None, hms, now)
         return SyslogMessage(
-            message=line[f.end():], timestamp=_bsd_when(f[2], f[3], None, f[4], now),
-            hostname=f[5], app_name=f[6], procid=pid or "", facility=pri >> 3,
-            severity=pri & 7, format="rfc3164")
+            message=line[f.end():], timestamp=when, hostname=host, app_name=tag,
+            procid=pid or "", facility=pri >> 3, severity=pri & 7, format="rfc3164")
     return _parse_general(line, now)
 
 
