@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Syslog intake over TCP: messages per second with zero loss, dcops against rsyslog, one run.
 
-dcops: `dcops collect syslog --workers N --read-bytes 131072` (TCP on one port shared by N worker
-processes with SO_REUSEPORT; parse + normalise + encode in the workers, one spool writer in the
+dcops: `dcops collect syslog --workers N --read-bytes 131072` (TCP on one listening socket shared
+by N worker processes, each connection to the least loaded; parse + normalise + encode in the
+workers, one spool writer in the
 main process, one SQLite transaction per group of batches with synchronous=FULL: stored means
 fsynced).
 Peer: rsyslogd tuned as its own "Receiving massive amounts of messages with high performance"

@@ -1,10 +1,11 @@
 """`dcops collect syslog --workers N`: N processes receive TCP syslog on one port (one listening
 socket they all inherit; each new connection goes to the worker holding the fewest:
-dcops.collectors.syslog_balance), each reading, framing, parsing and encoding on its own core; the main process keeps UDP, TLS, RELP and the unix sockets, and is the spool's only
-writer (dcops.pipeline.spool_feed: one transaction for what every worker sent meanwhile, each
-worker answered only once it is stored, so a worker acknowledges a read only once it is in the
-spool). Workers are forked before the main process starts any thread; they end with it
-(SIGTERM on its death) and report their counters to its /metrics and stop line.
+dcops.collectors.syslog_balance), each reading, framing, parsing and encoding on its own core;
+the main process keeps UDP, TLS, RELP and the unix sockets, and is the spool's only writer
+(dcops.pipeline.spool_feed: one transaction for what every worker sent meanwhile, each worker
+answered only once it is stored, so a worker acknowledges a read only once it is in the spool).
+Workers are forked before the main process starts any thread; they end with it (SIGTERM on its
+death) and report their counters to its /metrics and stop line.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ class SharedListener:
         self.deferred = 0  # connections left to a less loaded worker (a counter, for tests)
         self._opening = 0  # accepted, connection_made not run yet
         self._task: asyncio.Task[None] | None = None
+        self._setups: set[asyncio.Task[None]] = set()
         sock.setblocking(False)
 
     @property
@@ -96,7 +97,9 @@ class SharedListener:
             waited = 0.0
             self._opening += 1
             self.sync()
-            loop.create_task(self._open(peer))
+            task = loop.create_task(self._open(peer))
+            self._setups.add(task)
+            task.add_done_callback(self._setups.discard)
 
     async def _open(self, peer: socket.socket) -> None:
         loop = asyncio.get_running_loop()

@@ -9,20 +9,18 @@ import orjson
 
 from dcops.model.event import Event, LogSource, json_safe
 
-
 # The last timestamp's ISO form and the JSON form of the logsources seen: the events of one
 # read share their time and a few logsources (bounded: cleared when it grows past _LS_MAX).
-_last_ts: tuple[datetime | None, str] = (None, "")
+_last_ts: list[tuple[datetime | None, str]] = [(None, "")]  # one pair, replaced whole
 _LS_JSON: dict[LogSource, list[Any]] = {}
 _LS_MAX = 4096
 
 
 def _iso(ts: datetime) -> str:
-    global _last_ts
-    last, iso = _last_ts
+    last, iso = _last_ts[0]
     if ts is not last:
         iso = ts.isoformat()
-        _last_ts = (ts, iso)
+        _last_ts[0] = (ts, iso)
     return iso
 
 

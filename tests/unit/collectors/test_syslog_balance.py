@@ -35,8 +35,8 @@ def _worker(sock: socket.socket, loads: list[int], index: int, sink: _Sink) -> S
     return SyslogServer(sink, cfg, IntakeMetrics())  # type: ignore[arg-type]
 
 
-async def _until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(cond: Any, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.01)

@@ -71,12 +71,8 @@ _UNSET = datetime.min.replace(tzinfo=UTC)  # (a memo miss; None is a result: no 
 # The BSD times of the lines parsed against one `now` (the receive time of one read): each
 # second is converted once. Replaced, never cleared, when `now` changes: bounded by one read.
 _WHEN_MEMO_MAX = 4096
-_when_memo: tuple[datetime | None, dict[str, datetime | None]] = (None, {})
-
-
-def _set_when_memo(memo: tuple[datetime | None, dict[str, datetime | None]]) -> None:
-    global _when_memo
-    _when_memo = memo
+_Memo = tuple[datetime | None, dict[str, datetime | None]]
+_when_memo: list[_Memo] = [(None, {})]  # one pair, replaced whole
 _HOST = re.compile(r"(?P<host>[A-Za-z0-9_.:-]{1,255}) ")
 # Cisco's `host: *Mon DD ...`: the run of host characters that ends where the search stops
 _HOST_RUN = re.compile(r"(?<![\w.-])[\w.-]++\Z")
@@ -193,15 +189,15 @@ def parse_syslog(line: str, *, now: datetime | None = None) -> SyslogMessage:
     f = _FAST_3164.match(line)
     if f is not None and (pri := int(f[1])) <= 191:
         _, mon, day, hms, host, tag, pid = f.groups()
-        memo = _when_memo
+        memo = _when_memo[0]
         if memo[0] is not now:  # (a pair: a thread with another `now` never reads this one's)
             memo = (now, {})
-            _set_when_memo(memo)
+            _when_memo[0] = memo
         when = memo[1].get(mon + day + hms, _UNSET)
         if when is _UNSET:
             if len(memo[1]) >= _WHEN_MEMO_MAX:  # one `now` for a whole file: start afresh
                 memo = (now, {})
-                _set_when_memo(memo)
+                _when_memo[0] = memo
             when = memo[1][mon + day + hms] = _bsd_when(mon, day, None, hms, now)
         return SyslogMessage(
             message=line[f.end():], timestamp=when, hostname=host, app_name=tag,
