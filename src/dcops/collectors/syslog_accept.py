@@ -27,6 +27,22 @@ log = logging.getLogger(__name__)
 _ACCEPT_PAUSE = 0.1  # after EMFILE/ENFILE, like asyncio's own servers (which wait 1 s)
 
 
+async def accept_one(server: SyslogServer, sock: socket.socket, label: str
+                     ) -> socket.socket | None:
+    """The next connection on a listening socket; None after a failure that passes (a peer
+    gone before accept; EMFILE, ENFILE, ENOBUFS: counted, then a pause, and serving goes on)."""
+    try:
+        peer, _ = await asyncio.get_running_loop().sock_accept(sock)
+    except (ConnectionAbortedError, InterruptedError):
+        return None
+    except OSError as exc:
+        log.warning("syslog %s: accept failed (%s); retrying", label, exc)
+        server.stats["accept_errors"] += 1
+        await asyncio.sleep(_ACCEPT_PAUSE)
+        return None
+    return peer
+
+
 class TlsListener:
     """Accepts on the TLS port and runs each handshake as its own task."""
 
@@ -73,14 +89,8 @@ class TlsListener:
         loop = asyncio.get_running_loop()
         assert self.sock is not None
         while True:
-            try:
-                peer, _ = await loop.sock_accept(self.sock)
-            except (ConnectionAbortedError, InterruptedError):
-                continue
-            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: wait a moment, keep serving
-                log.warning("syslog TLS: accept failed (%s); retrying", exc)
-                self.server.stats["accept_errors"] += 1
-                await asyncio.sleep(_ACCEPT_PAUSE)
+            peer = await accept_one(self.server, self.sock, "TLS")
+            if peer is None:
                 continue
             if not self.server.admit(self.source, pending=self.handshaking):
                 with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable, MutableSequence
 from typing import TYPE_CHECKING
 
+from dcops.collectors.syslog_accept import accept_one
 from dcops.collectors.syslog_net import StreamConn
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RECHECK = 0.02  # seconds between looks at the loads while this worker holds more than another
 HANDOVER = 0.1  # seconds a waiting connection is left to the least loaded worker at most
-_ACCEPT_PAUSE = 0.1  # after EMFILE/ENFILE (as the TLS listener)
 
 
 def _waiting(sock: socket.socket) -> bool:
@@ -85,14 +85,8 @@ class SharedListener:
                 if waited < HANDOVER:
                     self.deferred += 1
                     continue  # the least loaded worker's to take, for a moment
-            try:
-                peer, _ = await loop.sock_accept(self.sock)
-            except (ConnectionAbortedError, InterruptedError):
-                continue
-            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: wait a moment, keep serving
-                log.warning("syslog TCP: accept failed (%s); retrying", exc)
-                self.server.stats["accept_errors"] += 1
-                await asyncio.sleep(_ACCEPT_PAUSE)
+            peer = await accept_one(self.server, self.sock, "TCP")
+            if peer is None:
                 continue
             waited = 0.0
             self._opening += 1
@@ -119,4 +113,8 @@ class SharedListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for task in list(self._setups):  # (a connection being set up is closed by asyncio)
+            task.cancel()
+        if self._setups:
+            await asyncio.gather(*self._setups, return_exceptions=True)
         self.sock.close()
