@@ -44,17 +44,12 @@ _PR_SET_PDEATHSIG = 1
 
 def shared_listener(host: str, port: int, backlog: int) -> socket.socket:
     """Bind and listen on host:port (0: a free port): the socket every worker inherits."""
-    family, kind, proto, _, addr = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    s = socket.socket(family, kind, proto)
+    from dcops.collectors.syslog_accept import listen_socket
+
     try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(addr)
-        s.listen(backlog)
+        return listen_socket(host, port, backlog)
     except OSError as exc:
-        s.close()
         raise CollectorError(f"syslog: cannot listen on {host} TCP port {port}: {exc}") from exc
-    return s
 
 
 class WorkerPool:

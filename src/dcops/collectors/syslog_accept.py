@@ -27,6 +27,21 @@ log = logging.getLogger(__name__)
 _ACCEPT_PAUSE = 0.1  # after EMFILE/ENFILE, like asyncio's own servers (which wait 1 s)
 
 
+def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A TCP socket bound to host:port (0: a free port) and listening; OSError if it cannot."""
+    family, kind, proto, _, addr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def accept_one(server: SyslogServer, sock: socket.socket, label: str
                      ) -> socket.socket | None:
     """The next connection on a listening socket; None after a failure that passes (a peer
@@ -59,17 +74,8 @@ class TlsListener:
 
     def listen(self, host: str, port: int, backlog: int) -> int:
         """Bind and listen; returns the port."""
-        family, kind, proto, _, addr = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(backlog)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = listen_socket(host, port, backlog)
+        sock.setblocking(False)
         self.sock = sock
         self.port = int(sock.getsockname()[1])
         self._accepting = asyncio.get_running_loop().create_task(self._accept())

@@ -9,17 +9,19 @@ import copy
 import itertools
 import re
 import shutil
+import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from natscluster import NatsCluster
 
+sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "pipeline"))  # test sinks
+from detection_sink import Collected
+
 from dcops.detect.engine import Engine
 from dcops.errors import ConfigError
 from dcops.lab.workload import events
-from dcops.model.event import Detection
 from dcops.pipeline.jetstream import JetStreamBus
 from dcops.pipeline.jetstream.subjects import partition_of
 from dcops.pipeline.workers import Worker
@@ -27,14 +29,6 @@ from dcops.pipeline.workers import Worker
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 N = 4000
-
-
-class Collected:
-    def __init__(self) -> None:
-        self.got: list[Detection] = []
-
-    def accept(self, detections: Sequence[Detection]) -> None:
-        self.got.extend(detections)
 
 
 def _bus(cluster: NatsCluster, prefix: str, partitions: int) -> JetStreamBus:

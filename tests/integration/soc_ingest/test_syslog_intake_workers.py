@@ -1,5 +1,6 @@
 """`dcops collect syslog --workers 2` as a real process: two TCP worker processes on one port
-(SO_REUSEPORT) storing through the main process's spool writer, under hostile peers."""
+(one shared listening socket, each connection to the least loaded) storing through the main
+process's spool writer, under hostile peers."""
 
 from __future__ import annotations
 

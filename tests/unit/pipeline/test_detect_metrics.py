@@ -12,30 +12,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from detection_sink import Collected
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcops.detect.engine import Engine
 from dcops.lab.workload import events
-from dcops.model.event import Detection
 from dcops.pipeline import Runner, SqliteSpool
 from dcops.pipeline.detect_metrics import DetectMetrics
 from dcops.pipeline.workers import Worker
 
 REPO = Path(__file__).resolve().parents[3]
 N = 3000
-
-
-class Collected:
-    def __init__(self) -> None:
-        self.got: list[Detection] = []
-
-    def accept(self, detections: Sequence[Detection]) -> None:
-        self.got.extend(detections)
 
 
 @pytest.fixture(scope="module")

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from detection_sink import Collected
 
 from dcops.detect.engine import Engine
 from dcops.errors import ConfigError
 from dcops.lab.workload import events
-from dcops.model.event import Detection
 from dcops.pipeline import SqliteSpool
 from dcops.pipeline.workers import PartitionEngine, Worker
 
 REPO = Path(__file__).resolve().parents[3]
 N = 6000
-
-
-class Collected:
-    def __init__(self) -> None:
-        self.got: list[Detection] = []
-
-    def accept(self, detections: Sequence[Detection]) -> None:
-        self.got.extend(detections)
 
 
 class Clock:
