@@ -151,3 +151,15 @@ def test_wazuh_flattening_is_bounded_in_depth_and_fields() -> None:
     assert name.count(".") == 15 and json.loads(deep.fields[name])["n"]["n"]
     assert len(wide.fields) <= 1024 + 8 and w.stats["fields_dropped"] > 1900
     assert wide.fields["host.name"] == "" and wide.parsed
+
+
+def test_an_audit_time_no_clock_has_keeps_the_line_as_it_came() -> None:
+    """msg=audit(2^64...) raised OverflowError and cost the line (dead-lettered as a parser
+    failure); now it is no audit record and the line is stored as an unparsed event."""
+    line = ("type=SYSCALL msg=audit(18446744073709551616.1:18446744073709551616): arch=c000003e "
+            "syscall=59 success=yes exe=\"/usr/bin/id\"")
+    assert parse_record(line) is None
+    norm = Normaliser("syslog")
+    events = norm.line(line, id_parts=("10.0.0.9", 1), received=datetime(2026, 11, 22, tzinfo=UTC))
+    assert len(events) == 1 and events[0].raw == line
+    assert encode(events[0])  # it can be stored

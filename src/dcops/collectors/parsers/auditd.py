@@ -136,7 +136,10 @@ def parse_record(text: str, max_fields: int = MAX_FIELDS) -> AuditRecord | None:
         add(k, v, execve)
     for k, v in _KV.findall(enriched):
         add(k, v, False, override=True)
-    ts = datetime.fromtimestamp(int(m["sec"]) + int(m["ms"]) / 1000, UTC)
+    try:
+        ts = datetime.fromtimestamp(int(m["sec"]) + int(m["ms"]) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # a time no clock has (2^64 s): not a record
+        return None  # the line is kept as it came, as any unreadable line is
     return AuditRecord(
         m["type"], f"{m['sec']}.{m['ms']}:{m['serial']}", ts, fields, m["node"] or "", dropped
     )
