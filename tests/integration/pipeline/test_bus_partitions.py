@@ -156,3 +156,40 @@ def test_two_workers_raise_exactly_what_one_process_raises(
     finally:
         for b in buses:
             b.close()
+
+
+def test_a_reader_whose_consumer_the_server_recreated_never_returns_a_position_twice(
+        nats_cluster: NatsCluster, bus_prefix: str) -> None:
+    """The server re-creates an ephemeral consumer (its node restarted, its assignment re-sent)
+    from its configuration: it starts again where it was first opened. Played here by deleting
+    a partition reader's consumer and creating one of the same name from position 0 behind its
+    back. The next fetch after a position still returns exactly the events after it (the
+    reader notices the repeat, is dropped and a new one opened at the position); before, it
+    returned the first batch again and a worker fed it twice to its correlation windows."""
+    from nats.js import api
+
+    bus = _bus(nats_cluster, bus_prefix, 2)
+    try:
+        bus.publish(list(events(0, 3000)))
+        view = bus.partition(0)
+        first = view.fetch_after(0, 400)
+        after = first[-1][0]
+        reader = bus._session._readers[(view.subject_filter, after)]
+        stream, name = bus.config.events_stream, reader.name
+
+        async def recreate() -> None:
+            js = bus._session.js
+            await js.delete_consumer(stream, name)
+            await js.add_consumer(stream, api.ConsumerConfig(
+                durable_name=name, ack_policy=api.AckPolicy.NONE, mem_storage=True,
+                num_replicas=1, deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=1, filter_subject=view.subject_filter, inactive_threshold=60))
+
+        bus._call(recreate(), "re-create the consumer")
+        second = view.fetch_after(after, 400)
+        assert second and second[0][0] > after
+        fresh = bus.partition(0).fetch_after(after, 400)  # what a new reader returns there
+        assert [p for p, _ in second] == [p for p, _ in fresh]
+        assert not {e.id for _, e in first} & {e.id for _, e in second}
+    finally:
+        bus.close()

@@ -46,6 +46,7 @@ class Reader:
         self._got: list[tuple[int, bytes]] = []
         self._error: str | None = None
         self._done: asyncio.Future[None] | None = None
+        self._delivered = after  # the newest stream position the consumer has delivered
 
     async def open(self, wait: float) -> None:
         """Create the consumer and the inbox its batches arrive on."""
@@ -93,7 +94,20 @@ class Reader:
             self._done = None
         if self._error:
             raise ReaderBroken(self._error)
-        return self._got
+        got = self._got
+        # The consumer must go forward from where it was. An ephemeral consumer the server
+        # re-creates (its node restarted, its assignment re-sent after a meta-leader change)
+        # starts again at its configured start and re-delivers what this reader already
+        # returned: the caller would feed those events twice. Drop the reader instead; the
+        # caller opens a new one at its position.
+        last = self._delivered
+        for seq, _ in got:
+            if seq <= last:
+                raise ReaderBroken(f"consumer {self.name} delivered position {seq} again "
+                                   f"after {last} (re-created by the server)")
+            last = seq
+        self._delivered = last
+        return got
 
     async def _on_msg(self, msg: Msg) -> None:
         """Collect one batch's messages; a status message or the count ends the batch."""
