@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from dcops.errors import DcopsError
 from dcops.model.event import Event
+
+
+class CursorTakenError(DcopsError):
+    """A fenced ack found the cursor claimed by another owner: the partition moved to another
+    worker (this one's lease ran out while it was stalled), so this one must drop it."""
+
+    def __init__(self, consumer: str, holder: str) -> None:
+        super().__init__(f"cursor {consumer!r} is claimed by {holder or 'no one'!r}: "
+                         "this worker no longer owns the partition")
+        self.consumer, self.holder = consumer, holder
 
 
 class Bus(Protocol):
@@ -53,6 +64,26 @@ class Bus(Protocol):
 
     def last_acked_time(self, consumer: str) -> datetime | None:
         """Timestamp of the newest event the consumer acked, if any."""
+        ...
+
+
+class FencedBus(Bus, Protocol):
+    """A bus whose cursors can be claimed: after `claim(consumer, owner)`, an ack that names
+    another owner raises CursorTakenError instead of moving the cursor (worker groups: a worker
+    stalled past its lease cannot move a cursor the partition's next owner reads from)."""
+
+    def claim(self, consumer: str, owner: str) -> int:
+        """Make `owner` the only writer of the cursor (created at 0 if new); its position."""
+        ...
+
+    def ack(self, consumer: str, position: int, *, owner: str | None = None) -> None:
+        """Advance the cursor; with `owner`, only while `owner` holds the claim."""
+        ...
+
+    def fetch(self, consumer: str, limit: int, *, after: int | None = None
+              ) -> list[tuple[int, Event]]:
+        """Events after the consumer's cursor, or after `after` when given (a runner whose
+        cursor may be moved by a new owner reads from its own position)."""
         ...
 
 

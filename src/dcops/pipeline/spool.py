@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from dcops.errors import DcopsError
 from dcops.model.event import Event
+from dcops.pipeline.bus import CursorTakenError
 from dcops.pipeline.codec import decode, encode
 
 _SCHEMA = """
@@ -23,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
     body BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursor_owners (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS consumer_state (
     consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, state BLOB NOT NULL
@@ -230,9 +232,11 @@ class SqliteSpool:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
-        """Events after the consumer's cursor."""
-        return self.fetch_after(self.cursor(consumer), limit)
+    def fetch(self, consumer: str, limit: int, *, after: int | None = None
+              ) -> list[tuple[int, Event]]:
+        """Events after the consumer's cursor (after `after` when given: a fenced runner reads
+        from where its own windows stand)."""
+        return self.fetch_after(self.cursor(consumer) if after is None else after, limit)
 
     def fetch_after(
         self, position: int, limit: int, upto: int | None = None
@@ -263,14 +267,46 @@ class SqliteSpool:
             ).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
-    def ack(self, consumer: str, position: int) -> None:
-        """Advance the cursor (never backwards)."""
+    def ack(self, consumer: str, position: int, *, owner: str | None = None) -> None:
+        """Advance the cursor (never backwards); with `owner`, only while `owner` holds the
+        cursor's claim (CursorTakenError otherwise), in one transaction."""
+        upsert = ("INSERT INTO cursors(consumer, seq) VALUES (?, ?) ON CONFLICT(consumer) "
+                  "DO UPDATE SET seq = MAX(seq, excluded.seq)")
         with self._lock:
-            self._db.execute(
-                "INSERT INTO cursors(consumer, seq) VALUES (?, ?) ON CONFLICT(consumer) "
-                "DO UPDATE SET seq = MAX(seq, excluded.seq)",
-                (consumer, position),
-            )
+            if owner is None:
+                self._db.execute(upsert, (consumer, position))
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT owner FROM cursor_owners WHERE consumer = ?",
+                                       (consumer,)).fetchone()
+                holder = str(row[0]) if row else ""
+                if holder != owner:
+                    raise CursorTakenError(consumer, holder)
+                self._db.execute(upsert, (consumer, position))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def claim(self, consumer: str, owner: str) -> int:
+        """Make `owner` the only writer of the cursor (created at 0 if new); its position."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR IGNORE INTO cursors(consumer, seq) VALUES (?, 0)",
+                                 (consumer,))
+                self._db.execute(
+                    "INSERT INTO cursor_owners(consumer, owner) VALUES (?, ?) "
+                    "ON CONFLICT(consumer) DO UPDATE SET owner = excluded.owner",
+                    (consumer, owner))
+                seq = self._db.execute("SELECT seq FROM cursors WHERE consumer = ?",
+                                       (consumer,)).fetchone()[0]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return int(seq)
 
     def last_acked_time(self, consumer: str) -> datetime | None:
         """Timestamp of the newest acked event."""

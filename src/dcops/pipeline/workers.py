@@ -24,7 +24,12 @@ alias (a different field per base rule) keeps all its groups in partition 0; the
 bound applies per partition.
 
 Ownership: a partition is owned through a lease (`lease/<group>/p<i>` in the bus's checkpoint
-store, compare-and-set, renewed every ttl/3, expiring after `ttl` seconds). Workers register in
+store, compare-and-set, renewed every ttl/3, expiring after `ttl` seconds). The lease says who
+may take the partition; the cursor says who may move it: a worker that takes a partition claims
+its cursor (FencedBus) before reading the saved windows, and every ack names that claim. A
+worker stalled past its lease (a bus failover, a paused VM) that comes back mid-batch gets
+CursorTakenError at its next ack and drops the partition; it cannot move the cursor past events
+the new owner's windows never saw. Workers register in
 `members/<group>`; each aims at ceil(P / live workers) partitions, takes free or expired ones and
 gives back extras (snapshot first). A partition's cursor and correlation windows live on the bus
 under `<group>/p<i>` (Runner: snapshot every few seconds, cursor after the alert store took the
@@ -38,6 +43,7 @@ import copy
 import json
 import logging
 import math
+import secrets
 import threading
 import time
 import zlib
@@ -51,7 +57,7 @@ from dcops.detect.parallel import Router
 from dcops.errors import ConfigError
 from dcops.model.event import Detection, Event
 from dcops.model.sinks import DetectionSink
-from dcops.pipeline.bus import Bus
+from dcops.pipeline.bus import Bus, CursorTakenError, FencedBus
 from dcops.pipeline.engine_state import SnapshottingEngine, supports_snapshot
 from dcops.pipeline.runner import Runner
 
@@ -100,8 +106,8 @@ class SubjectBus(Protocol):
         ...
 
 
-class GroupBus(Bus, Protocol):
-    """A bus that can hold leases: compare-and-set on a checkpoint."""
+class GroupBus(FencedBus, Protocol):
+    """A bus that can hold leases (compare-and-set on a checkpoint) and fence cursors."""
 
     def register(self, consumer: str) -> None:
         """Create a cursor at the start if it does not exist."""
@@ -230,6 +236,9 @@ class Worker:
         self.ttl, self.batch, self.snapshot_every, self.clock = ttl, batch, snapshot_every, clock
         self.runners: dict[int, Runner] = {}
         self._next_renew = 0.0
+        # Cursor claims name this process and the take: a restarted worker with the same id,
+        # or this one taking a partition again, is a new owner.
+        self._claim = f"{worker_id}.{secrets.token_hex(4)}"
 
     # -- names on the bus -----------------------------------------------------------------------
 
@@ -293,37 +302,47 @@ class Worker:
 
     def _take(self, p: int) -> None:
         name = self.consumer(p)
-        self.bus.register(name)
-        bus: Bus = self.bus
+        bus: FencedBus = self.bus
         engine: Any
         if self.by_subject:  # this partition's subject only, the whole engine on it
-            bus = cast(SubjectBus, self.bus).partition(p)
+            bus = cast(FencedBus, cast(SubjectBus, self.bus).partition(p))
             fresh = copy.deepcopy(self._pristine)
             engine = SnapshottingEngine(fresh) if supports_snapshot(fresh) else fresh
         else:
             engine = PartitionEngine(copy.deepcopy(self._pristine), p, self.partitions)
+        # Claim the cursor before reading the saved windows: from here on the previous
+        # owner's acks are refused, so the cursor the windows are re-fed up to stays put.
+        owner = f"{self._claim}.{self.stats.taken}"
+        at = bus.claim(name, owner)
         runner = Runner(bus, engine, self.sink, consumer=name, batch=self.batch,
-                        snapshot_every=self.snapshot_every)
+                        snapshot_every=self.snapshot_every, owner=owner)
         runner.start()  # restore the windows, re-feed after the snapshot
         self.runners[p] = runner
         self.stats.taken += 1
-        log.info("worker %s: took partition %d at position %d", self.worker_id, p,
-                 self.bus.cursor(name))
+        log.info("worker %s: took partition %d at position %d", self.worker_id, p, at)
 
     def _give_back(self, p: int) -> None:
         runner = self.runners.pop(p)
-        runner.snapshot()
+        try:
+            runner.snapshot()  # commits a pending batch first (a fenced ack)
+        except CursorTakenError as exc:
+            self._lost(p, exc)
+            return
         self._release(p)
         self.stats.released += 1
         log.info("worker %s: gave back partition %d", self.worker_id, p)
+
+    def _lost(self, p: int, why: object) -> None:
+        """Drop partition p without saving anything (another worker owns it now)."""
+        self.runners.pop(p, None)
+        self.stats.lost += 1
+        log.warning("worker %s: lost partition %d (%s)", self.worker_id, p, why)
 
     def rebalance(self) -> None:
         """Renew leases, drop lost partitions, take or give back to reach the fair share."""
         for p in list(self.runners):
             if not self._lease(p):  # expired and taken over: drop without saving
-                del self.runners[p]
-                self.stats.lost += 1
-                log.warning("worker %s: lost partition %d", self.worker_id, p)
+                self._lost(p, "its lease expired and another worker holds it")
         target = math.ceil(self.partitions / self._members())
         while len(self.runners) > target:
             self._give_back(max(self.runners))
@@ -368,9 +387,12 @@ class Worker:
             self.rebalance()
             self._next_renew = now + self.ttl / 3
         n = 0
-        for runner in list(self.runners.values()):
+        for p, runner in list(self.runners.items()):
             before = runner.stats.detections
-            n += runner.step()
+            try:
+                n += runner.step()
+            except CursorTakenError as exc:  # stalled past the lease: the partition moved on
+                self._lost(p, exc)
             self.stats.detections += runner.stats.detections - before
         self.stats.events += n
         return n

@@ -13,7 +13,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import pytest
+
 from dcops.model.event import Event, LogSource
+from dcops.pipeline.bus import CursorTakenError
 
 # Event times close to now (a bus may look events up by publish time around them).
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -25,7 +28,8 @@ class ContractBus(Protocol):
 
     def publish(self, events: Sequence[Event]) -> None: ...
     def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]: ...
-    def ack(self, consumer: str, position: int) -> None: ...
+    def ack(self, consumer: str, position: int, *, owner: str | None = None) -> None: ...
+    def claim(self, consumer: str, owner: str) -> int: ...
     def fetch_after(
         self, position: int, limit: int, upto: int | None = None
     ) -> list[tuple[int, Event]]: ...
@@ -137,6 +141,34 @@ def check_cursor_monotonic_and_durable(open_bus: Opener) -> None:
     assert ids(bus.fetch("c", 10)) == ["e3", "e4"]
     assert ids(bus.fetch("other", 10)) == ["e1", "e2", "e3", "e4"]
     assert bus.cursor("never-seen") == 0
+
+
+def check_claimed_cursor_moves_only_for_its_owner(open_bus: Opener) -> None:
+    """After claim(c, owner) an ack naming another owner raises CursorTakenError and moves
+    nothing; the owner's acks move it; a new claim (the partition's next worker) fences the
+    old owner out; the claim survives a reopen; a plain ack is not fenced."""
+    bus = open_bus()
+    bus.publish([ev(i) for i in range(6)])
+    pos = [p for p, _ in bus.fetch("g/p0", 10)]
+    assert bus.claim("g/p0", "wA.1") == 0  # created at the start
+    bus.ack("g/p0", pos[1], owner="wA.1")
+    assert bus.claim("g/p0", "wA.1") == pos[1]  # claiming again: a no-op
+    assert bus.claim("g/p0", "wB.1") == pos[1]  # wA stalled past its lease, wB took over
+    with pytest.raises(CursorTakenError, match=r"g/p0.*claimed by 'wB\.1'"):
+        bus.ack("g/p0", pos[4], owner="wA.1")
+    assert bus.cursor("g/p0") == pos[1]
+    with pytest.raises(CursorTakenError, match="claimed by 'no one'"):
+        bus.ack("fresh", pos[0], owner="wA.1")  # never claimed: nobody holds it
+    bus.ack("g/p0", pos[2], owner="wB.1")
+    bus.ack("g/p0", pos[0], owner="wB.1")  # backwards: ignored, as for plain acks
+    bus.close()
+    bus = open_bus()
+    assert bus.cursor("g/p0") == pos[2]
+    with pytest.raises(CursorTakenError):  # the claim survived the reopen
+        bus.ack("g/p0", pos[3], owner="wA.1")
+    bus.ack("g/p0", pos[3])  # no owner named: a plain runner's ack, not fenced
+    assert bus.cursor("g/p0") == pos[3]
+    assert ids(bus.fetch("g/p0", 10)) == ["e4", "e5"]
 
 
 def check_fetch_after_upto(open_bus: Opener) -> None:
@@ -313,6 +345,7 @@ CONTRACT: tuple[Callable[[Opener], None], ...] = (
     check_idempotent_publish,
     check_at_least_once,
     check_cursor_monotonic_and_durable,
+    check_claimed_cursor_moves_only_for_its_owner,
     check_fetch_after_upto,
     check_replay_by_event_time,
     check_last_acked_time_is_newest,

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from dcops.model.event import Detection, Event, LogSource
 from dcops.pipeline import Runner, SqliteSpool
 
@@ -166,3 +168,65 @@ def test_runner_restores_snapshot_and_refeeds_after_it(tmp_path: Path) -> None:
     assert engine.seen == ["e0", "e1", "e2", "e3", "e4"]
     assert r2.stats.replayed == 2 and r2.stats.events == 1
     assert len(sink.ids) == 1  # the re-fed firing had the same id
+
+
+class FlakyAckSpool(SqliteSpool):
+    """A spool whose next `fail_acks` acks raise, as a bus failing over does."""
+
+    fail_acks = 0
+
+    def ack(self, consumer: str, position: int) -> None:
+        if self.fail_acks:
+            self.fail_acks -= 1
+            raise ConnectionError("bus failing over")
+        super().ack(consumer, position)
+
+
+def test_a_batch_whose_commit_failed_is_committed_again_not_matched_again(
+        tmp_path: Path) -> None:
+    s = FlakyAckSpool(tmp_path / "spool.db")
+    s.publish([ev(i) for i in range(6)])
+    engine, sink = SnapEngine(), ListSink(fail=True)
+    r = Runner(s, engine, sink, batch=3, snapshot_every=3600)
+    with pytest.raises(RuntimeError, match="store down"):
+        r.step()  # matched e0-e2, the store refused: nothing acked
+    sink.fail = False
+    s.fail_acks = 2
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            r.step()  # stored, the cursor refused twice
+    assert s.cursor("detect") == 0 and len(sink.ids) == 1
+    assert r.step() == 3 and s.cursor("detect") == 3
+    s.fail_acks = 1
+    with pytest.raises(ConnectionError):
+        r.step()  # e3-e5 matched and stored, the cursor refused
+    r.snapshot()  # giving the partition back commits the pending batch first
+    assert s.cursor("detect") == 6
+    assert engine.seen == [f"e{i}" for i in range(6)]  # every event fed once
+    assert len(sink.ids) == 2 and r.stats.events == 6 and r.step() == 0
+    assert s.load_state("detect") == (6, b"e0,e1,e2,e3,e4,e5")
+
+
+def test_a_start_that_failed_half_way_is_done_again_whole(tmp_path: Path) -> None:
+    s = FlakyAckSpool(tmp_path / "spool.db")
+    s.publish([ev(i) for i in range(5)])
+    r = Runner(s, SnapEngine(), ListSink(), batch=2, snapshot_every=3600)
+    r.step()
+    r.snapshot()  # state after e0, e1
+    r.step()  # e2, e3 acked, state not saved
+    engine = SnapEngine()
+
+    class FailOnce(ListSink):
+        def accept(self, detections: Sequence[Detection]) -> None:
+            if not getattr(self, "failed", False):
+                self.failed = True
+                raise RuntimeError("store down")
+            super().accept(detections)
+
+    sink = FailOnce()
+    r2 = Runner(s, engine, sink, batch=2)
+    with pytest.raises(RuntimeError):
+        r2.step()  # the re-feed of e2, e3 fired on e2 and the store refused
+    r2.step()  # restored again, re-fed again: the firing reaches the store
+    assert engine.seen == ["e0", "e1", "e2", "e3", "e4"]
+    assert len(sink.ids) == 1 and r2.stats.events == 1

@@ -112,3 +112,39 @@ def test_on_the_spool_a_group_reads_the_whole_log_and_joining_counts_members(
     with pytest.raises(ConfigError, match="--cross-host-rules 'never': expected refuse or skip"):
         Worker(bus, engine, Collected(), group="g", worker_id="c", partitions=2,
                cross_host_rules="never")
+
+
+def test_a_worker_stalled_past_its_lease_cannot_move_the_new_owners_cursor(
+        tmp_path: Path, engine: Engine, reference: set[str]) -> None:
+    """a stalls mid-run (a bus failover, a paused VM) until its leases expire; b takes its
+    partitions; a comes back and finishes the batch it was in before it rebalances. Its ack is
+    refused (the cursor is claimed by b), a drops the partitions, and the detections are still
+    exactly one process's: a's late batch did not move the cursor past events b's windows
+    never saw."""
+    bus, sink, clock = _spool(tmp_path), Collected(), Clock()
+
+    def worker(name: str) -> Worker:
+        return Worker(bus, engine, sink, group="g", worker_id=name, partitions=4, ttl=10,
+                      batch=500, snapshot_every=0.0, clock=clock)
+
+    a, b = worker("a"), worker("b")
+    a.step()
+    b.step()
+    clock.now += 4
+    a._next_renew = b._next_renew = 0.01
+    for _ in range(3):
+        a.step()
+        b.step()
+    mine = list(a.stats.owned)
+    assert mine and b.stats.owned
+    clock.now += 11  # a is stalled: its leases run out, b takes its partitions
+    b._next_renew = 0.01
+    b.step()
+    assert b.stats.owned == [0, 1, 2, 3]
+    a._next_renew = float("inf")  # a resumes mid-step, before its next rebalance
+    a.step()
+    assert a.runners == {} and a.stats.lost == len(mine), a.stats
+    _drain(b)
+    assert {d.id for d in sink.got} == reference
+    for p in range(4):
+        assert bus.cursor(f"g/p{p}") == N

@@ -243,9 +243,11 @@ class JetStreamBus:
         cur = self._retry("cursor", lambda: store.read_cursor(self._session.cursors, consumer))
         return cur.seq
 
-    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
-        """Events after the consumer's cursor."""
-        return self.fetch_after(self.cursor(consumer), limit)
+    def fetch(self, consumer: str, limit: int, *, after: int | None = None
+              ) -> list[tuple[int, Event]]:
+        """Events after the consumer's cursor (after `after` when given: a fenced runner reads
+        from where its own windows stand)."""
+        return self.fetch_after(self.cursor(consumer) if after is None else after, limit)
 
     def fetch_after(
         self, position: int, limit: int, upto: int | None = None, *, subject_filter: str = ""
@@ -257,14 +259,28 @@ class JetStreamBus:
         return self._retry("fetch", lambda: self._session.read(position, limit, upto,
                                                                 subject_filter))
 
-    def ack(self, consumer: str, position: int, *, subject_filter: str = "") -> None:
-        """Advance the cursor (never backwards)."""
+    def ack(self, consumer: str, position: int, *, subject_filter: str = "",
+            owner: str | None = None) -> None:
+        """Advance the cursor (never backwards); with `owner`, only while `owner` holds the
+        cursor's claim (CursorTakenError otherwise)."""
         s = self._session
 
         async def newest(old: int, new: int) -> float | None:
             return await s.newest_ts(old, new, subject_filter)
 
-        self._retry("ack", lambda: store.advance_cursor(s.cursors, consumer, position, newest))
+        self._retry("ack", lambda: store.advance_cursor(
+            s.cursors, s.js, self._cursor_subjects, consumer, position, newest, owner))
+
+    def claim(self, consumer: str, owner: str) -> int:
+        """Make `owner` the only writer of the cursor (acks naming another owner are refused);
+        the cursor's position."""
+        s = self._session
+        return self._retry("claim cursor", lambda: store.claim_cursor(
+            s.cursors, s.js, self._cursor_subjects, consumer, owner))
+
+    @property
+    def _cursor_subjects(self) -> str:
+        return f"$KV.{self.config.cursor_bucket}."
 
     def last_acked_time(self, consumer: str) -> datetime | None:
         """Timestamp of the newest acked event."""
@@ -305,6 +321,12 @@ class JetStreamBus:
     def last_position(self) -> int:
         """The newest position of the events stream."""
         return self._retry("stream info", self._session.last_seq)
+
+    def next_position(self, after: int, subject_filter: str) -> int | None:
+        """Position of the first event on `subject_filter` after `after`, as the stream leader
+        holds it (None: none)."""
+        return self._retry("next position",
+                           lambda: self._session.next_seq(after, subject_filter))
 
     def stray_subjects(self) -> dict[str, int]:
         """Event subjects no partition of this bus reads, with their message counts (events
@@ -350,10 +372,11 @@ class PartitionBus:
     by name as on the bus. Positions stay stream sequences (sparse here).
 
     A caught-up partition moves its cursor to the stream's end as it was when it was last
-    found caught up at least `IDLE_ACK_SECONDS` earlier: nothing of its subject lies before
-    that position that the reader could still deliver (a replica applies an acknowledged write
-    within that time), so the slowest-cursor backlog and `min(cursors)` do not stall on a
-    partition with no traffic.
+    found caught up at least `IDLE_ACK_SECONDS` earlier, once the stream leader confirms it
+    holds no event of the partition's subject between the cursor and that end (the reader's
+    consumer may sit on a replica still catching up after a node restart, answering "nothing"
+    for events the leader has), so the slowest-cursor backlog and `min(cursors)` do not stall
+    on a partition with no traffic.
     """
 
     IDLE_ACK_SECONDS = 2.0
@@ -361,18 +384,23 @@ class PartitionBus:
     def __init__(self, bus: JetStreamBus, subject_filter: str) -> None:
         self.bus, self.subject_filter = bus, subject_filter
         self._mark: tuple[float, int] | None = None  # (when, stream end) last found caught up
+        self._owners: dict[str, str] = {}  # cursors this view claimed: consumer -> owner
 
-    def fetch(self, consumer: str, limit: int) -> list[tuple[int, Event]]:
-        """Events of this partition after the consumer's cursor."""
-        pos = self.bus.cursor(consumer)
+    def fetch(self, consumer: str, limit: int, *, after: int | None = None
+              ) -> list[tuple[int, Event]]:
+        """Events of this partition after the consumer's cursor (after `after` when given)."""
+        pos = self.bus.cursor(consumer) if after is None else after
         got = self.fetch_after(pos, limit)
         if got:
             self._mark = None
             return got
         now = time.monotonic()
         if self._mark is not None and now - self._mark[0] >= self.IDLE_ACK_SECONDS:
-            if self._mark[1] > pos:
-                self.ack(consumer, self._mark[1])
+            end = self._mark[1]
+            if end > pos:
+                nxt = self.bus.next_position(pos, self.subject_filter)
+                if nxt is None or nxt > end:  # the leader has none of ours in (pos, end]
+                    self.ack(consumer, end)
             self._mark = None
         if self._mark is None:
             self._mark = (now, self.bus.last_position())
@@ -384,9 +412,17 @@ class PartitionBus:
         """Events of this partition after `position` (and at or before `upto`)."""
         return self.bus.fetch_after(position, limit, upto, subject_filter=self.subject_filter)
 
-    def ack(self, consumer: str, position: int) -> None:
-        """Advance the cursor (never backwards)."""
-        self.bus.ack(consumer, position, subject_filter=self.subject_filter)
+    def ack(self, consumer: str, position: int, *, owner: str | None = None) -> None:
+        """Advance the cursor (never backwards); the claim's owner is named when this view
+        claimed the cursor (so the idle ack in `fetch` is fenced too)."""
+        self.bus.ack(consumer, position, subject_filter=self.subject_filter,
+                     owner=owner if owner is not None else self._owners.get(consumer))
+
+    def claim(self, consumer: str, owner: str) -> int:
+        """Claim the cursor for `owner`; later acks through this view name it."""
+        pos = self.bus.claim(consumer, owner)
+        self._owners[consumer] = owner
+        return pos
 
     def cursor(self, consumer: str) -> int:
         """The consumer's acked position."""

@@ -285,6 +285,17 @@ class Session:
         """The newest position of the events stream."""
         return int((await self.js.stream_info(self.cfg.events_stream)).state.last_seq)
 
+    async def next_seq(self, after: int, subject_filter: str) -> int | None:
+        """The position of the first event on `subject_filter` after `after`, asked of the
+        stream leader (STREAM.MSG.GET, not a direct get a lagging replica may answer); None
+        when the leader holds none."""
+        try:
+            msg = await self.js.get_msg(self.cfg.events_stream, after + 1,
+                                        subject=subject_filter, next=True)
+        except NotFoundError:
+            return None
+        return int(msg.seq or 0) or None
+
     async def subject_counts(self) -> dict[str, int]:
         """Messages per subject of the events stream."""
         info = await self.js.stream_info(self.cfg.events_stream,

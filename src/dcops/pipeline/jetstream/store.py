@@ -1,8 +1,9 @@
 """Consumer cursors and checkpoints (JetStream KV) and consumer state (JetStream object store).
 
-A cursor is `{"seq": <stream sequence>, "ts": <newest event time acked, epoch seconds>}` under
-the consumer's key; it only moves forward (compare-and-set on the key's revision), so two
-workers acking out of order can never move it back.
+A cursor is `{"seq": <stream sequence>, "ts": <newest event time acked, epoch seconds>,
+"owner": <claim, optional>}` under the consumer's key; it only moves forward (compare-and-set on
+the key's revision), so two workers acking out of order can never move it back. A claimed
+cursor moves only for an ack naming its owner (worker groups' fencing, dcops.pipeline.workers).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
+from dcops.pipeline.bus import CursorTakenError
 from dcops.pipeline.jetstream.subjects import kv_key
 
 _POS = struct.Struct(">Q")  # a state object starts with its position (8 bytes, big endian)
@@ -36,6 +38,7 @@ class Cursor:
     seq: int = 0
     ts: float | None = None
     revision: int | None = None  # KV revision (None: no key yet)
+    owner: str = ""  # who claimed it ("" : no claim)
 
 
 async def read_cursor(kv: KeyValue, consumer: str) -> Cursor:
@@ -48,34 +51,54 @@ async def read_cursor(kv: KeyValue, consumer: str) -> Cursor:
         return Cursor(revision=entry.revision)
     doc = json.loads(entry.value)
     ts = doc.get("ts")
-    return Cursor(int(doc["seq"]), float(ts) if ts is not None else None, entry.revision)
+    return Cursor(int(doc["seq"]), float(ts) if ts is not None else None, entry.revision,
+                  str(doc.get("owner") or ""))
+
+
+def _cursor_value(seq: int, ts: float | None, owner: str) -> bytes:
+    doc: dict[str, object] = {"seq": seq, "ts": ts}
+    if owner:
+        doc["owner"] = owner
+    return json.dumps(doc).encode()
 
 
 async def advance_cursor(
-    kv: KeyValue, consumer: str, seq: int,
-    newest_ts: Callable[[int, int], Awaitable[float | None]],
+    kv: KeyValue, js: JetStreamContext, subject_prefix: str, consumer: str, seq: int,
+    newest_ts: Callable[[int, int], Awaitable[float | None]], owner: str | None = None,
 ) -> None:
     """Move the cursor to `seq` unless it is already there or beyond (compare-and-set).
 
     `newest_ts(old, new)` gives the newest event time in (old, new]; it is kept with the cursor.
+    With `owner`, the cursor must be claimed by `owner` (CursorTakenError otherwise), checked in
+    the same compare-and-set that moves it.
     """
     key = kv_key(consumer)
     while True:
         cur = await read_cursor(kv, consumer)
+        if owner is not None and cur.owner != owner:
+            raise CursorTakenError(consumer, cur.owner)
         if cur.revision is not None and cur.seq >= seq:
             return
         ts = await newest_ts(cur.seq, seq)
         if cur.ts is not None:
             ts = cur.ts if ts is None else max(ts, cur.ts)
-        value = json.dumps({"seq": seq, "ts": ts}).encode()
-        try:
-            if cur.revision is None:
-                await kv.create(key, value)
-            else:
-                await kv.update(key, value, last=cur.revision)
-        except KeyWrongLastSequenceError:
-            continue  # another writer moved it: read again
-        return
+        if await _write_if(js, subject_prefix, key, cur.revision or 0,
+                           _cursor_value(seq, ts, cur.owner)):
+            return  # else another writer moved it: read again
+
+
+async def claim_cursor(
+    kv: KeyValue, js: JetStreamContext, subject_prefix: str, consumer: str, owner: str
+) -> int:
+    """Make `owner` the cursor's only writer (created at 0 if new); the cursor's position."""
+    key = kv_key(consumer)
+    while True:
+        cur = await read_cursor(kv, consumer)
+        if cur.revision is not None and cur.owner == owner:
+            return cur.seq
+        if await _write_if(js, subject_prefix, key, cur.revision or 0,
+                           _cursor_value(cur.seq, cur.ts, owner)):
+            return cur.seq
 
 
 async def register_cursor(kv: KeyValue, consumer: str) -> None:
@@ -123,17 +146,23 @@ async def update_checkpoint(
         new = change(old)
         if new is None or new == old:
             return old
-        try:
-            ack = await js.publish(f"{subject_prefix}{key}", new.encode("utf-8"), headers={
-                "Nats-Expected-Last-Subject-Sequence": str(rev),
-                "Nats-Msg-Id": f"{key}@{rev}"})
-        except APIError as exc:
-            if exc.err_code in (10071, 10164):  # wrong last sequence: another writer was first
-                continue
-            raise
-        if ack.duplicate:
-            continue  # another writer of the same revision was first
-        return new
+        if await _write_if(js, subject_prefix, key, rev, new.encode("utf-8")):
+            return new
+
+
+async def _write_if(js: JetStreamContext, subject_prefix: str, key: str, rev: int,
+                    value: bytes) -> bool:
+    """Write `value` to a KV key if it is still at revision `rev` (0: absent); False when
+    another writer was first (see update_checkpoint for why the message id)."""
+    try:
+        ack = await js.publish(f"{subject_prefix}{key}", value, headers={
+            "Nats-Expected-Last-Subject-Sequence": str(rev),
+            "Nats-Msg-Id": f"{key}@{rev}"})
+    except APIError as exc:
+        if exc.err_code in (10071, 10164):  # wrong last sequence: another writer was first
+            return False
+        raise
+    return not ack.duplicate  # a duplicate: another writer of the same revision was first
 
 
 async def save_state(obj: ObjectStore, consumer: str, position: int, state: bytes) -> None:
