@@ -41,6 +41,16 @@ def run_demo(state: Path, lab: str, *extra: str) -> subprocess.CompletedProcess[
         env=dict(os.environ, COLUMNS="200"))
 
 
+def outcome(proc: subprocess.CompletedProcess[str]) -> str:
+    """What a failed demo says: the end of its stdout (the step table with the failed step and
+    its error) and its stderr without the example-inventory banner, which every command repeats
+    and which filled the whole of the old 6,000-character tail."""
+    err = [line for line in proc.stderr.splitlines()
+           if not line.startswith(("!!", "warning:")) and line.strip()]
+    return f"{proc.stdout[-5000:]}\n--- stderr (banner lines left out) ---\n" + \
+        "\n".join(err)[-3000:]
+
+
 def dcops_json(state: Path, *args: str) -> Any:
     """A `dcops ... --json` command on the demo's state."""
     out = subprocess.run([DCOPS, *args, "--json"], capture_output=True, text=True, check=True,

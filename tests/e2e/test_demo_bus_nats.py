@@ -14,6 +14,7 @@ from demo_run import (
     BRUTE_FORCE,
     OWN_CHANGES,
     assert_nothing_left,
+    outcome,
     queue_alerts,
     require_root,
     run_demo,
@@ -29,7 +30,7 @@ def test_demo_over_a_nats_cluster_reaches_the_same_alerts(tmp_path: Path) -> Non
     lab = f"demob-t{os.getpid() % 10000}"
     state = tmp_path / "demo"
     proc = run_demo(state, lab, "--bus", "nats")
-    tail = (proc.stdout + proc.stderr)[-6000:]
+    tail = outcome(proc)
     assert proc.returncode == 0, tail
     for title, _ in STEPS:
         assert f"done {title}" in proc.stdout, f"step not reported done: {title}\n{tail}"

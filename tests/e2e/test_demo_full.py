@@ -14,6 +14,7 @@ from demo_run import (
     OWN_CHANGES,
     assert_nothing_left,
     dcops_json,
+    outcome,
     queue_alerts,
     require_root,
     run_demo,
@@ -45,7 +46,7 @@ def test_demo_runs_every_step_and_cleans_up(tmp_path: Path) -> None:
     lab = f"demo-t{os.getpid() % 10000}"
     state = tmp_path / "demo"
     proc = run_demo(state, lab)
-    tail = (proc.stdout + proc.stderr)[-6000:]
+    tail = outcome(proc)
     assert proc.returncode == 0, tail
     for title, _ in STEPS:
         assert f"done {title}" in proc.stdout, f"step not reported done: {title}\n{tail}"

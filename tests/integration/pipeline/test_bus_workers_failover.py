@@ -5,7 +5,8 @@ success-after-failures and root-login rules thousands of times, plus noise) are 
 R3 stream partitioned by host (`partitions=2`: each event on
 `<prefix>.events.<site>.<source>.p<k>`) while two real `dcops detect run --worker-group g
 --partitions 2` processes share them into one alert store, each partition reading only its own
-subject. Mid-stream one NATS node and one worker are SIGKILLed; the node restarts
+subject. Publishing starts once each worker holds a partition (so the worker killed
+holds one). Mid-stream one NATS node and one worker are SIGKILLed; the node restarts
 from its store_dir, the surviving worker takes the dead one's partition when its lease expires,
 and a new worker joins later and is given a partition back. At the end: the stream holds every
 event once, the store holds every detection id once, and the detections (correlations
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import os
 import re
 import signal
@@ -73,6 +75,27 @@ def _leader(cluster: NatsCluster, stream: str) -> int:
     return 1
 
 
+def _owners(bus: JetStreamBus) -> dict[int, str]:
+    """Partition -> the worker holding its lease now."""
+    out = {}
+    for p in range(2):
+        doc = json.loads(bus.load_checkpoint(f"lease/g/p{p}") or "{}")
+        if doc.get("owner") and doc.get("until", 0) > time.time():
+            out[p] = doc["owner"]
+    return out
+
+
+def _wait_each_holds_one(bus: JetStreamBus, workers: dict[str, subprocess.Popen[bytes]],
+                         logs: dict[str, Path]) -> None:
+    deadline = time.monotonic() + 120
+    while sorted(_owners(bus).values()) != sorted(workers):
+        for n, proc in workers.items():
+            assert proc.poll() is None, logs[n].read_text()[-3000:]
+        assert time.monotonic() < deadline, (_owners(bus), {n: logs[n].read_text()[-1500:]
+                                                            for n in workers})
+        time.sleep(0.2)
+
+
 def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_prefix: str,
                                              tmp_path: Path) -> None:
     url = (f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&publish_timeout=90s"
@@ -97,12 +120,17 @@ def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_pref
         done.set()
 
     workers = {n: _worker(nats_cluster, url, db, n, logs[n], env) for n in ("wA", "wB")}
+    # Publish once each worker holds a partition, so the worker killed holds one every run (a
+    # worker slower to start than the other was killed before it took any).
+    _wait_each_holds_one(pub, workers, logs)
     t0 = time.monotonic()
     threading.Thread(target=publisher, daemon=True).start()
     try:
         while progress[0] < EVENTS * 0.4 and not done.is_set():
             time.sleep(0.2)
         victim = nats_cluster.nodes[_leader(nats_cluster, stream)]
+        held = sorted(p for p, w in _owners(pub).items() if w == "wA")
+        assert held, _owners(pub)  # the worker killed holds a partition
         nats_cluster.kill(victim)
         workers["wA"].send_signal(signal.SIGKILL)
         workers["wA"].wait(10)
@@ -167,7 +195,8 @@ def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_pref
     ref_corr = sum(1 for d in reference if d.rule_id in corr_rules)
     got_corr = sum(n for r, n in by_rule.items() if r in corr_rules)
     print(f"\nworkers failover: {EVENTS} events, stream holds {last} (lost {EVENTS - last}); "
-          f"killed node {victim.name} and worker wA after {killed_at} published; "
+          f"killed node {victim.name} and worker wA (partition {held}) after {killed_at} "
+          "published; "
           f"published in {published:.0f}s, detected by {detected:.0f}s; "
           f"detections {len(got)} (one process: {len(ref_ids)}), correlation detections "
           f"{got_corr} (one process: {ref_corr}), missing {len(missing)}, extra {len(extra)}, "
