@@ -237,7 +237,7 @@ def syslog(
     """Receive syslog (RFC 3164/5424 over UDP, TCP, TLS, RELP) into the spool until SIGTERM."""
     from dcops.cli.collect_syslog_workers import WorkerPool
     from dcops.collectors.health import IntakeMetrics
-    from dcops.collectors.heap import keep_heap
+    from dcops.collectors.heap import batch_gc, keep_heap
     from dcops.collectors.syslog import SyslogConfig, SyslogServer, server_tls_context
     from dcops.pipeline import SqliteSpool
 
@@ -268,6 +268,7 @@ def syslog(
     )
     _raise_nofile(max_connections + 256)
     keep_heap()  # (before the fork: the workers inherit it) each batch reuses the last's memory
+    batch_gc()  # and is not walked by the cycle collector every 700 allocations
     pool: WorkerPool | None = None
     if workers > 1:  # forked before this process opens the spool or starts any thread
         pool = WorkerPool(workers, cfg, listen, tcp_port)

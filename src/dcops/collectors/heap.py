@@ -6,13 +6,15 @@ events, encodings and spool rows once they are stored, so every batch faulted it
 afresh: orjson's encoding of a stored event cost 2 us in page faults against 0.1 us with the
 heap kept (measured on the syslog bench's events). `keep_heap` raises both thresholds, so
 memory freed by one batch serves the next; the process then holds up to `retain` bytes that it
-no longer uses (its peak, not a leak: it does not grow with the messages).
+no longer uses (its peak, not a leak: it does not grow with the messages). `batch_gc` spares
+the same churn from CPython's cycle collector.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -45,3 +47,21 @@ def keep_heap(retain: int = RETAIN) -> bool:
     if not ok:
         log.debug("malloc tuning: mallopt refused a setting")
     return ok
+
+
+GC_THRESHOLDS = (50_000, 20, 100)  # gen0 allocations, gen1 and gen2 collection periods
+
+
+def batch_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
+    """Collect cyclic garbage less often in a process that churns batches of events.
+
+    A syslog batch holds thousands of container objects (events, their field dicts, parsed
+    headers) that live until the batch is stored: with CPython's default thresholds (700, 10,
+    10) they set off a young collection every 700 allocations and are promoted, so older
+    collections walk them again. Events form no cycles; what the collector would find it still
+    finds, later. `gc.freeze()` moves the objects of start-up (modules, rules, configuration)
+    out of every collection (and keeps their pages shared with forked workers). Measured on the
+    syslog bench's lines: normalise + encode 9.6 -> 8.9 us per message, as with gc disabled.
+    """
+    gc.freeze()
+    gc.set_threshold(*thresholds)
