@@ -1,15 +1,16 @@
 """Event ids: the same digest as hashing part by part, and, for live intake, a prefix that sorts
-by receive time; the collector's malloc tuning takes on glibc."""
+by receive time; the collector's malloc and cycle-collector tuning."""
 
 from __future__ import annotations
 
 import enum
+import gc
 import hashlib
 from datetime import UTC, datetime
 
 import pytest
 
-from dcops.collectors.heap import keep_heap
+from dcops.collectors.heap import GC_THRESHOLDS, batch_gc, keep_heap
 from dcops.collectors.parsers import Normaliser
 from dcops.model.event import Event
 
@@ -66,3 +67,33 @@ def test_the_normaliser_uses_the_prefix_only_when_given() -> None:
 
 def test_malloc_tuning_takes_on_glibc() -> None:
     assert keep_heap() is True  # this machine's libc is glibc: every mallopt call accepted
+
+
+class _Shown(str):
+    def __str__(self) -> str:
+        return "shown"
+
+
+def test_a_str_subclass_is_hashed_by_its_text() -> None:
+    """Text is hashed by its value, as str.join reads it, not by a subclass's __str__ (no caller
+    passes such a part), whether the other parts are text or not."""
+    assert Event.make_id(_Shown("value"), "b") == _part_by_part("value", "b")
+    assert Event.make_id(_Shown("value"), 1) == _part_by_part("value", 1)
+    assert Event.make_id(_Shown("value"), b"x") == _part_by_part("value", b"x")
+
+
+def test_batch_gc_freezes_start_up_and_raises_the_thresholds() -> None:
+    old = gc.get_threshold()
+    try:
+        batch_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 1000  # the modules and objects of start-up
+        cycle: list[object] = []
+        cycle.append(cycle)
+        ref = id(cycle)
+        del cycle
+        assert gc.collect() >= 1  # cycles are still collected, only less often
+        assert ref not in map(id, gc.get_objects())
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*old)
