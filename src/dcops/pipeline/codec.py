@@ -9,19 +9,25 @@ import orjson
 
 from dcops.model.event import Event, LogSource, json_safe
 
-# The last timestamp's ISO form and the JSON form of the logsources seen: the events of one
-# read share their time and a few logsources (bounded: cleared when it grows past _LS_MAX).
-_last_ts: list[tuple[datetime | None, str]] = [(None, "")]  # one pair, replaced whole
+# The ISO form and epoch seconds of the timestamps seen, by identity (the syslog parser hands
+# out one datetime per distinct timestamp text, so a busy intake asks about few objects) and the
+# JSON form of the logsources seen. Bounded: cleared when grown past _TS_MAX / _LS_MAX. Keyed by
+# id() with the object held in the value, so an id cannot be reused while its entry exists; by
+# identity rather than equality because equal datetimes with other UTC offsets print otherwise.
+_TS_FORMS: dict[int, tuple[datetime, str, float]] = {}
+_TS_MAX = 4096
 _LS_JSON: dict[LogSource, list[Any]] = {}
 _LS_MAX = 4096
 
 
-def _iso(ts: datetime) -> str:
-    last, iso = _last_ts[0]
-    if ts is not last:
-        iso = ts.isoformat()
-        _last_ts[0] = (ts, iso)
-    return iso
+def ts_forms(ts: datetime) -> tuple[datetime, str, float]:
+    """(`ts`, its ISO 8601 form, its POSIX time), computed once per timestamp object."""
+    v = _TS_FORMS.get(id(ts))
+    if v is None:
+        if len(_TS_FORMS) >= _TS_MAX:
+            _TS_FORMS.clear()
+        v = _TS_FORMS[id(ts)] = (ts, ts.isoformat(), float(ts.timestamp()))
+    return v
 
 
 def _ls_json(ls: LogSource) -> list[Any]:
@@ -38,7 +44,7 @@ def encode(e: Event) -> bytes:
     surrogates, non-string keys, deep nesting) are kept in their `json_safe` form."""
     doc: dict[str, Any] = {
         "id": e.id,
-        "ts": _iso(e.timestamp),
+        "ts": ts_forms(e.timestamp)[1],
         "src": e.source,
         "ls": _ls_json(e.logsource),
         "f": e.fields,
