@@ -44,6 +44,7 @@ from fairrace import Stat, machine_line, orders, verdict  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from recdevice import NsSnmpd, RecordedDevice, Recording, load_recording  # noqa: E402
 
+from dcops.collectors.heap import batch_gc  # noqa: E402
 from dcops.collectors.snmp.metrics import SnmpMetrics  # noqa: E402
 from dcops.collectors.snmp.poller import Poller  # noqa: E402
 from dcops.collectors.snmp.profiles import Profile, load_profiles  # noqa: E402
@@ -323,6 +324,7 @@ def main() -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(metrics)
         server = MetricsServer(registry, "127.0.0.1", 0)
+        batch_gc()  # as `dcops collect snmp` does once it has built its poller
         loop = asyncio.new_event_loop()
         # warm-up (v3 discovery, agent caches) for both, then the same-OIDs check
         loop.run_until_complete(run_dcops(poller, metrics, server))

@@ -161,6 +161,7 @@ def snmp(
     """Poll the inventory's network devices over SNMP and serve Prometheus /metrics."""
     from prometheus_client import CollectorRegistry
 
+    from dcops.collectors.heap import batch_gc
     from dcops.collectors.snmp.metrics import SnmpMetrics
     from dcops.collectors.snmp.poller import Poller
     from dcops.collectors.snmp.profiles import load_profiles
@@ -179,6 +180,7 @@ def snmp(
     metrics = SnmpMetrics(prof, {s.name: str(s.kind) for s in model.sites.values()}, spec)
     sink = _sink(spool, no_spool, events_out, bus, "snmp")
     service = PollService(poller, metrics, sink)
+    batch_gc()  # a cycle's responses and samples are not walked every 700 allocations
     console = Console(stderr=True)
     if once:
         try:

@@ -53,7 +53,8 @@ GC_THRESHOLDS = (50_000, 20, 100)  # gen0 allocations, gen1 and gen2 collection 
 
 
 def batch_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
-    """Collect cyclic garbage less often in a process that churns batches of events.
+    """Collect cyclic garbage less often in a process that churns batches (syslog events, SNMP
+    responses).
 
     A syslog batch holds thousands of container objects (events, their field dicts, parsed
     headers) that live until the batch is stored: with CPython's default thresholds (700, 10,
@@ -61,7 +62,8 @@ def batch_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> None:
     collections walk them again. Events form no cycles; what the collector would find it still
     finds, later. `gc.freeze()` moves the objects of start-up (modules, rules, configuration)
     out of every collection (and keeps their pages shared with forked workers). Measured on the
-    syslog bench's lines: normalise + encode 9.6 -> 8.9 us per message, as with gc disabled.
+    syslog bench's lines: normalise + encode 9.6 -> 8.9 us per message, as with gc disabled; the
+    intake bench 92k -> 107k msg/s; the SNMP poll bench's metrics update 363 -> 290 ms a cycle.
     """
     gc.freeze()
     gc.set_threshold(*thresholds)
