@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from dcops.cli.bus import BusOpt, close_sink, collector_sink
 from dcops.cli.common import VAULT_ENV
+from dcops.collectors.heap import batch_gc
 from dcops.errors import ConfigError
 from dcops.model.event import Event
 from dcops.model.sinks import EventSink
@@ -161,7 +162,6 @@ def snmp(
     """Poll the inventory's network devices over SNMP and serve Prometheus /metrics."""
     from prometheus_client import CollectorRegistry
 
-    from dcops.collectors.heap import batch_gc
     from dcops.collectors.snmp.metrics import SnmpMetrics
     from dcops.collectors.snmp.poller import Poller
     from dcops.collectors.snmp.profiles import load_profiles

@@ -111,6 +111,8 @@ class Runner:
             self._last_snapshot = time.monotonic()
             self._started = True
             return
+        # Without a snapshot nothing replaces what a replay fed: started before replaying, so a
+        # replay that fails half-way is not fed again (its windows lose what it did not feed).
         self._started = True
         self._at = self.bus.cursor(self.consumer)
         last = self.bus.last_acked_time(self.consumer)
@@ -179,8 +181,7 @@ class Runner:
         if isinstance(self.engine, SnapshotEngine):
             if position is None:  # where the windows stand (a new owner may move the cursor)
                 position = self.bus.cursor(self.consumer) if self._at is None else self._at
-            pos = position
-            self.bus.save_state(self.consumer, pos, self.engine.snapshot())
+            self.bus.save_state(self.consumer, position, self.engine.snapshot())
             self._last_snapshot = time.monotonic()
             self.stats.snapshots += 1
 

@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[3]
 EVENTS = int(os.environ.get("DCOPS_FAILOVER_EVENTS", "100000"))
 BATCH = 1000
 TTL = 6  # seconds before a killed worker's partitions move
+PARTITIONS = 2  # one per worker running at a time
 
 
 def _worker(cluster: NatsCluster, url: str, db: Path, name: str, log: Path,
@@ -78,7 +79,7 @@ def _leader(cluster: NatsCluster, stream: str) -> int:
 def _owners(bus: JetStreamBus) -> dict[int, str]:
     """Partition -> the worker holding its lease now."""
     out = {}
-    for p in range(2):
+    for p in range(PARTITIONS):
         doc = json.loads(bus.load_checkpoint(f"lease/g/p{p}") or "{}")
         if doc.get("owner") and doc.get("until", 0) > time.time():
             out[p] = doc["owner"]
@@ -99,7 +100,7 @@ def _wait_each_holds_one(bus: JetStreamBus, workers: dict[str, subprocess.Popen[
 def test_kill_a_node_and_a_worker_mid_stream(nats_cluster: NatsCluster, bus_prefix: str,
                                              tmp_path: Path) -> None:
     url = (f"{nats_cluster.url}?replicas=3&prefix={bus_prefix}&publish_timeout=90s"
-           "&partitions=2")
+           f"&partitions={PARTITIONS}")
     db = tmp_path / "alerts.db"
     env = dict(os.environ, DCOPS_STATE_DIR=str(tmp_path / "state"),
                PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
