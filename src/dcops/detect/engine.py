@@ -70,24 +70,42 @@ class Engine:
         """The rules one event matches (no correlation, no state change)."""
         ctx = self._ctx
         ctx.reset(event.fields, event.raw, event.timestamp)
-        return [r for r in self.bucket(event.logsource).candidates(ctx) if r.match(ctx)]
+        return [r for r in self.bucket(event.logsource).candidates([event])[0] if r.match(ctx)]
+
+    def _prefilter(self, events: Sequence[Event]) -> list[Sequence[CompiledRule]]:
+        """Per event, the rules its literals allow: each logsource's events searched together."""
+        groups: dict[int, tuple[LogSource, list[int], list[Event]]] = {}
+        for i, ev in enumerate(events):
+            ls = ev.logsource  # by identity (LogSource's dataclass hash is Python code)
+            g = groups.get(id(ls))
+            if g is None:
+                g = groups[id(ls)] = (ls, [], [])
+            g[1].append(i)
+            g[2].append(ev)
+        by_id = self._by_id
+        if len(groups) == 1:
+            ls, _, evs = next(iter(groups.values()))
+            got = by_id.get(id(ls))
+            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
+            return b.candidates(evs)
+        out: list[Sequence[CompiledRule]] = [()] * len(events)
+        for ls, idx, evs in groups.values():
+            # the entry holds the LogSource, so its id cannot be reused while the entry exists
+            got = by_id.get(id(ls))
+            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
+            for i, c in zip(idx, b.candidates(evs), strict=True):
+                out[i] = c
+        return out
 
     def process(self, events: Sequence[Event]) -> list[Detection]:
         """Run every rule and correlation over the events, in order; return the detections."""
         out: list[Detection] = []
         ctx = self._ctx
-        by_id = self._by_id
         corr = self._corr
-        for ev in events:
-            # keyed by identity (LogSource's dataclass hash is Python code); the entry holds the
-            # LogSource, so its id cannot be reused while the entry exists
-            ls = ev.logsource
-            got = by_id.get(id(ls))
-            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
-            ctx.reset(ev.fields, ev.raw, ev.timestamp)
-            cands = b.candidates(ctx)
+        for ev, cands in zip(events, self._prefilter(events), strict=True):
             if not cands:
                 continue
+            ctx.reset(ev.fields, ev.raw, ev.timestamp)
             for r in cands:
                 if not r.match(ctx):
                     continue
@@ -112,13 +130,10 @@ class Engine:
         out: list[Detection] = []
         ctx = self._ctx
         corr = self._corr
-        by_id = self._by_id
-        for ev, single, feeds in items:
-            ls = ev.logsource
-            got = by_id.get(id(ls))  # as in process: LogSource hashing is Python code
-            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
+        pre = self._prefilter([it[0] for it in items])
+        for (ev, single, feeds), cands in zip(items, pre, strict=True):
             ctx.reset(ev.fields, ev.raw, ev.timestamp)
-            for r in b.candidates(ctx):
+            for r in cands:
                 if not r.match(ctx):
                     continue
                 if single and self._output[r.id]:

@@ -39,18 +39,19 @@ def _ls_slow(d: dict[str, Any]) -> LogSource:  # a dict subclass
 
 
 _EMPTY_LS = LogSource()
-_TIME_CACHE: dict[str, datetime] = {}  # log bursts repeat the same second
+# the last timestamp text read and its datetime: a burst of log lines repeats the same second,
+# and one comparison costs less than a dict that misses when every line has its own second
+_LAST: list[Any] = ["", None]
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _time(v: Any) -> datetime:
-    """The datetime of a timestamp value (callers look in _TIME_CACHE first)."""
+    """The datetime of a timestamp value (callers compare with _LAST first)."""
     if v.__class__ is str and v:
         dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
         got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-        if len(_TIME_CACHE) >= 4096:
-            _TIME_CACHE.clear()
-        _TIME_CACHE[v] = got
+        _LAST[0] = v
+        _LAST[1] = got
         return got
     if isinstance(v, str) and v:  # a str subclass
         return _time(str(v))
@@ -73,7 +74,8 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
     if eid.__class__ is not str or not eid:
         eid = str(eid or Event.make_id("jsonl", line))
     ts = get("timestamp") or get("@timestamp")
-    when = _TIME_CACHE.get(ts) if ts.__class__ is str else None
+    last = _LAST
+    when = last[1] if ts == last[0] and ts.__class__ is str else None
     source = get("source")
     raw = get("raw")
     return Event(

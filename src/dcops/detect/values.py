@@ -35,6 +35,7 @@ from sigma.types import (
 )
 
 from dcops.detect.context import KEYWORD_FIELD, Ctx, FieldValue
+from dcops.detect.rxatoms import regex_literals
 
 Matcher = Callable[[Ctx], bool]
 Atom = tuple[str, str, str]  # (field, kind: eq|prefix|suffix|contains, lowercase literal)
@@ -209,7 +210,9 @@ def _compile_regex(field: str, r: SigmaRegularExpression) -> Leaf:
     def match(c: Ctx) -> bool:
         return _over(c.text(field), lambda x: rx.search(x) is not None)
 
-    return Leaf(match, None)
+    lits = regex_literals(rx.pattern, rx.flags)  # literals it cannot match without, if any
+    atoms = None if lits is None else tuple((field, "contains", s) for s in sorted(lits))
+    return Leaf(match, atoms)
 
 
 @lru_cache(maxsize=65536)

@@ -1,56 +1,103 @@
-"""The literal index's anchored substring gate never loses a rule whose literal occurs."""
+"""The literal index never loses a rule whose literal occurs, one value or a batch at a time."""
 
 from __future__ import annotations
 
 import random
 
-from dcops.detect.index import _FieldIndex, anchor
+from dcops.detect.index import END, START, _FieldIndex
 
 LITERALS = [
-    "bash -i >& /dev/tcp/",
-    "bash -i >& /dev/udp/",
-    "/dev/tcp/",
-    "attempt to execute code on stack by",
-    "chmod +x /tmp/",
-    "; chmod +x",
-    "xxyy",
-    "xxyyzz",
-    "base64 -d ",
-    "() { :; };",
-    "qq",  # short: checked on its own
+    ("contains", "bash -i >& /dev/tcp/"),
+    ("contains", "bash -i >& /dev/udp/"),
+    ("contains", "/dev/tcp/"),
+    ("contains", "attempt to execute code on stack by"),
+    ("contains", "chmod +x /tmp/"),
+    ("contains", "; chmod +x"),
+    ("contains", "xxyy"),
+    ("contains", "xxyyzz"),
+    ("contains", "base64 -d "),
+    ("contains", "() { :; };"),
+    ("contains", "qq"),
+    ("contains", ":"),  # one character: checked on its own, not as a pattern
+    ("eq", "usr bin"),
+    ("eq", ""),
+    ("prefix", "/var/"),
+    ("prefix", "usr"),
+    ("suffix", "/log"),
+    ("suffix", "x.y:z "),
+    ("contains", "i\u0307stanbul"),  # the lowercase of "\u0130stanbul" is one character longer
 ]
 
 
 def _index() -> _FieldIndex:
     fi = _FieldIndex()
-    for i, lit in enumerate(LITERALS):
-        fi.add("contains", lit, i)
+    for i, (kind, lit) in enumerate(LITERALS):
+        fi.add(kind, lit, i)
     fi.freeze()
-    assert fi.contains_rx is not None  # enough literals for the regex gate
+    assert fi.ac is not None
     return fi
 
 
-def test_anchor_is_a_piece_of_the_literal_starting_at_a_rare_character() -> None:
-    assert anchor("bash -i >& /dev/tcp/") == ">& /"
-    assert anchor("abc") == "abc"
-    for lit in LITERALS:
-        assert anchor(lit) in lit
+def _expected(v: str) -> set[int]:
+    low = v.lower()
+    out = set()
+    for i, (kind, lit) in enumerate(LITERALS):
+        ok = {
+            "contains": lit in low,
+            "eq": low == lit,
+            "prefix": low.startswith(lit),
+            "suffix": low.endswith(lit),
+        }[kind]
+        if ok:
+            out.add(i)
+    return out
 
 
-def test_every_occurring_literal_is_found_and_no_other() -> None:
+def _check(got: set[int], v: str) -> None:
+    """Every rule whose literal occurs; no other unless the value holds a frame character
+    (then an extra candidate is allowed: the rule itself decides)."""
+    want = _expected(v)
+    assert want <= got, repr(v)
+    if START not in v and END not in v:
+        assert got == want, repr(v)
+
+
+def _values(rng: random.Random, n: int) -> list[str]:
+    filler = "usr bin ls -l /var/log x.y:z \u0130stanbul Ab" + START + END
+    lits = [lit for _, lit in LITERALS] + ["BASH -I >& /DEV/TCP/", "\u0130STANBUL", "USR BIN"]
+    out = []
+    for _ in range(n):
+        chosen = rng.sample(range(len(lits)), rng.randint(0, 3))
+        parts = [filler[rng.randint(0, len(filler)) :][: rng.randint(0, 12)]
+                 for _ in range(len(chosen) + 1)]
+        out.append(parts[0] + "".join(lits[c] + p for c, p in zip(chosen, parts[1:], strict=True)))
+    return out
+
+
+def test_one_value_finds_every_literal_that_occurs_and_no_other() -> None:
     fi = _index()
-    rng = random.Random(7)
-    filler = "usr bin ls -l /var/log x.y:z "
-    for _ in range(2000):
-        chosen = rng.sample(range(len(LITERALS)), rng.randint(0, 3))
-        parts = [filler[: rng.randint(0, len(filler))] for _ in range(len(chosen) + 1)]
-        v = parts[0] + "".join(LITERALS[c] + p for c, p in zip(chosen, parts[1:], strict=True))
+    for v in _values(random.Random(7), 3000):
         got: set[int] = set()
-        fi.hits(v, got)
-        assert got == {i for i, lit in enumerate(LITERALS) if lit in v}, v
+        fi.hits(v.lower(), got)
+        _check(got, v)
 
 
-def test_overlapping_and_prefix_anchors() -> None:
+def test_a_batch_search_equals_one_search_per_value() -> None:
+    fi = _index()
+    rng = random.Random(11)
+    for _ in range(200):
+        vals = _values(rng, rng.randint(1, 40))
+        if rng.random() < 0.5:  # an all-ASCII batch takes the one-lowercase path
+            vals = [v.encode("ascii", "ignore").decode() for v in vals]
+        owners = sorted(rng.sample(range(100), len(vals)))
+        hits: list[set[int] | None] = [None] * 100
+        fi.scan(vals, owners, hits)
+        for v, k in zip(vals, owners, strict=True):
+            _check(hits[k] or set(), v)
+        assert all(hits[k] is None for k in set(range(100)) - set(owners))
+
+
+def test_overlapping_literals_are_all_found() -> None:
     fi = _index()
     got: set[int] = set()
     fi.hits("xxyyzz and bash -i >& /dev/udp/1", got)  # xxyy is a prefix of xxyyzz
