@@ -47,6 +47,7 @@ from sigma.rule import SigmaRule  # noqa: E402
 from sigma_backend_duckdb import DuckDBBackend  # noqa: E402
 from sigma_corpus import Synth, logsource_of, rule_fields  # noqa: E402
 
+from dcops.collectors.heap import batch_gc  # noqa: E402
 from dcops.detect import Engine, load_rules  # noqa: E402
 from dcops.detect.jsonio import detection_line, event_from_obj  # noqa: E402
 from dcops.detect.parallel import scan_parallel  # noqa: E402
@@ -412,6 +413,7 @@ def main() -> None:
         sys.exit(f"no SigmaHQ Linux rules under {args.sigmahq}")
     coll = SigmaCollection.load_ruleset([str(d) for d in dirs])
     rules = [r for r in coll.rules if isinstance(r, SigmaRule)]
+    batch_gc()  # as `dcops detect scan` and `detect run` do; every contender runs under it
     print(f"calibration: 10M Python additions took {calibrate():.2f} CPU s "
           "(lower is a faster or less loaded core; compare runs by it); load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")

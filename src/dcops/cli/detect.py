@@ -111,11 +111,13 @@ def scan(
     A malformed line is reported on stderr (FILE:LINE, the first 20) and skipped; the scan goes
     on and exits non-zero at the end with the count.
     """
+    from dcops.collectors.heap import batch_gc
     from dcops.detect.engine import Engine
     from dcops.detect.jsonio import BadLines, detection_line, events_from_lines
     from dcops.detect.parallel import scan_parallel
 
     engine = Engine.from_dirs(_dirs(rules))
+    batch_gc()  # the rules out of every collection; a batch's events are not walked every 700
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for rej in engine.ruleset.rejected:
         err.print(f"rejected {rej.path} {rej.rule}: {rej.reason}")

@@ -91,6 +91,7 @@ def run(
         raise ConfigError("--consumer: empty (expected a name such as detect)")
     if worker_group is not None and not _NAME.match(worker_group):
         raise ConfigError(f"--worker-group {worker_group!r}: expected letters, digits, - or _")
+    from dcops.collectors.heap import batch_gc
     from dcops.pipeline.workers import CROSS_HOST_CHOICES
 
     if cross_host_rules not in CROSS_HOST_CHOICES:  # before the rules load (Worker checks again)
@@ -98,6 +99,7 @@ def run(
                           f"{' or '.join(CROSS_HOST_CHOICES)}")
     listen = metrics_hostport(metrics_listen) if metrics_listen else None
     runnable, sink, store, window = detector(rules, db, inventory)
+    batch_gc()  # the loaded rules out of every collection; batches not walked every 700 objects
     b = open_detect_bus(bus)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -177,9 +177,10 @@ class RuleBucket:
         for fname, fi in self.fields:
             if fname == KEYWORD_FIELD:  # what Ctx.value(KEYWORD_FIELD) reads: message, else raw
                 col = [f.get("message") for f in fl]
-                for k, v in enumerate(col):
-                    if v is None:
-                        col[k] = events[k].raw or None
+                if None in col:
+                    for k, v in enumerate(col):
+                        if v is None:
+                            col[k] = events[k].raw or None
             else:
                 col = [f.get(fname) for f in fl]
             if fi.memo:

@@ -46,17 +46,23 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _time(v: Any) -> datetime:
-    """The datetime of a timestamp value (callers compare with _LAST first)."""
-    if v.__class__ is str and v:
-        dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
-        got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-        _LAST[0] = v
-        _LAST[1] = got
-        return got
-    if isinstance(v, str) and v:  # a str subclass
-        return _time(str(v))
-    if isinstance(v, int | float):
-        return datetime.fromtimestamp(v, UTC)
+    """The datetime of a timestamp value (callers compare with _LAST first); DetectionError
+    names a value that is no ISO 8601 time or POSIX seconds."""
+    try:
+        if v.__class__ is str and v:
+            dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
+            got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+            _LAST[0] = v
+            _LAST[1] = got
+            return got
+        if isinstance(v, str) and v:  # a str subclass
+            return _time(str(v))
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return datetime.fromtimestamp(v, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise DetectionError(
+            f"timestamp {str(v)[:80]!r}: expected ISO 8601 text or POSIX seconds ({exc})"
+        ) from None
     return _EPOCH
 
 
@@ -96,7 +102,10 @@ def event_from_line(line: bytes, where: str = "") -> Event:
         raise DetectionError(f"{where}: not a JSON object: {exc}") from exc
     if not isinstance(obj, dict):
         raise DetectionError(f"{where}: expected a JSON object per line")
-    return event_from_obj(obj, line)
+    try:
+        return event_from_obj(obj, line)
+    except DetectionError as exc:
+        raise DetectionError(f"{where}: {exc}") from None
 
 
 class BadLines:

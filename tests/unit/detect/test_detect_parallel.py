@@ -165,7 +165,9 @@ def test_cli_scans_past_bad_lines_and_fails_at_the_end(tmp_path: Path, workers: 
     (rules / "r.yml").write_text("\n---\n".join((FAIL, COUNT)), encoding="utf-8")
     good = stream(400)
     events = tmp_path / "events.jsonl"
-    events.write_bytes(b"".join([*good[:5], b"{bad\n", b'"a string"\n', *good[5:]]))
+    events.write_bytes(b"".join([*good[:5], b"{bad\n", b'"a string"\n',
+                                 b'{"timestamp": "yesterday", "fields": {}}\n',
+                                 b'{"timestamp": 1e300, "fields": {}}\n', *good[5:]]))
     res = CliRunner().invoke(app, ["detect", "scan", str(events), "-r", str(rules),
                                    "--workers", workers, "--batch", "64"])
     assert res.exit_code == 1 and isinstance(res.exception, DetectionError)
@@ -173,7 +175,9 @@ def test_cli_scans_past_bad_lines_and_fails_at_the_end(tmp_path: Path, workers: 
         one_process(engine_from_docs(rules), good))
     assert f"{events}:6: not a JSON object" in res.stderr
     assert f"{events}:7: expected a JSON object per line" in res.stderr
-    assert str(res.exception).startswith(f"2 malformed line(s) skipped, expected one JSON object "
+    assert f"{events}:8: timestamp 'yesterday': expected ISO 8601 text or POSIX" in res.stderr
+    assert f"{events}:9: timestamp '1e+300': expected ISO 8601" in res.stderr
+    assert str(res.exception).startswith(f"4 malformed line(s) skipped, expected one JSON object "
                                          f"per line (first: {events}:6:")
 
 
