@@ -37,6 +37,7 @@ class CompiledRule:
     match: Matcher
     atoms: tuple[Atom, ...] | None
     fields: tuple[str, ...]
+    also: tuple[Atom, ...] | None = None  # a second literal gate (see Leaf.also)
     description: str = ""
     path: str = ""
     index: int = 0
@@ -120,13 +121,13 @@ def compile_condition(node: Any, used: set[str], stats: AtomStats = _NO_STATS) -
     """Compile one node of pySigma's post-processed condition tree."""
     if isinstance(node, ConditionAND):
         kids = [compile_condition(a, used, stats) for a in node.args if a is not None]
-        best: tuple[Atom, ...] | None = None
-        for k in kids:
-            if k.atoms is not None and (best is None or stats.cost(k.atoms) < stats.cost(best)):
-                best = k.atoms
+        # every literal set a child needs, the AND needs: gate on the two cheapest
+        gates = sorted({g for k in kids for g in (k.atoms, k.also) if g is not None},
+                       key=lambda g: (stats.cost(g), g))
         # evaluate prefilterable (cheap, selective) children first
         kids.sort(key=lambda k: 0 if k.atoms is not None else 1)
-        return Leaf(_and([k.match for k in kids]), best)
+        return Leaf(_and([k.match for k in kids]), gates[0] if gates else None,
+                    gates[1] if len(gates) > 1 else None)
     if isinstance(node, ConditionOR):
         kids = [compile_condition(a, used, stats) for a in node.args if a is not None]
         atoms: tuple[Atom, ...] | None = ()
@@ -178,6 +179,7 @@ def compile_rule(rule: SigmaRule, path: str = "", stats: AtomStats = _NO_STATS) 
         category=(ls.category or "").lower(),
         match=top.match,
         atoms=top.atoms,
+        also=top.also,
         # what the detection carries: the fields its condition reads, and those the rule names
         # for the analyst (Sigma's `fields`, e.g. the account a useradd created)
         fields=tuple(sorted(used | {str(f) for f in rule.fields or ()})),

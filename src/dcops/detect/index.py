@@ -35,7 +35,8 @@ _CACHE_MAX = 50_000  # memoised values per field before the memo starts afresh
 _SHORT = 2  # one-character substrings would hit at almost every position: tested alone
 START, END = "\x00", "\x01"  # frame of a value in the searched text
 _FRAME = END + START
-_DFA_MAX = 2_000  # patterns up to which the automaton is a DFA (fastest; memory grows with it)
+_DFA_MAX = 300  # patterns up to which an automaton is a DFA: faster, but 2,000 cost 32 MB more
+# over 13 Windows logsources, 300 cost 3 MB more than the NFA
 _NONE: tuple[CompiledRule, ...] = ()
 
 
@@ -153,14 +154,17 @@ class RuleBucket:
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = list(rules)
+        # a hit is 2 * rule position + gate: gate 0 is the rule's `atoms`, gate 1 its `also`
         self.always: list[int] = []
+        self.two = [r.atoms is not None and r.also is not None for r in self.rules]
         fields: dict[str, _FieldIndex] = {}
         for pos, r in enumerate(self.rules):
             if r.atoms is None:
-                self.always.append(pos)
+                self.always.append(2 * pos)
                 continue
-            for fname, kind, lit in r.atoms:
-                fields.setdefault(fname, _FieldIndex()).add(kind, lit, pos)
+            for gate, atoms in enumerate((r.atoms, r.also)):
+                for fname, kind, lit in atoms or ():
+                    fields.setdefault(fname, _FieldIndex()).add(kind, lit, 2 * pos + gate)
         for fi in fields.values():
             fi.freeze()
         self.fields = tuple(fields.items())
@@ -214,8 +218,16 @@ class RuleBucket:
             if vals:
                 fi.scan(vals, owners, hits)
         rules = self.rules
-        return [
-            _NONE if not h else [rules[i] for i in sorted(h)] if len(h) > 1 else [rules[min(h)]]
+        if not any(self.two):
+            return [
+                _NONE if not h else [rules[i >> 1] for i in sorted(h)] if len(h) > 1
+                else [rules[min(h) >> 1]]
+                for h in hits
+            ]
+        two = self.two
+        return [  # a rule whose gate 0 hit, and its gate 1 where it has one
+            _NONE if not h else
+            [rules[i >> 1] for i in sorted(h) if not i & 1 and (i + 1 in h or not two[i >> 1])]
             for h in hits
         ]
 

@@ -23,7 +23,7 @@ C: Any = importlib.import_module("re._constants")
 sre_parse: Any = importlib.import_module("re._parser")
 
 _MAX_ALTS = 32  # alternatives a factor may hold
-_MIN_LEN = 2  # a factor whose shortest alternative is shorter gates nothing
+_MIN_LEN = 1  # one character still gates: the index tests it with `in`, not as a pattern
 _FIXED_MAX = 4  # a fixed repeat ({2}) expanded up to this count
 _Factor = frozenset[str]
 

@@ -51,6 +51,9 @@ class Leaf:
 
     match: Matcher
     atoms: tuple[Atom, ...] | None  # None: no literal is necessary (cannot prefilter)
+    # a second set of literals one of which must occur too (another part of an AND): an event
+    # runs the rule only when both sets hit
+    also: tuple[Atom, ...] | None = None
 
 
 def _over(v: FieldValue, pred: Callable[[str], bool]) -> bool:

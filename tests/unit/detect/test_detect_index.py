@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
+from detect_helpers import make_event, rule
+
+from dcops.detect import Engine
 from dcops.detect.index import END, START, _FieldIndex
 
 LITERALS = [
@@ -105,3 +109,36 @@ def test_overlapping_literals_are_all_found() -> None:
     got = set()
     fi.hits("nothing here", got)
     assert got == set()
+
+
+def test_an_and_of_two_literal_parts_runs_only_when_both_hit(
+    engine_from: Callable[..., Engine],
+) -> None:
+    eng = engine_from(rule(
+        "  sel_parent:\n    ParentImage|endswith: '\\explorer.exe'\n"
+        "  sel_img:\n    Image|endswith: '\\rundll32.exe'\n"
+        "  filter:\n    CommandLine|contains: 'shell32.dll'\n"
+        "  condition: sel_parent and sel_img and not filter"))
+    r = eng.rules[0]
+    assert r.atoms is not None and r.also is not None  # two gates, none from the NOT
+    assert {a[1:] for a in (*r.atoms, *r.also)} == {("suffix", "\\explorer.exe"),
+                                                     ("suffix", "\\rundll32.exe")}
+    parent = "C:\\Windows\\explorer.exe"
+    only_parent = make_event({"ParentImage": parent, "Image": "C:\\x\\chrome.exe"})
+    both = make_event({"ParentImage": parent, "Image": "C:\\Windows\\System32\\RUNDLL32.EXE",
+                       "CommandLine": "rundll32 evil.dll,Run"})
+    only_image = make_event({**both.fields, "ParentImage": "C:\\Windows\\System32\\cmd.exe"})
+    filtered = make_event({**both.fields, "CommandLine": "rundll32 shell32.dll,Control_RunDLL"})
+    evs = [only_parent, only_image, both, filtered]
+    assert [len(c) for c in eng._prefilter(evs)] == [0, 0, 1, 1]  # the NOT is the rule's to run
+    assert [d.event_ids[0] for d in eng.process(evs)] == [both.id]
+
+
+def test_a_regex_rule_is_gated_by_its_literals(engine_from: Callable[..., Engine]) -> None:
+    eng = engine_from(rule("  sel:\n    CommandLine|re: '\\w+`(?:\\w+|-|.)`[\\w+|\\s]'\n"
+                           "  condition: sel"))
+    assert eng.rules[0].atoms == (("CommandLine", "contains", "`"),)
+    hit = make_event({"CommandLine": "IN`V`o`Ke-eXp`ResSIOn (Ne`W-ob`ject Net.WebClient)"})
+    plain = make_event({"CommandLine": "powershell -File backup.ps1"})
+    assert [len(c) for c in eng._prefilter([plain, hit])] == [0, 1]
+    assert [d.event_ids[0] for d in eng.process([plain, hit])] == [hit.id]
