@@ -53,12 +53,14 @@ def _framed(kind: str, lit: str) -> str:
 class _FieldIndex:
     """The atoms of one field: one automaton, and the rules behind each of its patterns."""
 
-    __slots__ = ("ac", "cache", "ids", "lookups", "memo", "misses", "patterns", "short")
+    __slots__ = ("ac", "cache", "ids", "lookups", "memo", "misses", "patterns", "searched",
+                 "short")
 
     def __init__(self) -> None:
         self.patterns: dict[str, list[int]] = defaultdict(list)  # framed literal -> rules
         self.short: tuple[tuple[str, tuple[int, ...]], ...] = ()
         self.ac: AhoCorasick | None = None
+        self.searched: tuple[str, ...] = ()  # the automaton's patterns, in its order
         self.ids: tuple[tuple[int, ...], ...] = ()  # pattern number -> rules
         self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
@@ -78,9 +80,25 @@ class _FieldIndex:
         self.short = tuple((p, pats[p]) for p in short)
         long_ = {p: v for p, v in pats.items() if p not in short}
         self.ids = tuple(long_.values())
-        if long_:
-            impl = Implementation.DFA if len(long_) <= _DFA_MAX else Implementation.ContiguousNFA
-            self.ac = AhoCorasick(list(long_), implementation=impl)
+        self.searched = tuple(long_)
+        self._build()
+
+    def _build(self) -> None:
+        self.ac = None
+        if self.searched:
+            n = len(self.searched)
+            impl = Implementation.DFA if n <= _DFA_MAX else Implementation.ContiguousNFA
+            self.ac = AhoCorasick(list(self.searched), implementation=impl)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copied or pickled (a worker's fresh engine) without the automaton, a Rust object
+        that is neither: `__setstate__` builds it again from the patterns."""
+        return {k: getattr(self, k) for k in self.__slots__ if k != "ac"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._build()
 
     def lookup(self, raw: str) -> tuple[int, ...]:
         """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""

@@ -142,3 +142,16 @@ def test_a_regex_rule_is_gated_by_its_literals(engine_from: Callable[..., Engine
     plain = make_event({"CommandLine": "powershell -File backup.ps1"})
     assert [len(c) for c in eng._prefilter([plain, hit])] == [0, 1]
     assert [d.event_ids[0] for d in eng.process([plain, hit])] == [hit.id]
+
+
+def test_an_index_survives_deepcopy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    fi = _index()
+    for twin in (copy.deepcopy(fi), pickle.loads(pickle.dumps(fi))):  # our own bytes
+        assert twin.ac is not None and twin.ac is not fi.ac
+        for v in _values(random.Random(5), 300):
+            got: set[int] = set()
+            twin.hits(v.lower(), got)
+            _check(got, v)
