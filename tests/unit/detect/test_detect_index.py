@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import pytest
 from detect_helpers import make_event, rule
 
-from dcops.detect import Engine
+from dcops.detect import Engine, index
 from dcops.detect.index import END, START, _FieldIndex
 
 LITERALS = [
@@ -99,6 +100,18 @@ def test_a_batch_search_equals_one_search_per_value() -> None:
         for v, k in zip(vals, owners, strict=True):
             _check(hits[k] or set(), v)
         assert all(hits[k] is None for k in set(range(100)) - set(owners))
+
+
+def test_a_batch_larger_than_one_search_is_split_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(index, "_SCAN_MAX", 50)  # a few values per search
+    fi = _index()
+    vals = _values(random.Random(13), 400)
+    hits: list[set[int] | None] = [None] * 400
+    fi.scan(vals, list(range(400)), hits)
+    for v, h in zip(vals, hits, strict=True):
+        _check(h or set(), v)
 
 
 def test_overlapping_literals_are_all_found() -> None:
