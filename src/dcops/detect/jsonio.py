@@ -41,19 +41,20 @@ def _ls_slow(d: dict[str, Any]) -> LogSource:  # a dict subclass
 _EMPTY_LS = LogSource()
 # the last timestamp text read and its datetime: a burst of log lines repeats the same second,
 # and one comparison costs less than a dict that misses when every line has its own second
-_LAST: list[Any] = ["", None]
+# (one tuple, replaced whole: a reader in another thread never sees one text with another time)
+_LAST: tuple[str, datetime | None] = ("", None)
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _time(v: Any) -> datetime:
     """The datetime of a timestamp value (callers compare with _LAST first); DetectionError
     names a value that is no ISO 8601 time or POSIX seconds."""
+    global _LAST  # noqa: PLW0603 - the one-entry memo, replaced whole
     try:
         if v.__class__ is str and v:
             dt = datetime.fromisoformat(v)  # Python 3.11 reads "Z" and offsets
             got = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-            _LAST[0] = v
-            _LAST[1] = got
+            _LAST = (v, got)
             return got
         if isinstance(v, str) and v:  # a str subclass
             return _time(str(v))
