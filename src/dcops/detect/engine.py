@@ -82,18 +82,12 @@ class Engine:
                 g = groups[id(ls)] = (ls, [], [])
             g[1].append(i)
             g[2].append(ev)
-        by_id = self._by_id
         if len(groups) == 1:
             ls, _, evs = next(iter(groups.values()))
-            got = by_id.get(id(ls))
-            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
-            return b.candidates(evs)
+            return self._bucket_of(ls).candidates(evs)
         out: list[Sequence[CompiledRule]] = [()] * len(events)
         for ls, idx, evs in groups.values():
-            # the entry holds the LogSource, so its id cannot be reused while the entry exists
-            got = by_id.get(id(ls))
-            b = got[1] if got is not None and got[0] is ls else self._remember(ls)
-            for i, c in zip(idx, b.candidates(evs), strict=True):
+            for i, c in zip(idx, self._bucket_of(ls).candidates(evs), strict=True):
                 out[i] = c
         return out
 
@@ -146,6 +140,12 @@ class Engine:
             if feeds:
                 self._tick(ev)
         return out
+
+    def _bucket_of(self, ls: LogSource) -> RuleBucket:
+        """The bucket of a logsource, found by identity (once per logsource per batch)."""
+        # the entry holds the LogSource, so its id cannot be reused while the entry exists
+        got = self._by_id.get(id(ls))
+        return got[1] if got is not None and got[0] is ls else self._remember(ls)
 
     def _remember(self, ls: LogSource) -> RuleBucket:
         """The bucket of a logsource not yet in the identity cache (the hot loops' slow path)."""
