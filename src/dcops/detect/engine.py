@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import tzinfo
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,11 @@ class Engine:
         out: list[Detection] = []
         ctx = self._ctx
         corr = self._corr
-        for ev, cands in zip(events, self._prefilter(events), strict=True):
+        pre = self._prefilter(events)
+        # without correlations, only the events some rule may match are visited
+        todo = zip(events, pre, strict=True) if corr else (
+            (events[k], pre[k]) for k in compress(range(len(pre)), pre))
+        for ev, cands in todo:
             if not cands:
                 continue
             ctx.reset(ev.fields, ev.raw, ev.timestamp)

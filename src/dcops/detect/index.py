@@ -21,13 +21,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
 from typing import Any
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
 from dcops.detect.compiler import CompiledRule
 from dcops.detect.context import KEYWORD_FIELD, to_text
+from dcops.detect.values import Atom
 from dcops.model.event import Event
 
 _MEMO_PROBE = 4096  # lookups after which a field whose values rarely repeat stops memoising
@@ -39,6 +40,8 @@ _DFA_MAX = 300  # patterns up to which an automaton is a DFA: faster, but 2,000 
 # over 13 Windows logsources, 300 cost 3 MB more than the NFA
 _SCAN_MAX = 1 << 20  # characters searched at once: a batch of 64 KiB messages is split
 _NONE: tuple[CompiledRule, ...] = ()
+_STR = {str}
+_STR_NONE = {str, type(None)}
 
 
 def _framed(kind: str, lit: str) -> str:
@@ -63,7 +66,9 @@ class _FieldIndex:
         self.ac: AhoCorasick | None = None
         self.searched: tuple[str, ...] = ()  # the automaton's patterns, in its order
         self.ids: tuple[tuple[int, ...], ...] = ()  # pattern number -> rules
-        self.cache: dict[str, tuple[int, ...]] = {}  # raw value -> rules (values repeat a lot)
+        # raw value -> rules (values repeat a lot); None (field absent) -> no rules; an integer
+        # or boolean value by (type, value)
+        self.cache: dict[Any, tuple[int, ...]] = {None: ()}
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
         self.lookups = 0
         self.misses = 0
@@ -111,11 +116,28 @@ class _FieldIndex:
             got = tuple(acc)
             if len(self.cache) >= _CACHE_MAX:
                 self.cache.clear()
+                self.cache[None] = ()
             self.cache[raw] = got
         self.lookups += 1
         if self.lookups == _MEMO_PROBE and self.misses > 0.8 * _MEMO_PROBE:
             self.memo = False
             self.cache.clear()
+            self.cache[None] = ()
+        return got
+
+    def lookup_int(self, v: int) -> tuple[int, ...]:
+        """`lookup` for an integer or boolean value (ports, event ids, flags): memoised by type
+        and value, so True and 1 (equal in Python, "true" and "1" as text) stay apart."""
+        key = (v.__class__, v)
+        got = self.cache.get(key)
+        if got is None:
+            acc: set[int] = set()
+            self.hits(to_text(v).lower(), acc)
+            got = tuple(acc)
+            if len(self.cache) >= _CACHE_MAX:
+                self.cache.clear()
+                self.cache[None] = ()
+            self.cache[key] = got
         return got
 
     def hits(self, v: str, out: set[int]) -> None:
@@ -129,7 +151,7 @@ class _FieldIndex:
             if lit in v:
                 out.update(rules)
 
-    def scan(self, vals: list[str], owners: list[int], hits: list[set[int] | None]) -> None:
+    def scan(self, vals: list[str], owners: Sequence[int], hits: list[set[int] | None]) -> None:
         """`hits` for many raw values in one search: value k's rules go to hits[owners[k]]."""
         if len(vals) > 1 and sum(map(len, vals)) > _SCAN_MAX:  # halves: the text stays small
             mid = len(vals) // 2
@@ -138,7 +160,7 @@ class _FieldIndex:
         else:
             self._scan(vals, owners, hits)
 
-    def _scan(self, vals: list[str], owners: list[int], hits: list[set[int] | None]) -> None:
+    def _scan(self, vals: list[str], owners: Sequence[int], hits: list[set[int] | None]) -> None:
         text = START + _FRAME.join(vals) + END
         if text.isascii():
             low = text.lower()
@@ -176,64 +198,125 @@ def _low_other(v: Any) -> str | tuple[str, ...]:
     return to_text(v).lower()
 
 
+def _gates(r: CompiledRule) -> tuple[tuple[Atom, ...], ...]:
+    """The literal gates a rule is indexed by: its `atoms`, and its `also` where both are worth
+    searching. A gate holding a one-character substring (':' in `'*user@*:*'`) passes nearly
+    every value and costs a slice per value that holds it: beside a gate without one, it is
+    dropped (the rule then runs on more events, never on fewer)."""
+    if r.atoms is None:
+        return ()
+    if r.also is None:
+        return (r.atoms,)
+    weak = [any(k == "contains" and len(lit) < _SHORT for _, k, lit in g)
+            for g in (r.atoms, r.also)]
+    if weak[0] != weak[1]:
+        return (r.also,) if weak[0] else (r.atoms,)
+    return (r.atoms, r.also)
+
+
 class RuleBucket:
     """The rules of one event logsource, indexed by their literals."""
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = list(rules)
-        # a hit is 2 * rule position + gate: gate 0 is the rule's `atoms`, gate 1 its `also`
+        # a hit is 2 * rule position + gate: gate 0 is the rule's first literal set, gate 1 the
+        # second of a rule that has two (both must hit)
         self.always: list[int] = []
-        self.two = [r.atoms is not None and r.also is not None for r in self.rules]
+        self.two: list[bool] = []
         fields: dict[str, _FieldIndex] = {}
         for pos, r in enumerate(self.rules):
-            if r.atoms is None:
+            gates = _gates(r)
+            self.two.append(len(gates) == 2)
+            if not gates:
                 self.always.append(2 * pos)
-                continue
-            for gate, atoms in enumerate((r.atoms, r.also)):
-                for fname, kind, lit in atoms or ():
+            for gate, atoms in enumerate(gates):
+                for fname, kind, lit in atoms:
                     fields.setdefault(fname, _FieldIndex()).add(kind, lit, 2 * pos + gate)
         for fi in fields.values():
             fi.freeze()
         self.fields = tuple(fields.items())
+        self.any_two = any(self.two)
 
-    def candidates(  # noqa: PLR0912 - the hot path, inlined
-        self, events: Sequence[Event]
-    ) -> list[Sequence[CompiledRule]]:
-        """Per event, the rules it may match, in load order."""
+    def candidates(self, events: Sequence[Event]) -> list[Sequence[CompiledRule]]:
+        """Per event, the rules it may match, in load order.
+
+        Column at a time: a field's values of the whole batch are fetched, memo-probed and
+        selected by C-level `map`/`compress`, so Python code runs only for the values that hit
+        or miss the memo (most events of a batch hit nothing).
+        """
         n = len(events)
         always = self.always
         # rule numbers per event; None until something hits (most events hit nothing)
         hits: list[set[int] | None] = [set(always) for _ in range(n)] if always else [None] * n
+        self._search(self.fields, events, hits)
+        rules = self.rules
+        out: list[Sequence[CompiledRule]] = [_NONE] * n
+        if not self.any_two:
+            for k in compress(range(n), hits):
+                h: set[int] = hits[k]  # type: ignore[assignment]
+                out[k] = ([rules[i >> 1] for i in sorted(h)] if len(h) > 1
+                          else [rules[next(iter(h)) >> 1]])
+            return out
+        two = self.two
+        for k in compress(range(n), hits):  # a rule whose gate 0 hit, and its gate 1 where it
+            h = hits[k]  # type: ignore[assignment]  # has one
+            sel = [rules[i >> 1] for i in sorted(h)
+                   if not i & 1 and (i + 1 in h or not two[i >> 1])]
+            if sel:
+                out[k] = sel
+        return out
+
+    def _search(self, fields: tuple[tuple[str, _FieldIndex], ...], events: Sequence[Event],
+                hits: list[set[int] | None]) -> None:
+        """Add to hits[k] the rules whose atoms in `fields` event k holds."""
         fl = [ev.fields for ev in events]
-        for fname, fi in self.fields:
-            if fname == KEYWORD_FIELD:  # what Ctx.value(KEYWORD_FIELD) reads: message, else raw
-                col = [f.get("message") for f in fl]
-                if None in col:
-                    for k, v in enumerate(col):
-                        if v is None:
-                            col[k] = events[k].raw or None
-            else:
-                col = [f.get(fname) for f in fl]
-            if fi.memo:
-                cache = fi.cache
-                for k, v in enumerate(col):
+        for fname, fi in fields:
+            col = list(map(dict.get, fl, repeat("message" if fname == KEYWORD_FIELD
+                                                 else fname)))
+            if fname == KEYWORD_FIELD and None in col:  # Ctx.value(KEYWORD_FIELD): message,
+                for k, v in enumerate(col):  # else raw
                     if v is None:
-                        continue
-                    if v.__class__ is str:
-                        got = cache.get(v)  # inlined fast path of fi.lookup
-                        if got is None:
-                            got = fi.lookup(v)
-                        if got:
-                            h = hits[k]
-                            if h is None:
-                                hits[k] = set(got)
-                            else:
-                                h.update(got)
-                    else:
-                        self._other(v, fi, hits, k)
-                continue
-            vals: list[str] = []
-            owners: list[int] = []
+                        col[k] = events[k].raw or None
+            if fi.memo:
+                self._memo_column(fi, col, hits)
+            else:
+                self._scan_column(fi, col, hits)
+
+    def _memo_column(self, fi: _FieldIndex, col: list[Any], hits: list[set[int] | None]) -> None:
+        """A memoised field's column: one C-level probe of the memo per value (absent values
+        are memoised as None -> no rules); misses and non-text values one by one."""
+        try:
+            got: list[tuple[int, ...] | None] = list(map(fi.cache.get, col))
+        except TypeError:  # an unhashable value (a list): value by value
+            got = [None] * len(col)
+        if None in got:
+            for k in [k for k, g in enumerate(got) if g is None]:
+                v = col[k]
+                if v.__class__ is str:
+                    got[k] = fi.lookup(v)
+                elif v.__class__ is int or v.__class__ is bool:
+                    got[k] = fi.lookup_int(v)
+                elif v is not None:
+                    self._other(v, fi, hits, k)
+        for k in compress(range(len(col)), got):
+            h = hits[k]
+            if h is None:
+                hits[k] = set(got[k])  # type: ignore[arg-type]
+            else:
+                h.update(got[k])  # type: ignore[arg-type]
+
+    def _scan_column(self, fi: _FieldIndex, col: list[Any], hits: list[set[int] | None]) -> None:
+        """A field whose values rarely repeat: its text values searched together."""
+        kinds = set(map(type, col))
+        vals: list[str]
+        owners: Sequence[int]
+        if kinds == _STR:  # every event has it as text (message, CommandLine)
+            vals, owners = col, range(len(col))
+        elif kinds <= _STR_NONE:
+            owners = [k for k, v in enumerate(col) if v is not None]
+            vals = [col[k] for k in owners]
+        else:
+            vals, owners = [], []
             for k, v in enumerate(col):
                 if v is None:
                     continue
@@ -242,21 +325,8 @@ class RuleBucket:
                     owners.append(k)
                 else:
                     self._other(v, fi, hits, k)
-            if vals:
-                fi.scan(vals, owners, hits)
-        rules = self.rules
-        if not any(self.two):
-            return [
-                _NONE if not h else [rules[i >> 1] for i in sorted(h)] if len(h) > 1
-                else [rules[min(h) >> 1]]
-                for h in hits
-            ]
-        two = self.two
-        return [  # a rule whose gate 0 hit, and its gate 1 where it has one
-            _NONE if not h else
-            [rules[i >> 1] for i in sorted(h) if not i & 1 and (i + 1 in h or not two[i >> 1])]
-            for h in hits
-        ]
+        if vals:
+            fi.scan(vals, owners, hits)
 
     @staticmethod
     def _other(v: Any, fi: _FieldIndex, hits: list[set[int] | None], k: int) -> None:

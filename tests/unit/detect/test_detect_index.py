@@ -147,6 +147,50 @@ def test_an_and_of_two_literal_parts_runs_only_when_both_hit(
     assert [d.event_ids[0] for d in eng.process(evs)] == [both.id]
 
 
+def test_a_one_character_gate_is_dropped_beside_a_stronger_one_and_loses_nothing(
+    engine_from: Callable[..., Engine],
+) -> None:
+    # SigmaHQ's "Remote File Copy": 'scp ' and ('@' and ':'): ':' is in nearly every message
+    eng = engine_from(rule("  sel:\n    - 'scp '\n  sel_at:\n    - '@'\n  sel_colon:\n"
+                           "    - ':'\n  condition: sel and sel_at and sel_colon",
+                           logsource="product: linux"))
+    r = eng.rules[0]
+    assert r.also is not None  # the compiler offers two gates ...
+    bucket = eng.bucket(make_event({}).logsource)
+    indexed = [(f, fi.searched, fi.short) for f, fi in bucket.fields]
+    assert all(not short for _, _, short in indexed), indexed  # ... the index keeps the strong
+    hit = make_event({"message": "scp a user@host:/tmp"})
+    near = make_event({"message": "scp a /tmp"})  # gate passes, the rule says no
+    other = make_event({"message": "user@host: ok"})
+    assert [len(c) for c in eng._prefilter([hit, near, other])] == [1, 1, 0]
+    assert [d.event_ids[0] for d in eng.process([hit, near, other])] == [hit.id]
+
+
+def test_memoised_fields_take_absent_numeric_and_list_values(
+    engine_from: Callable[..., Engine],
+) -> None:
+    eng = engine_from(rule("  sel:\n    DestinationPort: 4444\n    Image|endswith: '/nc'\n"
+                           "    Initiated: 'true'\n  condition: sel"))
+    nc = {"Image": "/usr/bin/nc", "DestinationPort": 4444}
+    evs = [make_event({**nc, "Initiated": True}),
+           make_event({**nc, "DestinationPort": "4444", "Initiated": "true"}),
+           make_event({"Image": "/usr/bin/nc", "Initiated": True}),
+           make_event({"Image": ["/bin/x", "/usr/bin/nc"], "DestinationPort": [80, 4444],
+                       "Initiated": [True]}),
+           make_event({**nc, "DestinationPort": 4443, "Initiated": True}),
+           make_event({**nc, "Image": "/usr/bin/ls", "Initiated": True}),
+           make_event({**nc, "Initiated": 1}),  # equal to True in Python, "1" as text
+           make_event({**nc, "DestinationPort": True, "Initiated": True})]  # 1 == True
+    want = [True, True, False, True, False, False, False, False]
+    for _ in range(2):  # memo cold, then warm: the same answer
+        got = [bool(d) for d in eng._prefilter(evs)]
+        assert [g or not w for g, w in zip(got, want, strict=True)] == [True] * len(evs)
+    assert {d.event_ids[0] for d in eng.process(evs)} == {evs[0].id, evs[1].id, evs[3].id}
+    flag = engine_from(rule("  sel:\n    Initiated: 'true'\n  condition: sel"))
+    for v, hit in [(True, True), (1, False), (True, True), (1, False), ("TRUE", True)]:
+        assert bool(flag._prefilter([make_event({"Initiated": v})])[0]) is hit, v  # 1 == True
+
+
 def test_a_regex_rule_is_gated_by_its_literals(engine_from: Callable[..., Engine]) -> None:
     eng = engine_from(rule("  sel:\n    CommandLine|re: '\\w+`(?:\\w+|-|.)`[\\w+|\\s]'\n"
                            "  condition: sel"))
