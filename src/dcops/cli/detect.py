@@ -32,6 +32,7 @@ def check(
     strict: Annotated[bool, typer.Option(help="Exit 1 on any rejected rule or lint issue")] = False,
 ) -> None:
     """Load rules, count them by logsource, list every rule the engine cannot run and why."""
+    from dcops.detect.linear import backtracking
     from dcops.detect.lint import lint as run_lint
     from dcops.detect.loader import load_rules
 
@@ -52,6 +53,11 @@ def check(
     )
     for rej in rs.rejected:
         console.print(f"[red]rejected[/] {rej.path} {rej.rule}: {rej.reason}", highlight=False)
+    slow = backtracking()
+    console.print(f"regex chạy tuyến tính / regexes in linear time (RE2): all but {len(slow)}")
+    for pattern, why in sorted(slow.items()):
+        console.print(f"[yellow]backtracking regex[/] {pattern!r}: {why} (a crafted value can "
+                      "cost time growing faster than its length)", highlight=False)
     issues: list[str] = []
     if lint:
         found, skipped = run_lint(paths)

@@ -35,6 +35,7 @@ from sigma.types import (
 )
 
 from dcops.detect.context import KEYWORD_FIELD, Ctx, FieldValue
+from dcops.detect.linear import Regex, glob
 from dcops.detect.rxatoms import regex_literals
 
 Matcher = Callable[[Ctx], bool]
@@ -85,17 +86,17 @@ def _string_shape(s: SigmaString) -> tuple[str, list[str | SpecialChars]]:
     return "pattern", parts
 
 
-def _pattern_regex(parts: list[str | SpecialChars], cased: bool) -> re.Pattern[str]:
-    out = []
+def _pattern_glob(parts: list[str | SpecialChars], cased: bool) -> Callable[[str], bool]:
+    """A wildcard value as a fullmatch in linear time (`linear.glob`), `re`'s case folding."""
+    pieces: list[str | None] = []
     for p in parts:
         if p is SpecialChars.WILDCARD_MULTI:
-            out.append(".*")
+            pieces.append(None)
         elif p is SpecialChars.WILDCARD_SINGLE:
-            out.append(".")
+            pieces.append(".")
         else:
-            out.append(re.escape(str(p)))
-    flags = re.DOTALL if cased else re.DOTALL | re.IGNORECASE
-    return re.compile("".join(out), flags)
+            pieces.append(re.escape(str(p)))
+    return glob(pieces, 0 if cased else re.IGNORECASE)
 
 
 def compile_string(field: str, s: SigmaString, *, keyword: bool = False) -> Leaf:
@@ -131,8 +132,7 @@ def compile_string(field: str, s: SigmaString, *, keyword: bool = False) -> Leaf
     elif kind == "any":
         pred = lambda x: True  # noqa: E731
     else:
-        rx = _pattern_regex(parts, cased)
-        pred = lambda x: rx.fullmatch(x) is not None  # noqa: E731
+        pred = _pattern_glob(parts, cased)
     match = _fast(field, kind, lit, cased) or _generic(get, pred)
     atoms: tuple[Atom, ...] | None = None
     if kind in ("eq", "prefix", "suffix", "contains") and lit:
@@ -208,12 +208,13 @@ def _compile_regex(field: str, r: SigmaRegularExpression) -> Leaf:
     flags = 0
     for f in r.flags:
         flags |= SigmaRegularExpression.sigma_to_python_flags[f]
-    rx = re.compile(str(r.regexp), flags)
+    rx = Regex(str(r.regexp), flags)  # RE2 where exact: the value is attacker-controlled
+    search = rx.search
 
     def match(c: Ctx) -> bool:
-        return _over(c.text(field), lambda x: rx.search(x) is not None)
+        return _over(c.text(field), search)
 
-    lits = regex_literals(rx.pattern, rx.flags)  # literals it cannot match without, if any
+    lits = regex_literals(rx.py.pattern, rx.py.flags)  # literals it cannot match without, if any
     atoms = None if lits is None else tuple((field, "contains", s) for s in sorted(lits))
     return Leaf(match, atoms)
 
