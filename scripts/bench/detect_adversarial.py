@@ -35,8 +35,8 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from dcops.detect import Engine, load_rules
