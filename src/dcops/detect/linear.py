@@ -127,6 +127,17 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _plain_spans(items: Any) -> list[tuple[int, int]] | None:
+    """A class of literals and ranges only, as merged spans; None when it has anything else or
+    touches U+FFFD or a surrogate (then `re` decides by a scan)."""
+    if not all(i in (C.LITERAL, C.RANGE) for i, _ in items):
+        return None
+    spans = sorted((a, a) if i is C.LITERAL else a for i, a in items)
+    if any(lo <= 0xFFFD <= hi or (lo < 0xE000 and hi >= 0xD800) for lo, hi in spans):
+        return None
+    return _merge(spans)
+
+
 def _char_class(op: Any, av: Any, flags: int) -> str:
     """RE2 for one character test: written directly where `re`'s meaning is plain (no case
     folding, no category), otherwise scanned (cached: \\w is scanned once per process)."""
@@ -135,17 +146,13 @@ def _char_class(op: Any, av: Any, flags: int) -> str:
             return r"[\x{0}-\x{10FFFF}]" if flags & re.DOTALL else r"[^\n]"
         if op is C.NOT_LITERAL:
             return "[^" + _literal(av) + "]"
-        if op is C.IN and all(i in (C.LITERAL, C.RANGE) for i, _ in av):
-            spans = sorted((a, a) if i is C.LITERAL else a for i, a in av)
-            if not any(lo <= 0xFFFD <= hi or (lo < 0xE000 and hi >= 0xD800) for lo, hi in spans):
-                return _ranges(_merge(spans))
+        if op is C.IN:
+            negated = bool(av) and av[0][0] is C.NEGATE
+            spans = _plain_spans(av[1:] if negated else av)
+            if spans is not None:
+                return ("[^" if negated else "[") + _ranges(spans)[1:]
     elif op is C.LITERAL and chr(av).lower() == chr(av).upper() == chr(av) and av < 128:
         return _literal(av)  # no case: digits, punctuation
-    if op is C.IN and av and av[0][0] is C.NEGATE and all(
-            i in (C.LITERAL, C.RANGE) for i, _ in av[1:]) and not flags & re.IGNORECASE:
-        spans = sorted((a, a) if i is C.LITERAL else a for i, a in av[1:])
-        if not any(lo <= 0xFFFD <= hi or (lo < 0xE000 and hi >= 0xD800) for lo, hi in spans):
-            return "[^" + _ranges(_merge(spans))[1:]
     return _scanned(op, av, flags)
 
 
@@ -212,7 +219,7 @@ class _Translate:
 
 def translate(pattern: str, flags: int = 0) -> tuple[str, bool]:
     """RE2 text for a `re` pattern with the same matches, and whether it holds only for ASCII
-    values (`\\b`); Untranslatable names what has no exact form."""
+    values (`\\b`); UntranslatableError names what has no exact form."""
     if flags & re.LOCALE:
         raise UntranslatableError("re.LOCALE")
     try:
@@ -268,12 +275,8 @@ class Regex:
 
 
 def glob(parts: list[str | None], flags: int) -> Callable[[str], bool]:
-    """A fullmatch of literal text and wildcards (None: any run, "?"-like single characters
-    given as the one-character `re` pattern '.'), in time linear in the value.
-
-    `parts` is a sequence of `re` pattern pieces: escaped literals, '.' for one character, and
-    None for a run of any characters (`*`).
-    """
+    """A fullmatch of a wildcard value in time linear in the value. `parts` are `re` pattern
+    pieces: escaped literals, '.' for one character (`?`) and None for any run (`*`)."""
     segs: list[str] = [""]
     for p in parts:
         if p is None:
