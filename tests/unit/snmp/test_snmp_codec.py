@@ -89,3 +89,47 @@ def test_protocol_spellings_of_inventories_are_accepted() -> None:
     u = UsmUser("noc", "SHA-256", "auth-pass-1", "aes-256", "priv-pass-1")
     assert (u.auth_protocol, u.priv_protocol, u.auth_len) == ("SHA256", "AES256", 24)
     assert len(u.priv_key(b"\x80\x00\x00\x00\x01")) == 32
+
+
+def _response(varbinds: list[tuple[str, ber.Value]]) -> bytes:
+    return ber.enc_response(7, varbinds)
+
+
+def test_response_with_long_values_and_many_varbinds_decodes_exactly() -> None:
+    vbs = [(f"1.3.6.1.2.1.2.2.1.2.{i}", ber.Value(ber.OCTET_STRING, bytes([65 + i % 26]) * i))
+           for i in range(1, 300, 7)]  # short and long-form lengths, a long-form list
+    vbs += [("1.3.6.1.2.1.31.1.1.1.6.5", ber.Value(ber.COUNTER64, 2**64 - 1)),
+            ("1.3.6.1.2.1.2.2.1.8.5", ber.Value(ber.INTEGER, -3)),
+            ("1.3.6.1.2.1.1.2.0", ber.Value(ber.OID, "1.3.6.1.4.1.9.1.1208")),
+            ("1.3.6.1.2.1.1.9.9", ber.Value(ber.END_OF_MIB_VIEW, None))]
+    pdu = ber.dec_pdu(_response(vbs))
+    assert pdu.request_id == 7 and pdu.varbinds == vbs
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    (b"\x30\x06\x06\x02\x2b\x06\x02\x01", "not one OID"),  # value runs past the varbind
+    (b"\x30\x06\x06\x02\x2b", "runs past"),  # varbind runs past the list
+    (b"\x30\x08\x04\x02\x2b\x06\x02\x01\x05\x02", "tag"),  # name is not an OID
+    (b"\x30\x09\x06\x02\x2b\x06\x02\x01\x05\x05\x00", "not one OID and one value"),
+    (b"\x30\x06\x06\x02\x2b\x06\x05\x00\x30\x10", "runs past|truncated"),
+])
+def test_malformed_varbinds_are_ber_errors(raw: bytes, why: str) -> None:
+    body = ber.enc_int(7) + ber.enc_int(0) + ber.enc_int(0) + ber.tlv(ber.SEQUENCE, raw)
+    with pytest.raises(ber.BerError, match=why):
+        ber.dec_pdu(ber.tlv(ber.RESPONSE, body))
+
+
+def test_oid_memos_are_bounded_and_never_serve_the_strict_decoder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ber, "_MEMO", 50)
+    monkeypatch.setattr(ber, "_DEC_OID", {})
+    monkeypatch.setattr(ber, "_ENC_OID", {})
+    for i in range(500):  # a device answering with ever new OIDs
+        oid = f"1.3.6.1.4.1.{i}.{i * 7}"
+        raw = ber.enc_oid(oid)
+        assert ber.dec_oid(raw[2:]) == oid
+        assert len(ber._DEC_OID) <= 50 and len(ber._ENC_OID) <= 50
+    long_arc = bytes([0x2B, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00])  # 6-byte sub-identifier
+    assert ber.dec_oid(long_arc) == "1.3.34359738368"  # lenient: decoded and remembered
+    with pytest.raises(ber.BerError, match="at most 5"):
+        ber.dec_oid(long_arc, strict=True)  # the memo does not vouch for it

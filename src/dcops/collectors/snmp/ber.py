@@ -74,8 +74,29 @@ def enc_uint(n: int, tag: int) -> bytes:
     return tlv(tag, n.to_bytes(length, "big"))
 
 
+# Polling asks for and gets back the same OIDs every cycle (one device model's columns and row
+# indexes repeat across the fleet): both directions are memoised in bounded dicts, emptied when
+# full, so a device answering with endless fresh OIDs costs memory of at most _MEMO entries.
+_MEMO = 32768
+_MEMO_KEY = 64  # bytes of OID body (or characters of dotted OID) worth remembering
+_ENC_OID: dict[str, bytes] = {}
+_DEC_OID: dict[bytes, str] = {}
+
+
 def enc_oid(oid: str) -> bytes:
     """Encode a dotted OID."""
+    got = _ENC_OID.get(oid)
+    if got is not None:
+        return got
+    enc = _enc_oid(oid)
+    if len(oid) <= _MEMO_KEY:
+        if len(_ENC_OID) >= _MEMO:
+            _ENC_OID.clear()
+        _ENC_OID[oid] = enc
+    return enc
+
+
+def _enc_oid(oid: str) -> bytes:
     try:
         parts = [int(p) for p in oid.strip(".").split(".")]
     except ValueError as exc:
@@ -141,8 +162,22 @@ def dec_oid(body: bytes | memoryview, *, strict: bool = False) -> str:
 
     `strict` (untrusted notifications) also refuses more than MAX_OID_ARCS sub-identifiers, one
     above MAX_SUBID, a non-minimal sub-identifier (leading 0x80) and a body ending mid-arc.
+    Lenient decodes are memoised (bounded).
     """
     data = bytes(body)
+    if strict:
+        return _dec_oid(data, True)
+    got = _DEC_OID.get(data)
+    if got is None:
+        got = _dec_oid(data, False)
+        if len(data) <= _MEMO_KEY:
+            if len(_DEC_OID) >= _MEMO:
+                _DEC_OID.clear()
+            _DEC_OID[data] = got
+    return got
+
+
+def _dec_oid(data: bytes, strict: bool) -> str:
     if not data:
         raise BerError("empty OID")
     if strict and len(data) > MAX_OID_ARCS * 5:
@@ -218,21 +253,60 @@ class Pdu:
     varbinds: list[tuple[str, Value]]
 
 
-def dec_pdu(data: bytes | memoryview, pos: int = 0) -> Pdu:
-    """Decode the PDU TLV starting at `pos`."""
+def dec_pdu(data: bytes | memoryview, pos: int = 0) -> Pdu:  # noqa: PLR0912 - one inlined loop
+    """Decode the PDU TLV starting at `pos`.
+
+    Varbinds with short-form lengths (all but the longest values) are read inline; anything
+    else goes through read_tlv. Either way each varbind must be a SEQUENCE of exactly an OID and
+    a value filling it, inside the varbind list.
+    """
     tag, s, e = read_tlv(data, pos)
     items = seq_items(data, s, e)
     if len(items) != 4:
         raise BerError(f"PDU has {len(items)} fields, expected 4")
     rid, est, eidx = (int.from_bytes(data[a:b], "big", signed=True) for _, a, b in items[:3])
     vbs: list[tuple[str, Value]] = []
-    _, vs, ve = items[3]
-    for _, a, b in seq_items(data, vs, ve):
-        (ot, os_, oe), (vt, vs2, ve2) = seq_items(data, a, b)
-        if ot != OID:
-            raise BerError(f"varbind name has tag {ot:#x}, expected OID")
-        vbs.append((dec_oid(data[os_:oe]), dec_value(vt, data[vs2:ve2])))
+    append = vbs.append
+    memo = _DEC_OID
+    _, p, ve = items[3]
+    try:
+        while p < ve:
+            n = data[p + 1]
+            if n < 0x80:
+                a, b = p + 2, p + 2 + n
+            else:
+                _t, a, b = read_tlv(data, p)
+            if b > ve:
+                raise BerError(f"varbind at offset {p} runs past its list ({b} > {ve})")
+            ot, n = data[a], data[a + 1]
+            if n < 0x80:
+                os_, oe = a + 2, a + 2 + n
+            else:
+                ot, os_, oe = read_tlv(data, a)
+            if ot != OID:
+                raise BerError(f"varbind name has tag {ot:#x}, expected OID")
+            vt, n = data[oe], data[oe + 1]
+            if n < 0x80:
+                vs, vend = oe + 2, oe + 2 + n
+            else:
+                vt, vs, vend = read_tlv(data, oe)
+            if vend != b:
+                raise BerError(f"varbind at offset {p} is not one OID and one value")
+            key = bytes(data[os_:oe])
+            oid = memo.get(key)
+            if oid is None:
+                oid = dec_oid(key)
+            if vt in _UNSIGNED:
+                append((oid, Value(vt, int.from_bytes(data[vs:vend], "big"))))
+            else:
+                append((oid, dec_value(vt, data[vs:vend])))
+            p = b
+    except IndexError as exc:
+        raise BerError(f"truncated varbind at offset {p}") from exc
     return Pdu(tag, rid, est, eidx, vbs)
+
+
+_UNSIGNED = frozenset({COUNTER32, GAUGE32, TIMETICKS, COUNTER64})
 
 
 TRAP_V1 = 0xA4
