@@ -17,7 +17,7 @@ only when it is outside the noise.
 
 Both sides are timed up to a finished Prometheus exposition: the exporter's scrape answers with
 its /metrics text, so dcops' round is poll_all(), SnmpMetrics.update() (counters, labels) and an
-HTTP GET of its own /metrics (MetricsServer, the text prometheus_client generates), wall clock
+HTTP GET of its own /metrics (MetricsServer serving the text SnmpMetrics wrote), wall clock
 and CPU of this process (the exposition thread included). The exporter listens on port 0 and
 its port is read back from `ss`, so it cannot collide with a port picked elsewhere.
 """
@@ -321,9 +321,8 @@ def main() -> None:
                         allow_v2c=True, timeout=2.0, retries=1,
                         concurrency=args.concurrency)
         metrics = SnmpMetrics({"net_snmp": profile})
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(metrics)
-        server = MetricsServer(registry, "127.0.0.1", 0)
+        registry = CollectorRegistry(auto_describe=False)  # as `dcops collect snmp` serves it
+        server = MetricsServer(registry, "127.0.0.1", 0, texts=[metrics.text])
         batch_gc()  # as `dcops collect snmp` does once it has built its poller
         loop = asyncio.new_event_loop()
         # warm-up (v3 discovery, agent caches) for both, then the same-OIDs check

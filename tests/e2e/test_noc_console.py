@@ -134,9 +134,8 @@ def noc_lab(tmp_path: Path) -> Iterator[NocLab]:
     profiles = load_profiles(MON / "snmp" / "profiles.yml")
     poller = Poller(devices, profiles, allow_v2c=True, timeout=0.5, retries=0)
     metrics = SnmpMetrics(profiles, {s.name: s.kind.value for s in sites})
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(metrics)
-    exporter = MetricsServer(reg, "127.0.0.1", 0)
+    reg = CollectorRegistry(auto_describe=False)  # served as `dcops collect snmp` serves it:
+    exporter = MetricsServer(reg, "127.0.0.1", 0, texts=[metrics.text])  # the text it wrote
     loop = asyncio.new_event_loop()
     halt = asyncio.Event()
 

@@ -197,10 +197,9 @@ def snmp(
             console.print(f"{down} of {len(samples)} devices down / thiết bị không phản hồi")
             raise typer.Exit(1)
         return
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics)
-    host, port = _hostport(listen, 9716)
-    server = MetricsServer(registry, host, port)
+    registry = CollectorRegistry(auto_describe=False)  # nothing else yet: SnmpMetrics writes
+    host, port = _hostport(listen, 9716)  # its own text once per cycle
+    server = MetricsServer(registry, host, port, texts=[metrics.text])
     console.print(f"polling {len(devices)} devices every {interval:g}s; "
                   f"metrics at http://{host}:{server.port}/metrics")
 

@@ -114,9 +114,8 @@ def test_interface_down_alert_reaches_webhook(veth: tuple[str, str], tmp_path: P
                      v2c_device("dead-rtr", holes[1].getsockname()[1], site="bien-hoa")],
                     profiles, allow_v2c=True, timeout=0.5, retries=0)
     metrics = SnmpMetrics(profiles, {"primary-dc": "primary_dc", "bien-hoa": "commune"})
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(metrics)
-    server = MetricsServer(reg, "127.0.0.1", 0)
+    reg = CollectorRegistry(auto_describe=False)  # served as `dcops collect snmp` serves it:
+    server = MetricsServer(reg, "127.0.0.1", 0, texts=[metrics.text])  # the text it wrote
     loop = asyncio.new_event_loop()
     halt = asyncio.Event()
     async def collect() -> None:

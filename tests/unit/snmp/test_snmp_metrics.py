@@ -111,3 +111,91 @@ def test_state_changes_become_events_once() -> None:
     assert gone[0].fields["error.type"] == "timeout"
     back = st.observe([_sample(True, oper=1)])
     assert [e.fields["event.action"] for e in back] == ["device-reachable", "interface-up"]
+
+
+def _hostile_sample() -> DeviceSample:
+    """Label values that need escaping, an empty ifName (fallback), a big counter."""
+    d = _dev(wan_uplinks=('Gi"0\\0',))
+    s = DeviceSample(d, True, 1.7e9, 0.01)
+    s.scalars = {"sysUpTime": ber.Value(ber.TIMETICKS, 123456789),
+                 "sysName": ber.Value(ber.OCTET_STRING, b'sw"1\\\nx'),
+                 "sysDescr": ber.Value(ber.OCTET_STRING, "Thiết bị ".encode() + b"\xff")}
+    s.tables = {"ifTable": {
+        "1": {"1.3.6.1.2.1.31.1.1.1.1": ber.Value(ber.OCTET_STRING, b'Gi"0\\0'),
+              "1.3.6.1.2.1.2.2.1.8": ber.Value(ber.INTEGER, 1),
+              "1.3.6.1.2.1.31.1.1.1.6": ber.Value(ber.COUNTER64, 2**64 - 1)},
+        "2": {"1.3.6.1.2.1.31.1.1.1.1": ber.Value(ber.OCTET_STRING, b""),
+              "1.3.6.1.2.1.2.2.1.2": ber.Value(ber.OCTET_STRING, b"eth\n1"),
+              "1.3.6.1.2.1.2.2.1.8": ber.Value(ber.INTEGER, 2),
+              "1.3.6.1.2.1.31.1.1.1.15": ber.Value(ber.GAUGE32, 10000)},
+        "3": {"1.3.6.1.2.1.2.2.1.8": ber.Value(ber.INTEGER, 7)}}}
+    return s
+
+
+def test_written_text_is_what_prometheus_client_writes_for_the_same_series() -> None:
+    """text() is served as is: parsed by prometheus_client and written again by it, every
+    byte comes back (escaping, label order, float form, counters' _total, HELP/TYPE)."""
+    from dcops.collectors.snmp.shard import Shard
+
+    m = SnmpMetrics(load_profiles(PROFILES), {"dc1": "primary_dc"}, Shard(1, 2))
+    m.update([_hostile_sample(), _sample(False)], 0.25)
+    text = m.text()
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(m)
+    assert generate_latest(reg) == text
+    lines = text.decode().splitlines()
+    info = [ln for ln in lines if ln.startswith("snmp_device_info{")]
+    assert len(info) == 1
+    assert info[0].endswith(  # no vendor label: its value is empty
+        ',sysDescr="Thiết bị \ufffd",sysName="sw\\"1\\\\\\nx"} 1.0')
+    assert 'snmp_if_oper_status{device="sw1",ifName="Gi\\"0\\\\0",site="dc1"} 1.0' in lines
+    assert 'snmp_if_oper_status{device="sw1",ifName="eth\\n1",site="dc1"} 2.0' in lines
+    assert 'snmp_if_oper_status{device="sw1",ifName="3",site="dc1"} 7.0' in lines
+    assert 'snmp_if_in_octets_total{device="sw1",ifName="Gi\\"0\\\\0",site="dc1"} ' \
+           '1.8446744073709552e+19' in lines
+    assert 'snmp_if_speed_bits_per_second{device="sw1",ifName="eth\\n1",site="dc1"} 1e+10' \
+           in lines
+    assert "# TYPE snmp_if_in_octets_total counter" in lines
+    assert "dcops_snmp_cycle_duration_seconds 0.25" in lines
+    assert 'dcops_snmp_shard_info{shard="1",shards="2"} 1.0' in lines
+    # a family no device answered for is left out, not written as a bare HELP/TYPE
+    assert not any("snmp_if_out_errors" in ln for ln in lines)
+
+
+def test_a_duplicate_series_keeps_its_first_sample() -> None:
+    s = _sample(True)
+    twin = _sample(True, oper=2)
+    m = SnmpMetrics(load_profiles(PROFILES), {"dc1": "primary_dc"})
+    m.update([s, twin], 0.1)  # the same device twice: one series each, the first value
+    lines = m.text().decode().splitlines()
+    oper = [ln for ln in lines if ln.startswith("snmp_if_oper_status{")]
+    assert oper == ['snmp_if_oper_status{device="sw1",ifName="Gi0/0",site="dc1"} 1.0']
+
+
+def test_metrics_server_serves_registry_then_texts_as_text_format() -> None:
+    import gzip
+    import urllib.request
+
+    from prometheus_client import Gauge
+
+    from dcops.collectors.snmp.service import MetricsServer
+
+    reg = CollectorRegistry(auto_describe=False)
+    Gauge("dcops_other", "another collector", registry=reg).set(3)
+    m = SnmpMetrics(load_profiles(PROFILES), {"dc1": "primary_dc"})
+    m.update([_sample(True)], 0.1)
+    server = MetricsServer(reg, "127.0.0.1", 0, texts=[m.text])
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+            body = r.read()
+        assert body == generate_latest(reg) + m.text()
+        assert body.startswith(b"# HELP dcops_other")
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip",
+                                                   "Accept": "application/openmetrics-text"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(r.read()) == body  # always text 0.0.4, never OpenMetrics
+    finally:
+        server.close()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.poller import DeviceSample
@@ -15,6 +17,7 @@ from dcops.collectors.snmp.profiles import Profile, Table
 from dcops.collectors.snmp.shard import Shard
 
 PREFIX = "snmp_"
+_FMT: Callable[[float], str] = floatToGoString  # the float form prometheus_client writes
 WRAP = {"counter32": 1 << 32, "counter64": 1 << 64}
 
 
@@ -73,69 +76,90 @@ def _label(v: ber.Value | None) -> str:
     return "" if v.value is None else str(v.value)
 
 
+def _esc(v: str) -> str:
+    """A label value as the text format writes it (prometheus_client's escaping)."""
+    if "\\" in v or "\n" in v or '"' in v:
+        return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return v
+
+
+class _Labeller:
+    """Writes the label part of a series (`a="x",b="y"`) for one fixed list of label names.
+
+    As prometheus_client writes it: names sorted, values escaped, an empty value left out.
+    """
+
+    __slots__ = ("names", "order")
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.order = sorted(range(len(self.names)), key=lambda i: self.names[i])
+
+    def __call__(self, values: Sequence[str]) -> str:
+        names = self.names
+        return ",".join([f'{names[i]}="{_esc(values[i])}"' for i in self.order if values[i]])
+
+
 @dataclass(slots=True)
 class _Family:
-    """One metric's samples; each keeps its own label names (tables may label differently)."""
+    """One metric's samples, keyed by their label text (a duplicate series keeps the first)."""
 
     kind: str  # gauge | counter
     doc: str
-    rows: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
+    rows: dict[str, float] = field(default_factory=dict)
 
-    def build(self, name: str) -> Metric:
+    def text(self, name: str, out: list[str]) -> None:
         if self.kind == "counter":
             base = name.removesuffix("_total")
-            fam = Metric(base, self.doc or base, "counter")
-            sample = base + "_total"
+            doc, sample = self.doc or base, base + "_total"
         else:
-            fam = Metric(name, self.doc or name, "gauge")
-            sample = name
-        for key, value in self.rows.items():
-            fam.add_sample(sample, {k: v for k, v in key if v}, value)  # empty label = absent
-        return fam
-
-
-@dataclass(frozen=True, slots=True)
-class _Adder:
-    family: _Family
-    names: tuple[str, ...]
-
-    def add_metric(self, values: Sequence[str], value: float) -> None:
-        key = tuple(zip(self.names, values, strict=True))
-        self.family.rows.setdefault(key, value)  # a duplicate series keeps the first sample
+            doc, sample = self.doc or name, name
+        doc = doc.replace("\\", r"\\").replace("\n", r"\n")
+        out.append(f"# HELP {sample} {doc}\n# TYPE {sample} {self.kind}\n")
+        fmt = _FMT
+        out.extend([f"{sample}{{{k}}} {fmt(v)}\n" if k else f"{sample} {fmt(v)}\n"
+                    for k, v in self.rows.items()])
 
 
 @dataclass(slots=True)
 class _Families:
-    """Metric families of one exposition.
+    """Metric families of one exposition, in the order they were first fed.
 
     Two tables may feed one metric with different labels (ENTITY-SENSOR rows carry
     entPhysicalIndex, CISCO-ENVMON rows ciscoEnvMonTemperatureStatusIndex, both
     snmp_temperature_celsius; a FortiGate CPU scalar has no index at all): each sample keeps its
-    own labels instead of being zipped onto the first table's label names.
+    own labels.
     """
 
     families: dict[str, _Family] = field(default_factory=dict)
 
-    def _get(self, kind: str, name: str, doc: str, labels: Sequence[str]) -> _Adder:
+    def rows(self, kind: str, name: str, doc: str) -> dict[str, float]:
+        """The samples of one family (label text -> value), created on first use."""
         fam = self.families.get(name)
         if fam is None:
             fam = self.families[name] = _Family(kind, doc)
         elif fam.kind != kind:
             raise ValueError(f"metric {name} is both a gauge and a counter in the profiles")
-        return _Adder(fam, tuple(labels))
+        return fam.rows
 
-    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> _Adder:
-        return self._get("gauge", name, doc, labels)
+    def text(self) -> bytes:
+        out: list[str] = []
+        for name, fam in self.families.items():
+            if fam.rows:  # a column no device answered for: no family at all
+                fam.text(name, out)
+        return "".join(out).encode()
 
-    def counter(self, name: str, doc: str, labels: Sequence[str]) -> _Adder:
-        return self._get("counter", name, doc, labels)
 
-    def build(self) -> list[Metric]:
-        return [f.build(n) for n, f in self.families.items()]
+_BASE = _Labeller(["site", "device"])
 
 
 class SnmpMetrics(Collector):
-    """The /metrics content: device series from the last poll plus the collector's own health."""
+    """The /metrics content: device series from the last poll plus the collector's own health.
+
+    `update()` writes the exposition text (Prometheus text format 0.0.4, byte for byte what
+    prometheus_client writes for the same samples) once per cycle; `text()` serves it. A
+    registry that wants Metric objects gets them from `collect()`, parsed back from that text.
+    """
 
     def __init__(self, profiles: dict[str, Profile], site_kinds: dict[str, str] | None = None,
                  shard: Shard | None = None) -> None:
@@ -146,69 +170,85 @@ class SnmpMetrics(Collector):
         self.errors: dict[tuple[str, str, str], int] = defaultdict(int)
         self.polls: dict[tuple[str, str], int] = defaultdict(int)
         self.last_success: dict[tuple[str, str], float] = {}
-        self._snapshot: list[Metric] = []
+        self._text = b""
+        self._parsed: list[Metric] | None = []
+        self._labellers: dict[tuple[str, ...], _Labeller] = {}
+
+    def text(self) -> bytes:
+        """The exposition of the last cycle (what MetricsServer serves for this collector)."""
+        return self._text
 
     def collect(self) -> Iterator[Metric]:
-        """prometheus_client Collector protocol."""
-        yield from self._snapshot
+        """prometheus_client Collector protocol: the same series, parsed from text()."""
+        parsed = self._parsed
+        if parsed is None:
+            parsed = self._parsed = list(text_string_to_metric_families(self._text.decode()))
+        yield from parsed
 
     def update(self, samples: Sequence[DeviceSample], cycle_seconds: float) -> None:
         """Rebuild the exposition from one poll cycle."""
         fam = _Families()
-        base = ["site", "device"]
-        up = fam.gauge("dcops_snmp_up", "1 if the last poll of the device succeeded", base)
-        dur = fam.gauge("dcops_snmp_poll_duration_seconds", "Duration of the last poll", base)
-        last = fam.gauge("dcops_snmp_last_success_timestamp_seconds",
-                         "Unix time of the last successful poll", base)
-        wan = fam.gauge("dcops_snmp_wan_uplink_info",
-                        "WAN uplinks declared in the inventory (1 per uplink)",
-                        [*base, "ifName", "site_kind"])
+        up = fam.rows("gauge", "dcops_snmp_up", "1 if the last poll of the device succeeded")
+        dur = fam.rows("gauge", "dcops_snmp_poll_duration_seconds", "Duration of the last poll")
+        last = fam.rows("gauge", "dcops_snmp_last_success_timestamp_seconds",
+                        "Unix time of the last successful poll")
+        wan = fam.rows("gauge", "dcops_snmp_wan_uplink_info",
+                       "WAN uplinks declared in the inventory (1 per uplink)")
+        wan_lab = self._labeller(("site", "device", "ifName", "site_kind"))
         for s in samples:
             d = s.device
-            lv = [d.site, d.name]
-            self.polls[(d.site, d.name)] += 1
+            key = (d.site, d.name)
+            lv = _BASE(key)
+            self.polls[key] += 1
             if s.ok:
-                self.last_success[(d.site, d.name)] = s.started + s.duration
+                self.last_success[key] = s.started + s.duration
             else:
                 self.errors[(d.site, d.name, s.error_kind or "unknown")] += 1
-            up.add_metric(lv, 1.0 if s.ok else 0.0)
-            dur.add_metric(lv, s.duration)
-            if (d.site, d.name) in self.last_success:
-                last.add_metric(lv, self.last_success[(d.site, d.name)])
+            up.setdefault(lv, 1.0 if s.ok else 0.0)
+            dur.setdefault(lv, s.duration)
+            if key in self.last_success:
+                last.setdefault(lv, self.last_success[key])
             for ifname in d.wan_uplinks:
-                wan.add_metric([*lv, ifname, self.site_kinds.get(d.site, "")], 1.0)
+                wan.setdefault(wan_lab((d.site, d.name, ifname,
+                                        self.site_kinds.get(d.site, ""))), 1.0)
             if s.ok and d.profile in self.profiles:
-                self._device(fam, s, self.profiles[d.profile])
-        polls = fam.counter("dcops_snmp_polls", "Polls attempted per device", base)
+                self._device(fam, s, self.profiles[d.profile], lv)
+        polls = fam.rows("counter", "dcops_snmp_polls", "Polls attempted per device")
         for (site, dev), n in sorted(self.polls.items()):
-            polls.add_metric([site, dev], n)
-        errs = fam.counter("dcops_snmp_errors", "Failed polls by kind (timeout, auth, "
-                           "refused, decode, agent, config)", [*base, "kind"])
-        for (site, dev, kind), n in sorted(self.errors.items()):
-            errs.add_metric([site, dev, kind], n)
-        fam.gauge("dcops_snmp_cycle_duration_seconds", "Duration of the last poll cycle",
-                  []).add_metric([], cycle_seconds)
-        fam.gauge("dcops_snmp_devices", "Devices in the poll list", []).add_metric(
-            [], len(samples))
+            polls.setdefault(_BASE((site, dev)), n)
+        errs = fam.rows("counter", "dcops_snmp_errors", "Failed polls by kind (timeout, auth, "
+                        "refused, decode, agent, config)")
+        err_lab = self._labeller(("site", "device", "kind"))
+        for k, n in sorted(self.errors.items()):
+            errs.setdefault(err_lab(k), n)
+        fam.rows("gauge", "dcops_snmp_cycle_duration_seconds",
+                 "Duration of the last poll cycle")[""] = cycle_seconds
+        fam.rows("gauge", "dcops_snmp_devices", "Devices in the poll list")[""] = len(samples)
         if self.shard is not None:
             self._shard(fam, samples, self.shard)
-        self._snapshot = fam.build()
+        self._text = fam.text()
+        self._parsed = None
 
-    @staticmethod
-    def _shard(fam: _Families, samples: Sequence[DeviceSample], shard: Shard) -> None:
+    def _labeller(self, names: tuple[str, ...]) -> _Labeller:
+        lab = self._labellers.get(names)
+        if lab is None:
+            lab = self._labellers[names] = _Labeller(names)
+        return lab
+
+    def _shard(self, fam: _Families, samples: Sequence[DeviceSample], shard: Shard) -> None:
         """This poller's shard, and one series per device it owns (the SnmpShardDown alert
         names them from Prometheus' last samples once the shard stops)."""
-        sh = [str(shard.index), str(shard.count)]
-        fam.gauge("dcops_snmp_shard_info", "This poller's shard (--shard I/N)",
-                  ["shard", "shards"]).add_metric(sh, 1.0)
-        owned = fam.gauge("dcops_snmp_shard_device_info", "Devices this shard polls (1 each)",
-                          ["shard", "shards", "site", "device"])
+        sh = (str(shard.index), str(shard.count))
+        fam.rows("gauge", "dcops_snmp_shard_info", "This poller's shard (--shard I/N)").setdefault(
+            self._labeller(("shard", "shards"))(sh), 1.0)
+        owned = fam.rows("gauge", "dcops_snmp_shard_device_info",
+                         "Devices this shard polls (1 each)")
+        lab = self._labeller(("shard", "shards", "site", "device"))
         for s in samples:
-            owned.add_metric([*sh, s.device.site, s.device.name], 1.0)
+            owned.setdefault(lab((*sh, s.device.site, s.device.name)), 1.0)
 
-    def _device(self, fam: _Families, s: DeviceSample, prof: Profile) -> None:
+    def _device(self, fam: _Families, s: DeviceSample, prof: Profile, lv: str) -> None:
         d = s.device
-        lv = [d.site, d.name]
         uptime = _num(s.scalars.get("sysUpTime"))
         for sc in prof.scalars:
             v = s.scalars.get(sc.name)
@@ -217,35 +257,42 @@ class SnmpMetrics(Collector):
             name = PREFIX + (sc.metric or sc.name)
             val = _num(v) or 0.0
             if sc.type == "gauge":
-                fam.gauge(name, sc.help, ["site", "device"]).add_metric(lv, val * sc.scale)
+                fam.rows("gauge", name, sc.help).setdefault(lv, val * sc.scale)
             else:
                 total = self.counters.update((d.name, sc.name), int(val), sc.type, uptime)
-                fam.counter(name, sc.help, ["site", "device"]).add_metric(lv, total * sc.scale)
-        info = fam.gauge(PREFIX + "device_info", "Device identity (sysName, sysDescr)",
-                         ["site", "device", "device_class", "vendor", "sysName", "sysDescr"])
-        info.add_metric([*lv, d.device_class, d.vendor, _label(s.scalars.get("sysName")),
-                         _label(s.scalars.get("sysDescr"))[:120]], 1.0)
+                fam.rows("counter", name, sc.help).setdefault(lv, total * sc.scale)
+        info = self._labeller(("site", "device", "device_class", "vendor", "sysName",
+                               "sysDescr"))
+        fam.rows("gauge", PREFIX + "device_info", "Device identity (sysName, sysDescr)"
+                 ).setdefault(info((d.site, d.name, d.device_class, d.vendor,
+                                    _label(s.scalars.get("sysName")),
+                                    _label(s.scalars.get("sysDescr"))[:120])), 1.0)
         for t in prof.tables:
             self._table(fam, s, t, uptime)
 
     def _table(self, fam: _Families, s: DeviceSample, t: Table, uptime: float | None) -> None:
         d = s.device
-        names = ["site", "device", *(t.keep_labels or [t.index_label])]
+        extra = t.keep_labels or (t.index_label,)
+        lab = self._labeller(("site", "device", *extra))
+        cols = [(c, PREFIX + c.metric, fam.rows("gauge" if c.type == "gauge" else "counter",
+                                                PREFIX + c.metric, c.help))
+                for c in t.columns]
+        counters = self.counters
+        wanted = {float(v) for v in t.filter_values}
         for idx, row in sorted(s.tables.get(t.name, {}).items()):
-            if t.filter_oid and _num(row.get(t.filter_oid)) not in {float(v) for v in
-                                                                   t.filter_values}:
+            if t.filter_oid and _num(row.get(t.filter_oid)) not in wanted:
                 continue
             labels = {k: _label(row.get(oid)) for k, oid in t.labels.items()}
             for k, fb in t.label_fallback.items():
                 if not labels.get(k):
                     labels[k] = labels.get(fb, "") or idx
             labels[t.index_label] = idx
-            lv = [d.site, d.name, *(labels.get(k, "") for k in names[2:])]
-            for c in t.columns:
-                raw = _num(row.get(c.oid))
-                if raw is None:
+            lv = lab((d.site, d.name, *(labels.get(k, "") for k in extra)))
+            for c, _name, rows in cols:
+                v = row.get(c.oid)
+                if v is None or not isinstance(v.value, int):
                     continue
-                name = PREFIX + c.metric
+                raw = float(v.value)
                 if c.type == "gauge":
                     val = raw * c.scale
                     if c.scale_column:
@@ -255,7 +302,7 @@ class SnmpMetrics(Collector):
                         val *= 10.0 ** (3 * (int(si) - 9)) if si and 1 <= si <= 17 else 1.0
                     if c.pow10_column:
                         val /= 10 ** (_num(row.get(c.pow10_column)) or 0.0)
-                    fam.gauge(name, c.help, names).add_metric(lv, val)
+                    rows.setdefault(lv, val)
                 else:
-                    total = self.counters.update((d.name, c.oid, idx), int(raw), c.type, uptime)
-                    fam.counter(name, c.help, names).add_metric(lv, total * c.scale)
+                    total = counters.update((d.name, c.oid, idx), int(raw), c.type, uptime)
+                    rows.setdefault(lv, total * c.scale)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    ThreadingWSGIServer,
+    _SilentHandler,
+)
 
 from dcops.collectors.snmp.events import StateTracker
 from dcops.collectors.snmp.metrics import SnmpMetrics
@@ -22,12 +28,40 @@ from dcops.model.sinks import EventSink
 log = logging.getLogger(__name__)
 
 
-class MetricsServer:
-    """/metrics over HTTP in a background thread; a busy port is a clear error."""
+def text_app(registry: CollectorRegistry,
+             texts: Sequence[Callable[[], bytes]]) -> Callable[..., Any]:
+    """A WSGI app serving the registry and ready-made exposition texts, in text format 0.0.4.
 
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+    A poller that writes its exposition once per cycle (SnmpMetrics.text()) is served as is
+    instead of being re-formatted sample by sample on every scrape; gzip when the scraper asks.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/favicon.ico":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        body = generate_latest(registry) + b"".join(t() for t in texts)
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+    return app
+
+
+class MetricsServer:
+    """/metrics over HTTP in a background thread; a busy port is a clear error.
+
+    `texts`: exposition texts served after the registry's (each a callable returning bytes).
+    """
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int,
+                 texts: Sequence[Callable[[], bytes]] = ()) -> None:
+        app = text_app(registry, texts) if texts else make_wsgi_app(registry)
         try:
-            self.httpd: WSGIServer = make_server(host, port, make_wsgi_app(registry),
+            self.httpd: WSGIServer = make_server(host, port, app,
                                                  ThreadingWSGIServer, handler_class=_SilentHandler)
         except OSError as exc:
             raise CollectorError(f"cannot listen on {host}:{port} for /metrics: {exc.strerror} "
