@@ -14,7 +14,9 @@ from dcops.collectors.snmp.usm import UsmError, UsmUser
 from dcops.errors import CollectorError
 from dcops.model.site import Device
 
-MAX_VARBINDS = 64  # varbinds per GETBULK response: keeps responses under ~1,500-byte MTUs x few
+# Varbinds asked per GETBULK: net-snmp snmpd's default maxGetbulkResponses. An agent whose answer
+# would exceed its message size answers fewer rows (RFC 3416 4.2.3); a tooBig halves the ask.
+MAX_VARBINDS = 100
 
 
 class SnmpConfigError(CollectorError):
