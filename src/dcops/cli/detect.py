@@ -4,10 +4,10 @@ lines, run on the bus)."""
 from __future__ import annotations
 
 import collections
+import signal
 import sys
-from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -16,7 +16,10 @@ from rich.table import Table
 from dcops.errors import DetectionError
 
 if TYPE_CHECKING:
+    from dcops.detect.engine import Engine
+    from dcops.detect.jsonio import BadLines
     from dcops.detect.samples import Decoder
+    from dcops.detect.stream import LineStream
 
 DEFAULT_RULES = Path("soc_rules")
 console = Console()
@@ -115,12 +118,15 @@ def scan(
     """Run the rules over JSON-line events; print detections as JSON lines on stdout.
 
     A malformed line is reported on stderr (FILE:LINE, the first 20) and skipped; the scan goes
-    on and exits non-zero at the end with the count.
+    on and exits non-zero at the end with the count. On a live pipe (`tail -F x | dcops detect
+    scan -`) a batch runs when the input pauses for 0.2 s, and SIGTERM or Ctrl-C ends the scan
+    after detecting every line read (what the pipe already holds, up to 4 MiB, included).
     """
     from dcops.collectors.heap import batch_gc
     from dcops.detect.engine import Engine
-    from dcops.detect.jsonio import BadLines, detection_line, events_from_lines
+    from dcops.detect.jsonio import BadLines
     from dcops.detect.parallel import scan_parallel
+    from dcops.detect.stream import LineStream
 
     engine = Engine.from_dirs(_dirs(rules))
     batch_gc()  # the rules out of every collection; a batch's events are not walked every 700
@@ -134,16 +140,46 @@ def scan(
     except OSError as exc:
         raise DetectionError(f"{file}: cannot read: {exc}") from exc
     bad = BadLines(lambda m: err.print(m, markup=False))
-    with fh:
-        if workers > 1:
-            scan_parallel(engine, fh, out.write, workers, str(file), batch=batch, bad=bad)
-        else:
-            numbered = enumerate(fh, 1)
-            while chunk := list(islice(numbered, batch)):
-                for d in engine.process(events_from_lines(chunk, str(file), bad.add)):
-                    out.write(detection_line(d) + b"\n")
+    stream = LineStream(fh)
+    # SIGTERM or Ctrl-C: stop reading, detect what was read, exit (nothing read is dropped)
+    previous = {s: signal.signal(s, stream.stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with fh:
+            if workers > 1:  # each batch's detections are flushed as they come back
+                scan_parallel(engine, stream.lines(), lambda b: (out.write(b), out.flush()),
+                              workers, str(file), batch=batch, bad=bad)
+            else:
+                _scan_one(engine, stream, batch, str(file), bad, out)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
     out.flush()
+    if stream.stopped:
+        err.print("stopped by a signal: every line read was scanned / đã dừng theo tín hiệu")
     bad.check()  # after the other lines' detections: a bad line fails the run, loses nothing
+
+
+def _scan_one(engine: Engine, stream: LineStream, batch: int, where: str, bad: BadLines,
+              out: BinaryIO) -> None:
+    """One process: a batch runs when it is full, when the input pauses and at its end."""
+    from dcops.detect.jsonio import detection_line, events_from_lines
+    from dcops.detect.stream import IDLE
+
+    chunk: list[tuple[int, bytes]] = []
+    no = 0
+    for line in stream.lines():
+        if line is not IDLE:
+            no += 1
+            chunk.append((no, line))
+            if len(chunk) < batch:
+                continue
+        for d in engine.process(events_from_lines(chunk, where, bad.add)):
+            out.write(detection_line(d) + b"\n")
+        chunk = []
+        if line is IDLE:
+            out.flush()  # a live pipe's reader sees the detections now
+    for d in engine.process(events_from_lines(chunk, where, bad.add)):
+        out.write(detection_line(d) + b"\n")
 
 
 def register(app: typer.Typer) -> None:

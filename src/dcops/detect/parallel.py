@@ -95,7 +95,7 @@ class _Bad(list[str]):
 
 def scan_parallel(
     engine: Engine,
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | None],
     write: Callable[[bytes], object],
     workers: int,
     where: str = "-",
@@ -106,6 +106,8 @@ def scan_parallel(
 
     The engine is built once here and inherited by the forked workers (no rule reload).
     Malformed lines are counted in `bad` and skipped (without `bad`, the first one raises).
+    A `None` among the lines (the input paused: detect.stream.IDLE) sends the batches held so
+    far without waiting for them to fill.
     """
     tally = bad if bad is not None else BadLines()
     before = tally.count
@@ -231,7 +233,7 @@ class Router:
 
 
 def _feed(
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | None],
     inboxes: list[Any],
     router: Router | None,
     where: str,
@@ -246,7 +248,12 @@ def _feed(
     pending: list[list[Item]] = [[] for _ in range(workers)]
     turn = 0
     n = 0
-    for no, line in enumerate(lines, 1):
+    no = 0
+    for line in lines:
+        if line is None:  # the input paused: what is held goes now
+            _send_held(pending, inboxes, failure)
+            continue
+        no += 1
         if not line.strip():
             continue
         # the fields exactly as the worker's Event will have them
@@ -256,17 +263,7 @@ def _feed(
             bad.add(str(exc))
             continue
         n += 1
-        dest = router.targets(ev)
-        if not dest:  # feeds no correlation: the next worker in turn
-            pending[turn].append((no, line, True, _NONE))
-            full = [turn]
-        else:
-            first = True
-            for w, feeds in dest.items():
-                pending[w].append((no, line, first, frozenset(feeds)))
-                first = False
-            full = list(dest)
-        for w in full:
+        for w in _place(router.targets(ev), (no, line), pending, turn):
             if len(pending[w]) >= batch:
                 _put(inboxes[w], pending[w], failure)
                 pending[w] = []
@@ -278,11 +275,35 @@ def _feed(
     return n
 
 
+def _place(dest: dict[int, set[int]], numbered: tuple[int, bytes], pending: list[list[Item]],
+           turn: int) -> list[int]:
+    """Queue one line for the workers its correlations live on; return those workers."""
+    no, line = numbered
+    if not dest:  # feeds no correlation: the next worker in turn
+        pending[turn].append((no, line, True, _NONE))
+        return [turn]
+    first = True
+    for w, feeds in dest.items():
+        pending[w].append((no, line, first, frozenset(feeds)))
+        first = False
+    return list(dest)
+
+
+def _send_held(pending: list[list[Item]], inboxes: list[Any],
+               failure: list[BaseException]) -> None:
+    """Send every worker's held lines now (the input paused)."""
+    for w, held in enumerate(pending):
+        if held:
+            _put(inboxes[w], held, failure)
+            pending[w] = []
+
+
 def _feed_chunks(
-    lines: Iterable[bytes], inboxes: list[Any], failure: list[BaseException], batch: int
+    lines: Iterable[bytes | None], inboxes: list[Any], failure: list[BaseException], batch: int
 ) -> int:
     """No correlation: runs of `batch` events go to the workers in turn as one bytes chunk each
-    (first line number, the lines joined), cheaper to pass than a list of lines."""
+    (first line number, the lines joined), cheaper to pass than a list of lines. A pause (None)
+    sends the run held so far."""
     workers = len(inboxes)
     chunk: list[bytes] = []
     start = 1
@@ -290,7 +311,14 @@ def _feed_chunks(
     n = 0
     in_chunk = 0
     no = 0
-    for no, line in enumerate(lines, 1):
+    for line in lines:
+        if line is None:
+            if in_chunk:
+                _put(inboxes[turn], (start, b"".join(chunk)), failure)
+                chunk, start, in_chunk = [], no + 1, 0
+                turn = (turn + 1) % workers
+            continue
+        no += 1
         chunk.append(line if line.endswith(b"\n") else line + b"\n")
         if not line.strip():
             continue

@@ -239,3 +239,36 @@ def test_chunks_keep_line_numbers_across_blank_lines(engine_from: Callable[..., 
     assert scan_parallel(engine_from(FAIL, ROOT), iter(good), got.append, 2, "m", batch=7) == 55
     assert sorted(b"".join(got).splitlines(keepends=True)) == sorted(
         one_process(engine_from(FAIL, ROOT), [x for x in good if x.strip()]))
+
+
+@pytest.mark.parametrize("docs", ["plain", "correlated"])
+def test_a_pause_sends_the_batches_held_and_keeps_line_numbers(
+        engine_from: Callable[..., Engine], docs: str) -> None:
+    """`detect scan -` on a live pipe: a pause (None) sends what is held though no batch is
+    full; the detections of the lines before it come back before any line after it is read."""
+    rules = (FAIL, ROOT) if docs == "plain" else (FAIL, OK, COUNT, ORDERED)
+    engine = engine_from(*rules)
+    lines = stream(30)
+    got: list[bytes] = []
+    seen_at_pause: list[int] = []
+
+    def feed() -> Iterator[bytes | None]:
+        yield from lines[:13]
+        yield None  # the input paused: 13 lines held, batch is 1,000
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        want = len(one_process(engine_from(*rules), lines[:13]))
+        while len(b"".join(got).splitlines()) < want and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+        seen_at_pause.append(len(b"".join(got).splitlines()))
+        yield None  # a second pause with nothing held sends nothing
+        yield from lines[13:20]
+        yield b"{bad\n"
+        yield from lines[20:]
+
+    bad = BadLines()
+    n = scan_parallel(engine, feed(), got.append, 2, "mem", batch=1000, bad=bad)
+    assert n == 30 and (bad.count, bad.first.split(": ")[0]) == (1, "mem:21")
+    assert seen_at_pause == [len(one_process(engine_from(*rules), lines[:13]))]
+    assert seen_at_pause[0] > 0
+    assert sorted(b"".join(got).splitlines(keepends=True)) == sorted(
+        one_process(engine_from(*rules), lines))
