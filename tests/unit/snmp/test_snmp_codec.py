@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcops.collectors.snmp import ber
 from dcops.collectors.snmp.message import EngineState, decode, encode_community, encode_v3
@@ -133,3 +135,46 @@ def test_oid_memos_are_bounded_and_never_serve_the_strict_decoder(
     assert ber.dec_oid(long_arc) == "1.3.34359738368"  # lenient: decoded and remembered
     with pytest.raises(ber.BerError, match="at most 5"):
         ber.dec_oid(long_arc, strict=True)  # the memo does not vouch for it
+
+
+def _reference_dec_pdu(data: bytes, pos: int = 0) -> ber.Pdu:
+    """The plain decoder the inlined one replaced: one read_tlv per TLV."""
+    tag, s, e = ber.read_tlv(data, pos)
+    items = ber.seq_items(data, s, e)
+    if len(items) != 4:
+        raise ber.BerError("fields")
+    rid, est, eidx = (int.from_bytes(data[a:b], "big", signed=True) for _, a, b in items[:3])
+    vbs = []
+    for _, a, b in ber.seq_items(data, items[3][1], items[3][2]):
+        (ot, os_, oe), (vt, vs, ve) = ber.seq_items(data, a, b)
+        if ot != ber.OID:
+            raise ber.BerError("name")
+        vbs.append((ber.dec_oid(data[os_:oe]), ber.dec_value(vt, data[vs:ve])))
+    return ber.Pdu(tag, rid, est, eidx, vbs)
+
+
+_GOOD = ber.enc_response(4242, [
+    ("1.3.6.1.2.1.31.1.1.1.1.3", ber.Value(ber.OCTET_STRING, b"Gi0/3")),
+    ("1.3.6.1.2.1.2.2.1.8.3", ber.Value(ber.INTEGER, 1)),
+    ("1.3.6.1.2.1.31.1.1.1.6.3", ber.Value(ber.COUNTER64, 2**40 + 7)),
+    ("1.3.6.1.2.1.2.2.1.2.3", ber.Value(ber.OCTET_STRING, b"x" * 200)),
+    ("1.3.6.1.2.1.1.3.0", ber.Value(ber.TIMETICKS, 99)),
+    ("1.3.6.1.2.1.2.2.1.9.9", ber.Value(ber.END_OF_MIB_VIEW, None))])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)), max_size=4),
+       st.integers(0, len(_GOOD)))
+def test_mutated_responses_decode_as_the_plain_decoder_or_fail_cleanly(
+        flips: list[tuple[int, int]], cut: int) -> None:
+    """A hostile agent's bytes: the inlined decoder raises only BerError, and whatever it
+    accepts the plain decoder accepts with the same result (it is only ever stricter)."""
+    raw = bytearray(_GOOD)
+    for at, byte in flips:
+        raw[at] = byte
+    data = bytes(raw[:cut] if cut < len(raw) else raw)
+    try:
+        got = ber.dec_pdu(data)
+    except ber.BerError:
+        return
+    assert got == _reference_dec_pdu(data)
