@@ -199,3 +199,21 @@ def test_metrics_server_serves_registry_then_texts_as_text_format() -> None:
             assert gzip.decompress(r.read()) == body  # always text 0.0.4, never OpenMetrics
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    ("tables:\n      - {name: t, index_label: if-index, columns: []}", r"tables\[0\]\.index_label"),
+    ("tables:\n      - {name: t, keep_labels: [a b], columns: []}", r"tables\[0\]\.keep_labels"),
+    ("tables:\n      - name: t\n        labels: {'x.y': 1.3.6.1.2.1.2.2.1.2}\n        columns: []",
+     r"tables\[0\]\.labels"),
+    ("tables:\n      - name: t\n        columns: [{metric: if-speed, oid: 1.3.6.1.2.1.2.2.1.5}]",
+     r"tables\[0\]\.columns\[0\]"),
+    ("scalars:\n      - {name: up time, oid: 1.3.6.1.2.1.1.3.0}", r"scalars\[0\]"),
+])
+def test_names_the_text_format_cannot_carry_are_refused_at_load(tmp_path: Path, body: str,
+                                                                key: str) -> None:
+    """The exposition is written as is, so a name Prometheus would reject never gets there."""
+    f = tmp_path / "p.yml"
+    f.write_text(f"profiles:\n  x:\n    {body}\n")
+    with pytest.raises(ConfigError, match=rf"p\.yml.*profiles\.x\.{key}.*not a Prometheus"):
+        load_profiles(f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,18 @@ import yaml
 from dcops.errors import ConfigError
 
 TYPES = frozenset({"gauge", "counter32", "counter64", "string"})
+# what the Prometheus text format takes unescaped (the exposition is written, not escaped, by
+# SnmpMetrics): a profile with other names is refused at load, not at the first scrape
+_METRIC_NAME = re.compile(r"[a-zA-Z0-9_:]+")  # after the snmp_ prefix, so a digit may lead
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _name(value: Any, rx: re.Pattern[str], what: str, where: str, file: str) -> str:
+    s = str(value)
+    if not rx.fullmatch(s):
+        raise ConfigError(f"{where}: {what} {s!r} is not a Prometheus {what} (expected "
+                          f"{rx.pattern})", file=file, key=where)
+    return s
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +106,8 @@ def _table(raw: dict[str, Any], where: str, file: str) -> Table:
         w = f"{where}.columns[{i}]"
         if "metric" not in c or "oid" not in c:
             raise ConfigError(f"{w}: needs 'metric' and 'oid'", file=file, key=w)
-        cols.append(Column(str(c["metric"]), _oid(c["oid"], w, file),
+        cols.append(Column(_name(c["metric"], _METRIC_NAME, "metric name", w, file),
+                           _oid(c["oid"], w, file),
                            _type(c.get("type", "gauge"), w, file), float(c.get("scale", 1)),
                            _oid(c["scale_column"], w, file) if c.get("scale_column") else "",
                            _oid(c["pow10_column"], w, file) if c.get("pow10_column") else "",
@@ -102,12 +116,16 @@ def _table(raw: dict[str, Any], where: str, file: str) -> Table:
                            str(c.get("help", ""))))
     flt = raw.get("filter") or {}
     return Table(
-        name=str(raw.get("name", where)), index_label=str(raw.get("index_label", "index")),
+        name=str(raw.get("name", where)),
+        index_label=_name(raw.get("index_label", "index"), _LABEL_NAME, "label name",
+                          f"{where}.index_label", file),
         columns=tuple(cols),
-        labels={k: _oid(v, f"{where}.labels.{k}", file)
+        labels={_name(k, _LABEL_NAME, "label name", f"{where}.labels", file):
+                _oid(v, f"{where}.labels.{k}", file)
                 for k, v in (raw.get("labels") or {}).items()},
         label_fallback=dict(raw.get("label_fallback") or {}),
-        keep_labels=tuple(raw.get("keep_labels") or ()),
+        keep_labels=tuple(_name(k, _LABEL_NAME, "label name", f"{where}.keep_labels", file)
+                          for k in raw.get("keep_labels") or ()),
         filter_oid=_oid(flt["oid"], f"{where}.filter", file) if flt else "",
         filter_values=frozenset(int(v) for v in flt.get("equals", ())) if flt else frozenset())
 
@@ -149,6 +167,7 @@ def load_profiles(path: str | Path) -> dict[str, Profile]:
             tables += sub.tables
         for i, s in enumerate(body.get("scalars") or []):
             w = f"profiles.{name}.scalars[{i}]"
+            _name(s.get("metric") or s["name"], _METRIC_NAME, "metric name", w, file)
             scalars.append(Scalar(str(s["name"]), _oid(s["oid"], w, file),
                                   _type(s.get("type", "gauge"), w, file),
                                   str(s.get("metric", "")), float(s.get("scale", 1)),
