@@ -274,9 +274,8 @@ class SnmpMetrics(Collector):
         d = s.device
         extra = t.keep_labels or (t.index_label,)
         lab = self._labeller(("site", "device", *extra))
-        cols = [(c, PREFIX + c.metric, fam.rows("gauge" if c.type == "gauge" else "counter",
-                                                PREFIX + c.metric, c.help))
-                for c in t.columns]
+        cols = [(c, fam.rows("gauge" if c.type == "gauge" else "counter", PREFIX + c.metric,
+                             c.help)) for c in t.columns]
         counters = self.counters
         wanted = {float(v) for v in t.filter_values}
         for idx, row in sorted(s.tables.get(t.name, {}).items()):
@@ -288,7 +287,7 @@ class SnmpMetrics(Collector):
                     labels[k] = labels.get(fb, "") or idx
             labels[t.index_label] = idx
             lv = lab((d.site, d.name, *(labels.get(k, "") for k in extra)))
-            for c, _name, rows in cols:
+            for c, rows in cols:
                 v = row.get(c.oid)
                 if v is None or not isinstance(v.value, int):
                     continue
