@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import tzinfo
-from itertools import compress
+from itertools import compress, groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ log = logging.getLogger("dcops.detect")
 HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "agent.name", "host")
 _SWEEP_EVERY = 10_000
 _BY_ID_MAX = 4096
+_LOGSOURCE = attrgetter("logsource")
 
 
 def event_host(fields: dict[str, Any]) -> str:
@@ -74,23 +76,24 @@ class Engine:
         return [r for r in self.bucket(event.logsource).candidates([event])[0] if r.match(ctx)]
 
     def _prefilter(self, events: Sequence[Event]) -> list[Sequence[CompiledRule]]:
-        """Per event, the rules its literals allow: each logsource's events searched together."""
-        groups: dict[int, tuple[LogSource, list[int], list[Event]]] = {}
-        for i, ev in enumerate(events):
-            ls = ev.logsource  # by identity (LogSource's dataclass hash is Python code)
-            g = groups.get(id(ls))
-            if g is None:
-                g = groups[id(ls)] = (ls, [], [])
-            g[1].append(i)
-            g[2].append(ev)
-        if len(groups) == 1:
-            ls, _, evs = next(iter(groups.values()))
-            return self._bucket_of(ls).candidates(evs)
-        out: list[Sequence[CompiledRule]] = [()] * len(events)
-        for ls, idx, evs in groups.values():
-            for i, c in zip(idx, self._bucket_of(ls).candidates(evs), strict=True):
-                out[i] = c
-        return out
+        """Per event, the rules its literals allow: each logsource's events searched together.
+
+        Grouped by logsource identity (LogSource's dataclass hash and equality are Python
+        code) with C-level calls only: a stable sort of the positions by identity, and the
+        answers put back in event order by the inverse permutation."""
+        if not events:
+            return []
+        lss = list(map(_LOGSOURCE, events))
+        ids = list(map(id, lss))
+        if ids.count(ids[0]) == len(ids):  # one logsource (a file, a collector's batch)
+            return self._bucket_of(lss[0]).candidates(events)
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        grouped: list[Sequence[CompiledRule]] = []
+        for _, run in groupby(order, ids.__getitem__):
+            idx = list(run)
+            grouped += self._bucket_of(lss[idx[0]]).candidates(list(map(events.__getitem__, idx)))
+        back = sorted(range(len(order)), key=order.__getitem__)  # event k's place in `grouped`
+        return list(map(grouped.__getitem__, back))
 
     def process(self, events: Sequence[Event]) -> list[Detection]:
         """Run every rule and correlation over the events, in order; return the detections."""

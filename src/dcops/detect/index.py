@@ -14,6 +14,10 @@ values rarely repeat (message, CommandLine) are searched a batch at a time: the 
 framed and joined into one text, one search, each match mapped back to its value by position (a
 literal holds neither frame character, so a match never spans two values; an exact, prefix or
 suffix pattern starts or ends on its own value's frame).
+
+What an event hit is an integer, one bit per rule gate: merging a field's hits is one `|`, a
+column of them one C-level `map`, and the rules an event runs are looked up by that integer (the
+same few combinations recur across a stream), so no set is built per event.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from itertools import accumulate, compress, repeat
+from operator import attrgetter, or_
 from typing import Any
 
 from ahocorasick_rs import AhoCorasick, Implementation
@@ -40,6 +45,8 @@ _DFA_MAX = 300  # patterns up to which an automaton is a DFA: faster, but 2,000 
 # over 13 Windows logsources, 300 cost 3 MB more than the NFA
 _SCAN_MAX = 1 << 20  # characters searched at once: a batch of 64 KiB messages is split
 _NONE: tuple[CompiledRule, ...] = ()
+_FIELDS = attrgetter("fields")
+_SELECT_MAX = 4096  # hit combinations remembered per bucket before the memo starts afresh
 _STR = {str}
 _STR_NONE = {str, type(None)}
 
@@ -55,37 +62,39 @@ def _framed(kind: str, lit: str) -> str:
 
 
 class _FieldIndex:
-    """The atoms of one field: one automaton, and the rules behind each of its patterns."""
+    """The atoms of one field: one automaton, and the rule gates behind each of its patterns.
 
-    __slots__ = ("ac", "cache", "ids", "lookups", "memo", "misses", "patterns", "searched",
+    A set of gates is an integer with bit i for gate i (`RuleBucket` numbers them)."""
+
+    __slots__ = ("ac", "cache", "lookups", "masks", "memo", "misses", "patterns", "searched",
                  "short")
 
     def __init__(self) -> None:
-        self.patterns: dict[str, list[int]] = defaultdict(list)  # framed literal -> rules
-        self.short: tuple[tuple[str, tuple[int, ...]], ...] = ()
+        self.patterns: dict[str, list[int]] = defaultdict(list)  # framed literal -> gates
+        self.short: tuple[tuple[str, int], ...] = ()
         self.ac: AhoCorasick | None = None
         self.searched: tuple[str, ...] = ()  # the automaton's patterns, in its order
-        self.ids: tuple[tuple[int, ...], ...] = ()  # pattern number -> rules
-        # raw value -> rules (values repeat a lot); None (field absent) -> no rules; an integer
+        self.masks: tuple[int, ...] = ()  # pattern number -> its gates as bits
+        # raw value -> gates (values repeat a lot); None (field absent) -> none; an integer
         # or boolean value by (type, value)
-        self.cache: dict[Any, tuple[int, ...]] = {None: ()}
+        self.cache: dict[Any, int] = {None: 0}
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
         self.lookups = 0
         self.misses = 0
 
     def add(self, kind: str, lit: str, idx: int) -> None:
-        """One atom of rule `idx` (kind: eq, prefix, suffix or contains; lowercase literal)."""
+        """One atom of gate `idx` (kind: eq, prefix, suffix or contains; lowercase literal)."""
         self.patterns[_framed(kind, lit)].append(idx)
 
     def freeze(self) -> None:
         """Build the automaton once every atom is in."""
-        pats = {p: tuple(sorted(set(v))) for p, v in self.patterns.items()}
+        pats = {p: sum(1 << i for i in set(v)) for p, v in self.patterns.items()}
         # a substring of one or two characters (':' from a wildcard pattern) occurs in most
         # values: as a pattern it would report a match at nearly every position
         short = {p for p in pats if len(p) < _SHORT and START not in p and END not in p}
         self.short = tuple((p, pats[p]) for p in short)
         long_ = {p: v for p, v in pats.items() if p not in short}
-        self.ids = tuple(long_.values())
+        self.masks = tuple(long_.values())
         self.searched = tuple(long_)
         self._build()
 
@@ -106,53 +115,51 @@ class _FieldIndex:
             setattr(self, k, v)
         self._build()
 
-    def lookup(self, raw: str) -> tuple[int, ...]:
-        """The rules a raw string value can satisfy, memoised (Image, User, type repeat)."""
+    def _remember(self, key: Any, got: int) -> None:
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache.clear()
+            self.cache[None] = 0
+        self.cache[key] = got
+
+    def lookup(self, raw: str) -> int:
+        """The gates a raw string value can open, memoised (Image, User, type repeat)."""
         got = self.cache.get(raw)
         if got is None:
             self.misses += 1
-            acc: set[int] = set()
-            self.hits(raw.lower(), acc)
-            got = tuple(acc)
-            if len(self.cache) >= _CACHE_MAX:
-                self.cache.clear()
-                self.cache[None] = ()
-            self.cache[raw] = got
+            got = self.hits(raw.lower())
+            self._remember(raw, got)
         self.lookups += 1
         if self.lookups == _MEMO_PROBE and self.misses > 0.8 * _MEMO_PROBE:
             self.memo = False
             self.cache.clear()
-            self.cache[None] = ()
+            self.cache[None] = 0
         return got
 
-    def lookup_int(self, v: int) -> tuple[int, ...]:
+    def lookup_int(self, v: int) -> int:
         """`lookup` for an integer or boolean value (ports, event ids, flags): memoised by type
         and value, so True and 1 (equal in Python, "true" and "1" as text) stay apart."""
         key = (v.__class__, v)
         got = self.cache.get(key)
         if got is None:
-            acc: set[int] = set()
-            self.hits(to_text(v).lower(), acc)
-            got = tuple(acc)
-            if len(self.cache) >= _CACHE_MAX:
-                self.cache.clear()
-                self.cache[None] = ()
-            self.cache[key] = got
+            got = self.hits(to_text(v).lower())
+            self._remember(key, got)
         return got
 
-    def hits(self, v: str, out: set[int]) -> None:
-        """Add the rules one of whose literals the (lowercase) value holds."""
+    def hits(self, v: str) -> int:
+        """The gates one of whose literals the (lowercase) value holds."""
+        out = 0
         ac = self.ac
         if ac is not None:
-            ids = self.ids
+            masks = self.masks
             for m in ac.find_matches_as_indexes(START + v + END, overlapping=True):
-                out.update(ids[m[0]])
-        for lit, rules in self.short:
+                out |= masks[m[0]]
+        for lit, gates in self.short:
             if lit in v:
-                out.update(rules)
+                out |= gates
+        return out
 
-    def scan(self, vals: list[str], owners: Sequence[int], hits: list[set[int] | None]) -> None:
-        """`hits` for many raw values in one search: value k's rules go to hits[owners[k]]."""
+    def scan(self, vals: list[str], owners: Sequence[int], hits: list[int]) -> None:
+        """`hits` for many raw values in one search: value k's gates go to hits[owners[k]]."""
         if len(vals) > 1 and sum(map(len, vals)) > _SCAN_MAX:  # halves: the text stays small
             mid = len(vals) // 2
             self.scan(vals[:mid], owners[:mid], hits)
@@ -160,7 +167,7 @@ class _FieldIndex:
         else:
             self._scan(vals, owners, hits)
 
-    def _scan(self, vals: list[str], owners: Sequence[int], hits: list[set[int] | None]) -> None:
+    def _scan(self, vals: list[str], owners: Sequence[int], hits: list[int]) -> None:
         text = START + _FRAME.join(vals) + END
         if text.isascii():
             low = text.lower()
@@ -171,24 +178,14 @@ class _FieldIndex:
         starts = list(accumulate(map((2).__add__, map(len, vals)), initial=0))
         ac = self.ac
         if ac is not None:
-            ids = self.ids
+            masks = self.masks
             for p, s, _ in ac.find_matches_as_indexes(low, overlapping=True):
-                k = owners[bisect_right(starts, s) - 1]
-                h = hits[k]
-                if h is None:
-                    hits[k] = set(ids[p])
-                else:
-                    h.update(ids[p])
-        for lit, rules in self.short:
+                hits[owners[bisect_right(starts, s) - 1]] |= masks[p]
+        for lit, gates in self.short:
             if lit in low:  # rare: find the values that hold it
                 for j in range(len(vals)):
                     if lit in low[starts[j] + 1 : starts[j + 1] - 1]:
-                        k = owners[j]
-                        h = hits[k]
-                        if h is None:
-                            hits[k] = set(rules)
-                        else:
-                            h.update(rules)
+                        hits[owners[j]] |= gates
 
 
 def _low_other(v: Any) -> str | tuple[str, ...]:
@@ -219,57 +216,65 @@ class RuleBucket:
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = list(rules)
-        # a hit is 2 * rule position + gate: gate 0 is the rule's first literal set, gate 1 the
-        # second of a rule that has two (both must hit)
-        self.always: list[int] = []
+        # gate 2 * position is the rule's first literal set, 2 * position + 1 the second of a
+        # rule that has two (both must hit); a rule without literals has gate 0 always open
+        self.always = 0
         self.two: list[bool] = []
         fields: dict[str, _FieldIndex] = {}
         for pos, r in enumerate(self.rules):
             gates = _gates(r)
             self.two.append(len(gates) == 2)
             if not gates:
-                self.always.append(2 * pos)
+                self.always |= 1 << (2 * pos)
             for gate, atoms in enumerate(gates):
                 for fname, kind, lit in atoms:
                     fields.setdefault(fname, _FieldIndex()).add(kind, lit, 2 * pos + gate)
         for fi in fields.values():
             fi.freeze()
         self.fields = tuple(fields.items())
-        self.any_two = any(self.two)
+        # open gates -> the rules they let run, in load order
+        self._selected: dict[int, tuple[CompiledRule, ...]] = {0: _NONE}
 
     def candidates(self, events: Sequence[Event]) -> list[Sequence[CompiledRule]]:
         """Per event, the rules it may match, in load order.
 
         Column at a time: a field's values of the whole batch are fetched, memo-probed and
-        selected by C-level `map`/`compress`, so Python code runs only for the values that hit
-        or miss the memo (most events of a batch hit nothing).
+        merged by C-level `map`, so Python code runs only for the values that miss the memo
+        and the matches of the searched fields; the rules are then one dict probe per event.
         """
-        n = len(events)
-        always = self.always
-        # rule numbers per event; None until something hits (most events hit nothing)
-        hits: list[set[int] | None] = [set(always) for _ in range(n)] if always else [None] * n
+        hits = [self.always] * len(events)
         self._search(self.fields, events, hits)
-        rules = self.rules
-        out: list[Sequence[CompiledRule]] = [_NONE] * n
-        if not self.any_two:
-            for k in compress(range(n), hits):
-                h: set[int] = hits[k]  # type: ignore[assignment]
-                out[k] = ([rules[i >> 1] for i in sorted(h)] if len(h) > 1
-                          else [rules[next(iter(h)) >> 1]])
-            return out
-        two = self.two
-        for k in compress(range(n), hits):  # a rule whose gate 0 hit, and its gate 1 where it
-            h = hits[k]  # type: ignore[assignment]  # has one
-            sel = [rules[i >> 1] for i in sorted(h)
-                   if not i & 1 and (i + 1 in h or not two[i >> 1])]
-            if sel:
-                out[k] = sel
-        return out
+        sel = self._selected
+        out: list[Sequence[CompiledRule] | None] = list(map(sel.get, hits))
+        if None in out:
+            for k in [k for k, o in enumerate(out) if o is None]:
+                out[k] = self._select(hits[k])
+        return out  # type: ignore[return-value]
+
+    def _select(self, mask: int) -> tuple[CompiledRule, ...]:
+        """The rules whose gates `mask` opens: gate 0, and gate 1 where the rule has two."""
+        got = self._selected.get(mask)
+        if got is None:
+            rules, two = self.rules, self.two
+            chosen = []
+            m = mask
+            while m:
+                low = m & -m
+                i = low.bit_length() - 1
+                m ^= low
+                if not i & 1 and (not two[i >> 1] or mask >> (i + 1) & 1):
+                    chosen.append(rules[i >> 1])
+            got = tuple(chosen) if chosen else _NONE
+            if len(self._selected) >= _SELECT_MAX:
+                self._selected.clear()
+                self._selected[0] = _NONE
+            self._selected[mask] = got
+        return got
 
     def _search(self, fields: tuple[tuple[str, _FieldIndex], ...], events: Sequence[Event],
-                hits: list[set[int] | None]) -> None:
-        """Add to hits[k] the rules whose atoms in `fields` event k holds."""
-        fl = [ev.fields for ev in events]
+                hits: list[int]) -> None:
+        """OR into hits[k] the gates whose atoms in `fields` event k holds."""
+        fl = list(map(_FIELDS, events))
         for fname, fi in fields:
             col = list(map(dict.get, fl, repeat("message" if fname == KEYWORD_FIELD
                                                  else fname)))
@@ -282,11 +287,11 @@ class RuleBucket:
             else:
                 self._scan_column(fi, col, hits)
 
-    def _memo_column(self, fi: _FieldIndex, col: list[Any], hits: list[set[int] | None]) -> None:
+    def _memo_column(self, fi: _FieldIndex, col: list[Any], hits: list[int]) -> None:
         """A memoised field's column: one C-level probe of the memo per value (absent values
-        are memoised as None -> no rules); misses and non-text values one by one."""
+        are memoised as None -> no gates); misses and non-text values one by one."""
         try:
-            got: list[tuple[int, ...] | None] = list(map(fi.cache.get, col))
+            got: list[int | None] = list(map(fi.cache.get, col))
         except TypeError:  # an unhashable value (a list): value by value
             got = [None] * len(col)
         if None in got:
@@ -296,16 +301,16 @@ class RuleBucket:
                     got[k] = fi.lookup(v)
                 elif v.__class__ is int or v.__class__ is bool:
                     got[k] = fi.lookup_int(v)
-                elif v is not None:
-                    self._other(v, fi, hits, k)
-        for k in compress(range(len(col)), got):
-            h = hits[k]
-            if h is None:
-                hits[k] = set(got[k])  # type: ignore[arg-type]
-            else:
-                h.update(got[k])  # type: ignore[arg-type]
+                else:
+                    got[k] = 0 if v is None else self._other(v, fi)
+        n = len(got)
+        if got.count(0) * 4 >= 3 * n:  # few values hit: only those
+            for k in compress(range(n), got):
+                hits[k] |= got[k]  # type: ignore[operator]
+        else:
+            hits[:] = map(or_, hits, got)
 
-    def _scan_column(self, fi: _FieldIndex, col: list[Any], hits: list[set[int] | None]) -> None:
+    def _scan_column(self, fi: _FieldIndex, col: list[Any], hits: list[int]) -> None:
         """A field whose values rarely repeat: its text values searched together."""
         kinds = set(map(type, col))
         vals: list[str]
@@ -324,19 +329,18 @@ class RuleBucket:
                     vals.append(v)
                     owners.append(k)
                 else:
-                    self._other(v, fi, hits, k)
+                    hits[k] |= self._other(v, fi)
         if vals:
             fi.scan(vals, owners, hits)
 
     @staticmethod
-    def _other(v: Any, fi: _FieldIndex, hits: list[set[int] | None], k: int) -> None:
-        """Non-string values: numbers and booleans as text, lists element by element."""
-        h = hits[k]
-        if h is None:
-            h = hits[k] = set()
+    def _other(v: Any, fi: _FieldIndex) -> int:
+        """The gates of a non-string value: numbers and booleans as text, lists element by
+        element."""
         low = _low_other(v)
         if low.__class__ is str:
-            fi.hits(low, h)
-        else:
-            for x in low:
-                fi.hits(x, h)
+            return fi.hits(low)
+        out = 0
+        for x in low:
+            out |= fi.hits(x)
+        return out

@@ -58,6 +58,11 @@ def _expected(v: str) -> set[int]:
     return out
 
 
+def _bits(mask: int) -> set[int]:
+    """The gate numbers of a hit mask."""
+    return {i for i in range(mask.bit_length()) if mask >> i & 1}
+
+
 def _check(got: set[int], v: str) -> None:
     """Every rule whose literal occurs; no other unless the value holds a frame character
     (then an extra candidate is allowed: the rule itself decides)."""
@@ -82,9 +87,7 @@ def _values(rng: random.Random, n: int) -> list[str]:
 def test_one_value_finds_every_literal_that_occurs_and_no_other() -> None:
     fi = _index()
     for v in _values(random.Random(7), 3000):
-        got: set[int] = set()
-        fi.hits(v.lower(), got)
-        _check(got, v)
+        _check(_bits(fi.hits(v.lower())), v)
 
 
 def test_a_batch_search_equals_one_search_per_value() -> None:
@@ -95,11 +98,11 @@ def test_a_batch_search_equals_one_search_per_value() -> None:
         if rng.random() < 0.5:  # an all-ASCII batch takes the one-lowercase path
             vals = [v.encode("ascii", "ignore").decode() for v in vals]
         owners = sorted(rng.sample(range(100), len(vals)))
-        hits: list[set[int] | None] = [None] * 100
+        hits = [0] * 100
         fi.scan(vals, owners, hits)
         for v, k in zip(vals, owners, strict=True):
-            _check(hits[k] or set(), v)
-        assert all(hits[k] is None for k in set(range(100)) - set(owners))
+            _check(_bits(hits[k]), v)
+        assert all(hits[k] == 0 for k in set(range(100)) - set(owners))
 
 
 def test_a_batch_larger_than_one_search_is_split_and_loses_nothing(
@@ -108,20 +111,17 @@ def test_a_batch_larger_than_one_search_is_split_and_loses_nothing(
     monkeypatch.setattr(index, "_SCAN_MAX", 50)  # a few values per search
     fi = _index()
     vals = _values(random.Random(13), 400)
-    hits: list[set[int] | None] = [None] * 400
+    hits = [0] * 400
     fi.scan(vals, list(range(400)), hits)
     for v, h in zip(vals, hits, strict=True):
-        _check(h or set(), v)
+        _check(_bits(h), v)
 
 
 def test_overlapping_literals_are_all_found() -> None:
     fi = _index()
-    got: set[int] = set()
-    fi.hits("xxyyzz and bash -i >& /dev/udp/1", got)  # xxyy is a prefix of xxyyzz
-    assert got == {1, 6, 7}
-    got = set()
-    fi.hits("nothing here", got)
-    assert got == set()
+    # xxyy is a prefix of xxyyzz
+    assert _bits(fi.hits("xxyyzz and bash -i >& /dev/udp/1")) == {1, 6, 7}
+    assert fi.hits("nothing here") == 0
 
 
 def test_an_and_of_two_literal_parts_runs_only_when_both_hit(
@@ -209,6 +209,4 @@ def test_an_index_survives_deepcopy_and_pickle() -> None:
     for twin in (copy.deepcopy(fi), pickle.loads(pickle.dumps(fi))):  # our own bytes
         assert twin.ac is not None and twin.ac is not fi.ac
         for v in _values(random.Random(5), 300):
-            got: set[int] = set()
-            twin.hits(v.lower(), got)
-            _check(got, v)
+            _check(_bits(twin.hits(v.lower())), v)
