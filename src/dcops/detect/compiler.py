@@ -17,7 +17,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from dcops.detect.context import Ctx
-from dcops.detect.values import Atom, Leaf, Matcher, Unsupported, compile_value
+from dcops.detect.values import Atom, Leaf, Matcher, Unsupported, compile_value, merge_or
 
 _COST = {"eq": 1, "prefix": 2, "suffix": 2, "contains": 4}
 
@@ -133,7 +133,7 @@ def compile_condition(node: Any, used: set[str], stats: AtomStats = _NO_STATS) -
         atoms: tuple[Atom, ...] | None = ()
         for k in kids:
             atoms = None if k.atoms is None or atoms is None else atoms + k.atoms
-        return Leaf(_or([k.match for k in kids]), atoms)
+        return Leaf(_or(merge_or(kids)), atoms)
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0], used, stats)
         f = inner.match
@@ -166,7 +166,7 @@ def compile_rule(rule: SigmaRule, path: str = "", stats: AtomStats = _NO_STATS) 
         atoms: tuple[Atom, ...] | None = ()
         for lf in leaves:
             atoms = None if lf.atoms is None or atoms is None else atoms + lf.atoms
-        top = Leaf(_or([lf.match for lf in leaves]), atoms)
+        top = Leaf(_or(merge_or(leaves)), atoms)
     ls = rule.logsource
     return CompiledRule(
         id=str(rule.id) if rule.id else (rule.name or rule.title),

@@ -22,6 +22,7 @@ HOST_FIELDS = ("host.name", "host.hostname", "observer.hostname", "agent.name", 
 _SWEEP_EVERY = 10_000
 _BY_ID_MAX = 4096
 _LOGSOURCE = attrgetter("logsource")
+_BUCKETS_MAX = 1024  # logsources remembered: an input inventing them cannot grow the engine
 
 
 def event_host(fields: dict[str, Any]) -> str:
@@ -42,6 +43,12 @@ class Engine:
         self.ruleset = ruleset
         self.rules = ruleset.rules
         self._buckets: dict[LogSource, RuleBucket] = {}
+        self._by_rules: dict[tuple[int, ...], RuleBucket] = {}  # logsources of the same rules
+        # rule positions per (product, service, category) they ask for: a new logsource is
+        # matched against these few triples, not against every rule
+        self._triples: dict[tuple[str, str, str], list[int]] = {}
+        for i, r in enumerate(self.rules):
+            self._triples.setdefault((r.product, r.service, r.category), []).append(i)
         self._by_id: dict[int, tuple[LogSource, RuleBucket]] = {}
         self._ctx = Ctx(tz)
         self._corr: dict[str, list[CorrelationState]] = {}
@@ -61,11 +68,23 @@ class Engine:
         return cls(load_rules(dirs), max_groups=max_groups)
 
     def bucket(self, ls: LogSource) -> RuleBucket:
-        """The indexed rules that apply to one event logsource (built once, then cached)."""
+        """The indexed rules that apply to one event logsource (built once, then cached).
+
+        Logsources that select the same rules share one bucket; both caches are bounded."""
         b = self._buckets.get(ls)
         if b is None:
             views = ls.views()  # the logsource, its umbrella categories and its `also`
-            b = RuleBucket([r for r in self.rules if any(r.accepts(*v) for v in views)])
+            pos = tuple(sorted(i for (p, s, c), rules in self._triples.items()
+                               if any((not p or p == vp) and (not s or s == vs)
+                                      and (not c or c == vc) for vp, vs, vc in views)
+                               for i in rules))
+            b = self._by_rules.get(pos)
+            if b is None:
+                if len(self._by_rules) >= _BUCKETS_MAX:
+                    self._by_rules.clear()
+                b = self._by_rules[pos] = RuleBucket([self.rules[i] for i in pos])
+            if len(self._buckets) >= _BUCKETS_MAX:
+                self._buckets.clear()
             self._buckets[ls] = b
         return b
 

@@ -36,7 +36,9 @@ from dcops.detect.context import KEYWORD_FIELD, to_text
 from dcops.detect.values import Atom
 from dcops.model.event import Event
 
-_MEMO_PROBE = 4096  # lookups after which a field whose values rarely repeat stops memoising
+# values probed after which a field whose values rarely repeat (messages: more than 80 % new)
+# stops memoising and is searched a batch at a time
+_MEMO_PROBE = 1024
 _CACHE_MAX = 50_000  # memoised values per field before the memo starts afresh
 _SHORT = 2  # one-character substrings would hit at almost every position: tested alone
 START, END = "\x00", "\x01"  # frame of a value in the searched text
@@ -66,7 +68,7 @@ class _FieldIndex:
 
     A set of gates is an integer with bit i for gate i (`RuleBucket` numbers them)."""
 
-    __slots__ = ("ac", "cache", "lookups", "masks", "memo", "misses", "patterns", "searched",
+    __slots__ = ("ac", "cache", "masks", "memo", "misses", "patterns", "probed", "searched",
                  "short")
 
     def __init__(self) -> None:
@@ -79,8 +81,8 @@ class _FieldIndex:
         # or boolean value by (type, value)
         self.cache: dict[Any, int] = {None: 0}
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
-        self.lookups = 0
-        self.misses = 0
+        self.probed = 0  # values looked up in the memo while it was on
+        self.misses = 0  # of which it did not hold
 
     def add(self, kind: str, lit: str, idx: int) -> None:
         """One atom of gate `idx` (kind: eq, prefix, suffix or contains; lowercase literal)."""
@@ -128,12 +130,15 @@ class _FieldIndex:
             self.misses += 1
             got = self.hits(raw.lower())
             self._remember(raw, got)
-        self.lookups += 1
-        if self.lookups == _MEMO_PROBE and self.misses > 0.8 * _MEMO_PROBE:
+        return got
+
+    def probe_done(self, n: int) -> None:
+        """Count n values probed; past _MEMO_PROBE, a memo that mostly misses is dropped."""
+        self.probed += n
+        if self.probed >= _MEMO_PROBE and self.misses > 0.8 * self.probed:
             self.memo = False
             self.cache.clear()
             self.cache[None] = 0
-        return got
 
     def lookup_int(self, v: int) -> int:
         """`lookup` for an integer or boolean value (ports, event ids, flags): memoised by type
@@ -304,6 +309,7 @@ class RuleBucket:
                 else:
                     got[k] = 0 if v is None else self._other(v, fi)
         n = len(got)
+        fi.probe_done(n)
         if got.count(0) * 4 >= 3 * n:  # few values hit: only those
             for k in compress(range(n), got):
                 hits[k] |= got[k]  # type: ignore[operator]

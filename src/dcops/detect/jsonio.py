@@ -12,43 +12,69 @@ from dcops.errors import DetectionError
 from dcops.model.event import Detection, Event, LogSource
 
 _RESERVED = {"id", "timestamp", "@timestamp", "source", "logsource", "fields", "raw"}
-_LS_CACHE: dict[tuple[str, str, str], LogSource] = {}
+_KEYS = ("fields", "id", "timestamp", "source", "raw", "logsource")
+_LS_KEYS = ("product", "service", "category")
+# logsource as read (product, service, category: text or None) -> LogSource; bounded, since
+# every distinct value a sender invents would otherwise stay
+_LS_CACHE: dict[tuple[Any, Any, Any], LogSource] = {}
+_LS_CACHE_MAX = 1024
 
 
 def _logsource(d: Any) -> LogSource:
+    """The LogSource of an event's `logsource` object; DetectionError names a part that is not
+    text (a list or a number would otherwise reach the rule index)."""
     if d.__class__ is not dict:
-        return _ls_slow(d) if isinstance(d, dict) else _EMPTY_LS
-    get = d.get
-    key = (get("product") or "", get("service") or "", get("category") or "")
-    if len(d) > 3 and get("also"):  # further logsources of the same event (rare)
-        return _with_also(key, get("also"))
-    ls = _LS_CACHE.get(key)
+        if d is None:
+            return _EMPTY_LS
+        if isinstance(d, dict):  # a dict subclass
+            return _logsource(dict(d))
+        raise DetectionError(f"logsource: expected an object, got {_kind(d)}")
+    key = tuple(map(d.get, _LS_KEYS))
+    if len(d) > 3 and d.get("also"):  # further logsources of the same event (rare)
+        return _with_also(_ls_key(key), d["also"])
+    try:
+        ls = _LS_CACHE.get(key)  # type: ignore[arg-type]
+    except TypeError:  # a list or an object among them
+        ls = None
     if ls is None:
-        ls = _LS_CACHE.setdefault(key, LogSource(*key))
+        ls = LogSource(*_ls_key(key))
+        if len(_LS_CACHE) >= _LS_CACHE_MAX:
+            _LS_CACHE.clear()
+        _LS_CACHE[key] = ls  # type: ignore[index]  # text or None: hashable once checked
     return ls
 
 
+def _ls_key(key: tuple[Any, ...]) -> tuple[str, str, str]:
+    """The three logsource parts as text ("" for an absent or null one), or DetectionError."""
+    for name, v in zip(_LS_KEYS, key, strict=True):
+        if v is not None and v.__class__ is not str:
+            raise DetectionError(f"logsource.{name}: expected text, got {_kind(v)}")
+    return tuple(v or "" for v in key)  # type: ignore[return-value]
+
+
+def _kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number",
+            float: "a number", str: "text"}.get(v.__class__, type(v).__name__)
+
+
 def _with_also(key: tuple[str, str, str], also: Any) -> LogSource:
-    items = also if isinstance(also, list) else []
-    extra = [_logsource(a) for a in items if isinstance(a, dict)]
+    if not isinstance(also, list):
+        raise DetectionError(f"logsource.also: expected a list of logsources, got {_kind(also)}")
+    extra = [_logsource(a) for a in also]
     return LogSource(*key, also=tuple(LogSource(a.product, a.service, a.category) for a in extra))
-
-
-def _ls_slow(d: dict[str, Any]) -> LogSource:  # a dict subclass
-    return _logsource(dict(d))
 
 
 _EMPTY_LS = LogSource()
 # the last timestamp text read and its datetime: a burst of log lines repeats the same second,
 # and one comparison costs less than a dict that misses when every line has its own second
 # (one tuple, replaced whole: a reader in another thread never sees one text with another time)
-_LAST: tuple[str, datetime | None] = ("", None)
 _EPOCH = datetime.fromtimestamp(0, UTC)
+_LAST: tuple[str | None, datetime] = (None, _EPOCH)  # None: never equal to a text read
 
 
 def _time(v: Any) -> datetime:
-    """The datetime of a timestamp value (callers compare with _LAST first); DetectionError
-    names a value that is no ISO 8601 time or POSIX seconds."""
+    """The datetime of a timestamp value (callers compare with _LAST first): ISO 8601 text or
+    POSIX seconds, the epoch when there is none; DetectionError names any other value."""
     global _LAST  # noqa: PLW0603 - the one-entry memo, replaced whole
     try:
         if v.__class__ is str and v:
@@ -64,7 +90,9 @@ def _time(v: Any) -> datetime:
         raise DetectionError(
             f"timestamp {str(v)[:80]!r}: expected ISO 8601 text or POSIX seconds ({exc})"
         ) from None
-    return _EPOCH
+    if v is None or v == "":  # absent or empty: no time given
+        return _EPOCH
+    raise DetectionError(f"timestamp: expected ISO 8601 text or POSIX seconds, got {_kind(v)}")
 
 
 def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
@@ -73,23 +101,19 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
     Without a `fields` object every other top-level key is a field; without an id the id is a
     hash of the line, so the same line is always the same event.
     """
-    get = obj.get
-    fields = get("fields")
+    fields, eid, ts, source, raw, lsd = map(obj.get, _KEYS)
     if fields.__class__ is not dict and not isinstance(fields, dict):
         fields = {k: v for k, v in obj.items() if k not in _RESERVED}
-    eid = get("id")
     if eid.__class__ is not str or not eid:
         eid = str(eid or Event.make_id("jsonl", line))
-    ts = get("timestamp") or get("@timestamp")
+    if not ts:
+        ts = obj.get("@timestamp")
     last = _LAST
-    when = last[1] if ts == last[0] and ts.__class__ is str else None
-    source = get("source")
-    raw = get("raw")
     return Event(
         eid,
-        when or _time(ts),
+        last[1] if ts == last[0] and ts.__class__ is str else _time(ts),
         source if source.__class__ is str and source else str(source or "jsonl"),
-        _logsource(get("logsource")),
+        _logsource(lsd),
         fields,
         raw if raw.__class__ is str else str(raw or ""),
     )

@@ -234,10 +234,13 @@ def translate(pattern: str, flags: int = 0) -> tuple[str, bool]:
 class Regex:
     """`search` of one rule regex: RE2 where the translation is exact, `re` otherwise."""
 
-    __slots__ = ("needs_ascii", "py", "rx2", "unsafe_reason")
+    __slots__ = ("min_len", "needs_ascii", "py", "rx2", "unsafe_reason")
 
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self.py = re.compile(pattern, flags)
+        # no match is shorter than this many characters (SigmaHQ's `[^/]{100,}$` long file
+        # name rule then costs a length test on the usual short path)
+        self.min_len = sre_parse.parse(pattern, flags).getwidth()[0]
         self.rx2: Any = None
         self.needs_ascii = False
         self.unsafe_reason = ""
@@ -264,6 +267,8 @@ class Regex:
 
     def search(self, text: str) -> bool:
         """True when the regex occurs in the text (re.search semantics)."""
+        if len(text) < self.min_len:
+            return False
         rx2 = self.rx2
         if rx2 is None or (self.needs_ascii and not text.isascii()):
             return self.py.search(text) is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -55,6 +55,9 @@ class Leaf:
     # a second set of literals one of which must occur too (another part of an AND): an event
     # runs the rule only when both sets hit
     also: tuple[Atom, ...] | None = None
+    # (field, kind, lowercase literal) of a case-insensitive eq/prefix/suffix/contains test:
+    # an OR of several on one field is then run as one test (`any_literal`)
+    simple: Atom | None = None
 
 
 def _over(v: FieldValue, pred: Callable[[str], bool]) -> bool:
@@ -133,13 +136,14 @@ def compile_string(field: str, s: SigmaString, *, keyword: bool = False) -> Leaf
         pred = lambda x: True  # noqa: E731
     else:
         pred = _pattern_glob(parts, cased)
-    match = _fast(field, kind, lit, cased) or _generic(get, pred)
+    fast = _fast(field, kind, lit, cased)
+    match = fast or _generic(get, pred)
     atoms: tuple[Atom, ...] | None = None
     if kind in ("eq", "prefix", "suffix", "contains") and lit:
         atoms = ((field, kind, lit.lower()),)
     elif kind == "pattern":
         atoms = _pattern_atoms(field, parts)
-    return Leaf(match, atoms)
+    return Leaf(match, atoms, simple=(field, kind, lit) if fast is not None else None)
 
 
 def _generic(get: Callable[[Ctx], FieldValue], pred: Callable[[str], bool]) -> Matcher:
@@ -190,6 +194,75 @@ def _fast(field: str, kind: str, lit: str, cased: bool) -> Matcher | None:
 
         return m_contains
     return None
+
+
+def any_literal(field: str, kind: str, lits: Sequence[str]) -> Matcher:
+    """One case-insensitive test of a field against several literals of one kind (an OR of
+    `_fast` tests): a set probe, or one C-level startswith/endswith over a tuple."""
+    t = tuple(dict.fromkeys(lits))
+    if kind == "eq":
+        s = frozenset(t)
+
+        def any_eq(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v in s
+            return v is not None and not s.isdisjoint(v)
+
+        return any_eq
+    if kind == "suffix":
+
+        def any_suffix(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v.endswith(t)
+            return v is not None and any(x.endswith(t) for x in v)
+
+        return any_suffix
+    if kind == "prefix":
+
+        def any_prefix(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return v.startswith(t)
+            return v is not None and any(x.startswith(t) for x in v)
+
+        return any_prefix
+    if kind != "contains":
+        raise ValueError(f"any_literal: kind {kind!r}")
+
+    def any_contains(c: Ctx) -> bool:
+        v = c.low(field)
+        if v.__class__ is str:
+            for lit in t:  # noqa: SIM110 - a loop beats any(genexpr) on the hot path
+                if lit in v:
+                    return True
+            return False
+        return v is not None and any(lit in x for x in v for lit in t)
+
+    return any_contains
+
+
+def merge_or(leaves: Sequence[Leaf]) -> list[Matcher]:
+    """The matchers of an OR, the simple tests of one field and kind merged into one (placed
+    where the first of them was; the others keep their order)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    slots: list[Matcher | tuple[str, str]] = []
+    for leaf in leaves:
+        if leaf.simple is None:
+            slots.append(leaf.match)
+            continue
+        f, kind, lit = leaf.simple
+        g = groups.get((f, kind))
+        if g is None:
+            groups[(f, kind)] = [lit]
+            slots.append((f, kind))
+        else:
+            g.append(lit)
+    singles = {leaf.simple[:2]: leaf.match for leaf in leaves if leaf.simple is not None}
+    return [s if not isinstance(s, tuple)
+            else singles[s] if len(groups[s]) == 1 else any_literal(*s, groups[s])
+            for s in slots]
 
 
 def _pattern_atoms(field: str, parts: list[str | SpecialChars]) -> tuple[Atom, ...] | None:
@@ -411,7 +484,7 @@ def compile_value(  # noqa: PLR0911, PLR0912 - one branch per Sigma value type
 
 def any_of(leaves: list[Leaf]) -> Leaf:
     """OR of leaves (expansions such as windash and base64offset)."""
-    fns = tuple(leaf.match for leaf in leaves)
+    fns = tuple(merge_or(leaves))
     atoms: tuple[Atom, ...] | None = ()
     for leaf in leaves:
         atoms = None if leaf.atoms is None or atoms is None else atoms + leaf.atoms

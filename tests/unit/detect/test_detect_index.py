@@ -210,3 +210,20 @@ def test_an_index_survives_deepcopy_and_pickle() -> None:
         assert twin.ac is not None and twin.ac is not fi.ac
         for v in _values(random.Random(5), 300):
             _check(_bits(twin.hits(v.lower())), v)
+
+
+def test_a_field_whose_values_rarely_repeat_is_searched_by_batch_from_early_on(
+    engine_from: Callable[..., Engine],
+) -> None:
+    eng = engine_from(rule("  sel:\n    - 'segfault at'\n  img:\n    Image|endswith: '/nc'\n"
+                           "  condition: sel or img", logsource="product: linux"))
+    evs = [make_event({"message": f"app[{i}]: {'segfault at 0' if i % 97 == 0 else 'ok'}",
+                       "Image": f"/usr/bin/{'nc' if i % 89 == 0 else 'ls'}"})
+           for i in range(1500)]
+    want = {ev.id for i, ev in enumerate(evs) if i % 97 == 0 or i % 89 == 0}
+    got = set()
+    for k in range(0, len(evs), 100):
+        got |= {d.event_ids[0] for d in eng.process(evs[k:k + 100])}
+    assert got == want  # the same answers on either path
+    memo = {f: fi.memo for f, fi in eng.bucket(evs[0].logsource).fields}
+    assert memo == {"\x00keywords": False, "Image": True}, memo  # after ~1,024 messages, not 4,096

@@ -207,3 +207,23 @@ def test_a_rule_runs_a_hostile_command_line_and_the_next_event(
     real = make_event({"CommandLine": "IN`V`o`Ke-eXp`ResSIOn (Ne`W-ob`ject Net.WebClient)"})
     got = [d.event_ids[0] for d in eng.process([hostile, glob_hostile, real])]
     assert got == [real.id]
+
+
+@pytest.mark.parametrize(("pattern", "flags", "shortest"), [
+    ("[^/]{100,}$", 0, 100),  # SigmaHQ's long file name rule: short paths skip the search
+    ("(?i)ab(c|de)", 0, 3),
+    ("(?=abc)", 0, 0),
+    (r"(a+)\1x", 0, 3),
+    ("ß", re.IGNORECASE, 1),
+])
+def test_a_value_shorter_than_any_match_is_answered_without_searching(
+    pattern: str, flags: int, shortest: int,
+) -> None:
+    rx = Regex(pattern, flags)
+    assert rx.min_len == shortest
+    rng = random.Random(3)
+    for _ in range(400):
+        text = "".join(rng.choice("abcdeßSS/x") for _ in range(rng.randint(0, 130)))
+        assert rx.search(text) is (rx.py.search(text) is not None), text
+    assert rx.search("a" * 200 if shortest != 1 else "ß") is (
+        rx.py.search("a" * 200 if shortest != 1 else "ß") is not None)

@@ -167,7 +167,11 @@ def test_cli_scans_past_bad_lines_and_fails_at_the_end(tmp_path: Path, workers: 
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join([*good[:5], b"{bad\n", b'"a string"\n',
                                  b'{"timestamp": "yesterday", "fields": {}}\n',
-                                 b'{"timestamp": 1e300, "fields": {}}\n', *good[5:]]))
+                                 b'{"timestamp": 1e300, "fields": {}}\n',
+                                 b'{"logsource": {"product": ["linux"]}, "fields": {}}\n',
+                                 b'{"logsource": {"service": {"a": 1}}, "fields": {}}\n',
+                                 b'{"logsource": "linux", "fields": {}}\n',
+                                 b'{"timestamp": [1], "fields": {}}\n', *good[5:]]))
     res = CliRunner().invoke(app, ["detect", "scan", str(events), "-r", str(rules),
                                    "--workers", workers, "--batch", "64"])
     assert res.exit_code == 1 and isinstance(res.exception, DetectionError)
@@ -177,7 +181,13 @@ def test_cli_scans_past_bad_lines_and_fails_at_the_end(tmp_path: Path, workers: 
     assert f"{events}:7: expected a JSON object per line" in res.stderr
     assert f"{events}:8: timestamp 'yesterday': expected ISO 8601 text or POSIX" in res.stderr
     assert f"{events}:9: timestamp '1e+300': expected ISO 8601" in res.stderr
-    assert str(res.exception).startswith(f"4 malformed line(s) skipped, expected one JSON object "
+    # a logsource part that is not text once stopped the scan (unhashable in the rule index)
+    assert f"{events}:10: logsource.product: expected text, got a list" in res.stderr
+    assert f"{events}:11: logsource.service: expected text, got an object" in res.stderr
+    assert f"{events}:12: logsource: expected an object, got text" in res.stderr
+    assert f"{events}:13: timestamp: expected ISO 8601 text or POSIX seconds, got a list" in (
+        res.stderr)
+    assert str(res.exception).startswith(f"8 malformed line(s) skipped, expected one JSON object "
                                          f"per line (first: {events}:6:")
 
 

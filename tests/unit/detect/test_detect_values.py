@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import Callable
 
 import pytest
@@ -112,3 +113,59 @@ def test_logsource_must_match(engine_from: Callable[..., Engine]) -> None:
     assert not eng.process([make_event({"Image": "/bin/id"}, LogSource("linux", "auditd"))])
     win = LogSource("windows", "", "process_creation")
     assert not eng.process([make_event({"Image": "/bin/id"}, win)])
+
+
+def test_invented_logsources_share_buckets_and_stay_bounded(
+    engine_from: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dcops.detect import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "_BUCKETS_MAX", 16)
+    eng = engine_from(rule("  sel:\n    Image|endswith: /id\n  condition: sel"))
+    hit = {"Image": "/bin/id"}
+    for i in range(100):  # a sender inventing services: one bucket for all, caches bounded
+        ls = LogSource("linux", f"svc{i}", "process_creation")
+        assert len(eng.process([make_event(hit, ls)])) == 1
+        assert not eng.process([make_event(hit, LogSource(f"p{i}", "", "process_creation"))])
+    assert len(eng._buckets) <= 16 and len(eng._by_rules) == 2  # the rule, and none
+    assert eng.bucket(LogSource("linux", "a", "process_creation")) is eng.bucket(
+        LogSource("linux", "b", "process_creation"))
+
+
+@pytest.mark.parametrize("kind", ["eq", "prefix", "suffix", "contains"])
+def test_an_or_of_literals_on_one_field_answers_as_its_tests_did(kind: str) -> None:
+    from dcops.detect.context import Ctx
+    from dcops.detect.values import _fast, any_literal
+
+    rng = random.Random(kind)
+    alphabet = "ab/\\.eİ"
+    for _ in range(300):
+        lits = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 3))).lower()
+                for _ in range(rng.randint(2, 5))]
+        one = [_fast("f", kind, lit, cased=False) for lit in lits]
+        merged = any_literal("f", kind, lits)
+        for _ in range(20):
+            word = "".join(rng.choice(alphabet.upper() + alphabet)
+                           for _ in range(rng.randint(0, 6)))
+            for v in (word, [word, "x"], [], None, 7):
+                c = Ctx()
+                c.reset({"f": v} if v is not None else {}, "")
+                want = any(m(c) for m in one)  # type: ignore[misc]
+                assert merged(c) is want, (kind, lits, v)
+
+
+def test_a_rule_with_an_or_of_literals_keeps_its_answers(
+    engine_from: Callable[..., Engine],
+) -> None:
+    eng = engine_from(rule(
+        "  sel:\n    Image|endswith: ['/ps', '/top', '/PS']\n"
+        "    CommandLine|contains: ['-e', 'aux']\n"
+        "  other:\n    User: [root, Admin]\n  condition: sel or other"))
+    cases = [({"Image": "/bin/ps", "CommandLine": "ps aux"}, True),
+             ({"Image": "/usr/bin/TOP", "CommandLine": "top -E"}, True),
+             ({"Image": "/usr/bin/top", "CommandLine": "top"}, False),
+             ({"Image": ["/x", "/bin/ps"], "CommandLine": ["ps", "-e"]}, True),
+             ({"User": "ADMIN"}, True), ({"User": ["x", "root"]}, True), ({"User": "rootx"}, False)]
+    evs = [make_event(f) for f, _ in cases]
+    got = {d.event_ids[0] for d in eng.process(evs)}
+    assert [ev.id in got for ev in evs] == [hit for _, hit in cases]
