@@ -204,17 +204,17 @@ def _ls_obj(ls: LogSource) -> dict[str, Any]:
 
 
 def detection_to_obj(d: Detection) -> dict[str, Any]:
-    """The JSON form of a Detection, with its stable id."""
+    """The JSON form of a Detection, with its stable id (tuples are JSON arrays to orjson)."""
     return {
         "id": d.id,
         "rule_id": d.rule_id,
         "rule_title": d.rule_title,
         "severity": d.severity,
         "timestamp": d.timestamp.isoformat(),
-        "event_ids": list(d.event_ids),
+        "event_ids": d.event_ids,
         "key": d.key,
         "host": d.host,
-        "tags": list(d.tags),
+        "tags": d.tags,
         "fields": d.fields,
     }
 
