@@ -57,9 +57,31 @@ def encode(e: Event) -> bytes:
         return orjson.dumps(json_safe(doc), default=str)
 
 
+# what each key of an encoded event holds: a message of another shape on a bus subject (anyone
+# allowed to publish there) must fail here, where the reader keeps it raw, not in the engine
+_SHAPE = (("id", str), ("ts", str), ("src", str), ("ls", list), ("f", dict), ("raw", str),
+          ("p", bool))
+
+
+def _shape_error(d: Any) -> str:
+    """What is wrong with a decoded document, "" when it has the shape `encode` writes."""
+    if d.__class__ is not dict:
+        return f"expected an event object, got {type(d).__name__}"
+    for k, t in _SHAPE:
+        v = d.get(k)
+        if v.__class__ is not t:
+            return f"event {k!r}: expected {t.__name__}, got {type(v).__name__}"
+    if not all(x.__class__ is str for x in d["ls"][:3]):
+        return "event 'ls': expected [product, service, category] as text"
+    return ""
+
+
 def decode(b: bytes) -> Event:
-    """Deserialise an event."""
+    """Deserialise an event; ValueError names a key that does not hold what `encode` writes."""
     d = orjson.loads(b)
+    why = _shape_error(d)
+    if why:
+        raise ValueError(why)
     return Event(
         id=d["id"],
         timestamp=datetime.fromisoformat(d["ts"]),

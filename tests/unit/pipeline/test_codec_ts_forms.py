@@ -3,9 +3,12 @@ and the spool's page size for new files."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+
+import orjson
 
 from dcops.model.event import Event, LogSource
 from dcops.pipeline import codec
@@ -62,3 +65,24 @@ def test_a_new_spool_gets_16_kib_pages_an_existing_one_keeps_its_own(tmp_path: P
     assert sp._db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert sp.count() == 1
     sp.close()
+
+
+def test_a_message_of_another_shape_is_refused_by_name_and_kept_raw_by_the_bus() -> None:
+    import pytest
+
+    from dcops.pipeline.jetstream.session import decode_or_keep
+
+    good = orjson.loads(encode(_event(datetime(2026, 12, 3, tzinfo=UTC))))
+    bad = [({**good, "f": []}, "event 'f': expected dict, got list"),
+           ({**good, "ls": "linux"}, "event 'ls': expected list, got str"),
+           ({**good, "ls": [["linux"]]}, "event 'ls': expected [product, service, category]"),
+           ({**good, "id": 7}, "event 'id': expected str, got int"),
+           ({**good, "p": 1}, "event 'p': expected bool, got int"),
+           ([good], "expected an event object, got list")]
+    for doc, why in bad:
+        body = orjson.dumps(doc)
+        with pytest.raises(ValueError, match=re.escape(why)):
+            decode(body)
+        kept = decode_or_keep(41, body)  # once, an `f` list reached the engine and stopped it
+        assert (kept.id, kept.parsed, kept.fields) == ("bus-undecodable-41", False, {})
+    assert decode(orjson.dumps(good)).fields == {}
