@@ -154,46 +154,10 @@ def _generic(get: Callable[[Ctx], FieldValue], pred: Callable[[str], bool]) -> M
 
 
 def _fast(field: str, kind: str, lit: str, cased: bool) -> Matcher | None:
-    """Hand-inlined matchers for the common case-insensitive shapes (the hot path)."""
-    if cased:
+    """The matcher of a common case-insensitive shape (the hot path), None for the others."""
+    if cased or kind not in ("eq", "prefix", "suffix", "contains"):
         return None
-    if kind == "eq":
-
-        def m_eq(c: Ctx) -> bool:
-            v = c.low(field)
-            if v.__class__ is str:
-                return v == lit
-            return v is not None and lit in v
-
-        return m_eq
-    if kind == "suffix":
-
-        def m_suffix(c: Ctx) -> bool:
-            v = c.low(field)
-            if v.__class__ is str:
-                return v.endswith(lit)
-            return v is not None and any(x.endswith(lit) for x in v)
-
-        return m_suffix
-    if kind == "prefix":
-
-        def m_prefix(c: Ctx) -> bool:
-            v = c.low(field)
-            if v.__class__ is str:
-                return v.startswith(lit)
-            return v is not None and any(x.startswith(lit) for x in v)
-
-        return m_prefix
-    if kind == "contains":
-
-        def m_contains(c: Ctx) -> bool:
-            v = c.low(field)
-            if v.__class__ is str:
-                return lit in v
-            return v is not None and any(lit in x for x in v)
-
-        return m_contains
-    return None
+    return any_literal(field, kind, (lit,))
 
 
 def any_literal(field: str, kind: str, lits: Sequence[str]) -> Matcher:
@@ -230,6 +194,16 @@ def any_literal(field: str, kind: str, lits: Sequence[str]) -> Matcher:
         return any_prefix
     if kind != "contains":
         raise ValueError(f"any_literal: kind {kind!r}")
+    if len(t) == 1:
+        lit = t[0]
+
+        def m_contains(c: Ctx) -> bool:
+            v = c.low(field)
+            if v.__class__ is str:
+                return lit in v
+            return v is not None and any(lit in x for x in v)
+
+        return m_contains
 
     def any_contains(c: Ctx) -> bool:
         v = c.low(field)

@@ -10,6 +10,7 @@ import pytest
 from detect_helpers import make_event, rule
 
 from dcops.detect import Engine
+from dcops.detect.context import to_text
 from dcops.model.event import LogSource
 
 
@@ -132,25 +133,36 @@ def test_invented_logsources_share_buckets_and_stay_bounded(
         LogSource("linux", "b", "process_creation"))
 
 
+def _sigma_answer(kind: str, lit: str, v: object) -> bool:
+    """What a case-insensitive Sigma test answers, written out: the value (each item of a list)
+    as lowercase text against the literal."""
+    if v is None:
+        return False
+    items = v if isinstance(v, list) else [v]
+    texts = [to_text(x).lower() for x in items if x is not None]
+    test = {"eq": str.__eq__, "prefix": str.startswith, "suffix": str.endswith,
+            "contains": lambda x, lt: lt in x}[kind]
+    return any(test(x, lit) for x in texts)
+
+
 @pytest.mark.parametrize("kind", ["eq", "prefix", "suffix", "contains"])
-def test_an_or_of_literals_on_one_field_answers_as_its_tests_did(kind: str) -> None:
+def test_an_or_of_literals_on_one_field_answers_as_its_tests_would(kind: str) -> None:
     from dcops.detect.context import Ctx
-    from dcops.detect.values import _fast, any_literal
+    from dcops.detect.values import any_literal
 
     rng = random.Random(kind)
     alphabet = "ab/\\.eİ"
     for _ in range(300):
         lits = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 3))).lower()
-                for _ in range(rng.randint(2, 5))]
-        one = [_fast("f", kind, lit, cased=False) for lit in lits]
+                for _ in range(rng.randint(1, 5))]
         merged = any_literal("f", kind, lits)
         for _ in range(20):
             word = "".join(rng.choice(alphabet.upper() + alphabet)
                            for _ in range(rng.randint(0, 6)))
-            for v in (word, [word, "x"], [], None, 7):
+            for v in (word, [word, "x"], [word, None], [], None, 7):
                 c = Ctx()
                 c.reset({"f": v} if v is not None else {}, "")
-                want = any(m(c) for m in one)  # type: ignore[misc]
+                want = any(_sigma_answer(kind, lit, v) for lit in lits)
                 assert merged(c) is want, (kind, lits, v)
 
 
