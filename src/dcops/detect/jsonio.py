@@ -18,6 +18,7 @@ _LS_KEYS = ("product", "service", "category")
 # every distinct value a sender invents would otherwise stay
 _LS_CACHE: dict[tuple[Any, Any, Any], LogSource] = {}
 _LS_CACHE_MAX = 1024
+_ALSO_MAX = 16  # further logsources of one event (a Wazuh alert about a Windows event has one)
 
 
 def _logsource(d: Any) -> LogSource:
@@ -58,10 +59,18 @@ def _kind(v: Any) -> str:
 
 
 def _with_also(key: tuple[str, str, str], also: Any) -> LogSource:
+    """A logsource with further ones (`also`: at most _ALSO_MAX objects of three text parts; an
+    `also` inside them is not read, so no nesting depth reaches the stack)."""
     if not isinstance(also, list):
         raise DetectionError(f"logsource.also: expected a list of logsources, got {_kind(also)}")
-    extra = [_logsource(a) for a in also]
-    return LogSource(*key, also=tuple(LogSource(a.product, a.service, a.category) for a in extra))
+    if len(also) > _ALSO_MAX:
+        raise DetectionError(f"logsource.also: at most {_ALSO_MAX} logsources, got {len(also)}")
+    extra = []
+    for a in also:
+        if not isinstance(a, dict):
+            raise DetectionError(f"logsource.also: expected objects, got {_kind(a)}")
+        extra.append(LogSource(*_ls_key(tuple(map(a.get, _LS_KEYS)))))
+    return LogSource(*key, also=tuple(extra))
 
 
 _EMPTY_LS = LogSource()

@@ -282,3 +282,17 @@ def test_a_pause_sends_the_batches_held_and_keeps_line_numbers(
     assert seen_at_pause[0] > 0
     assert sorted(b"".join(got).splitlines(keepends=True)) == sorted(
         one_process(engine_from(*rules), lines))
+
+
+def test_a_logsource_nested_deeper_than_the_stack_or_too_wide_is_read_or_refused() -> None:
+    part = '{"product": "linux", "service": "a", "category": "b", "also": ['
+    deep = part * 505 + '{"product": "linux"}' + "]}" * 505  # 1,011 JSON levels
+    ev = event_from_line(f'{{"logsource": {deep}, "fields": {{}}}}'.encode(), "x:1")
+    assert [a.to_list() for a in ev.logsource.also] == [["linux", "a", "b"]]  # one level read
+    wide = ",".join(['{"product": "windows"}'] * 17)
+    with pytest.raises(DetectionError, match=r"x:2: logsource.also: at most 16 logsources, got 17"):
+        event_from_line(f'{{"logsource": {{"product": "linux", "service": "", "category": "", '
+                        f'"also": [{wide}]}}}}'.encode(), "x:2")
+    with pytest.raises(DetectionError, match=r"x:3: logsource.also: expected objects, got text"):
+        event_from_line(b'{"logsource": {"product": "linux", "service": "", "category": "", '
+                        b'"also": ["windows"]}}', "x:3")
