@@ -218,8 +218,8 @@ def any_literal(field: str, kind: str, lits: Sequence[str]) -> Matcher:
 
 
 def merge_or(leaves: Sequence[Leaf]) -> list[Matcher]:
-    """The matchers of an OR, the simple tests of one field and kind merged into one (placed
-    where the first of them was; the others keep their order)."""
+    """The matchers of an OR, the simple tests of one field and kind merged into one
+    `any_literal` (placed where the first of them was; the others keep their order)."""
     groups: dict[tuple[str, str], list[str]] = {}
     slots: list[Matcher | tuple[str, str]] = []
     for leaf in leaves:
@@ -227,16 +227,11 @@ def merge_or(leaves: Sequence[Leaf]) -> list[Matcher]:
             slots.append(leaf.match)
             continue
         f, kind, lit = leaf.simple
-        g = groups.get((f, kind))
-        if g is None:
-            groups[(f, kind)] = [lit]
+        if (f, kind) not in groups:
+            groups[(f, kind)] = []
             slots.append((f, kind))
-        else:
-            g.append(lit)
-    singles = {leaf.simple[:2]: leaf.match for leaf in leaves if leaf.simple is not None}
-    return [s if not isinstance(s, tuple)
-            else singles[s] if len(groups[s]) == 1 else any_literal(*s, groups[s])
-            for s in slots]
+        groups[(f, kind)].append(lit)
+    return [any_literal(*s, groups[s]) if isinstance(s, tuple) else s for s in slots]
 
 
 def _pattern_atoms(field: str, parts: list[str | SpecialChars]) -> tuple[Atom, ...] | None:
