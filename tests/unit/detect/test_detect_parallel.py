@@ -296,3 +296,15 @@ def test_a_logsource_nested_deeper_than_the_stack_or_too_wide_is_read_or_refused
     with pytest.raises(DetectionError, match=r"x:3: logsource.also: expected objects, got text"):
         event_from_line(b'{"logsource": {"product": "linux", "service": "", "category": "", '
                         b'"also": ["windows"]}}', "x:3")
+
+
+def test_also_is_read_whatever_parts_the_logsource_leaves_out() -> None:
+    # a logsource written by hand leaves out the parts it has no value for; its `also` used
+    # to be read only when all three parts were there (four keys)
+    ev = event_from_line(b'{"logsource": {"product": "windows", "service": "security", '
+                         b'"also": [{"product": "windows", "category": "process_creation"}]}, '
+                         b'"fields": {}}', "x:1")
+    assert ev.logsource.to_list()[:3] == ["windows", "security", ""]
+    assert [a.to_list() for a in ev.logsource.also] == [["windows", "", "process_creation"]]
+    plain = event_from_line(b'{"logsource": {"product": "windows", "also": []}, "fields": {}}')
+    assert (plain.logsource.product, plain.logsource.also) == ("windows", ())
