@@ -287,6 +287,8 @@ class RuleBucket:
                 for k, v in enumerate(col):  # else raw
                     if v is None:
                         col[k] = events[k].raw or None
+            if col.count(None) == len(col):  # no event has it (auditd's a2..a7): no gate
+                continue
             if fi.memo:
                 self._memo_column(fi, col, hits)
             else:
