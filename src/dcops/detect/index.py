@@ -63,6 +63,26 @@ def _framed(kind: str, lit: str) -> str:
     return lit
 
 
+class _Memo(dict[Any, int]):
+    """A field's memo, raw value -> gates. A value it does not hold is worked out by its field
+    (`__missing__`), so a column is one C-level `map` of `__getitem__`, with no second pass to
+    find the misses (`None in got` compared every gate integer with None: 1 % of an event)."""
+
+    __slots__ = ("fi",)
+
+    def __init__(self, fi: _FieldIndex) -> None:
+        super().__init__({None: 0})  # None: the field is absent, no gate
+        self.fi = fi
+
+    def __missing__(self, v: Any) -> int:
+        return self.fi.miss(v)
+
+    def restart(self) -> None:
+        """Empty, but for None."""
+        self.clear()
+        self[None] = 0
+
+
 class _FieldIndex:
     """The atoms of one field: one automaton, and the rule gates behind each of its patterns.
 
@@ -79,7 +99,7 @@ class _FieldIndex:
         self.masks: tuple[int, ...] = ()  # pattern number -> its gates as bits
         # raw value -> gates (values repeat a lot); None (field absent) -> none; an integer
         # or boolean value by (type, value)
-        self.cache: dict[Any, int] = {None: 0}
+        self.cache = _Memo(self)
         self.memo = True  # turned off for fields whose values rarely repeat (messages)
         self.probed = 0  # values looked up in the memo while it was on
         self.misses = 0  # of which it did not hold
@@ -119,26 +139,46 @@ class _FieldIndex:
 
     def _remember(self, key: Any, got: int) -> None:
         if len(self.cache) >= _CACHE_MAX:
-            self.cache.clear()
-            self.cache[None] = 0
+            self.cache.restart()
         self.cache[key] = got
 
-    def lookup(self, raw: str) -> int:
-        """The gates a raw string value can open, memoised (Image, User, type repeat)."""
-        got = self.cache.get(raw)
-        if got is None:
+    def miss(self, v: Any) -> int:
+        """The gates of a value the memo does not hold: text searched and memoised (Image,
+        User, type repeat; counted as a miss), an integer or boolean by `lookup_int`, anything
+        else (a list, a float) worked out each time."""
+        if v.__class__ is str:
             self.misses += 1
-            got = self.hits(raw.lower())
-            self._remember(raw, got)
-        return got
+            got = self.hits(v.lower())
+            self._remember(v, got)
+            return got
+        if v.__class__ is int or v.__class__ is bool:
+            return self.lookup_int(v)
+        return 0 if v is None else self.other(v)
+
+    def gates(self, v: Any) -> int:
+        """The gates of any value, one the memo cannot hold (a list) included."""
+        try:
+            return self.cache[v]
+        except TypeError:  # unhashable
+            return self.other(v)
+
+    def other(self, v: Any) -> int:
+        """The gates of a value that is not text: numbers and booleans as text, lists element
+        by element."""
+        low = _low_other(v)
+        if low.__class__ is str:
+            return self.hits(low)
+        out = 0
+        for x in low:
+            out |= self.hits(x)
+        return out
 
     def probe_done(self, n: int) -> None:
         """Count n values probed; past _MEMO_PROBE, a memo that mostly misses is dropped."""
         self.probed += n
         if self.probed >= _MEMO_PROBE and self.misses > 0.8 * self.probed:
             self.memo = False
-            self.cache.clear()
-            self.cache[None] = 0
+            self.cache.restart()
 
     def lookup_int(self, v: int) -> int:
         """`lookup` for an integer or boolean value (ports, event ids, flags): memoised by type
@@ -287,8 +327,8 @@ class RuleBucket:
                 for k, v in enumerate(col):  # else raw
                     if v is None:
                         col[k] = events[k].raw or None
-            if col.count(None) == len(col):  # no event has it (auditd's a2..a7): no gate
-                continue
+            if col[0] is None and col.count(None) == len(col):  # no event has it (auditd's
+                continue  # a2..a7): no gate; a text compared with None costs, hence col[0] first
             if fi.memo:
                 self._memo_column(fi, col, hits)
             else:
@@ -296,25 +336,16 @@ class RuleBucket:
 
     def _memo_column(self, fi: _FieldIndex, col: list[Any], hits: list[int]) -> None:
         """A memoised field's column: one C-level probe of the memo per value (absent values
-        are memoised as None -> no gates); misses and non-text values one by one."""
-        try:
-            got: list[int | None] = list(map(fi.cache.get, col))
+        are memoised as None -> no gates); a miss goes to the field from inside the probe."""
+        try:  # a miss is worked out by the memo's __missing__
+            got = list(map(fi.cache.__getitem__, col))
         except TypeError:  # an unhashable value (a list): value by value
-            got = [None] * len(col)
-        if None in got:
-            for k in [k for k, g in enumerate(got) if g is None]:
-                v = col[k]
-                if v.__class__ is str:
-                    got[k] = fi.lookup(v)
-                elif v.__class__ is int or v.__class__ is bool:
-                    got[k] = fi.lookup_int(v)
-                else:
-                    got[k] = 0 if v is None else self._other(v, fi)
+            got = list(map(fi.gates, col))
         n = len(got)
         fi.probe_done(n)
         if got.count(0) * 4 >= 3 * n:  # few values hit: only those
             for k in compress(range(n), got):
-                hits[k] |= got[k]  # type: ignore[operator]
+                hits[k] |= got[k]
         else:
             hits[:] = map(or_, hits, got)
 
@@ -337,18 +368,6 @@ class RuleBucket:
                     vals.append(v)
                     owners.append(k)
                 else:
-                    hits[k] |= self._other(v, fi)
+                    hits[k] |= fi.other(v)
         if vals:
             fi.scan(vals, owners, hits)
-
-    @staticmethod
-    def _other(v: Any, fi: _FieldIndex) -> int:
-        """The gates of a non-string value: numbers and booleans as text, lists element by
-        element."""
-        low = _low_other(v)
-        if low.__class__ is str:
-            return fi.hits(low)
-        out = 0
-        for x in low:
-            out |= fi.hits(x)
-        return out

@@ -206,10 +206,17 @@ def test_an_index_survives_deepcopy_and_pickle() -> None:
     import pickle
 
     fi = _index()
+    fi.cache["usr bin"]  # a memo entry made by a miss (the memo asks its field)
     for twin in (copy.deepcopy(fi), pickle.loads(pickle.dumps(fi))):  # our own bytes
         assert twin.ac is not None and twin.ac is not fi.ac
         for v in _values(random.Random(5), 300):
             _check(_bits(twin.hits(v.lower())), v)
+        # the copy's memo asks the copy: its misses are counted there, not on the original
+        assert twin.cache.fi is twin and twin.cache["usr bin"] == fi.cache["usr bin"]
+        misses = (fi.misses, twin.misses)
+        for v in _values(random.Random(6), 50):
+            _check(_bits(twin.cache[v]), v)
+        assert fi.misses == misses[0] and twin.misses > misses[1]
 
 
 def test_a_field_whose_values_rarely_repeat_is_searched_by_batch_from_early_on(
