@@ -111,6 +111,7 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
     Without a `fields` object every other top-level key is a field; without an id the id is a
     hash of the line, so the same line is always the same event.
     """
+    global _LAST  # noqa: PLW0603 - the one-entry memo, replaced whole
     g = obj.get  # six calls: 1,000 instructions fewer than unpacking a map of them
     fields, eid, ts, source, raw, lsd = (
         g("fields"), g("id"), g("timestamp"), g("source"), g("raw"), g("logsource"))
@@ -120,10 +121,21 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
         eid = str(eid or Event.make_id("jsonl", line))
     if not ts:
         ts = obj.get("@timestamp")
-    last = _LAST
+    if ts.__class__ is not str or not ts:
+        dt = _time(ts)
+    elif ts == _LAST[0]:
+        dt = _LAST[1]
+    else:  # _time's text case inline: a call per event costs more than the parse
+        try:
+            dt = datetime.fromisoformat(ts)
+        except ValueError:
+            dt = _time(ts)  # raises, naming the value
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        _LAST = (ts, dt)
     return Event(
         eid,
-        last[1] if ts == last[0] and ts.__class__ is str else _time(ts),
+        dt,
         source if source.__class__ is str and source else str(source or "jsonl"),
         _logsource(lsd),
         fields,
