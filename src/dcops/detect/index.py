@@ -327,8 +327,8 @@ class RuleBucket:
                 for k, v in enumerate(col):  # else raw
                     if v is None:
                         col[k] = events[k].raw or None
-            if col[0] is None and col.count(None) == len(col):  # no event has it (auditd's
-                continue  # a2..a7): no gate; a text compared with None costs, hence col[0] first
+            if (not col or col[0] is None) and col.count(None) == len(col):  # no event has it
+                continue  # (auditd's a2..a7): no gate; comparing text with None costs: col[0] first
             if fi.memo:
                 self._memo_column(fi, col, hits)
             else:

@@ -121,10 +121,11 @@ def event_from_obj(obj: dict[str, Any], line: bytes = b"") -> Event:
         eid = str(eid or Event.make_id("jsonl", line))
     if not ts:
         ts = obj.get("@timestamp")
+    last = _LAST  # read once: another thread may replace it, never one half of it
     if ts.__class__ is not str or not ts:
         dt = _time(ts)
-    elif ts == _LAST[0]:
-        dt = _LAST[1]
+    elif ts == last[0]:
+        dt = last[1]
     else:  # _time's text case inline: a call per event costs more than the parse
         try:
             dt = datetime.fromisoformat(ts)

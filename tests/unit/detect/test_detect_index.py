@@ -234,3 +234,10 @@ def test_a_field_whose_values_rarely_repeat_is_searched_by_batch_from_early_on(
     assert got == want  # the same answers on either path
     memo = {f: fi.memo for f, fi in eng.bucket(evs[0].logsource).fields}
     assert memo == {"\x00keywords": False, "Image": True}, memo  # after ~1,024 messages, not 4,096
+
+
+def test_an_empty_batch_has_no_candidates(engine_from: Callable[..., Engine]) -> None:
+    eng = engine_from(rule("  sel:\n    Image|endswith: '/nc'\n  condition: sel"))
+    bucket = eng.bucket(make_event({"Image": "/usr/bin/nc"}).logsource)
+    assert bucket.fields and bucket.candidates([]) == []
+    assert eng.process([]) == []
