@@ -30,6 +30,8 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 log "syncing the virtualenv from uv.lock"
 uv sync --frozen --quiet
+# the compiled detection reader (src/dcops/detect/_fastread.c), rebuilt only when out of date
+.venv/bin/python scripts/build_ext.py
 
 # 3. Ansible collections (playbooks/requirements.yml): Galaxy first, the PyPI bundle as fallback
 COLL="$ROOT/collections"

@@ -22,9 +22,10 @@ same few combinations recur across a stream), so no set is built per event.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, repeat
 from operator import attrgetter, or_
 from typing import Any
@@ -51,6 +52,15 @@ _FIELDS = attrgetter("fields")
 _SELECT_MAX = 4096  # hit combinations remembered per bucket before the memo starts afresh
 _STR = {str}
 _STR_NONE = {str, type(None)}
+_memo_or: Callable[[list[dict[str, Any]], str, dict[Any, int], Callable[[Any], int], list[int]],
+                   None] | None = None
+try:  # a memoised column in one C loop (_fastread.c, built by make setup; jsonio warns without)
+    from dcops.detect._fastread import memo_or as _compiled_memo_or
+except ImportError:  # pragma: no cover - tests/unit/detect/test_fastread.py fails instead
+    pass
+else:
+    if not os.environ.get("DCOPS_DETECT_PURE"):  # set: the Python engine, for comparison
+        _memo_or = _compiled_memo_or
 
 
 def _framed(kind: str, lit: str) -> str:
@@ -321,6 +331,10 @@ class RuleBucket:
         """OR into hits[k] the gates whose atoms in `fields` event k holds."""
         fl = list(map(_FIELDS, events))
         for fname, fi in fields:
+            if fi.memo and _memo_or is not None and fname != KEYWORD_FIELD:
+                _memo_or(fl, fname, fi.cache, fi.gates, hits)
+                fi.probe_done(len(fl))
+                continue
             col = list(map(dict.get, fl, repeat("message" if fname == KEYWORD_FIELD
                                                  else fname)))
             if fname == KEYWORD_FIELD and None in col:  # Ctx.value(KEYWORD_FIELD): message,
