@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -153,6 +154,9 @@ def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC)
 
 
+_EVENT_SLOTS = ("id", "timestamp", "source", "logsource", "fields", "raw", "parsed")
+
+
 def _compiled_reader() -> Callable[..., Event] | None:
     """The compiled reader (`_fastread.c`, built by `make setup`), set up to hand every case
     but the common one to `py_event_from_obj`; None when it is not built or DCOPS_DETECT_PURE
@@ -164,6 +168,11 @@ def _compiled_reader() -> Callable[..., Event] | None:
     except ImportError:
         log.warning("dcops.detect._fastread is not built (make setup builds it): the detection "
                     "reader runs in Python, about 20 %% slower")
+        return None
+    slots = tuple(f.name for f in dataclasses.fields(Event))
+    if slots != _EVENT_SLOTS:  # the C reader sets exactly these, `parsed` to True
+        log.warning("dcops.detect._fastread: Event has the fields %s, the compiled reader knows "
+                    "%s: the detection reader runs in Python", slots, _EVENT_SLOTS)
         return None
     _fastread.setup(Event, py_event_from_obj, _LS_CACHE, _EMPTY_LS, datetime.fromisoformat,
                     _aware)

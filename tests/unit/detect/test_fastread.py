@@ -261,3 +261,11 @@ def test_the_compiled_column_gates_the_same_rules(
         got = [len(c) for c in compiled._prefilter(evs)]
         assert got == want
         assert any(got) and not all(got)
+
+
+def test_an_event_of_other_fields_keeps_the_python_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C reader sets Event's seven slots: a changed Event must not get half an event."""
+    monkeypatch.setattr(jsonio, "_EVENT_SLOTS", ("id", "timestamp"))
+    assert jsonio._compiled_reader() is None
+    monkeypatch.undo()
+    assert jsonio._compiled_reader() is not None
