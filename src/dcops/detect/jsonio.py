@@ -174,8 +174,12 @@ def _compiled_reader() -> Callable[..., Event] | None:
         log.warning("dcops.detect._fastread: Event has the fields %s, the compiled reader knows "
                     "%s: the detection reader runs in Python", slots, _EVENT_SLOTS)
         return None
-    _fastread.setup(Event, py_event_from_obj, _LS_CACHE, _EMPTY_LS, datetime.fromisoformat,
-                    _aware)
+    try:  # checks that each field is a writable object slot
+        _fastread.setup(Event, py_event_from_obj, _LS_CACHE, _EMPTY_LS, datetime.fromisoformat,
+                        _aware)
+    except TypeError as exc:
+        log.warning("%s: the detection reader runs in Python", exc)
+        return None
     return _fastread.event_from_obj
 
 
